@@ -1,0 +1,56 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { bytesEqual } from './bytes.js'
+import { err, ok, type Result } from './result.js'
+
+/** Why a byte string is not an acceptable encoding. One code per kind of fault. */
+export type DecodeErrorCode =
+  | 'too-large'
+  | 'malformed'
+  | 'non-canonical'
+  | 'unknown-type'
+  | 'missing-field'
+  | 'extra-field'
+  | 'wrong-type'
+  | 'out-of-range'
+
+export interface DecodeError {
+  readonly code: DecodeErrorCode
+  /** Where in the value the fault is, like `body.hardware[2]`; empty at the top. */
+  readonly path: string
+  readonly message: string
+}
+
+export function decodeError(code: DecodeErrorCode, path: string, message: string): DecodeError {
+  return { code, path, message: path ? `${path}: ${message}` : message }
+}
+
+/** Canonical DAG-CBOR: map keys sorted, minimal integers, no floats where ints fit. */
+export function encodeCbor(value: unknown): Uint8Array {
+  return dagCbor.encode(value)
+}
+
+/**
+ * Decodes DAG-CBOR after checking the length, so an oversized input is refused before any
+ * allocation. With `canonical`, the bytes must be exactly what `encodeCbor` would produce:
+ * wherever an id is the hash of bytes, two encodings of one value must not both be valid.
+ */
+export function decodeCbor(
+  bytes: Uint8Array,
+  maxBytes: number,
+  options: { canonical?: boolean } = {},
+): Result<unknown, DecodeError> {
+  if (bytes.byteLength > maxBytes) {
+    return err(decodeError('too-large', '', `${bytes.byteLength} bytes is over the limit of ${maxBytes}`))
+  }
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (cause) {
+    const why = cause instanceof Error ? cause.message : String(cause)
+    return err(decodeError('malformed', '', `not valid DAG-CBOR (${why})`))
+  }
+  if (options.canonical === true && !bytesEqual(dagCbor.encode(value), bytes)) {
+    return err(decodeError('non-canonical', '', 'not in canonical DAG-CBOR form'))
+  }
+  return ok(value)
+}

@@ -1,0 +1,31 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import { sha256 as sha256Hasher } from 'multiformats/hashes/sha2'
+import { sha256 } from './hash.js'
+
+export { CID }
+
+/** The multihash code of sha2-256. */
+const SHA2_256 = sha256Hasher.code
+
+/** CIDv1 (dag-cbor, sha2-256) of bytes that are already a canonical DAG-CBOR encoding. */
+export function cidOfEncoded(encoded: Uint8Array): CID {
+  return CID.createV1(dagCbor.code, Digest.create(SHA2_256, sha256(encoded)))
+}
+
+/** CIDv1 of a value, through its canonical encoding. */
+export function cidOf(value: unknown): CID {
+  return cidOfEncoded(dagCbor.encode(value))
+}
+
+/** Parses a CID string; undefined when it is not a CIDv1 over sha2-256. */
+export function parseCid(text: string): CID | undefined {
+  try {
+    const cid = CID.parse(text)
+    if (cid.version !== 1 || cid.multihash.code !== SHA2_256) return undefined
+    return cid
+  } catch {
+    return undefined
+  }
+}

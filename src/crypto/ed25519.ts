@@ -1,0 +1,163 @@
+import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
+import * as ed from '@noble/ed25519'
+import { sha512 } from '@noble/hashes/sha2.js'
+import { concatBytes, toHex, utf8 } from '../codec/bytes.js'
+import { VERIFY_KEY_CACHE_MAX } from '../constants.js'
+import type { SigningDomain } from './domains.js'
+
+// noble's synchronous API needs a SHA-512 (FACTS.md).
+ed.hashes.sha512 = sha512
+
+export const PUBLIC_KEY_BYTES = 32
+export const SECRET_KEY_BYTES = 32
+export const SIGNATURE_BYTES = 64
+
+/** An ed25519 key pair. `secretKey` is the 32-byte RFC 8032 seed. */
+export interface KeyPair {
+  readonly publicKey: Uint8Array
+  readonly secretKey: Uint8Array
+}
+
+/** Derives the key pair of a 32-byte seed; the simulator and tests use seeded keys. */
+export function keyPairFromSeed(seed: Uint8Array): KeyPair {
+  if (seed.byteLength !== SECRET_KEY_BYTES) throw new RangeError(`an ed25519 seed is ${SECRET_KEY_BYTES} bytes`)
+  return { publicKey: ed.getPublicKey(seed), secretKey: new Uint8Array(seed) }
+}
+
+/** A fresh key pair from the operating system's entropy. */
+export function generateKeyPair(): KeyPair {
+  return keyPairFromSeed(new Uint8Array(randomBytes(SECRET_KEY_BYTES)))
+}
+
+const domainPrefixes = new Map<string, Uint8Array>()
+function domainPrefix(domain: SigningDomain): Uint8Array {
+  let prefix = domainPrefixes.get(domain)
+  if (!prefix) {
+    prefix = utf8(`${domain}\u0000`)
+    domainPrefixes.set(domain, prefix)
+  }
+  return prefix
+}
+
+/** The exact bytes a signature covers: the domain, a zero byte, then the message. */
+export function signingBytes(domain: SigningDomain, message: Uint8Array): Uint8Array {
+  return concatBytes(domainPrefix(domain), message)
+}
+
+// DER prefixes that wrap a raw 32-byte ed25519 key for node:crypto (RFC 8410).
+const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
+
+const privateKeyObjects = new WeakMap<Uint8Array, KeyObject>()
+
+/** Signs `message` for one purpose only. Deterministic (RFC 8032): same input, same bytes. */
+export function sign(secretKey: Uint8Array, domain: SigningDomain, message: Uint8Array): Uint8Array {
+  let key = privateKeyObjects.get(secretKey)
+  if (!key) {
+    key = createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, secretKey]), format: 'der', type: 'pkcs8' })
+    privateKeyObjects.set(secretKey, key)
+  }
+  return new Uint8Array(nodeSign(null, signingBytes(domain, message), key))
+}
+
+/** Signs with @noble/ed25519 alone: the portable path, and the reference in tests. */
+export function signNoble(secretKey: Uint8Array, domain: SigningDomain, message: Uint8Array): Uint8Array {
+  return ed.sign(signingBytes(domain, message), secretKey)
+}
+
+// The group order L, little-endian; a signature's S must be below it (RFC 8032 §5.1.7).
+const L = 2n ** 252n + 27742317777372353535851937790883648493n
+// The field prime p; a canonical point encoding has y < p.
+const P = 2n ** 255n - 19n
+
+function littleEndian(bytes: Uint8Array): bigint {
+  let n = 0n
+  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!)
+  return n
+}
+
+/** True when a 32-byte point encoding is canonical: y < p, and no sign bit on x = 0. */
+function isCanonicalPoint(encoded: Uint8Array): boolean {
+  const signBit = (encoded[31]! & 0x80) !== 0
+  const copy = new Uint8Array(encoded)
+  copy[31] = copy[31]! & 0x7f
+  const y = littleEndian(copy)
+  if (y >= P) return false
+  // x = 0 exactly when y = 1 or y = p - 1; then the sign bit must be clear.
+  if (signBit && (y === 1n || y === P - 1n)) return false
+  return true
+}
+
+/**
+ * A public key's verdict is computed once: canonical encoding, a point on the curve, not of
+ * small order. Cached (bounded) with its node:crypto KeyObject, since the same validator and
+ * device keys verify again and again.
+ */
+const publicKeyCache = new Map<string, KeyObject | null>()
+
+function checkedPublicKey(publicKey: Uint8Array): KeyObject | null {
+  const id = toHex(publicKey)
+  const cached = publicKeyCache.get(id)
+  if (cached !== undefined) return cached
+  let key: KeyObject | null = null
+  if (isCanonicalPoint(publicKey)) {
+    try {
+      const point = ed.Point.fromBytes(publicKey, false)
+      if (!point.isSmallOrder()) {
+        key = createPublicKey({ key: Buffer.concat([SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+      }
+    } catch {
+      key = null
+    }
+  }
+  if (publicKeyCache.size >= VERIFY_KEY_CACHE_MAX) {
+    // Evict the oldest entry; Map iterates in insertion order.
+    const oldest = publicKeyCache.keys().next()
+    if (!oldest.done) publicKeyCache.delete(oldest.value)
+  }
+  publicKeyCache.set(id, key)
+  return key
+}
+
+/** Input checks shared by both backends, so they return identical verdicts on bad input. */
+function strictChecks(publicKey: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.byteLength !== PUBLIC_KEY_BYTES || signature.byteLength !== SIGNATURE_BYTES) return false
+  if (littleEndian(signature.subarray(32)) >= L) return false
+  return isCanonicalPoint(signature.subarray(0, 32))
+}
+
+export type VerifyBackend = 'node' | 'noble'
+
+/**
+ * The one signature check of fwmesh. Strict RFC 8032: wrong lengths, S ≥ L, non-canonical
+ * encodings and small-order public keys are refused before any curve arithmetic. node:crypto
+ * does the work (~13× faster, FACTS.md); `backend: 'noble'` runs @noble/ed25519 instead.
+ */
+export function verify(
+  publicKey: Uint8Array,
+  domain: SigningDomain,
+  message: Uint8Array,
+  signature: Uint8Array,
+  backend: VerifyBackend = 'node',
+): boolean {
+  if (!strictChecks(publicKey, signature)) return false
+  const key = checkedPublicKey(publicKey)
+  if (key === null) return false
+  const signed = signingBytes(domain, message)
+  if (backend === 'noble') return ed.verify(signature, signed, publicKey, { zip215: false })
+  return nodeVerify(null, signed, key, signature)
+}
+
+/** Verifies a signature over raw bytes with no domain: only for RFC 8032 test vectors. */
+export function verifyRawForVectors(
+  publicKey: Uint8Array,
+  message: Uint8Array,
+  signature: Uint8Array,
+  backend: VerifyBackend,
+): boolean {
+  if (!strictChecks(publicKey, signature)) return false
+  const key = checkedPublicKey(publicKey)
+  if (key === null) return false
+  if (backend === 'noble') return ed.verify(signature, message, publicKey, { zip215: false })
+  return nodeVerify(null, message, key, signature)
+}

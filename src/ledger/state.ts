@@ -1,0 +1,216 @@
+import { toHex } from '../codec/bytes.js'
+import type { Genesis } from './genesis.js'
+import type { Role, RolloutPlan } from './tx.js'
+
+/** A role held by a key; publishers are scoped to products (`*` means every product). */
+export interface RoleRecord {
+  readonly role: Role
+  readonly subject: Uint8Array
+  readonly products: readonly string[] | null
+  readonly grantedAt: number
+}
+
+export interface InstalledRecord {
+  readonly release: string
+  readonly version: string
+  readonly height: number
+}
+
+export interface DeviceRecord {
+  readonly publicKey: Uint8Array
+  readonly product: string
+  readonly hardware: string
+  readonly groups: readonly string[]
+  readonly registeredAt: number
+  /** The last version the device reported installed. */
+  readonly installed: InstalledRecord | null
+}
+
+export interface RevocationRecord {
+  readonly height: number
+  readonly time: number
+  readonly by: Uint8Array
+  readonly reason: string
+}
+
+export interface ReleaseRecord {
+  /** The CID of the publish transaction, as a string. */
+  readonly id: string
+  readonly product: string
+  readonly channel: string
+  readonly version: string
+  readonly hardware: readonly string[]
+  readonly imageSize: number
+  readonly imageSha256: Uint8Array
+  /** The manifest's CID, as a string. */
+  readonly manifest: string
+  readonly chunkSize: number
+  readonly rollout: RolloutPlan
+  readonly minFrom: string | null
+  readonly publisher: Uint8Array
+  readonly publishedAt: number
+  readonly publishedTime: number
+  readonly approvals: number
+  /** The height at which approvals reached the threshold; null until then. */
+  readonly approvedAt: number | null
+  readonly revoked: RevocationRecord | null
+}
+
+/** True when devices may install the release: approved and not revoked. */
+export function isInstallable(release: ReleaseRecord): boolean {
+  return release.approvedAt !== null && release.revoked === null
+}
+
+const TOMBSTONE = Symbol('deleted')
+
+/**
+ * A key-value table that reads through to a parent table. A derived state writes only into
+ * its own layer, so checking a transaction against a state never changes that state, and
+ * the layer's writes are exactly the batch the store persists.
+ */
+export class Table<V> {
+  private readonly own = new Map<string, V | typeof TOMBSTONE>()
+
+  constructor(
+    readonly name: TableName,
+    private readonly parent?: Table<V>,
+  ) {}
+
+  get(key: string): V | undefined {
+    const value = this.own.get(key)
+    if (value === TOMBSTONE) return undefined
+    if (value !== undefined) return value
+    return this.parent?.get(key)
+  }
+
+  has(key: string): boolean {
+    return this.get(key) !== undefined
+  }
+
+  set(key: string, value: V): void {
+    this.own.set(key, value)
+  }
+
+  delete(key: string): void {
+    if (this.parent) this.own.set(key, TOMBSTONE)
+    else this.own.delete(key)
+  }
+
+  /** This layer's writes: a value, or undefined for a deletion. */
+  *changes(): IterableIterator<[string, V | undefined]> {
+    for (const [key, value] of this.own) yield [key, value === TOMBSTONE ? undefined : value]
+  }
+
+  /** Every live entry, parents included, in no particular order. */
+  *entries(): IterableIterator<[string, V]> {
+    const seen = new Set<string>()
+    for (const [key, value] of this.own) {
+      seen.add(key)
+      if (value !== TOMBSTONE) yield [key, value]
+    }
+    if (this.parent) {
+      for (const [key, value] of this.parent.entries()) if (!seen.has(key)) yield [key, value]
+    }
+  }
+
+  /** Moves this layer's writes into the parent; the layer is empty afterwards. */
+  mergeIntoParent(): void {
+    if (!this.parent) return
+    for (const [key, value] of this.own) {
+      if (value === TOMBSTONE) this.parent.delete(key)
+      else this.parent.set(key, value)
+    }
+    this.own.clear()
+  }
+}
+
+export type TableName = 'roles' | 'devices' | 'releases' | 'latest' | 'approvals' | 'txs'
+export const TABLE_NAMES: readonly TableName[] = ['roles', 'devices', 'releases', 'latest', 'approvals', 'txs']
+
+export interface Head {
+  readonly height: number
+  /** CID string of the head block's header; null at genesis. */
+  readonly hash: string | null
+  readonly time: number
+}
+
+/**
+ * The state the rules derive from the log. Immutable from the outside: `apply` returns a
+ * derived state, and only the store merges a derived state into its base.
+ */
+export class LedgerState {
+  readonly roles: Table<RoleRecord>
+  readonly devices: Table<DeviceRecord>
+  readonly releases: Table<ReleaseRecord>
+  /** Latest version per product and channel. */
+  readonly latest: Table<string>
+  /** `release/approver` → height of the approval. */
+  readonly approvals: Table<number>
+  /** Transaction id → height: a replay of a committed transaction is refused. */
+  readonly txs: Table<number>
+  private readonly adminKeys: ReadonlySet<string>
+  head: Head
+
+  constructor(
+    readonly genesis: Genesis,
+    private readonly parent?: LedgerState,
+  ) {
+    this.roles = new Table('roles', parent?.roles)
+    this.devices = new Table('devices', parent?.devices)
+    this.releases = new Table('releases', parent?.releases)
+    this.latest = new Table('latest', parent?.latest)
+    this.approvals = new Table('approvals', parent?.approvals)
+    this.txs = new Table('txs', parent?.txs)
+    this.adminKeys = parent?.adminKeys ?? new Set(genesis.admins.map(toHex))
+    this.head = parent?.head ?? { height: 0, hash: null, time: genesis.time }
+  }
+
+  /** A new state layered on this one. */
+  derive(): LedgerState {
+    return new LedgerState(this.genesis, this)
+  }
+
+  /** Moves a derived state's writes into the state it was derived from. */
+  mergeIntoParent(): void {
+    if (!this.parent) return
+    for (const table of this.tables()) table.mergeIntoParent()
+    this.parent.head = this.head
+  }
+
+  tables(): Table<unknown>[] {
+    return [this.roles, this.devices, this.releases, this.latest, this.approvals, this.txs] as Table<unknown>[]
+  }
+
+  isAdmin(key: Uint8Array): boolean {
+    return this.adminKeys.has(toHex(key))
+  }
+
+  role(role: Role, subject: Uint8Array): RoleRecord | undefined {
+    return this.roles.get(roleKey(role, subject))
+  }
+
+  hasAnyRole(subject: Uint8Array): boolean {
+    const hex = toHex(subject)
+    return this.roles.has(`publisher/${hex}`) || this.roles.has(`approver/${hex}`) || this.roles.has(`registrar/${hex}`)
+  }
+
+  device(key: Uint8Array): DeviceRecord | undefined {
+    return this.devices.get(toHex(key))
+  }
+
+  release(id: string): ReleaseRecord | undefined {
+    return this.releases.get(id)
+  }
+}
+
+export function roleKey(role: Role, subject: Uint8Array): string {
+  return `${role}/${toHex(subject)}`
+}
+
+export function latestKey(product: string, channel: string): string {
+  return `${product}/${channel}`
+}
+
+export function approvalKey(release: string, approver: Uint8Array): string {
+  return `${release}/${toHex(approver)}`
+}

@@ -1,0 +1,186 @@
+import { bytesEqual } from '../codec/bytes.js'
+import { type DecodeError, decodeCbor, decodeError, encodeCbor } from '../codec/cbor.js'
+import { type CID, cidOfEncoded } from '../codec/cid.js'
+import { err, ok, type Result } from '../codec/result.js'
+import { array, bytes, cid, type Infer, literal, oneOf, struct, tagged, text, uint } from '../codec/schema.js'
+import {
+  CHUNK_BYTES_MAX,
+  CHUNK_BYTES_MIN,
+  DEVICE_GROUPS_MAX,
+  IMAGE_BYTES_MAX,
+  NAME_LENGTH_MAX,
+  PUBLISHER_PRODUCTS_MAX,
+  RELEASE_HARDWARE_MAX,
+  REPORT_DETAIL_LENGTH_MAX,
+  ROLLOUT_WAVES_MAX,
+  TX_BYTES_MAX,
+  VERSION_LENGTH_MAX,
+} from '../constants.js'
+import { SigningDomain } from '../crypto/domains.js'
+import { type KeyPair, SIGNATURE_BYTES, sign, verify } from '../crypto/ed25519.js'
+
+/**
+ * Ledger transactions (DESIGN.md §3). A transaction is a body, canonical DAG-CBOR, signed by
+ * the key named in the body under the `tx` signing domain. Its id is the CID of the body
+ * bytes: the same body can never commit twice, and the chain id inside the body keeps a
+ * transaction of one chain from being replayed on another.
+ */
+
+const name = text(NAME_LENGTH_MAX, /^[A-Za-z0-9][A-Za-z0-9._-]*$/, 1)
+const key = bytes(32)
+const sha256Digest = bytes(32)
+const version = text(VERSION_LENGTH_MAX, undefined, 5)
+
+export const ROLES = ['publisher', 'approver', 'registrar'] as const
+export type Role = (typeof ROLES)[number]
+
+export const REPORT_STATUSES = ['downloading', 'installed', 'failed', 'rolled-back'] as const
+export type ReportStatus = (typeof REPORT_STATUSES)[number]
+
+/** Fields every transaction carries. `nonce` lets an author say the same thing twice on purpose. */
+const common = {
+  chain: text(NAME_LENGTH_MAX, undefined, 1),
+  signer: key,
+  nonce: uint(),
+}
+
+const rolloutWave = struct({
+  /** Cumulative share of the fleet, in percent, that may install once this wave opens. */
+  percent: uint(100, 1),
+  /** When the wave opens, in milliseconds after the rollout start. */
+  afterMs: uint(),
+})
+
+export const rolloutPlan = struct({
+  /** Milliseconds since the epoch when the first wave opens. */
+  start: uint(),
+  waves: array(rolloutWave, ROLLOUT_WAVES_MAX, 1),
+})
+export type RolloutPlan = Infer<typeof rolloutPlan>
+
+export const txBody = tagged({
+  'role.grant': struct(
+    { type: literal('role.grant'), ...common, subject: key, role: oneOf(...ROLES) },
+    { products: array(name, PUBLISHER_PRODUCTS_MAX, 1) },
+  ),
+  'role.revoke': struct({ type: literal('role.revoke'), ...common, subject: key, role: oneOf(...ROLES) }),
+  'device.register': struct({
+    type: literal('device.register'),
+    ...common,
+    device: key,
+    product: name,
+    hardware: name,
+    groups: array(name, DEVICE_GROUPS_MAX),
+  }),
+  'release.publish': struct(
+    {
+      type: literal('release.publish'),
+      ...common,
+      product: name,
+      channel: name,
+      version,
+      // The limit here is the schema's; the rules check each chain's own list limit too.
+      hardware: array(name, RELEASE_HARDWARE_MAX),
+      imageSize: uint(IMAGE_BYTES_MAX, 1),
+      imageSha256: sha256Digest,
+      manifest: cid,
+      chunkSize: uint(CHUNK_BYTES_MAX, CHUNK_BYTES_MIN),
+      rollout: rolloutPlan,
+    },
+    { minFrom: version },
+  ),
+  'release.approve': struct({ type: literal('release.approve'), ...common, release: cid }),
+  'release.revoke': struct({
+    type: literal('release.revoke'),
+    ...common,
+    release: cid,
+    reason: text(REPORT_DETAIL_LENGTH_MAX),
+  }),
+  'install.report': struct(
+    {
+      type: literal('install.report'),
+      ...common,
+      release: cid,
+      device: key,
+      status: oneOf(...REPORT_STATUSES),
+      imageSha256: sha256Digest,
+      time: uint(),
+    },
+    { detail: text(REPORT_DETAIL_LENGTH_MAX) },
+  ),
+})
+
+export type TxBody = Infer<typeof txBody>
+export type TxType = TxBody['type']
+export type TxOf<T extends TxType> = Extract<TxBody, { type: T }>
+
+/** A transaction as it travels and is stored: the body bytes and a signature over them. */
+export interface SignedTx {
+  /** The CID of the body bytes: the transaction's identity. */
+  readonly id: CID
+  /** `id.toString()`, computed once: the key of every index. */
+  readonly idString: string
+  readonly body: TxBody
+  readonly bodyBytes: Uint8Array
+  readonly signature: Uint8Array
+  /** The envelope `{body, sig}` as canonical DAG-CBOR: what blocks and gossip carry. */
+  readonly bytes: Uint8Array
+}
+
+const envelope = struct({ body: bytes({ max: TX_BYTES_MAX }), sig: bytes(SIGNATURE_BYTES) })
+
+/** Room for the envelope's own framing around the body and the signature. */
+const ENVELOPE_OVERHEAD_BYTES = 96
+
+function assemble(body: TxBody, bodyBytes: Uint8Array, signature: Uint8Array, bytes?: Uint8Array): SignedTx {
+  const id = cidOfEncoded(bodyBytes)
+  return {
+    id,
+    idString: id.toString(),
+    body,
+    bodyBytes,
+    signature,
+    bytes: bytes ?? encodeCbor({ body: bodyBytes, sig: signature }),
+  }
+}
+
+/** Signs a body with the signer's key. The body must name that key as its signer. */
+export function signTx(body: TxBody, keys: KeyPair): SignedTx {
+  if (!bytesEqual(body.signer, keys.publicKey)) throw new RangeError('the body names another key as its signer')
+  const bodyBytes = encodeCbor(body)
+  return assemble(body, bodyBytes, sign(keys.secretKey, SigningDomain.tx, bodyBytes))
+}
+
+/** Builds a signed transaction from parts, without checking the signature (for tests of forgeries). */
+export function assembleTx(body: TxBody, signature: Uint8Array): SignedTx {
+  return assemble(body, encodeCbor(body), signature)
+}
+
+/** True when the signature is the body's signer's, for this body, as a transaction. */
+export function verifyTxSignature(tx: SignedTx): boolean {
+  return verify(tx.body.signer, SigningDomain.tx, tx.bodyBytes, tx.signature)
+}
+
+/**
+ * Decodes an envelope from the wire or a block: canonical encodings only (the id is a hash
+ * of bytes), every field typed and bounded. It does not check the signature: rules do.
+ */
+export function decodeTx(bytes: Uint8Array, txBytesMax: number = TX_BYTES_MAX): Result<SignedTx, DecodeError> {
+  const outer = decodeCbor(bytes, txBytesMax + ENVELOPE_OVERHEAD_BYTES, { canonical: true })
+  if (!outer.ok) return outer
+  const env = envelope(outer.value, '')
+  if (!env.ok) return env
+  if (env.value.body.byteLength > txBytesMax) {
+    return err(decodeError('too-large', 'body', `${env.value.body.byteLength} bytes is over ${txBytesMax}`))
+  }
+  const inner = decodeCbor(env.value.body, txBytesMax, { canonical: true })
+  if (!inner.ok) return err(decodeError(inner.error.code, 'body', inner.error.message))
+  const body = txBody(inner.value, 'body')
+  if (!body.ok) return body
+  return ok(assemble(body.value, env.value.body, env.value.sig, bytes))
+}
+
+/** Encodes a transaction for the wire. */
+export function encodeTx(tx: SignedTx): Uint8Array {
+  return tx.bytes
+}

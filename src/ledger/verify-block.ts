@@ -1,0 +1,86 @@
+import { bytesEqual } from '../codec/bytes.js'
+import { err, ok, type Result } from '../codec/result.js'
+import { type Block, txRoot } from './block.js'
+import { type Certificate, type CertificateFault, verifyCertificate } from './certificate.js'
+import type { Genesis } from './genesis.js'
+import type { Rejection } from './rejection.js'
+import { type ApplyOptions, applyInPlace } from './rules.js'
+import type { Head, LedgerState } from './state.js'
+
+/** Why a block is not the next block of this chain. */
+export type BlockFault =
+  | { readonly code: 'wrong-chain' | 'wrong-height' | 'broken-link' | 'time-backwards'; readonly message: string }
+  | { readonly code: 'bad-proposer' | 'bad-tx-root' | 'too-large'; readonly message: string }
+  | { readonly code: 'bad-certificate'; readonly message: string; readonly fault: CertificateFault }
+  | { readonly code: 'rejected-tx'; readonly message: string; readonly index: number; readonly rejection: Rejection }
+
+/**
+ * Checks that `block` extends `head`: chain, height, link, time, proposer, size limits and the
+ * Merkle root over its transactions. No signatures, no rules: cheap enough for every open.
+ */
+export function checkBlockStructure(genesis: Genesis, head: Head, block: Block): BlockFault | undefined {
+  const h = block.header
+  if (h.chain !== genesis.chainId) return { code: 'wrong-chain', message: `block of chain "${h.chain}"` }
+  if (h.height !== head.height + 1) {
+    return { code: 'wrong-height', message: `block at height ${h.height}, expected ${head.height + 1}` }
+  }
+  const prev = h.prev === null ? null : h.prev.toString()
+  if (prev !== head.hash) return { code: 'broken-link', message: `block at height ${h.height} does not follow the head` }
+  if (h.time < head.time) return { code: 'time-backwards', message: `block time ${h.time} is before ${head.time}` }
+  if (h.proposer >= genesis.validators.length) {
+    return { code: 'bad-proposer', message: `proposer ${h.proposer} is not a validator` }
+  }
+  if (block.txs.length > genesis.params.blockTxsMax || block.bytes.byteLength > genesis.params.blockBytesMax) {
+    return { code: 'too-large', message: `block at height ${h.height} is over this chain's limits` }
+  }
+  if (h.txCount !== block.txs.length || !bytesEqual(h.txRoot, txRoot(block.txs))) {
+    return { code: 'bad-tx-root', message: `transactions of block ${h.height} do not match its header` }
+  }
+  return undefined
+}
+
+/** Checks a block's certificate: 2f+1 distinct validators signed this block at this height. */
+export function checkBlockCertificate(genesis: Genesis, block: Block, cert: Certificate): BlockFault | undefined {
+  const fault = verifyCertificate(genesis, cert, block.header.height, block.hash)
+  if (!fault) return undefined
+  return { code: 'bad-certificate', message: `certificate of block ${block.header.height}: ${fault.message}`, fault }
+}
+
+/**
+ * Applies every transaction of a block to a state derived from `state`, in order. The whole
+ * block is refused if any transaction is: a committed block is all or nothing.
+ */
+export function applyBlock(
+  state: LedgerState,
+  block: Block,
+  options: ApplyOptions = {},
+): Result<LedgerState, BlockFault> {
+  const draft = state.derive()
+  const ctx = { height: block.header.height, time: block.header.time }
+  for (const [index, tx] of block.txs.entries()) {
+    const rejection = applyInPlace(draft, tx, ctx, options)
+    if (rejection) {
+      return err({
+        code: 'rejected-tx',
+        message: `transaction ${index} of block ${block.header.height} is invalid: ${rejection.message}`,
+        index,
+        rejection,
+      })
+    }
+  }
+  draft.head = { height: block.header.height, hash: block.hashString, time: block.header.time }
+  return ok(draft)
+}
+
+/**
+ * What a follower runs on every block a peer sends: the link to its head, the certificate
+ * against the genesis validator set, and every transaction under the rules. Returns the state
+ * after the block; trusts nothing the peer said.
+ */
+export function verifyBlock(state: LedgerState, block: Block, cert: Certificate): Result<LedgerState, BlockFault> {
+  const structural = checkBlockStructure(state.genesis, state.head, block)
+  if (structural) return err(structural)
+  const certFault = checkBlockCertificate(state.genesis, block, cert)
+  if (certFault) return err(certFault)
+  return applyBlock(state, block)
+}
