@@ -19,6 +19,8 @@ if (name !== undefined && !available.includes(name)) {
   process.exit(2)
 }
 for (const bench of name === undefined ? available : [name]) {
-  const module = (await import(pathToFileURL(`${here}${bench}.ts`).href)) as { main(args: string[]): Promise<void> }
+  const module = (await import(pathToFileURL(`${here}${bench}.ts`).href)) as {
+    main(args: string[]): Promise<void>
+  }
   await module.main(args)
 }

@@ -61,7 +61,8 @@ export class Prng {
 
   /** A uniform integer in [0, bound); bound must be a positive safe integer ≤ 2^32. */
   int(bound: number): number {
-    if (!(bound >= 1 && bound <= 4294967296 && Number.isInteger(bound))) throw new RangeError(`bad bound ${bound}`)
+    if (!(bound >= 1 && bound <= 4294967296 && Number.isInteger(bound)))
+      throw new RangeError(`bad bound ${bound}`)
     // Rejection sampling keeps the draw unbiased.
     const limit = 4294967296 - (4294967296 % bound)
     for (;;) {

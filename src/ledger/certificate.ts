@@ -38,7 +38,12 @@ export function signCommit(
 }
 
 /** Builds a certificate from votes, sorted by validator index. */
-export function makeCertificate(height: number, view: number, block: CID, votes: readonly CommitVote[]): Certificate {
+export function makeCertificate(
+  height: number,
+  view: number,
+  block: CID,
+  votes: readonly CommitVote[],
+): Certificate {
   return { height, view, block, votes: [...votes].sort((a, b) => a.validator - b.validator) }
 }
 
@@ -75,15 +80,20 @@ export function verifyCertificate(
   block: CID,
 ): CertificateFault | undefined {
   if (cert.height !== height) {
-    return { code: 'wrong-height', message: `certificate is for height ${cert.height}, block is at ${height}` }
+    return {
+      code: 'wrong-height',
+      message: `certificate is for height ${cert.height}, block is at ${height}`,
+    }
   }
   if (!cert.block.equals(block)) return { code: 'wrong-block', message: 'certificate is for another block' }
   const seen = new Set<number>()
   const message = commitMessage(genesis.chainId, cert.height, cert.view, cert.block)
   for (const vote of cert.votes) {
     const validator = genesis.validators[vote.validator]
-    if (!validator) return { code: 'unknown-validator', message: `vote from unknown validator ${vote.validator}` }
-    if (seen.has(vote.validator)) return { code: 'duplicate-vote', message: `validator ${vote.validator} voted twice` }
+    if (!validator)
+      return { code: 'unknown-validator', message: `vote from unknown validator ${vote.validator}` }
+    if (seen.has(vote.validator))
+      return { code: 'duplicate-vote', message: `validator ${vote.validator} voted twice` }
     seen.add(vote.validator)
     if (!verify(validator.publicKey, SigningDomain.commit, message, vote.sig)) {
       return { code: 'bad-signature', message: `validator ${vote.validator}'s vote does not verify` }

@@ -110,7 +110,8 @@ export interface GenesisError {
 const CHAIN_ID = /^[a-z0-9][a-z0-9-]{0,62}$/
 
 function parseKey(value: unknown, where: string): Result<Uint8Array, GenesisError> {
-  if (typeof value !== 'string') return err({ code: 'invalid', message: `${where} must be a hex key or did:key` })
+  if (typeof value !== 'string')
+    return err({ code: 'invalid', message: `${where} must be a hex key or did:key` })
   const key = value.startsWith('did:key:') ? publicKeyFromDid(value) : fromHex(value)
   if (!key || key.byteLength !== PUBLIC_KEY_BYTES) {
     return err({ code: 'invalid', message: `${where} is not a 32-byte ed25519 key (hex) or a did:key` })
@@ -136,7 +137,8 @@ export function parseGenesis(text: string): Result<Genesis, GenesisError> {
   let doc: Record<string, unknown>
   try {
     const parsed: unknown = JSON.parse(text)
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object')
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new Error('not an object')
     doc = parsed as Record<string, unknown>
   } catch {
     return err({ code: 'malformed', message: 'genesis is not a JSON object' })
@@ -155,14 +157,16 @@ export function parseGenesis(text: string): Result<Genesis, GenesisError> {
   const seen = new Set<string>()
   for (const [i, v] of validators.entries()) {
     const where = `validators[${i}]`
-    if (typeof v !== 'object' || v === null) return err({ code: 'invalid', message: `${where} must be an object` })
+    if (typeof v !== 'object' || v === null)
+      return err({ code: 'invalid', message: `${where} must be an object` })
     const { name, publicKey } = v as Record<string, unknown>
     if (typeof name !== 'string' || name.length < 1 || name.length > NAME_LENGTH_MAX) {
       return err({ code: 'invalid', message: `${where}.name must be 1-${NAME_LENGTH_MAX} characters` })
     }
     const key = parseKey(publicKey, `${where}.publicKey`)
     if (!key.ok) return key
-    if (seen.has(toHex(key.value))) return err({ code: 'invalid', message: `${where}.publicKey appears twice` })
+    if (seen.has(toHex(key.value)))
+      return err({ code: 'invalid', message: `${where}.publicKey appears twice` })
     seen.add(toHex(key.value))
     parsedValidators.push({ name, publicKey: key.value })
   }
@@ -178,7 +182,8 @@ export function parseGenesis(text: string): Result<Genesis, GenesisError> {
   const threshold = positiveInt(approvalThreshold, 'approvalThreshold', 64)
   if (!threshold.ok) return threshold
   const p = (params ?? {}) as Record<string, unknown>
-  if (typeof p !== 'object' || Array.isArray(p)) return err({ code: 'invalid', message: 'params must be an object' })
+  if (typeof p !== 'object' || Array.isArray(p))
+    return err({ code: 'invalid', message: 'params must be an object' })
   const merged: Record<string, number> = { ...DEFAULT_CHAIN_PARAMS }
   const bounds: Record<keyof ChainParams, number> = {
     blockIntervalMs: 3_600_000,

@@ -1,7 +1,8 @@
 import { bytesEqual, toHex } from '../codec/bytes.js'
+import { cidToString } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
-import { compareSemVer, parseSemVer } from './semver.js'
 import { type Rejection, reject } from './rejection.js'
+import { compareSemVer, parseSemVer } from './semver.js'
 import { approvalKey, type LedgerState, latestKey, type ReleaseRecord, roleKey } from './state.js'
 import { type SignedTx, type TxOf, verifyTxSignature } from './tx.js'
 
@@ -51,10 +52,16 @@ export function applyInPlace(
   const { body } = tx
   const params = draft.genesis.params
   if (body.chain !== draft.genesis.chainId) {
-    return reject('tx.wrong-chain', `the transaction is for chain "${body.chain}", not "${draft.genesis.chainId}"`)
+    return reject(
+      'tx.wrong-chain',
+      `the transaction is for chain "${body.chain}", not "${draft.genesis.chainId}"`,
+    )
   }
   if (tx.bodyBytes.byteLength > params.txBytesMax) {
-    return reject('tx.too-large', `the transaction is ${tx.bodyBytes.byteLength} bytes, over ${params.txBytesMax}`)
+    return reject(
+      'tx.too-large',
+      `the transaction is ${tx.bodyBytes.byteLength} bytes, over ${params.txBytesMax}`,
+    )
   }
   const seenAt = draft.txs.get(tx.idString)
   if (seenAt !== undefined) {
@@ -98,12 +105,18 @@ function who(key: Uint8Array): string {
 /** A signer the ledger has never heard of gets its own code, before any role check. */
 function unknownSigner(state: LedgerState, signer: Uint8Array): Rejection | undefined {
   if (state.isAdmin(signer) || state.hasAnyRole(signer) || state.device(signer)) return undefined
-  return reject('signer.unknown', `${who(signer)} is not an admin, holds no role and is not a registered device`)
+  return reject(
+    'signer.unknown',
+    `${who(signer)} is not an admin, holds no role and is not a registered device`,
+  )
 }
 
 function roleGrant(state: LedgerState, body: TxOf<'role.grant'>, ctx: ApplyContext): Rejection | undefined {
   if (!state.isAdmin(body.signer)) {
-    return unknownSigner(state, body.signer) ?? reject('role.not-admin', `${who(body.signer)} is not an admin; only admins grant roles`)
+    return (
+      unknownSigner(state, body.signer) ??
+      reject('role.not-admin', `${who(body.signer)} is not an admin; only admins grant roles`)
+    )
   }
   if (body.role === 'publisher' && !body.products) {
     return reject('role.products-required', 'a publisher role must name the products it may publish (or "*")')
@@ -122,17 +135,28 @@ function roleGrant(state: LedgerState, body: TxOf<'role.grant'>, ctx: ApplyConte
 
 function roleRevoke(state: LedgerState, body: TxOf<'role.revoke'>): Rejection | undefined {
   if (!state.isAdmin(body.signer)) {
-    return unknownSigner(state, body.signer) ?? reject('role.not-admin', `${who(body.signer)} is not an admin; only admins revoke roles`)
+    return (
+      unknownSigner(state, body.signer) ??
+      reject('role.not-admin', `${who(body.signer)} is not an admin; only admins revoke roles`)
+    )
   }
   const key = roleKey(body.role, body.subject)
-  if (!state.roles.has(key)) return reject('role.not-held', `${who(body.subject)} does not hold the ${body.role} role`)
+  if (!state.roles.has(key))
+    return reject('role.not-held', `${who(body.subject)} does not hold the ${body.role} role`)
   state.roles.delete(key)
   return undefined
 }
 
-function deviceRegister(state: LedgerState, body: TxOf<'device.register'>, ctx: ApplyContext): Rejection | undefined {
+function deviceRegister(
+  state: LedgerState,
+  body: TxOf<'device.register'>,
+  ctx: ApplyContext,
+): Rejection | undefined {
   if (!state.isAdmin(body.signer) && !state.role('registrar', body.signer)) {
-    return unknownSigner(state, body.signer) ?? reject('device.not-registrar', `${who(body.signer)} is not a registrar`)
+    return (
+      unknownSigner(state, body.signer) ??
+      reject('device.not-registrar', `${who(body.signer)} is not a registrar`)
+    )
   }
   if (state.device(body.device)) {
     return reject('device.already-registered', `device ${who(body.device)} is already registered`)
@@ -170,14 +194,18 @@ function releasePublish(
 ): Rejection | undefined {
   const role = state.role('publisher', body.signer)
   if (!role) {
-    return unknownSigner(state, body.signer) ?? reject('publish.not-publisher', `${who(body.signer)} is not a publisher`)
+    return (
+      unknownSigner(state, body.signer) ??
+      reject('publish.not-publisher', `${who(body.signer)} is not a publisher`)
+    )
   }
   const scope = role.products ?? []
   if (!scope.includes('*') && !scope.includes(body.product)) {
     return reject('publish.out-of-scope', `${who(body.signer)} may not publish for product "${body.product}"`)
   }
   const version = parseSemVer(body.version)
-  if (!version) return reject('publish.bad-version', `"${body.version}" is not a semantic version (like 1.4.2)`)
+  if (!version)
+    return reject('publish.bad-version', `"${body.version}" is not a semantic version (like 1.4.2)`)
   if (body.hardware.length === 0) {
     return reject('publish.empty-hardware', 'a release must name at least one hardware model')
   }
@@ -186,14 +214,20 @@ function releasePublish(
   }
   const params = state.genesis.params
   if (body.imageSize > params.imageBytesMax) {
-    return reject('publish.too-large', `the image is ${body.imageSize} bytes, over this chain's ${params.imageBytesMax}`)
+    return reject(
+      'publish.too-large',
+      `the image is ${body.imageSize} bytes, over this chain's ${params.imageBytesMax}`,
+    )
   }
   const chunkCount = Math.ceil(body.imageSize / body.chunkSize)
   if (chunkCount < 1) return reject('publish.bad-chunking', 'the image has no chunks')
   if (body.minFrom !== undefined) {
     const minFrom = parseSemVer(body.minFrom)
     if (!minFrom || compareSemVer(minFrom, version) >= 0) {
-      return reject('publish.bad-min-from', `minFrom "${body.minFrom}" must be a version older than ${body.version}`)
+      return reject(
+        'publish.bad-min-from',
+        `minFrom "${body.minFrom}" must be a version older than ${body.version}`,
+      )
     }
   }
   const rolloutRejection = checkRollout(body)
@@ -215,7 +249,7 @@ function releasePublish(
     hardware: body.hardware,
     imageSize: body.imageSize,
     imageSha256: body.imageSha256,
-    manifest: body.manifest.toString(),
+    manifest: cidToString(body.manifest),
     chunkSize: body.chunkSize,
     rollout: body.rollout,
     minFrom: body.minFrom ?? null,
@@ -230,20 +264,31 @@ function releasePublish(
   return undefined
 }
 
-function releaseApprove(state: LedgerState, body: TxOf<'release.approve'>, ctx: ApplyContext): Rejection | undefined {
+function releaseApprove(
+  state: LedgerState,
+  body: TxOf<'release.approve'>,
+  ctx: ApplyContext,
+): Rejection | undefined {
   if (!state.role('approver', body.signer)) {
-    return unknownSigner(state, body.signer) ?? reject('approve.not-approver', `${who(body.signer)} is not an approver`)
+    return (
+      unknownSigner(state, body.signer) ??
+      reject('approve.not-approver', `${who(body.signer)} is not an approver`)
+    )
   }
-  const id = body.release.toString()
+  const id = cidToString(body.release)
   const release = state.release(id)
   if (!release) return reject('approve.unknown-release', `no release ${id} on the ledger`)
-  if (release.revoked) return reject('approve.revoked', `release ${release.product} ${release.version} was revoked`)
+  if (release.revoked)
+    return reject('approve.revoked', `release ${release.product} ${release.version} was revoked`)
   if (bytesEqual(release.publisher, body.signer)) {
     return reject('approve.self-approval', 'the publisher of a release may not approve it (four-eyes rule)')
   }
   const key = approvalKey(id, body.signer)
   if (state.approvals.has(key)) {
-    return reject('approve.duplicate', `${who(body.signer)} already approved ${release.product} ${release.version}`)
+    return reject(
+      'approve.duplicate',
+      `${who(body.signer)} already approved ${release.product} ${release.version}`,
+    )
   }
   state.approvals.set(key, ctx.height)
   const approvals = release.approvals + 1
@@ -252,20 +297,30 @@ function releaseApprove(state: LedgerState, body: TxOf<'release.approve'>, ctx: 
   return undefined
 }
 
-function releaseRevoke(state: LedgerState, body: TxOf<'release.revoke'>, ctx: ApplyContext): Rejection | undefined {
-  const id = body.release.toString()
+function releaseRevoke(
+  state: LedgerState,
+  body: TxOf<'release.revoke'>,
+  ctx: ApplyContext,
+): Rejection | undefined {
+  const id = cidToString(body.release)
   const release = state.release(id)
   const publisher = state.role('publisher', body.signer)
   const scoped = publisher?.products?.includes('*') || publisher?.products?.includes(release?.product ?? '')
   if (!state.isAdmin(body.signer) && !scoped) {
     return (
       unknownSigner(state, body.signer) ??
-      reject('revoke.not-authorized', `${who(body.signer)} is neither an admin nor a publisher of this product`)
+      reject(
+        'revoke.not-authorized',
+        `${who(body.signer)} is neither an admin nor a publisher of this product`,
+      )
     )
   }
   if (!release) return reject('revoke.unknown-release', `no release ${id} on the ledger`)
   if (release.revoked) {
-    return reject('revoke.already-revoked', `release ${release.product} ${release.version} is already revoked`)
+    return reject(
+      'revoke.already-revoked',
+      `release ${release.product} ${release.version} is already revoked`,
+    )
   }
   state.releases.set(id, {
     ...release,
@@ -274,17 +329,24 @@ function releaseRevoke(state: LedgerState, body: TxOf<'release.revoke'>, ctx: Ap
   return undefined
 }
 
-function installReport(state: LedgerState, body: TxOf<'install.report'>, ctx: ApplyContext): Rejection | undefined {
+function installReport(
+  state: LedgerState,
+  body: TxOf<'install.report'>,
+  ctx: ApplyContext,
+): Rejection | undefined {
   const device = state.device(body.device)
   if (!device) return reject('report.unregistered-device', `device ${who(body.device)} is not registered`)
   if (!bytesEqual(body.signer, body.device)) {
     return reject('report.wrong-signer', 'an install report must be signed by the device it is about')
   }
-  const id = body.release.toString()
+  const id = cidToString(body.release)
   const release = state.release(id)
   if (!release) return reject('report.unknown-release', `no release ${id} on the ledger`)
   if (release.product !== device.product) {
-    return reject('report.wrong-product', `the release is for ${release.product}, the device is a ${device.product}`)
+    return reject(
+      'report.wrong-product',
+      `the release is for ${release.product}, the device is a ${device.product}`,
+    )
   }
   if (body.status === 'installed' && !bytesEqual(body.imageSha256, release.imageSha256)) {
     return reject('report.hash-mismatch', 'the reported image hash is not the release image hash')

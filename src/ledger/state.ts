@@ -125,7 +125,14 @@ export class Table<V> {
 }
 
 export type TableName = 'roles' | 'devices' | 'releases' | 'latest' | 'approvals' | 'txs'
-export const TABLE_NAMES: readonly TableName[] = ['roles', 'devices', 'releases', 'latest', 'approvals', 'txs']
+export const TABLE_NAMES: readonly TableName[] = [
+  'roles',
+  'devices',
+  'releases',
+  'latest',
+  'approvals',
+  'txs',
+]
 
 export interface Head {
   readonly height: number
@@ -178,7 +185,14 @@ export class LedgerState {
   }
 
   tables(): Table<unknown>[] {
-    return [this.roles, this.devices, this.releases, this.latest, this.approvals, this.txs] as Table<unknown>[]
+    return [
+      this.roles,
+      this.devices,
+      this.releases,
+      this.latest,
+      this.approvals,
+      this.txs,
+    ] as Table<unknown>[]
   }
 
   isAdmin(key: Uint8Array): boolean {
@@ -191,7 +205,11 @@ export class LedgerState {
 
   hasAnyRole(subject: Uint8Array): boolean {
     const hex = toHex(subject)
-    return this.roles.has(`publisher/${hex}`) || this.roles.has(`approver/${hex}`) || this.roles.has(`registrar/${hex}`)
+    return (
+      this.roles.has(`publisher/${hex}`) ||
+      this.roles.has(`approver/${hex}`) ||
+      this.roles.has(`registrar/${hex}`)
+    )
   }
 
   device(key: Uint8Array): DeviceRecord | undefined {

@@ -1,6 +1,6 @@
-import { bytesEqual } from '../codec/bytes.js'
-import { type DecodeError, decodeCbor, decodeError, encodeCbor } from '../codec/cbor.js'
-import { type CID, cidOfEncoded } from '../codec/cid.js'
+import { bytesEqual, concatBytes } from '../codec/bytes.js'
+import { type DecodeError, decodeCbor, decodeError, encodeCbor, nestDecodeError } from '../codec/cbor.js'
+import { type CID, cidOfEncoded, cidToString } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
 import { array, bytes, cid, type Infer, literal, oneOf, struct, tagged, text, uint } from '../codec/schema.js'
 import {
@@ -26,7 +26,10 @@ import { type KeyPair, SIGNATURE_BYTES, sign, verify } from '../crypto/ed25519.j
  * transaction of one chain from being replayed on another.
  */
 
-const name = text(NAME_LENGTH_MAX, /^[A-Za-z0-9][A-Za-z0-9._-]*$/, 1)
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
+const name = text(NAME_LENGTH_MAX, NAME, 1)
+/** A product a publisher may publish for, or `*` for every product. */
+const productScope = text(NAME_LENGTH_MAX, /^(\*|[A-Za-z0-9][A-Za-z0-9._-]*)$/, 1)
 const key = bytes(32)
 const sha256Digest = bytes(32)
 const version = text(VERSION_LENGTH_MAX, undefined, 5)
@@ -61,7 +64,7 @@ export type RolloutPlan = Infer<typeof rolloutPlan>
 export const txBody = tagged({
   'role.grant': struct(
     { type: literal('role.grant'), ...common, subject: key, role: oneOf(...ROLES) },
-    { products: array(name, PUBLISHER_PRODUCTS_MAX, 1) },
+    { products: array(productScope, PUBLISHER_PRODUCTS_MAX, 1) },
   ),
   'role.revoke': struct({ type: literal('role.revoke'), ...common, subject: key, role: oneOf(...ROLES) }),
   'device.register': struct({
@@ -136,18 +139,52 @@ function assemble(body: TxBody, bodyBytes: Uint8Array, signature: Uint8Array, by
   const id = cidOfEncoded(bodyBytes)
   return {
     id,
-    idString: id.toString(),
+    idString: cidToString(id),
     body,
     bodyBytes,
     signature,
-    bytes: bytes ?? encodeCbor({ body: bodyBytes, sig: signature }),
+    bytes: bytes ?? encodeEnvelope(bodyBytes, signature),
   }
 }
 
-/** Signs a body with the signer's key. The body must name that key as its signer. */
+// The canonical envelope is a map of two byte strings, keys in DAG-CBOR order ("sig" before
+// "body" would be wrong: shorter keys sort first, so "sig" comes first). Built by hand because
+// it is on the hot path of every transaction; a test checks it equals `encodeCbor`.
+const SIG_KEY = Uint8Array.of(0x63, 0x73, 0x69, 0x67) // text(3) "sig"
+const BODY_KEY = Uint8Array.of(0x64, 0x62, 0x6f, 0x64, 0x79) // text(4) "body"
+
+function byteStringHeader(length: number): Uint8Array {
+  if (length < 24) return Uint8Array.of(0x40 | length)
+  if (length < 0x100) return Uint8Array.of(0x58, length)
+  if (length < 0x10000) return Uint8Array.of(0x59, length >>> 8, length & 0xff)
+  return Uint8Array.of(0x5a, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff)
+}
+
+/** The canonical DAG-CBOR of `{body, sig}`. */
+export function encodeEnvelope(bodyBytes: Uint8Array, signature: Uint8Array): Uint8Array {
+  return concatBytes(
+    Uint8Array.of(0xa2),
+    SIG_KEY,
+    byteStringHeader(signature.byteLength),
+    signature,
+    BODY_KEY,
+    byteStringHeader(bodyBytes.byteLength),
+    bodyBytes,
+  )
+}
+
+/**
+ * Signs a body with the signer's key. Refuses (RangeError) a body that names another signer
+ * or that `decodeTx` would refuse, so nothing undecodable is ever signed.
+ */
 export function signTx(body: TxBody, keys: KeyPair): SignedTx {
-  if (!bytesEqual(body.signer, keys.publicKey)) throw new RangeError('the body names another key as its signer')
+  if (!bytesEqual(body.signer, keys.publicKey))
+    throw new RangeError('the body names another key as its signer')
+  const checked = txBody(body, 'body')
+  if (!checked.ok) throw new RangeError(`not a valid transaction: ${checked.error.message}`)
   const bodyBytes = encodeCbor(body)
+  if (bodyBytes.byteLength > TX_BYTES_MAX)
+    throw new RangeError(`the transaction is over ${TX_BYTES_MAX} bytes`)
   return assemble(body, bodyBytes, sign(keys.secretKey, SigningDomain.tx, bodyBytes))
 }
 
@@ -165,16 +202,22 @@ export function verifyTxSignature(tx: SignedTx): boolean {
  * Decodes an envelope from the wire or a block: canonical encodings only (the id is a hash
  * of bytes), every field typed and bounded. It does not check the signature: rules do.
  */
-export function decodeTx(bytes: Uint8Array, txBytesMax: number = TX_BYTES_MAX): Result<SignedTx, DecodeError> {
-  const outer = decodeCbor(bytes, txBytesMax + ENVELOPE_OVERHEAD_BYTES, { canonical: true })
+export function decodeTx(
+  bytes: Uint8Array,
+  txBytesMax: number = TX_BYTES_MAX,
+): Result<SignedTx, DecodeError> {
+  const outer = decodeCbor(bytes, txBytesMax + ENVELOPE_OVERHEAD_BYTES)
   if (!outer.ok) return outer
   const env = envelope(outer.value, '')
   if (!env.ok) return env
+  if (!bytesEqual(encodeEnvelope(env.value.body, env.value.sig), bytes)) {
+    return err(decodeError('non-canonical', '', 'the envelope is not in canonical DAG-CBOR form'))
+  }
   if (env.value.body.byteLength > txBytesMax) {
     return err(decodeError('too-large', 'body', `${env.value.body.byteLength} bytes is over ${txBytesMax}`))
   }
   const inner = decodeCbor(env.value.body, txBytesMax, { canonical: true })
-  if (!inner.ok) return err(decodeError(inner.error.code, 'body', inner.error.message))
+  if (!inner.ok) return err(nestDecodeError('body', inner.error))
   const body = txBody(inner.value, 'body')
   if (!body.ok) return body
   return ok(assemble(body.value, env.value.body, env.value.sig, bytes))

@@ -1,4 +1,5 @@
 import { bytesEqual } from '../codec/bytes.js'
+import { cidToString } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
 import { type Block, txRoot } from './block.js'
 import { type Certificate, type CertificateFault, verifyCertificate } from './certificate.js'
@@ -9,10 +10,18 @@ import type { Head, LedgerState } from './state.js'
 
 /** Why a block is not the next block of this chain. */
 export type BlockFault =
-  | { readonly code: 'wrong-chain' | 'wrong-height' | 'broken-link' | 'time-backwards'; readonly message: string }
+  | {
+      readonly code: 'wrong-chain' | 'wrong-height' | 'broken-link' | 'time-backwards'
+      readonly message: string
+    }
   | { readonly code: 'bad-proposer' | 'bad-tx-root' | 'too-large'; readonly message: string }
   | { readonly code: 'bad-certificate'; readonly message: string; readonly fault: CertificateFault }
-  | { readonly code: 'rejected-tx'; readonly message: string; readonly index: number; readonly rejection: Rejection }
+  | {
+      readonly code: 'rejected-tx'
+      readonly message: string
+      readonly index: number
+      readonly rejection: Rejection
+    }
 
 /**
  * Checks that `block` extends `head`: chain, height, link, time, proposer, size limits and the
@@ -24,13 +33,18 @@ export function checkBlockStructure(genesis: Genesis, head: Head, block: Block):
   if (h.height !== head.height + 1) {
     return { code: 'wrong-height', message: `block at height ${h.height}, expected ${head.height + 1}` }
   }
-  const prev = h.prev === null ? null : h.prev.toString()
-  if (prev !== head.hash) return { code: 'broken-link', message: `block at height ${h.height} does not follow the head` }
-  if (h.time < head.time) return { code: 'time-backwards', message: `block time ${h.time} is before ${head.time}` }
+  const prev = h.prev === null ? null : cidToString(h.prev)
+  if (prev !== head.hash)
+    return { code: 'broken-link', message: `block at height ${h.height} does not follow the head` }
+  if (h.time < head.time)
+    return { code: 'time-backwards', message: `block time ${h.time} is before ${head.time}` }
   if (h.proposer >= genesis.validators.length) {
     return { code: 'bad-proposer', message: `proposer ${h.proposer} is not a validator` }
   }
-  if (block.txs.length > genesis.params.blockTxsMax || block.bytes.byteLength > genesis.params.blockBytesMax) {
+  if (
+    block.txs.length > genesis.params.blockTxsMax ||
+    block.bytes.byteLength > genesis.params.blockBytesMax
+  ) {
     return { code: 'too-large', message: `block at height ${h.height} is over this chain's limits` }
   }
   if (h.txCount !== block.txs.length || !bytesEqual(h.txRoot, txRoot(block.txs))) {
@@ -40,10 +54,18 @@ export function checkBlockStructure(genesis: Genesis, head: Head, block: Block):
 }
 
 /** Checks a block's certificate: 2f+1 distinct validators signed this block at this height. */
-export function checkBlockCertificate(genesis: Genesis, block: Block, cert: Certificate): BlockFault | undefined {
+export function checkBlockCertificate(
+  genesis: Genesis,
+  block: Block,
+  cert: Certificate,
+): BlockFault | undefined {
   const fault = verifyCertificate(genesis, cert, block.header.height, block.hash)
   if (!fault) return undefined
-  return { code: 'bad-certificate', message: `certificate of block ${block.header.height}: ${fault.message}`, fault }
+  return {
+    code: 'bad-certificate',
+    message: `certificate of block ${block.header.height}: ${fault.message}`,
+    fault,
+  }
 }
 
 /**
@@ -77,7 +99,11 @@ export function applyBlock(
  * against the genesis validator set, and every transaction under the rules. Returns the state
  * after the block; trusts nothing the peer said.
  */
-export function verifyBlock(state: LedgerState, block: Block, cert: Certificate): Result<LedgerState, BlockFault> {
+export function verifyBlock(
+  state: LedgerState,
+  block: Block,
+  cert: Certificate,
+): Result<LedgerState, BlockFault> {
   const structural = checkBlockStructure(state.genesis, state.head, block)
   if (structural) return err(structural)
   const certFault = checkBlockCertificate(state.genesis, block, cert)

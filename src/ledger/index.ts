@@ -1,0 +1,15 @@
+/**
+ * The ledger of upgrade records (DESIGN.md §3): transactions and the rules every validator
+ * and follower applies to them, blocks with commit certificates, follower verification, and
+ * the LevelDB store with its audit queries. Everything here is pure except `store.ts`.
+ */
+export * from './block.js'
+export * from './certificate.js'
+export * from './dev-chain.js'
+export * from './genesis.js'
+export * from './rejection.js'
+export * from './rules.js'
+export * from './semver.js'
+export * from './state.js'
+export * from './tx.js'
+export * from './verify-block.js'
