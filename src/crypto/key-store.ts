@@ -107,8 +107,7 @@ export function parseKeyFile(text: string, source: string): Result<KeyPair, KeyF
     return keyFileError('malformed', `${source} is not an fwmesh key file (kind ${KEY_FILE_KIND}, version 1)`)
   }
   const seed = typeof d.secretKey === 'string' ? fromHex(d.secretKey) : undefined
-  if (seed?.byteLength !== 32)
-    return keyFileError('malformed', `${source}: secretKey must be 64 hex digits`)
+  if (seed?.byteLength !== 32) return keyFileError('malformed', `${source}: secretKey must be 64 hex digits`)
   const keys = keyPairFromSeed(seed)
   const claimed = typeof d.publicKey === 'string' ? fromHex(d.publicKey) : undefined
   if (!claimed || !bytesEqual(claimed, keys.publicKey) || d.did !== didFromPublicKey(keys.publicKey)) {
