@@ -1,8 +1,12 @@
 import type { CID } from '../codec/cid.js'
 import { type KeyPair, keyPairFromSeed } from '../crypto/ed25519.js'
 import { Prng } from '../prng.js'
+import { type Block, makeBlock } from './block.js'
+import { type Certificate, certify } from './certificate.js'
 import { type ChainParams, DEFAULT_CHAIN_PARAMS, type Genesis } from './genesis.js'
+import { LedgerState } from './state.js'
 import { type ReportStatus, type Role, type RolloutPlan, type SignedTx, signTx, type TxBody } from './tx.js'
+import { applyBlock } from './verify-block.js'
 
 /**
  * A whole chain made from one seed: genesis, validator keys, an admin, a publisher, approvers
@@ -162,4 +166,46 @@ export class TxFactory {
       ...(detail !== undefined ? { detail } : {}),
     })
   }
+}
+
+/**
+ * Builds certified blocks on top of a state, as a committee would: each block is applied to
+ * the builder's own state and signed by a quorum of the dev chain's validators. For tests,
+ * benchmarks and the simulator's fixtures.
+ */
+export class DevBlockBuilder {
+  readonly state: LedgerState
+  private readonly signers: ReadonlyMap<number, Uint8Array>
+
+  constructor(
+    private readonly chain: DevChain,
+    options: { signers?: number } = {},
+  ) {
+    this.state = new LedgerState(chain.genesis)
+    const count = options.signers ?? chain.validators.length - Math.floor((chain.validators.length - 1) / 3)
+    this.signers = new Map(chain.validators.slice(0, count).map((v, i) => [i, v.secretKey]))
+  }
+
+  /** The next block over `txs`, certified; the builder's state moves past it. */
+  next(txs: readonly SignedTx[], timeStepMs = 1000): { block: Block; cert: Certificate } {
+    const head = this.state.head
+    const height = head.height + 1
+    const block = makeBlock(
+      {
+        chain: this.chain.genesis.chainId,
+        height,
+        prev: this.lastHash,
+        time: head.time + timeStepMs,
+        proposer: height % this.chain.validators.length,
+      },
+      txs,
+    )
+    const applied = applyBlock(this.state, block)
+    if (!applied.ok) throw new RangeError(`DevBlockBuilder: ${applied.error.message}`)
+    applied.value.mergeIntoParent()
+    this.lastHash = block.hash
+    return { block, cert: certify(this.chain.genesis, this.signers, height, 0, block.hash) }
+  }
+
+  private lastHash: CID | null = null
 }

@@ -172,6 +172,11 @@ export class LedgerState {
     this.head = parent?.head ?? { height: 0, hash: null, time: genesis.time }
   }
 
+  /** True when this state was derived directly from `state`. */
+  isDerivedFrom(state: LedgerState): boolean {
+    return this.parent === state
+  }
+
   /** A new state layered on this one. */
   derive(): LedgerState {
     return new LedgerState(this.genesis, this)
