@@ -1,0 +1,101 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { fromHex } from '../../src/codec/bytes.js'
+import { decodeCbor, encodeCbor } from '../../src/codec/cbor.js'
+import { cidOf, cidToString, parseCid } from '../../src/codec/cid.js'
+import { array, bytes, literal, struct, tagged, text, uint } from '../../src/codec/schema.js'
+
+describe('codec: canonical DAG-CBOR', () => {
+  it('round-trips values and sorts map keys the DAG-CBOR way (length first)', () => {
+    const value = { zz: 1, a: [1, 2, { b: new Uint8Array([1, 2]) }], mm: 'text', n: null }
+    const encoded = encodeCbor(value)
+    const decoded = decodeCbor(encoded, 1024, { canonical: true })
+    expect(decoded.ok && decoded.value).toEqual(value)
+    expect(Object.keys(decoded.ok ? (decoded.value as object) : {})).toEqual(['a', 'n', 'mm', 'zz'])
+  })
+
+  it('refuses input over the limit before decoding it', () => {
+    const r = decodeCbor(new Uint8Array(1025), 1024)
+    expect(r.ok ? 'decoded' : r.error.code).toBe('too-large')
+  })
+
+  it('refuses a map whose keys are out of canonical order when canonical form is required', () => {
+    const unsorted = fromHex('a2616201616102')! // {"b": 1, "a": 2}
+    expect(decodeCbor(unsorted, 100).ok, 'plain decoding accepts it').toBe(true)
+    const r = decodeCbor(unsorted, 100, { canonical: true })
+    expect(r.ok ? 'decoded' : r.error.code).toBe('non-canonical')
+  })
+
+  it('refuses non-minimal integers, indefinite lengths, trailing bytes and empty input as malformed', () => {
+    for (const h of ['1801', '9f01ff', '0101', '']) {
+      const r = decodeCbor(fromHex(h)!, 100)
+      expect(r.ok ? 'decoded' : r.error.code, h).toBe('malformed')
+    }
+  })
+
+  it('reads undefined as null, so canonical decoding refuses it', () => {
+    const r = decodeCbor(fromHex('f7')!, 100, { canonical: true })
+    expect(r.ok ? 'decoded' : r.error.code).toBe('non-canonical')
+  })
+
+  it('never throws on random bytes (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (input) => {
+        const r = decodeCbor(input, 256, { canonical: true })
+        if (!r.ok) expect(r.error.message.length).toBeGreaterThan(0)
+      }),
+      { seed: 1, numRuns: 2000 },
+    )
+  })
+})
+
+describe('codec: CIDs', () => {
+  it('writes CID strings exactly as multiformats does, on random values (fast-check)', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), (b) => {
+        const cid = cidOf({ b })
+        expect(cidToString(cid)).toBe(cid.toString())
+        expect(parseCid(cidToString(cid))?.equals(cid)).toBe(true)
+      }),
+      { seed: 2, numRuns: 300 },
+    )
+  })
+
+  it('parses only CIDv1 over sha2-256', () => {
+    expect(parseCid('QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG')).toBeUndefined()
+    expect(parseCid('not a cid')).toBeUndefined()
+  })
+})
+
+describe('codec: typed decoders', () => {
+  const point = struct({ x: uint(100), y: uint(100) }, { label: text(8) })
+  const shape = tagged({
+    dot: struct({ type: literal('dot'), at: point }),
+    path: struct({ type: literal('path'), points: array(point, 3, 1) }),
+  })
+
+  it('name the path and code of each kind of fault', () => {
+    const cases: Array<[unknown, string, string]> = [
+      [{ type: 'dot' }, 'missing-field', ''],
+      [{ type: 'dot', at: { x: 1, y: 2 }, extra: 1 }, 'extra-field', ''],
+      [{ type: 'dot', at: { x: 1, y: 'two' } }, 'wrong-type', 'at.y'],
+      [{ type: 'dot', at: { x: 1, y: 101 } }, 'out-of-range', 'at.y'],
+      [{ type: 'dot', at: { x: 1, y: 2, label: 'far too long' } }, 'out-of-range', 'at.label'],
+      [{ type: 'path', points: [] }, 'out-of-range', 'points'],
+      [{ type: 'path', points: [{ x: 1, y: 1 }, { x: 1 }] }, 'missing-field', 'points[1]'],
+      [{ type: 'circle' }, 'unknown-type', ''],
+      [[1, 2], 'wrong-type', ''],
+      [new Uint8Array(2), 'wrong-type', ''],
+    ]
+    for (const [value, code, path] of cases) {
+      const r = shape(value, '')
+      expect(r.ok ? 'decoded' : [r.error.code, r.error.path], JSON.stringify(value)).toEqual([code, path])
+    }
+  })
+
+  it('return a new object holding only the declared fields', () => {
+    const r = shape({ type: 'dot', at: { x: 1, y: 2 } }, '')
+    expect(r.ok && r.value).toEqual({ type: 'dot', at: { x: 1, y: 2 } })
+    expect(bytes(2)(new Uint8Array(3), 'b').ok).toBe(false)
+  })
+})
