@@ -73,27 +73,38 @@ export function signNoble(secretKey: Uint8Array, domain: SigningDomain, message:
   return ed.sign(signingBytes(domain, message), secretKey)
 }
 
-// The group order L, little-endian; a signature's S must be below it (RFC 8032 §5.1.7).
-const L = 2n ** 252n + 27742317777372353535851937790883648493n
-// The field prime p; a canonical point encoding has y < p.
-const P = 2n ** 255n - 19n
+// The group order L = 2^252 + 27742317777372353535851937790883648493, little-endian bytes.
+// A signature's S must be below it (RFC 8032 §5.1.7), or one signature has many encodings.
+const L_BYTES = Uint8Array.from(
+  Buffer.from('edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010', 'hex'),
+)
 
-function littleEndian(bytes: Uint8Array): bigint {
-  let n = 0n
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]!)
-  return n
+/** True when the 32-byte little-endian number is below L: compared from the top byte, no BigInt. */
+function isBelowL(s: Uint8Array): boolean {
+  for (let i = 31; i >= 0; i--) {
+    if (s[i]! < L_BYTES[i]!) return true
+    if (s[i]! > L_BYTES[i]!) return false
+  }
+  return false
 }
 
-/** True when a 32-byte point encoding is canonical: y < p, and no sign bit on x = 0. */
+/**
+ * True when a 32-byte point encoding is canonical: y < p = 2^255 - 19, and no sign bit on
+ * x = 0 (which happens exactly for y = 1 and y = p - 1).
+ */
 function isCanonicalPoint(encoded: Uint8Array): boolean {
   const signBit = (encoded[31]! & 0x80) !== 0
-  const copy = new Uint8Array(encoded)
-  copy[31] = copy[31]! & 0x7f
-  const y = littleEndian(copy)
-  if (y >= P) return false
-  // x = 0 exactly when y = 1 or y = p - 1; then the sign bit must be clear.
-  if (signBit && (y === 1n || y === P - 1n)) return false
-  return true
+  const top = encoded[31]! & 0x7f
+  // y ≥ p only when bytes 1..30 are all 0xff, the top byte is 0x7f and byte 0 ≥ 0xed.
+  let allOnes = top === 0x7f
+  for (let i = 30; i >= 1 && allOnes; i--) allOnes = encoded[i] === 0xff
+  if (allOnes && encoded[0]! >= 0xed) return false
+  if (!signBit) return true
+  // y = p - 1 = 0x7fff…ffec, or y = 1.
+  if (allOnes && encoded[0] === 0xec) return false
+  if (top !== 0 || encoded[0] !== 1) return true
+  for (let i = 1; i <= 30; i++) if (encoded[i] !== 0) return true
+  return false
 }
 
 /**
@@ -130,7 +141,7 @@ function checkedPublicKey(publicKey: Uint8Array): KeyObject | null {
 /** Input checks shared by both backends, so they return identical verdicts on bad input. */
 function strictChecks(publicKey: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.byteLength !== PUBLIC_KEY_BYTES || signature.byteLength !== SIGNATURE_BYTES) return false
-  if (littleEndian(signature.subarray(32)) >= L) return false
+  if (!isBelowL(signature.subarray(32))) return false
   return isCanonicalPoint(signature.subarray(0, 32))
 }
 
@@ -169,3 +180,6 @@ export function verifyRawForVectors(
   if (backend === 'noble') return ed.verify(signature, message, publicKey, { zip215: false })
   return nodeVerify(null, message, key, signature)
 }
+
+/** Internal checks, exported for their property tests only. */
+export const strictChecksForTests = { isBelowL, isCanonicalPoint }

@@ -6,6 +6,7 @@ import {
   keyPairFromSeed,
   sign,
   signNoble,
+  strictChecksForTests,
   type VerifyBackend,
   verify,
   verifyRawForVectors,
@@ -195,6 +196,45 @@ describe('crypto: signatures in fwmesh', () => {
         },
       ),
       { seed: 8032, numRuns: 300 },
+    )
+  })
+})
+
+describe('crypto: strict encoding checks', () => {
+  const P = 2n ** 255n - 19n
+  const toBytes = (n: bigint) => {
+    const out = new Uint8Array(32)
+    for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn)
+    return out
+  }
+  const { isBelowL, isCanonicalPoint } = strictChecksForTests
+  // Values near the boundaries, where a byte-wise comparison is most likely to be wrong.
+  const near = (x: bigint) => fc.integer({ min: -300, max: 300 }).map((d) => x + BigInt(d))
+  const any256 = fc.bigInt({ min: 0n, max: 2n ** 256n - 1n })
+
+  it('S < L agrees with arithmetic, at the boundary and anywhere', () => {
+    fc.assert(
+      fc.property(fc.oneof(near(L), near(0n), fc.bigInt({ min: 0n, max: 2n ** 256n - 1n })), (s) => {
+        if (s < 0n || s >= 2n ** 256n) return
+        expect(isBelowL(toBytes(s))).toBe(s < L)
+      }),
+      { seed: 11, numRuns: 3000 },
+    )
+  })
+
+  it('canonical point encodings agree with arithmetic: y < p, and no sign bit when x = 0', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(near(P), near(P + 2n ** 255n), near(1n), near(2n ** 255n + 1n), any256),
+        (encoded) => {
+          if (encoded < 0n || encoded >= 2n ** 256n) return
+          const y = encoded & (2n ** 255n - 1n)
+          const sign = encoded >> 255n === 1n
+          const expected = y < P && !(sign && (y === 1n || y === P - 1n))
+          expect(isCanonicalPoint(toBytes(encoded)), `y=${y} sign=${sign}`).toBe(expected)
+        },
+      ),
+      { seed: 12, numRuns: 3000 },
     )
   })
 })
