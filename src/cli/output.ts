@@ -1,0 +1,88 @@
+/**
+ * How the CLI speaks: one clear sentence per user error and a documented exit code, never a
+ * stack trace; `--json` output for scripts.
+ */
+
+/** Exit codes of every `fwmesh` command (documented in `fwmesh --help` and the README). */
+export const ExitCode = {
+  ok: 0,
+  /** Bad input: a missing file, a bad key, a malformed argument. */
+  userError: 1,
+  /** The command line itself is wrong (unknown option, missing argument). */
+  usage: 2,
+  /** The local node could not be reached. */
+  nodeUnreachable: 3,
+  /** The ledger refused a transaction; the reason is printed. */
+  rejected: 4,
+  /** The ledger on disk failed verification. */
+  corrupt: 5,
+  /** A wait (for a commit, a rollout) ran out of time. */
+  timeout: 6,
+} as const
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
+
+/** A failure the CLI reports as one sentence and an exit code. */
+export class CliError extends Error {
+  override name = 'CliError'
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode = ExitCode.userError,
+    /** Extra machine-readable detail for `--json` (e.g. a rejection code). */
+    readonly detail?: Record<string, unknown>,
+  ) {
+    super(message)
+  }
+}
+
+export interface Output {
+  readonly json: boolean
+  /** A result: JSON on stdout with --json, else the human text. */
+  result(value: unknown, human: () => string): void
+  /** Progress and chatter: stderr, never with --json. */
+  info(text: string): void
+}
+
+export function makeOutput(json: boolean): Output {
+  return {
+    json,
+    result(value, human) {
+      process.stdout.write(json ? `${JSON.stringify(value, jsonReplacer, 2)}\n` : `${human()}\n`)
+    },
+    info(text) {
+      if (!json) process.stderr.write(`${text}\n`)
+    },
+  }
+}
+
+/** Bytes print as hex and big integers as strings in JSON output. */
+export function jsonReplacer(_key: string, value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex')
+  if (typeof value === 'bigint') return value.toString()
+  if (
+    value &&
+    typeof value === 'object' &&
+    '/' in (value as object) &&
+    typeof (value as { toString(): string }).toString === 'function'
+  ) {
+    const asString = (value as { toString(): string }).toString()
+    if (asString.startsWith('b')) return asString
+  }
+  return value
+}
+
+/** Prints an error as the user should see it and returns its exit code. */
+export function reportError(error: unknown, json: boolean): ExitCode {
+  if (error instanceof CliError) {
+    if (json)
+      process.stdout.write(
+        `${JSON.stringify({ error: error.message, exitCode: error.exitCode, ...error.detail })}\n`,
+      )
+    else process.stderr.write(`fwmesh: ${error.message}\n`)
+    return error.exitCode
+  }
+  // Anything else is our bug: still one line for the user, the stack only on request.
+  const message = error instanceof Error ? error.message : String(error)
+  process.stderr.write(`fwmesh: unexpected error: ${message}\n`)
+  if (process.env.FWMESH_DEBUG) process.stderr.write(`${(error as Error).stack ?? ''}\n`)
+  return ExitCode.userError
+}
