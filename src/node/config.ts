@@ -171,7 +171,8 @@ export function buildConfig(
     const value = env[name]
     if (value === undefined || value === '') continue
     const [section, key] = path.includes('.') ? path.split('.') : [undefined, path]
-    const target = section ? ((doc[section] ??= {}) as Record<string, unknown>) : doc
+    if (section && (typeof doc[section] !== 'object' || doc[section] === null)) doc[section] = {}
+    const target = section ? (doc[section] as Record<string, unknown>) : doc
     target[key!] = value
   }
   const top = checkKeys(
