@@ -1,0 +1,123 @@
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
+import { genesisToJson } from '../../src/ledger/genesis.js'
+import { LedgerStore } from '../../src/ledger/store.js'
+import { dataLayout } from '../../src/node/layout.js'
+import { runCli } from '../helpers/cli.js'
+import { tempDir } from '../helpers/tmp.js'
+
+describe('cli: commands that need no node', () => {
+  it('keygen writes a 0600 key file and prints its did, and refuses to overwrite it', async () => {
+    const { dir, cleanup } = await tempDir('cli-keygen')
+    try {
+      const path = join(dir, 'a.key')
+      const first = await runCli(['--json', 'keygen', '--out', path])
+      expect(first.code, first.stderr).toBe(0)
+      expect(JSON.parse(first.stdout).did).toMatch(/^did:key:z6Mk/)
+      expect((await stat(path)).mode & 0o777).toBe(0o600)
+      const second = await runCli(['keygen', '--out', path])
+      expect(second.code).toBe(1)
+      expect(second.stderr.trim()).toBe(`fwmesh: ${path} already exists; refusing to overwrite a key file`)
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('genesis init builds a valid genesis from key files and dids, and says which argument is wrong', async () => {
+    const { dir, cleanup } = await tempDir('cli-genesis')
+    try {
+      const keys = ['v0', 'v1', 'v2', 'v3', 'admin'].map((n) => join(dir, `${n}.key`))
+      for (const k of keys) expect((await runCli(['keygen', '--out', k])).code).toBe(0)
+      const out = join(dir, 'genesis.json')
+      const args = [
+        'genesis',
+        'init',
+        '--chain-id',
+        'fleet-1',
+        '--threshold',
+        '1',
+        '--admin',
+        keys[4]!,
+        '--out',
+        out,
+      ]
+      for (let i = 0; i < 4; i++) args.push('--validator', `v${i}=${keys[i]}`)
+      const made = await runCli(['--json', ...args])
+      expect(made.code, made.stderr).toBe(0)
+      expect(JSON.parse(made.stdout)).toMatchObject({ chainId: 'fleet-1', validators: 4 })
+      expect(JSON.parse(await readFile(out, 'utf8')).validators).toHaveLength(4)
+      const shown = await runCli(['genesis', 'show', out])
+      expect(shown.stdout).toContain('validators: v0, v1, v2, v3')
+
+      const bad = await runCli([
+        'genesis',
+        'init',
+        '--chain-id',
+        'x',
+        '--validator',
+        'v0=nonsense',
+        '--admin',
+        keys[4]!,
+        '--out',
+        join(dir, 'g2.json'),
+      ])
+      expect(bad.code).toBe(1)
+      expect(bad.stderr).toMatch(
+        /--validator v0: "nonsense" is neither a did:key, 64 hex digits, nor a key file/,
+      )
+      expect(bad.stderr).not.toMatch(/at .*\.ts:\d+/)
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('ledger verify passes on a good ledger and names the height of a bad one; export prints one block per line', async () => {
+    const { dir, cleanup } = await tempDir('cli-ledger')
+    try {
+      const chain = makeDevChain({ seed: 'cli-ledger' })
+      const f = new TxFactory(chain)
+      const builder = new DevBlockBuilder(chain)
+      const genesisPath = join(dir, 'genesis.json')
+      await writeFile(genesisPath, genesisToJson(chain.genesis))
+      const opened = await LedgerStore.open(dataLayout(dir).ledger, chain.genesis)
+      if (!opened.ok) throw new Error(opened.error.message)
+      for (const txs of [f.bootstrap(), [], []]) {
+        const { block, cert } = builder.next(txs)
+        expect((await opened.value.append(block, cert)).ok).toBe(true)
+      }
+      await opened.value.close()
+
+      const ok = await runCli(['--json', 'ledger', 'verify', '--data-dir', dir, '--genesis', genesisPath])
+      expect(ok.code, ok.stderr).toBe(0)
+      expect(JSON.parse(ok.stdout)).toMatchObject({ ok: true, height: 3 })
+      const exported = await runCli(['ledger', 'export', '--data-dir', dir, '--genesis', genesisPath])
+      const lines = exported.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l))
+      expect(lines.map((l) => l.height)).toEqual([1, 2, 3])
+      expect(lines[0].txs.map((t: { type: string }) => t.type)).toContain('role.grant')
+
+      const missing = await runCli([
+        'ledger',
+        'verify',
+        '--data-dir',
+        dir,
+        '--genesis',
+        join(dir, 'nope.json'),
+      ])
+      expect(missing.code).toBe(1)
+      expect(missing.stderr.trim()).toBe(`fwmesh: no such file: ${join(dir, 'nope.json')}`)
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('prints usage errors with exit code 2', async () => {
+    const r = await runCli(['keygen'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/required option '-o, --out <file>'/)
+  })
+})
