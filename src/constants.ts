@@ -72,3 +72,215 @@ export const TEST_LIMITS = {
   BLOCK_BYTES_MAX: 16 * 1024,
   IMAGE_BYTES_MAX: 1024 * 1024,
 } as const
+
+// ---- Consensus (src/consensus) ----
+
+/** Transactions waiting in a validator's mempool: ten full blocks, seconds of peak load. */
+export const MEMPOOL_TXS_MAX = 10_000
+
+/** Bytes waiting in the mempool: MEMPOOL_TXS_MAX typical 1-3 KiB transactions, well under RSS budgets. */
+export const MEMPOOL_BYTES_MAX = 32 * 1024 * 1024
+
+/**
+ * The share of the mempool (count and bytes) one signer may hold, in percent. A flooding key
+ * fills at most a tenth, so nine tenths stay free for everyone else.
+ */
+export const MEMPOOL_SIGNER_SHARE_PERCENT = 10
+
+/** Pending transactions a backup re-sends to the primary per tick, so one tick stays cheap. */
+export const MEMPOOL_RELAY_BATCH_TXS = 256
+
+/**
+ * Heights after the next one whose votes a replica keeps: a backup one commit behind the
+ * primary receives the next pre-prepare first. Beyond this window it syncs instead.
+ */
+export const CONSENSUS_HEIGHTS_AHEAD_MAX = 4
+
+/** Views after the current one whose messages a replica keeps (a NEW-VIEW may arrive late). */
+export const CONSENSUS_VIEWS_AHEAD_MAX = 8
+
+/**
+ * Committed heights between checkpoints: the core tells its driver it may snapshot the
+ * state and drop logs below, and announces its height so lagging peers learn to sync.
+ */
+export const CHECKPOINT_INTERVAL_BLOCKS = 128
+
+/**
+ * The first view-change timeout: a primary that has not committed pending work in this
+ * time is replaced. Four block intervals plus WAN round-trips; doubles per failed view.
+ */
+export const VIEW_CHANGE_TIMEOUT_BASE_MS = 2_000
+
+/** The view-change timeout stops doubling here, so a healed network recovers within a minute. */
+export const VIEW_CHANGE_TIMEOUT_MAX_MS = 60_000
+
+/** How often a replica re-sends its latest votes when nothing commits: channels may drop. */
+export const CONSENSUS_RETRANSMIT_MS = 500
+
+/** How far in the future of a backup's clock a proposed block's time may be. */
+export const BLOCK_TIME_DRIFT_MAX_MS = 30_000
+
+/** Blocks per sync response: 1,000 blocks in 8 round trips. */
+export const SYNC_BLOCKS_MAX = 128
+
+/** Bytes per sync response: libp2p's 4 MiB stream read buffer; one full block always fits. */
+export const SYNC_RESPONSE_BYTES_MAX = 4 * 1024 * 1024
+
+/** A sync request unanswered for this long goes to another peer. */
+export const SYNC_REQUEST_TIMEOUT_MS = 2_000
+
+/**
+ * How long a replica that sees votes for later heights waits for its own commit before it
+ * asks a peer for blocks: a round trip, so a replica one message behind does not sync.
+ */
+export const SYNC_DELAY_MS = 200
+
+/**
+ * A consensus message: a pre-prepare carries a whole block, a NEW-VIEW up to VALIDATORS_MAX
+ * view changes with two certificates each (~10 KiB apiece).
+ */
+export const CONSENSUS_MESSAGE_BYTES_MAX = BLOCK_BYTES_MAX + 1024 * 1024
+
+/** Out-of-order committed blocks a follower buffers while it fetches the gap. */
+export const FOLLOWER_PENDING_BLOCKS_MAX = 256
+
+/**
+ * A follower calls the chain frozen when its head is older than this many empty-block
+ * intervals (a freeze attack withholds blocks; one or two late heartbeats are normal).
+ */
+export const FOLLOWER_STALE_INTERVALS = 3
+
+// ---- Transfer (src/transfer) ----
+
+/**
+ * Default chunk size of new manifests: 256 KiB. bench/transfer.ts sweeps 64 KiB..1 MiB: chunking,
+ * verifying and writing run at the same speed from 256 KiB up (the per-chunk costs vanish), while
+ * libp2p moves 256 KiB chunks at 274–306 MB/s per long-lived stream (FACTS.md); smaller chunks
+ * double the requests and the manifest, larger ones make a failed or stalled request costlier.
+ */
+export const CHUNK_BYTES_DEFAULT = 256 * 1024
+
+/**
+ * Chunks in one manifest: IMAGE_BYTES_MAX (4 GiB) at 64 KiB chunks. The manifest then carries
+ * 2 MiB of hashes, inside one 4 MiB libp2p frame; a peer's bitfield is 8 KiB. A release whose
+ * image needs more chunks must use a larger chunk size.
+ */
+export const MANIFEST_CHUNKS_MAX = 64 * 1024
+
+/** An encoded manifest: 32 bytes per chunk hash, plus a few small fields (under 200 bytes). */
+export const MANIFEST_BYTES_MAX = MANIFEST_CHUNKS_MAX * 32 + 1024
+
+/**
+ * Neighbours one download schedules across; also the number of availability buckets of the
+ * chunk picker. A libp2p node keeps tens of connections; 128 leaves room.
+ */
+export const TRANSFER_PEERS_MAX = 128
+
+/**
+ * Requests in flight per neighbour. The window starts at INITIAL and follows the neighbour's
+ * measured rate between MIN and MAX. 16 × 256 KiB = 4 MiB queued: more than the
+ * bandwidth-delay product of 100 Mbit/s at 300 ms (3.75 MB), and what an uploader queues per
+ * peer (UPLOAD_QUEUE_PER_PEER_MAX).
+ */
+export const PEER_REQUESTS_IN_FLIGHT_MIN = 1
+export const PEER_REQUESTS_IN_FLIGHT_INITIAL = 2
+export const PEER_REQUESTS_IN_FLIGHT_MAX = 16
+
+/**
+ * Work the window keeps queued at a neighbour, in time at its measured rate: one second covers
+ * a round trip on any link a device uses, so the neighbour never idles between requests.
+ */
+export const PEER_QUEUE_TARGET_MS = 1_000
+
+/**
+ * Request timeouts. Before a neighbour's rate is known: 30 s (256 KiB at 10 KB/s, a weak
+ * cellular link, takes 26 s). Once known: REQUEST_TIMEOUT_RATE_FACTOR times the time its queue
+ * should take at that rate, clamped to [MIN, MAX].
+ */
+export const REQUEST_TIMEOUT_INITIAL_MS = 30_000
+export const REQUEST_TIMEOUT_MIN_MS = 2_000
+export const REQUEST_TIMEOUT_MAX_MS = 120_000
+export const REQUEST_TIMEOUT_RATE_FACTOR = 4
+
+/**
+ * Chunks failing their hash (or truncated) before a neighbour is banned: the first is a penalty
+ * (window back to its minimum). Noise's AEAD rules out corruption in transit, so a bad chunk
+ * means a bad disk or a bad peer, and a second one is not an accident.
+ */
+export const BAD_CHUNK_STRIKES_MAX = 2
+
+/**
+ * Timeouts in a row, each after a penalty, before a neighbour is banned as stalled. Requests
+ * queued before a penalty time out together and count once.
+ */
+export const STALL_STRIKES_MAX = 3
+
+/** End-game: requests for one chunk at once (the first plus two duplicates), as in BitTorrent clients. */
+export const ENDGAME_REQUESTS_PER_CHUNK_MAX = 3
+
+/** A neighbour that answers "busy" gets no requests for this long. */
+export const PEER_BUSY_BACKOFF_MS = 1_000
+
+/** Banned peer ids one download remembers (oldest forgotten first), so churn cannot grow it. */
+export const BANNED_PEERS_MAX = 1_024
+
+/**
+ * Picker entries scanned for one request before the scheduler sweeps the neighbour's bitfield
+ * instead: bounds the cost of choosing for a neighbour that holds few of the missing chunks.
+ */
+export const PICKER_SCAN_BUDGET = 64
+
+/**
+ * Outputs queued by one scheduler: the driver drains them after every input, and one input
+ * produces at most a request and a cancel per in-flight slot of every neighbour.
+ */
+export const SCHEDULER_OUTPUTS_MAX = 4 * TRANSFER_PEERS_MAX * PEER_REQUESTS_IN_FLIGHT_MAX
+
+/** Chunk indices in one have-update message; a node batches what it learnt since the last one. */
+export const HAVE_UPDATE_CHUNKS_MAX = 1_024
+
+/** A chunk message: the chunk (at most CHUNK_BYTES_MAX) plus its envelope (CID, index, tag). */
+export const CHUNK_MESSAGE_BYTES_MAX = CHUNK_BYTES_MAX + 1_024
+
+/** Every other chunk-protocol message; the largest is a have bitfield (8 KiB) or a have-update (5 KiB). */
+export const CHUNK_CONTROL_MESSAGE_BYTES_MAX = 16 * 1_024
+
+/**
+ * Chunks one node sends at once. FACTS.md: 8 long-lived libp2p streams saturate a core at
+ * 480–550 MB/s; 4 leaves the gateway's other work room and still fills a 1 Gbit/s link.
+ */
+export const UPLOAD_SLOTS_MAX = 4
+
+/** Requests queued per downloader: an honest one never has more than its window in flight. */
+export const UPLOAD_QUEUE_PER_PEER_MAX = PEER_REQUESTS_IN_FLIGHT_MAX
+
+/** Requests queued across all downloaders (32 full windows); beyond it, "busy". */
+export const UPLOAD_QUEUE_TOTAL_MAX = 512
+
+/**
+ * Verified bytes the chunk store lets accumulate before it makes them durable (fdatasync of the
+ * image, then of the held-set file) and marks them held. Group commit: one fdatasync per chunk
+ * would cap writes at a few hundred chunks a second on flash; 16 MiB costs at most 64 chunks of
+ * re-download after a crash.
+ */
+export const STORE_FLUSH_BYTES = 16 * 1024 * 1024
+
+/** The chunk store's held-set file: a header (under 200 bytes), the bitfield and a checksum. */
+export const HELD_STATE_BYTES_MAX = 512 + MANIFEST_CHUNKS_MAX / 8
+
+/** Small limits for transfer tests, so the edges can be reached with small inputs. */
+export const TRANSFER_TEST_LIMITS = {
+  MANIFEST_CHUNKS_MAX: 256,
+  CHUNK_BYTES: CHUNK_BYTES_MIN,
+  STORE_FLUSH_BYTES: 4 * CHUNK_BYTES_MIN,
+  REQUEST_TIMEOUT_INITIAL_MS: 500,
+  REQUEST_TIMEOUT_MIN_MS: 100,
+} as const
+
+// ---- Node (src/node) ----
+
+/** Request bodies of the local HTTP API: a transaction envelope in base64, or a file path. */
+export const API_BODY_BYTES_MAX = 64 * 1024
+
+/** How long an API call may wait for a commit; a CLI that wants longer polls again. */
+export const API_WAIT_MS_MAX = 120_000

@@ -1,3 +1,7 @@
+import { jsonReplacer } from '../codec/json.js'
+
+export { jsonReplacer }
+
 /**
  * How the CLI speaks: one clear sentence per user error and a documented exit code, never a
  * stack trace; `--json` output for scripts.
@@ -52,22 +56,6 @@ export function makeOutput(json: boolean): Output {
       if (!json) process.stderr.write(`${text}\n`)
     },
   }
-}
-
-/** Bytes print as hex and big integers as strings in JSON output. */
-export function jsonReplacer(_key: string, value: unknown): unknown {
-  if (value instanceof Uint8Array) return Buffer.from(value).toString('hex')
-  if (typeof value === 'bigint') return value.toString()
-  if (
-    value &&
-    typeof value === 'object' &&
-    '/' in (value as object) &&
-    typeof (value as { toString(): string }).toString === 'function'
-  ) {
-    const asString = (value as { toString(): string }).toString()
-    if (asString.startsWith('b')) return asString
-  }
-  return value
 }
 
 /** Prints an error as the user should see it and returns its exit code. */

@@ -1,0 +1,67 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap } from '@libp2p/bootstrap'
+import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import type { KeyPair } from '../crypto/ed25519.js'
+
+/**
+ * The libp2p host: TCP, noise, yamux, identify, ping, gossipsub; discovery from a bootstrap
+ * list and mDNS. Its peer id is the node's own ed25519 key, so a peer's libp2p identity and
+ * its ledger identity (device key, validator key) are the same key.
+ */
+export interface HostOptions {
+  readonly keys: KeyPair
+  readonly listen: readonly string[]
+  readonly bootstrap: readonly string[]
+  readonly mdns: boolean
+}
+
+export function protocolIds(chainId: string) {
+  return {
+    pbft: `/fwmesh/${chainId}/pbft/1`,
+    sync: `/fwmesh/${chainId}/sync/1`,
+    chunks: `/fwmesh/${chainId}/chunks/1`,
+  }
+}
+
+export function gossipTopics(chainId: string) {
+  return { tx: `fwmesh/${chainId}/tx`, block: `fwmesh/${chainId}/block` }
+}
+
+export async function createHost(options: HostOptions) {
+  const privateKey = await generateKeyPairFromSeed('Ed25519', options.keys.secretKey)
+  const peerDiscovery = []
+  if (options.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: [...options.bootstrap] }))
+  if (options.mdns) peerDiscovery.push(mdns())
+  return createLibp2p({
+    privateKey,
+    addresses: { listen: [...options.listen] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    services: {
+      identify: identify(),
+      ping: ping(),
+      // Gossip is best effort (FACTS.md): every node also pulls blocks over the sync protocol.
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, D: 6, Dlo: 4, Dhi: 12 }),
+    },
+  })
+}
+
+export type Host = Awaited<ReturnType<typeof createHost>>
+
+/** The 32-byte ed25519 public key of a peer id, or undefined for other key types. */
+export function peerPublicKey(peer: PeerId): Uint8Array | undefined {
+  const key = (peer as { publicKey?: { type?: string; raw?: Uint8Array } }).publicKey
+  return key?.type === 'Ed25519' && key.raw?.byteLength === 32 ? key.raw : undefined
+}
+
+export type { Libp2p }
