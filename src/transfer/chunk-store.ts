@@ -1,0 +1,437 @@
+/**
+ * The chunk store: the file a download writes into, and the only part of the transfer module
+ * (with image-store.ts) that does I/O.
+ *
+ * - `open` preallocates the image file at its final size and loads the held set: from the
+ *   held-state file when it is valid for this manifest, otherwise by re-verifying every chunk
+ *   already in the image file (a crash before the first record, a damaged record, or a
+ *   publisher opening its own image to seed it).
+ * - `writeChunk` verifies a chunk against the manifest and writes it at its offset. It becomes
+ *   *held* only once durable: the store groups writes, and every STORE_FLUSH_BYTES (or on
+ *   `flush()`, or when the last chunk is in) it fdatasyncs the image, then atomically replaces
+ *   the held-state file. A crash loses at most the chunks written since the last flush; a chunk
+ *   once held is never fetched again.
+ * - `readChunk` serves a held chunk by reading at its offset, re-verified, so a rotting disk
+ *   never makes this node serve bad chunks (a bad one is dropped from the held set).
+ * - `verifyImage` hashes the whole file in constant memory against the manifest.
+ *
+ * Errors of the world (a bad chunk, a full disk) are typed results; I/O failures carry `io`.
+ */
+import { type FileHandle, open, readFile, rename } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { assert } from '../codec/assert.js'
+import { bytesEqual } from '../codec/bytes.js'
+import { sha256Stream } from '../codec/hash.js'
+import { err, ok, type Result } from '../codec/result.js'
+import { HELD_STATE_BYTES_MAX, STORE_FLUSH_BYTES } from '../constants.js'
+import { bitfieldBytes, clearBit, countBits, getBit, setBit } from './bitfield.js'
+import { decodeHeldState, encodeHeldState } from './held-state.js'
+import {
+  type ChunkVerdict,
+  chunkCount,
+  chunkLength,
+  chunkOffset,
+  type Manifest,
+  manifestCid,
+  verifyChunk,
+} from './manifest.js'
+
+export interface ChunkStoreOptions {
+  /** The image file; created if missing, resumed if present. */
+  readonly imagePath: string
+  /** The held-state file; defaults to `<imagePath>.held`. */
+  readonly statePath?: string
+  readonly manifest: Manifest
+  /** Verified bytes written before the store makes them durable on its own. */
+  readonly flushBytes?: number
+  /** Re-verify chunks read for serving (default true). */
+  readonly verifyOnRead?: boolean
+}
+
+export type StoreIoError = { readonly code: 'io'; readonly message: string }
+
+export type ChunkRejection =
+  | { readonly code: 'out-of-range'; readonly message: string }
+  | { readonly code: Exclude<ChunkVerdict, 'ok'>; readonly message: string }
+  | StoreIoError
+
+export type ReadRejection =
+  | { readonly code: 'out-of-range'; readonly message: string }
+  | { readonly code: 'not-held'; readonly message: string }
+  | { readonly code: 'corrupt'; readonly message: string }
+  | StoreIoError
+
+export type VerifyFailure =
+  | { readonly code: 'incomplete'; readonly message: string }
+  /** The image did not hash right; the chunks that did not either are no longer held. */
+  | { readonly code: 'image-hash-mismatch'; readonly message: string; readonly badChunks: readonly number[] }
+  /** Every chunk matches the manifest, yet the image does not match its hash: a bad manifest. */
+  | { readonly code: 'manifest-inconsistent'; readonly message: string }
+  | StoreIoError
+
+/** How `open` learnt the held set. */
+export type ResumedFrom = 'new' | 'state' | 'rescan'
+
+export interface WriteOutcome {
+  /** False when the chunk was already held or being written (nothing was written). */
+  readonly written: boolean
+  /** Chunks that became held during this call, to announce in a have-update. */
+  readonly held: readonly number[]
+}
+
+function ioError(cause: unknown): StoreIoError {
+  return { code: 'io', message: cause instanceof Error ? cause.message : String(cause) }
+}
+
+function isNotFound(cause: unknown): boolean {
+  return typeof cause === 'object' && cause !== null && (cause as { code?: unknown }).code === 'ENOENT'
+}
+
+/** Reads until `length` bytes are in or the file ends; returns the count read. */
+async function readFully(
+  fh: FileHandle,
+  into: Uint8Array,
+  length: number,
+  position: number,
+): Promise<number> {
+  let done = 0
+  while (done < length) {
+    const { bytesRead } = await fh.read(into, done, length - done, position + done)
+    if (bytesRead === 0) break
+    done += bytesRead
+  }
+  return done
+}
+
+async function writeFully(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  let done = 0
+  while (done < data.byteLength) {
+    const { bytesWritten } = await fh.write(data, done, data.byteLength - done, position + done)
+    done += bytesWritten
+  }
+}
+
+/** Makes a rename durable. Some platforms cannot fsync a directory; there the rename stands as is. */
+async function syncDirectory(path: string): Promise<void> {
+  let dir: FileHandle | undefined
+  try {
+    dir = await open(path, 'r')
+    await dir.sync()
+  } catch (cause) {
+    const code = (cause as { code?: unknown }).code
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM') throw cause
+  } finally {
+    await dir?.close()
+  }
+}
+
+export class ChunkStore {
+  readonly chunkCount: number
+  private readonly cidBytes: Uint8Array
+  private readonly flushBytes: number
+  private readonly verifyOnRead: boolean
+  /** Written and verified, not yet durable. */
+  private readonly pending = new Set<number>()
+  private pendingBytes = 0
+  /** Being written now. */
+  private readonly writing = new Set<number>()
+  private flushChain: Promise<unknown> = Promise.resolve()
+  private closed = false
+
+  private constructor(
+    readonly manifest: Manifest,
+    private readonly fh: FileHandle,
+    private readonly statePath: string,
+    private readonly held: Uint8Array,
+    private heldChunks: number,
+    readonly resumedFrom: ResumedFrom,
+    options: ChunkStoreOptions,
+  ) {
+    this.chunkCount = chunkCount(manifest)
+    this.cidBytes = manifestCid(manifest).bytes
+    this.flushBytes = options.flushBytes ?? STORE_FLUSH_BYTES
+    this.verifyOnRead = options.verifyOnRead ?? true
+  }
+
+  /** Opens (or creates) the image file for a manifest and loads what is already held. */
+  static async open(options: ChunkStoreOptions): Promise<Result<ChunkStore, StoreIoError>> {
+    const { manifest, imagePath } = options
+    const statePath = options.statePath ?? `${imagePath}.held`
+    const count = chunkCount(manifest)
+    const cidBytes = manifestCid(manifest).bytes
+    let fh: FileHandle | undefined
+    try {
+      let existed = true
+      try {
+        fh = await open(imagePath, 'r+')
+      } catch (cause) {
+        if (!isNotFound(cause)) throw cause
+        fh = await open(imagePath, 'w+')
+        existed = false
+      }
+      const size = (await fh.stat()).size
+      // Node has no posix_fallocate: truncate sets the final size (sparse), and a full disk
+      // shows up as an `io` error on a write instead of at open.
+      if (size !== manifest.imageSize) await fh.truncate(manifest.imageSize)
+      let held: Uint8Array | undefined
+      let resumedFrom: ResumedFrom = 'new'
+      if (existed && size === manifest.imageSize) {
+        const state = await ChunkStore.readState(statePath)
+        if (state) {
+          const decoded = decodeHeldState(state, cidBytes, count)
+          if (decoded.ok) {
+            held = decoded.value
+            resumedFrom = 'state'
+          }
+        }
+      }
+      if (!held && existed) {
+        held = await ChunkStore.rescan(fh, manifest)
+        await fh.datasync()
+        resumedFrom = 'rescan'
+      }
+      held ??= new Uint8Array(bitfieldBytes(count))
+      const store = new ChunkStore(manifest, fh, statePath, held, countBits(held), resumedFrom, options)
+      if (resumedFrom !== 'state') {
+        await store.writeState(held)
+        await syncDirectory(dirname(imagePath))
+      }
+      return ok(store)
+    } catch (cause) {
+      await fh?.close().catch(() => undefined)
+      return err(ioError(cause))
+    }
+  }
+
+  private static async readState(statePath: string): Promise<Uint8Array | undefined> {
+    try {
+      const fh = await open(statePath, 'r')
+      try {
+        const size = (await fh.stat()).size
+        if (size > HELD_STATE_BYTES_MAX) return undefined
+        return new Uint8Array(await readFile(fh))
+      } finally {
+        await fh.close()
+      }
+    } catch (cause) {
+      if (isNotFound(cause)) return undefined
+      throw cause
+    }
+  }
+
+  /** Hashes every chunk of the file against the manifest; the ones that match are held. */
+  private static async rescan(fh: FileHandle, manifest: Manifest): Promise<Uint8Array> {
+    const count = chunkCount(manifest)
+    const held = new Uint8Array(bitfieldBytes(count))
+    const buffer = new Uint8Array(manifest.chunkSize)
+    for (let i = 0; i < count; i++) {
+      const length = chunkLength(manifest, i)
+      const got = await readFully(fh, buffer, length, chunkOffset(manifest, i))
+      if (got === length && verifyChunk(manifest, i, buffer.subarray(0, length)) === 'ok') setBit(held, i)
+    }
+    return held
+  }
+
+  has(index: number): boolean {
+    return Number.isSafeInteger(index) && index >= 0 && index < this.chunkCount && getBit(this.held, index)
+  }
+
+  get chunksHeld(): number {
+    return this.heldChunks
+  }
+
+  isComplete(): boolean {
+    return this.heldChunks === this.chunkCount
+  }
+
+  /** A copy of the held set (bitfield.ts layout), for a have message or the scheduler. */
+  heldBitfield(): Uint8Array {
+    return new Uint8Array(this.held)
+  }
+
+  /**
+   * Verifies a chunk and writes it at its offset. It is held once the store next makes its
+   * writes durable: within this call when the pending bytes reach the flush threshold or the
+   * image is complete (see `held` in the outcome), otherwise at the next `flush()`.
+   */
+  async writeChunk(index: number, data: Uint8Array): Promise<Result<WriteOutcome, ChunkRejection>> {
+    assert(!this.closed, 'the store is open')
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.chunkCount) {
+      return err({ code: 'out-of-range', message: `chunk ${index} of ${this.chunkCount}` })
+    }
+    const verdict = verifyChunk(this.manifest, index, data)
+    if (verdict !== 'ok') return err({ code: verdict, message: `chunk ${index}: ${verdict}` })
+    if (getBit(this.held, index) || this.pending.has(index) || this.writing.has(index)) {
+      return ok({ written: false, held: [] })
+    }
+    this.writing.add(index)
+    try {
+      await writeFully(this.fh, data, chunkOffset(this.manifest, index))
+    } catch (cause) {
+      return err(ioError(cause))
+    } finally {
+      this.writing.delete(index)
+    }
+    this.pending.add(index)
+    this.pendingBytes += data.byteLength
+    const last = this.heldChunks + this.pending.size === this.chunkCount
+    if (this.pendingBytes < this.flushBytes && !last) return ok({ written: true, held: [] })
+    const flushed = await this.flush()
+    if (!flushed.ok) return flushed
+    return ok({ written: true, held: flushed.value })
+  }
+
+  /**
+   * Makes every chunk written so far durable (fdatasync of the image) and records them held
+   * (atomic replacement of the held-state file). Returns the chunks that became held, in
+   * increasing order. Flushes run one at a time.
+   */
+  flush(): Promise<Result<number[], StoreIoError>> {
+    const run = this.flushChain.then(() => this.flushNow())
+    this.flushChain = run.catch(() => undefined)
+    return run
+  }
+
+  private async flushNow(): Promise<Result<number[], StoreIoError>> {
+    if (this.pending.size === 0) return ok([])
+    const batch = [...this.pending].sort((a, b) => a - b)
+    const batchBytes = this.pendingBytes
+    this.pending.clear()
+    this.pendingBytes = 0
+    const next = new Uint8Array(this.held)
+    for (const i of batch) setBit(next, i)
+    try {
+      await this.fh.datasync()
+      await this.writeState(next)
+    } catch (cause) {
+      for (const i of batch) this.pending.add(i)
+      this.pendingBytes += batchBytes
+      return err(ioError(cause))
+    }
+    for (const i of batch) setBit(this.held, i)
+    this.heldChunks += batch.length
+    return ok(batch)
+  }
+
+  /** Writes the held-state file: a temporary file, fdatasync, rename over the old one, fsync the directory. */
+  private async writeState(bitfield: Uint8Array): Promise<void> {
+    const bytes = encodeHeldState(this.cidBytes, this.chunkCount, bitfield)
+    const tmp = `${this.statePath}.tmp`
+    const fh = await open(tmp, 'w')
+    try {
+      await writeFully(fh, bytes, 0)
+      await fh.datasync()
+    } finally {
+      await fh.close()
+    }
+    await rename(tmp, this.statePath)
+    await syncDirectory(dirname(this.statePath))
+  }
+
+  /** Reads a held chunk for a peer; re-verified unless `verifyOnRead` is off. */
+  async readChunk(index: number): Promise<Result<Uint8Array, ReadRejection>> {
+    assert(!this.closed, 'the store is open')
+    if (!Number.isSafeInteger(index) || index < 0 || index >= this.chunkCount) {
+      return err({ code: 'out-of-range', message: `chunk ${index} of ${this.chunkCount}` })
+    }
+    if (!getBit(this.held, index)) return err({ code: 'not-held', message: `chunk ${index} is not held` })
+    const length = chunkLength(this.manifest, index)
+    const data = new Uint8Array(length)
+    try {
+      const got = await readFully(this.fh, data, length, chunkOffset(this.manifest, index))
+      if (got === length && (!this.verifyOnRead || verifyChunk(this.manifest, index, data) === 'ok')) {
+        return ok(data)
+      }
+      await this.drop([index])
+    } catch (cause) {
+      return err(ioError(cause))
+    }
+    return err({ code: 'corrupt', message: `chunk ${index} no longer matches its hash; dropped` })
+  }
+
+  /**
+   * Hashes the whole image in constant memory (two chunk-sized buffers, the next read overlapping
+   * the hashing of the current one) and compares it with the manifest.
+   */
+  async verifyImage(): Promise<Result<void, VerifyFailure>> {
+    assert(!this.closed, 'the store is open')
+    if (!this.isComplete()) {
+      return err({ code: 'incomplete', message: `${this.heldChunks} of ${this.chunkCount} chunks held` })
+    }
+    try {
+      const digest = await hashFile(this.fh, this.manifest.imageSize, this.manifest.chunkSize)
+      if (bytesEqual(digest, this.manifest.imageSha256)) return ok(undefined)
+      const held = await ChunkStore.rescan(this.fh, this.manifest)
+      const bad: number[] = []
+      for (let i = 0; i < this.chunkCount; i++) if (!getBit(held, i)) bad.push(i)
+      if (bad.length === 0) {
+        return err({ code: 'manifest-inconsistent', message: 'every chunk matches, the image hash does not' })
+      }
+      await this.drop(bad)
+      return err({
+        code: 'image-hash-mismatch',
+        message: `${bad.length} chunks no longer verify`,
+        badChunks: bad,
+      })
+    } catch (cause) {
+      return err(ioError(cause))
+    }
+  }
+
+  /** Flushes what is pending (unless told not to) and closes the file. */
+  async close(options: { flush?: boolean } = {}): Promise<Result<void, StoreIoError>> {
+    if (this.closed) return ok(undefined)
+    const flushed = options.flush === false ? ok([]) : await this.flush()
+    await this.flushChain
+    this.closed = true
+    try {
+      await this.fh.close()
+    } catch (cause) {
+      return err(ioError(cause))
+    }
+    return flushed.ok ? ok(undefined) : flushed
+  }
+
+  /** Takes chunks out of the held set, on disk first. */
+  private async drop(chunks: readonly number[]): Promise<void> {
+    const run = this.flushChain.then(async () => {
+      const next = new Uint8Array(this.held)
+      for (const i of chunks) clearBit(next, i)
+      await this.writeState(next)
+      for (const i of chunks) {
+        if (getBit(this.held, i)) {
+          clearBit(this.held, i)
+          this.heldChunks--
+        }
+      }
+    })
+    this.flushChain = run.catch(() => undefined)
+    await run
+  }
+}
+
+/** SHA-256 of the first `size` bytes of a file, read `blockSize` at a time with one read ahead. */
+export async function hashFile(fh: FileHandle, size: number, blockSize: number): Promise<Uint8Array> {
+  const hash = sha256Stream()
+  let current = new Uint8Array(blockSize)
+  let spare = new Uint8Array(blockSize)
+  let position = 0
+  let reading: Promise<number> | undefined =
+    size > 0 ? readFully(fh, current, Math.min(blockSize, size), 0) : undefined
+  while (reading) {
+    const got = await reading
+    const expected = Math.min(blockSize, size - position)
+    if (got !== expected) throw new Error(`the file ended at ${position + got} of ${size} bytes`)
+    const nextPosition = position + got
+    reading =
+      nextPosition < size
+        ? readFully(fh, spare, Math.min(blockSize, size - nextPosition), nextPosition)
+        : undefined
+    hash.update(current.subarray(0, got))
+    position = nextPosition
+    const t = current
+    current = spare
+    spare = t
+  }
+  return hash.digest()
+}

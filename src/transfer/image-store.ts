@@ -1,0 +1,113 @@
+/**
+ * The chunker's file side: reads an image from disk in constant memory (two chunk-sized
+ * buffers, the next read overlapping the hashing of the current chunk) and feeds the pure
+ * `ManifestBuilder`. The result is what a publisher puts into a release record: the manifest,
+ * its canonical encoding and its CID.
+ */
+import { type FileHandle, open } from 'node:fs/promises'
+import { type CID, cidOfEncoded } from '../codec/cid.js'
+import { err, ok, type Result } from '../codec/result.js'
+import { CHUNK_BYTES_DEFAULT } from '../constants.js'
+import {
+  chunkCountOf,
+  DEFAULT_MANIFEST_LIMITS,
+  encodeManifest,
+  type Manifest,
+  ManifestBuilder,
+  type ManifestLimits,
+} from './manifest.js'
+
+export interface ChunkedImage {
+  readonly manifest: Manifest
+  /** The manifest's canonical DAG-CBOR encoding, as served to peers. */
+  readonly encoded: Uint8Array
+  /** The manifest's CID, for the release record. */
+  readonly cid: CID
+}
+
+export type ChunkerError =
+  | { readonly code: 'io'; readonly message: string }
+  | { readonly code: 'empty-image'; readonly message: string }
+  | { readonly code: 'too-large'; readonly message: string }
+  | { readonly code: 'too-many-chunks'; readonly message: string }
+  | { readonly code: 'bad-chunk-size'; readonly message: string }
+  | { readonly code: 'changed-while-reading'; readonly message: string }
+
+async function readFully(
+  fh: FileHandle,
+  into: Uint8Array,
+  length: number,
+  position: number,
+): Promise<number> {
+  let done = 0
+  while (done < length) {
+    const { bytesRead } = await fh.read(into, done, length - done, position + done)
+    if (bytesRead === 0) break
+    done += bytesRead
+  }
+  return done
+}
+
+/** Cuts the image file at `path` into chunks and builds its manifest. */
+export async function chunkImageFile(
+  path: string,
+  options: { chunkSize?: number; limits?: ManifestLimits } = {},
+): Promise<Result<ChunkedImage, ChunkerError>> {
+  const chunkSize = options.chunkSize ?? CHUNK_BYTES_DEFAULT
+  const limits = options.limits ?? DEFAULT_MANIFEST_LIMITS
+  if (
+    !Number.isSafeInteger(chunkSize) ||
+    chunkSize < limits.chunkBytesMin ||
+    chunkSize > limits.chunkBytesMax
+  ) {
+    const message = `chunk size ${chunkSize} is outside [${limits.chunkBytesMin}, ${limits.chunkBytesMax}]`
+    return err({ code: 'bad-chunk-size', message })
+  }
+  let fh: FileHandle | undefined
+  try {
+    fh = await open(path, 'r')
+    const size = (await fh.stat()).size
+    if (size === 0) return err({ code: 'empty-image', message: `${path} is empty` })
+    if (size > limits.imageBytesMax) {
+      return err({ code: 'too-large', message: `${size} bytes, over the limit of ${limits.imageBytesMax}` })
+    }
+    const count = chunkCountOf(size, chunkSize)
+    if (count > limits.chunksMax) {
+      const message = `${count} chunks of ${chunkSize} bytes, over the limit of ${limits.chunksMax}; use larger chunks`
+      return err({ code: 'too-many-chunks', message })
+    }
+    const builder = new ManifestBuilder(chunkSize, limits)
+    let current = new Uint8Array(chunkSize)
+    let spare = new Uint8Array(chunkSize)
+    let reading: Promise<number> | undefined = readFully(fh, current, Math.min(chunkSize, size), 0)
+    let position = 0
+    while (reading) {
+      const got: number = await reading
+      const expected = Math.min(chunkSize, size - position)
+      if (got !== expected) {
+        return err({
+          code: 'changed-while-reading',
+          message: `${path} ended at ${position + got} of ${size} bytes`,
+        })
+      }
+      const next: number = position + got
+      reading = next < size ? readFully(fh, spare, Math.min(chunkSize, size - next), next) : undefined
+      builder.add(current.subarray(0, got))
+      position = next
+      const t = current
+      current = spare
+      spare = t
+    }
+    // One byte past the end tells whether the file grew while it was read.
+    if ((await fh.read(spare, 0, 1, size)).bytesRead !== 0) {
+      return err({ code: 'changed-while-reading', message: `${path} grew while it was read` })
+    }
+    const manifest = builder.finish()
+    const encoded = encodeManifest(manifest)
+    return ok({ manifest, encoded, cid: cidOfEncoded(encoded) })
+  } catch (cause) {
+    return err({ code: 'io', message: cause instanceof Error ? cause.message : String(cause) })
+  } finally {
+    await fh?.close().catch(() => undefined)
+  }
+}

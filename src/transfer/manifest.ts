@@ -1,0 +1,262 @@
+/**
+ * The manifest of a firmware image: its size, the chunk size, the SHA-256 of every chunk and of
+ * the whole image. It is a DAG-CBOR record; its CID goes into the release record next to
+ * `imageSize`, `imageSha256` and `chunkSize` (the same names here), so a device that trusts the
+ * ledger can check any manifest it is handed, then any chunk against the manifest.
+ *
+ * Pure: hashing goes through src/codec (node:crypto), files are read in image-store.ts.
+ */
+import { assert } from '../codec/assert.js'
+import { bytesEqual } from '../codec/bytes.js'
+import { type DecodeError, decodeCbor, encodeCbor } from '../codec/cbor.js'
+import { type CID, cidOfEncoded } from '../codec/cid.js'
+import { sha256, sha256Stream } from '../codec/hash.js'
+import { err, ok, type Result } from '../codec/result.js'
+import { bytes, literal, struct, uint } from '../codec/schema.js'
+import {
+  CHUNK_BYTES_MAX,
+  CHUNK_BYTES_MIN,
+  IMAGE_BYTES_MAX,
+  MANIFEST_BYTES_MAX,
+  MANIFEST_CHUNKS_MAX,
+} from '../constants.js'
+
+export const SHA256_BYTES = 32
+
+/** The record whose CID a release commits. `chunkHashes` is the chunks' SHA-256 digests, concatenated. */
+export interface Manifest {
+  readonly type: 'fwmesh.manifest'
+  readonly version: 1
+  readonly imageSize: number
+  readonly chunkSize: number
+  readonly imageSha256: Uint8Array
+  readonly chunkHashes: Uint8Array
+}
+
+/** The bounds a manifest is decoded against; the defaults come from src/constants.ts. */
+export interface ManifestLimits {
+  readonly imageBytesMax: number
+  readonly chunkBytesMin: number
+  readonly chunkBytesMax: number
+  readonly chunksMax: number
+}
+
+export const DEFAULT_MANIFEST_LIMITS: ManifestLimits = {
+  imageBytesMax: IMAGE_BYTES_MAX,
+  chunkBytesMin: CHUNK_BYTES_MIN,
+  chunkBytesMax: CHUNK_BYTES_MAX,
+  chunksMax: MANIFEST_CHUNKS_MAX,
+}
+
+/** Why a manifest (from a peer or a file) is refused: a decoding fault or a broken rule. */
+export type ManifestError =
+  | DecodeError
+  | { readonly code: 'too-many-chunks'; readonly path: string; readonly message: string }
+  | { readonly code: 'chunk-count-mismatch'; readonly path: string; readonly message: string }
+  | { readonly code: 'cid-mismatch'; readonly path: string; readonly message: string }
+
+/** The verdict on one chunk's bytes, the scheduler's input (it never hashes). */
+export type ChunkVerdict = 'ok' | 'bad-hash' | 'truncated'
+
+/** Chunks of an image of `imageSize` bytes cut every `chunkSize` bytes. */
+export function chunkCountOf(imageSize: number, chunkSize: number): number {
+  return Math.ceil(imageSize / chunkSize)
+}
+
+export function chunkCount(manifest: Manifest): number {
+  return manifest.chunkHashes.byteLength / SHA256_BYTES
+}
+
+/** Byte offset of chunk `index` in the image. */
+export function chunkOffset(manifest: Manifest, index: number): number {
+  return index * manifest.chunkSize
+}
+
+/** Length of chunk `index`: the chunk size, except for a shorter last chunk. */
+export function chunkLength(manifest: Manifest, index: number): number {
+  assert(index >= 0 && index < chunkCount(manifest), 'chunk index within the manifest')
+  return Math.min(manifest.chunkSize, manifest.imageSize - index * manifest.chunkSize)
+}
+
+/** The committed SHA-256 of chunk `index` (a view into the manifest, do not modify). */
+export function chunkHash(manifest: Manifest, index: number): Uint8Array {
+  return manifest.chunkHashes.subarray(index * SHA256_BYTES, (index + 1) * SHA256_BYTES)
+}
+
+/**
+ * Checks a chunk's bytes against the manifest: `truncated` when shorter than the chunk,
+ * `bad-hash` when longer, when the hash differs, or when the index is not in the manifest (no
+ * committed hash can match it).
+ */
+export function verifyChunk(manifest: Manifest, index: number, chunk: Uint8Array): ChunkVerdict {
+  if (!Number.isSafeInteger(index) || index < 0 || index >= chunkCount(manifest)) return 'bad-hash'
+  const want = chunkLength(manifest, index)
+  if (chunk.byteLength < want) return 'truncated'
+  if (chunk.byteLength > want) return 'bad-hash'
+  return bytesEqual(sha256(chunk), chunkHash(manifest, index)) ? 'ok' : 'bad-hash'
+}
+
+/**
+ * Builds a manifest from an image's chunks in order, in constant memory apart from the 32-byte
+ * hashes. The caller cuts the chunks (image-store.ts reads them from a file).
+ */
+export class ManifestBuilder {
+  private readonly whole = sha256Stream()
+  private readonly hashes: Uint8Array[] = []
+  private size = 0
+  private sawShortChunk = false
+
+  constructor(
+    readonly chunkSize: number,
+    private readonly limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS,
+  ) {
+    assert(Number.isSafeInteger(chunkSize), 'chunk size is an integer')
+    assert(chunkSize >= limits.chunkBytesMin && chunkSize <= limits.chunkBytesMax, 'chunk size within limits')
+  }
+
+  /** Adds the next chunk: exactly `chunkSize` bytes, except the last, which may be shorter. */
+  add(chunk: Uint8Array): void {
+    assert(!this.sawShortChunk, 'only the last chunk is shorter than the chunk size')
+    assert(chunk.byteLength > 0 && chunk.byteLength <= this.chunkSize, 'chunk length within (0, chunk size]')
+    assert(this.hashes.length < this.limits.chunksMax, 'chunk count within the manifest limit')
+    this.whole.update(chunk)
+    this.hashes.push(sha256(chunk))
+    this.size += chunk.byteLength
+    if (chunk.byteLength < this.chunkSize) this.sawShortChunk = true
+  }
+
+  get chunksAdded(): number {
+    return this.hashes.length
+  }
+
+  finish(): Manifest {
+    assert(this.hashes.length > 0, 'an image has at least one chunk')
+    const chunkHashes = new Uint8Array(this.hashes.length * SHA256_BYTES)
+    this.hashes.forEach((h, i) => {
+      chunkHashes.set(h, i * SHA256_BYTES)
+    })
+    return {
+      type: 'fwmesh.manifest',
+      version: 1,
+      imageSize: this.size,
+      chunkSize: this.chunkSize,
+      imageSha256: this.whole.digest(),
+      chunkHashes,
+    }
+  }
+}
+
+/** A manifest for bytes held in memory (tests, small images). */
+export function manifestOfBytes(image: Uint8Array, chunkSize: number, limits?: ManifestLimits): Manifest {
+  const builder = new ManifestBuilder(chunkSize, limits)
+  for (let offset = 0; offset < image.byteLength; offset += chunkSize) {
+    builder.add(image.subarray(offset, Math.min(offset + chunkSize, image.byteLength)))
+  }
+  return builder.finish()
+}
+
+/** The canonical DAG-CBOR encoding of a manifest. */
+export function encodeManifest(manifest: Manifest): Uint8Array {
+  return encodeCbor({
+    type: manifest.type,
+    version: manifest.version,
+    imageSize: manifest.imageSize,
+    chunkSize: manifest.chunkSize,
+    imageSha256: manifest.imageSha256,
+    chunkHashes: manifest.chunkHashes,
+  })
+}
+
+/** The CID a release record commits: `cidOfEncoded(encodeManifest(manifest))`. */
+export function manifestCid(manifest: Manifest): CID {
+  return cidOfEncoded(encodeManifest(manifest))
+}
+
+function manifestSchema(limits: ManifestLimits) {
+  return struct({
+    type: literal('fwmesh.manifest'),
+    version: uint(1, 1),
+    imageSize: uint(limits.imageBytesMax, 1),
+    chunkSize: uint(limits.chunkBytesMax, limits.chunkBytesMin),
+    imageSha256: bytes(SHA256_BYTES),
+    chunkHashes: bytes({ min: SHA256_BYTES, max: limits.chunksMax * SHA256_BYTES }),
+  })
+}
+
+/**
+ * Decodes a manifest that came from a peer or a file. Refuses more than `MANIFEST_BYTES_MAX`
+ * bytes before parsing, non-canonical encodings (the CID is the hash of the bytes), sizes out of
+ * bounds, and a hash list whose length is not `ceil(imageSize / chunkSize)` hashes. With
+ * `expectedCid` (from the release record) the bytes must also hash to it.
+ */
+export function decodeManifest(
+  encoded: Uint8Array,
+  options: { expectedCid?: CID; limits?: ManifestLimits } = {},
+): Result<Manifest, ManifestError> {
+  const limits = options.limits ?? DEFAULT_MANIFEST_LIMITS
+  const bytesMax = Math.min(MANIFEST_BYTES_MAX, limits.chunksMax * SHA256_BYTES + 1024)
+  const raw = decodeCbor(encoded, bytesMax, { canonical: true })
+  if (!raw.ok) return raw
+  const decoded = manifestSchema(limits)(raw.value, '')
+  if (!decoded.ok) return decoded
+  const m = decoded.value
+  const count = chunkCountOf(m.imageSize, m.chunkSize)
+  if (count > limits.chunksMax) {
+    return err({
+      code: 'too-many-chunks',
+      path: 'imageSize',
+      message: `${m.imageSize} bytes in chunks of ${m.chunkSize} is ${count} chunks, over the limit of ${limits.chunksMax}`,
+    })
+  }
+  if (m.chunkHashes.byteLength !== count * SHA256_BYTES) {
+    return err({
+      code: 'chunk-count-mismatch',
+      path: 'chunkHashes',
+      message: `${m.chunkHashes.byteLength / SHA256_BYTES} hashes for ${count} chunks`,
+    })
+  }
+  if (options.expectedCid && !cidOfEncoded(encoded).equals(options.expectedCid)) {
+    return err({ code: 'cid-mismatch', path: '', message: `the bytes do not hash to ${options.expectedCid}` })
+  }
+  return ok({
+    type: 'fwmesh.manifest',
+    version: 1,
+    imageSize: m.imageSize,
+    chunkSize: m.chunkSize,
+    // Copies, so a manifest never pins a large decode buffer.
+    imageSha256: new Uint8Array(m.imageSha256),
+    chunkHashes: new Uint8Array(m.chunkHashes),
+  })
+}
+
+/** The fields of a release record that a manifest must agree with. */
+export interface ReleaseImageFields {
+  readonly imageSize: number
+  readonly imageSha256: Uint8Array
+  readonly chunkSize: number
+}
+
+export type ReleaseMismatch = {
+  readonly code: 'release-mismatch'
+  readonly field: string
+  readonly message: string
+}
+
+/** Checks that a manifest describes the image a release record committed. */
+export function checkManifestMatchesRelease(
+  manifest: Manifest,
+  release: ReleaseImageFields,
+): Result<Manifest, ReleaseMismatch> {
+  if (manifest.imageSize !== release.imageSize) {
+    const message = `the manifest says ${manifest.imageSize} bytes, the release ${release.imageSize}`
+    return err({ code: 'release-mismatch', field: 'imageSize', message })
+  }
+  if (manifest.chunkSize !== release.chunkSize) {
+    const message = `the manifest says chunks of ${manifest.chunkSize}, the release ${release.chunkSize}`
+    return err({ code: 'release-mismatch', field: 'chunkSize', message })
+  }
+  if (!bytesEqual(manifest.imageSha256, release.imageSha256)) {
+    return err({ code: 'release-mismatch', field: 'imageSha256', message: 'the image hashes differ' })
+  }
+  return ok(manifest)
+}

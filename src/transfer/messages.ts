@@ -1,0 +1,164 @@
+/**
+ * Messages of the chunk protocol (`/fwmesh/<chain>/chunks/1`, DESIGN.md §7): a discriminated
+ * union on `type`, each a DAG-CBOR map decoded against a schema with explicit limits. Every
+ * message names the manifest (by CID) it is about, so one long-lived stream can carry several
+ * downloads. A retired type tag is never reused; a new incompatible shape gets a new protocol id.
+ */
+import { assert } from '../codec/assert.js'
+import { type DecodeError, decodeCbor, decodeError, encodeCbor } from '../codec/cbor.js'
+import type { CID } from '../codec/cid.js'
+import { err, ok, type Result } from '../codec/result.js'
+import { array, bytes, cid, literal, oneOf, struct, tagged, uint } from '../codec/schema.js'
+import {
+  CHUNK_BYTES_MAX,
+  CHUNK_CONTROL_MESSAGE_BYTES_MAX,
+  CHUNK_MESSAGE_BYTES_MAX,
+  HAVE_UPDATE_CHUNKS_MAX,
+  MANIFEST_CHUNKS_MAX,
+} from '../constants.js'
+import { bitfieldBytes } from './bitfield.js'
+
+/** The libp2p protocol id of the chunk protocol on a chain. */
+export function chunkProtocolId(chainId: string): string {
+  return `/fwmesh/${chainId}/chunks/1`
+}
+
+/** Every chunk this node holds of an image (bitfield.ts layout), sent when a stream opens. */
+export interface HaveMessage {
+  readonly type: 'have'
+  readonly manifest: CID
+  readonly bitfield: Uint8Array
+}
+
+/** Chunks this node has come to hold since its last have or have-update. */
+export interface HaveUpdateMessage {
+  readonly type: 'have-update'
+  readonly manifest: CID
+  readonly chunks: readonly number[]
+}
+
+/** Asks for one chunk. */
+export interface RequestMessage {
+  readonly type: 'request'
+  readonly manifest: CID
+  readonly chunk: number
+}
+
+/** One chunk's bytes, in answer to a request. */
+export interface ChunkDataMessage {
+  readonly type: 'chunk'
+  readonly manifest: CID
+  readonly chunk: number
+  readonly data: Uint8Array
+}
+
+/** A request that will not be answered: the chunk is not held (any more), or the uploader is busy. */
+export interface NotFoundMessage {
+  readonly type: 'not-found'
+  readonly manifest: CID
+  readonly chunk: number
+  readonly reason: 'not-held' | 'busy'
+}
+
+/** Withdraws a request (timed out, or the chunk came from elsewhere in end-game). */
+export interface CancelMessage {
+  readonly type: 'cancel'
+  readonly manifest: CID
+  readonly chunk: number
+}
+
+export type ChunkMessage =
+  | HaveMessage
+  | HaveUpdateMessage
+  | RequestMessage
+  | ChunkDataMessage
+  | NotFoundMessage
+  | CancelMessage
+
+/** The bounds messages are decoded against; defaults from src/constants.ts. */
+export interface ChunkMessageLimits {
+  readonly chunksMax: number
+  readonly chunkBytesMax: number
+  readonly haveUpdateChunksMax: number
+}
+
+export const DEFAULT_CHUNK_MESSAGE_LIMITS: ChunkMessageLimits = {
+  chunksMax: MANIFEST_CHUNKS_MAX,
+  chunkBytesMax: CHUNK_BYTES_MAX,
+  haveUpdateChunksMax: HAVE_UPDATE_CHUNKS_MAX,
+}
+
+function schemaFor(limits: ChunkMessageLimits) {
+  const index = uint(limits.chunksMax - 1)
+  return tagged({
+    have: struct({
+      type: literal('have'),
+      manifest: cid,
+      bitfield: bytes({ min: 1, max: bitfieldBytes(limits.chunksMax) }),
+    }),
+    'have-update': struct({
+      type: literal('have-update'),
+      manifest: cid,
+      chunks: array(index, limits.haveUpdateChunksMax, 1),
+    }),
+    request: struct({ type: literal('request'), manifest: cid, chunk: index }),
+    chunk: struct({
+      type: literal('chunk'),
+      manifest: cid,
+      chunk: index,
+      data: bytes({ max: limits.chunkBytesMax }),
+    }),
+    'not-found': struct({
+      type: literal('not-found'),
+      manifest: cid,
+      chunk: index,
+      reason: oneOf('not-held', 'busy'),
+    }),
+    cancel: struct({ type: literal('cancel'), manifest: cid, chunk: index }),
+  })
+}
+
+const defaultSchema = schemaFor(DEFAULT_CHUNK_MESSAGE_LIMITS)
+
+/** The largest encoding of a message of this type that a decoder accepts. */
+export function messageBytesMax(type: ChunkMessage['type'], limits = DEFAULT_CHUNK_MESSAGE_LIMITS): number {
+  return type === 'chunk' ? limits.chunkBytesMax + 1024 : CHUNK_CONTROL_MESSAGE_BYTES_MAX
+}
+
+/**
+ * Encodes one of our own messages. A message over its limit is our bug (the scheduler and the
+ * store never produce one), so it is an assertion, not an error.
+ */
+export function encodeChunkMessage(msg: ChunkMessage, limits = DEFAULT_CHUNK_MESSAGE_LIMITS): Uint8Array {
+  const encoded = encodeCbor(msg)
+  assert(
+    encoded.byteLength <= messageBytesMax(msg.type, limits),
+    'an outgoing chunk message within its limit',
+  )
+  return encoded
+}
+
+/**
+ * Decodes a message from a peer: the length is checked before parsing (CHUNK_MESSAGE_BYTES_MAX
+ * for any frame, CHUNK_CONTROL_MESSAGE_BYTES_MAX for anything but a chunk), then the shape and
+ * every bound. An unknown type is `unknown-type`, so a node can tell a newer peer from garbage.
+ * Chunk indices are checked against the protocol's limit here, and against the manifest by the
+ * scheduler and the store.
+ */
+export function decodeChunkMessage(
+  encoded: Uint8Array,
+  limits: ChunkMessageLimits = DEFAULT_CHUNK_MESSAGE_LIMITS,
+): Result<ChunkMessage, DecodeError> {
+  const frameMax =
+    limits === DEFAULT_CHUNK_MESSAGE_LIMITS ? CHUNK_MESSAGE_BYTES_MAX : limits.chunkBytesMax + 1024
+  const raw = decodeCbor(encoded, frameMax)
+  if (!raw.ok) return raw
+  const schema = limits === DEFAULT_CHUNK_MESSAGE_LIMITS ? defaultSchema : schemaFor(limits)
+  const decoded = schema(raw.value, '')
+  if (!decoded.ok) return decoded
+  const msg = decoded.value as ChunkMessage
+  if (encoded.byteLength > messageBytesMax(msg.type, limits)) {
+    return err(decodeError('too-large', '', `a ${msg.type} message of ${encoded.byteLength} bytes`))
+  }
+  return ok(msg)
+}

@@ -1,0 +1,760 @@
+/**
+ * The swarm scheduler: which chunk to ask of which neighbour, and when to give up on one. A
+ * sans-IO state machine (DESIGN.md §2): inputs come through `handle*` methods with the current
+ * time, outputs (`request`, `cancel`, `ban`) are polled, and `nextTimeout()` tells the driver
+ * when to call `handleTick`. No clock, timers, randomness of its own, I/O or hashing: chunk
+ * verdicts come in with the chunk, randomness from the `Prng` handed in. The libp2p node and the
+ * simulator drive this same object.
+ *
+ * Policy:
+ * - rarest first, ties broken at random (picker.ts keeps waiting chunks by availability);
+ * - per neighbour, a window of requests in flight that follows its measured rate;
+ * - a request times out after a delay derived from that rate; the chunk goes back to the picker
+ *   and is not asked of the same neighbour again while another one has it;
+ * - end-game: once every missing chunk that anyone has is in flight, idle neighbours duplicate
+ *   in-flight requests (up to ENDGAME_REQUESTS_PER_CHUNK_MAX per chunk), and the first good copy
+ *   cancels the others;
+ * - a chunk failing its hash or truncated is a strike, so is a timeout (once per penalty); each
+ *   strike resets the window to its minimum, and enough strikes ban the neighbour.
+ *
+ * Driving it: after every `handle*` call, `poll()` until it returns undefined and act on each
+ * output, then arm one timer for `nextTimeout()` (if any) and call `handleTick(now)` when it
+ * fires. Time must never go backwards.
+ */
+import { assert } from '../codec/assert.js'
+import { err, ok, type Result } from '../codec/result.js'
+import {
+  BAD_CHUNK_STRIKES_MAX,
+  BANNED_PEERS_MAX,
+  ENDGAME_REQUESTS_PER_CHUNK_MAX,
+  PEER_BUSY_BACKOFF_MS,
+  PEER_QUEUE_TARGET_MS,
+  PEER_REQUESTS_IN_FLIGHT_INITIAL,
+  PEER_REQUESTS_IN_FLIGHT_MAX,
+  PEER_REQUESTS_IN_FLIGHT_MIN,
+  PICKER_SCAN_BUDGET,
+  REQUEST_TIMEOUT_INITIAL_MS,
+  REQUEST_TIMEOUT_MAX_MS,
+  REQUEST_TIMEOUT_MIN_MS,
+  REQUEST_TIMEOUT_RATE_FACTOR,
+  SCHEDULER_OUTPUTS_MAX,
+  STALL_STRIKES_MAX,
+  TRANSFER_PEERS_MAX,
+} from '../constants.js'
+import type { Prng } from '../prng.js'
+import { checkBitfield, clearBit, getBit, setBit } from './bitfield.js'
+import { DeadlineHeap } from './deadline-heap.js'
+import type { ChunkVerdict } from './manifest.js'
+import { ChunkPicker, PICK_BUDGET_SPENT, PICK_NONE } from './picker.js'
+
+/** An opaque peer id (the node uses the libp2p peer id string; the simulator, any string). */
+export type PeerId = string
+
+export type BanReason = 'bad-chunks' | 'stalled'
+
+export type SchedulerOutput =
+  | { readonly type: 'request'; readonly peer: PeerId; readonly chunk: number }
+  | { readonly type: 'cancel'; readonly peer: PeerId; readonly chunk: number }
+  | { readonly type: 'ban'; readonly peer: PeerId; readonly reason: BanReason }
+
+/** Why an input about a peer was refused; the node logs it and may penalise the connection. */
+export type PeerInputError =
+  | { readonly code: 'unknown-peer'; readonly message: string }
+  | { readonly code: 'banned-peer'; readonly message: string }
+  | { readonly code: 'already-joined'; readonly message: string }
+  | { readonly code: 'too-many-peers'; readonly message: string }
+  | { readonly code: 'bad-bitfield'; readonly message: string }
+  | { readonly code: 'bad-chunk-index'; readonly message: string }
+
+/**
+ * What became of an arrived chunk. Only `accepted` chunks are to be written to the store;
+ * `duplicate` is a good copy of a chunk already held, `rejected` a bad one (a strike),
+ * `ignored` came from a peer that is unknown or banned.
+ */
+export type ChunkOutcome = 'accepted' | 'duplicate' | 'rejected' | 'ignored'
+
+export interface SchedulerOptions {
+  readonly peersMax: number
+  readonly windowMin: number
+  readonly windowInitial: number
+  readonly windowMax: number
+  readonly queueTargetMs: number
+  readonly requestTimeoutInitialMs: number
+  readonly requestTimeoutMinMs: number
+  readonly requestTimeoutMaxMs: number
+  readonly requestTimeoutRateFactor: number
+  readonly badChunkStrikesMax: number
+  readonly stallStrikesMax: number
+  readonly endgameRequestsPerChunkMax: number
+  readonly busyBackoffMs: number
+  readonly bannedPeersMax: number
+  readonly scanBudget: number
+}
+
+export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
+  peersMax: TRANSFER_PEERS_MAX,
+  windowMin: PEER_REQUESTS_IN_FLIGHT_MIN,
+  windowInitial: PEER_REQUESTS_IN_FLIGHT_INITIAL,
+  windowMax: PEER_REQUESTS_IN_FLIGHT_MAX,
+  queueTargetMs: PEER_QUEUE_TARGET_MS,
+  requestTimeoutInitialMs: REQUEST_TIMEOUT_INITIAL_MS,
+  requestTimeoutMinMs: REQUEST_TIMEOUT_MIN_MS,
+  requestTimeoutMaxMs: REQUEST_TIMEOUT_MAX_MS,
+  requestTimeoutRateFactor: REQUEST_TIMEOUT_RATE_FACTOR,
+  badChunkStrikesMax: BAD_CHUNK_STRIKES_MAX,
+  stallStrikesMax: STALL_STRIKES_MAX,
+  endgameRequestsPerChunkMax: ENDGAME_REQUESTS_PER_CHUNK_MAX,
+  busyBackoffMs: PEER_BUSY_BACKOFF_MS,
+  bannedPeersMax: BANNED_PEERS_MAX,
+  scanBudget: PICKER_SCAN_BUDGET,
+}
+
+/** Weight of a new sample in a neighbour's rate estimate (an exponential moving average). */
+const RATE_SAMPLE_WEIGHT = 0.25
+
+/** A read-only view of one neighbour, for the node's status page and for tests. */
+export interface PeerView {
+  readonly id: PeerId
+  readonly inFlight: number
+  readonly window: number
+  /** Measured rate in chunks per millisecond; 0 until the first chunk arrives. */
+  readonly rate: number
+  readonly badStrikes: number
+  readonly stallStrikes: number
+  readonly chunksHeld: number
+}
+
+interface Request {
+  readonly id: number
+  readonly sentAt: number
+  readonly deadline: number
+}
+
+class Peer {
+  readonly inflight = new Map<number, Request>()
+  haveCount = 0
+  window: number
+  rate = 0
+  lastDeliveryAt = Number.NEGATIVE_INFINITY
+  badStrikes = 0
+  stallStrikes = 0
+  penalizedAt = Number.NEGATIVE_INFINITY
+  backoffUntil = Number.NEGATIVE_INFINITY
+  /** Nothing to ask of it until a chunk it holds becomes requestable. */
+  starved = false
+  present = true
+
+  constructor(
+    readonly id: PeerId,
+    readonly serial: number,
+    readonly have: Uint8Array,
+    windowInitial: number,
+  ) {
+    this.window = windowInitial
+  }
+}
+
+interface TimerEntry {
+  readonly at: number
+  readonly seq: number
+  readonly peer: Peer
+  /** A request's chunk, or -1 for the end of a busy back-off. */
+  readonly chunk: number
+  readonly requestId: number
+}
+
+export interface SchedulerInit {
+  readonly chunkCount: number
+  readonly prng: Prng
+  /** Chunks already held (a resumed download), in bitfield.ts layout. */
+  readonly held?: Uint8Array
+  readonly options?: Partial<SchedulerOptions>
+}
+
+export class SwarmScheduler {
+  readonly chunkCount: number
+  private readonly options: SchedulerOptions
+  private readonly prng: Prng
+  private readonly held: Uint8Array
+  private heldChunks = 0
+  private readonly picker: ChunkPicker
+  /** Requests outstanding per chunk (more than one only in end-game). */
+  private readonly requestCount: Uint8Array
+  /** Serial of the peer a chunk last failed or timed out at; -1 for none. */
+  private readonly lastFailedAt: Float64Array
+  /** The picker's membership as a bitfield, so a sweep skips eight chunks per byte. */
+  private readonly waiting: Uint8Array
+  private readonly inflightChunks = new Set<number>()
+  private readonly peers = new Map<PeerId, Peer>()
+  private readonly wantsWork = new Set<Peer>()
+  private readonly banned = new Set<PeerId>()
+  private readonly timers = new DeadlineHeap<TimerEntry>()
+  private totalInflight = 0
+  private readonly outputs: SchedulerOutput[] = []
+  private outputHead = 0
+  private now = Number.NEGATIVE_INFINITY
+  private nextSerial = 0
+  private nextRequestId = 0
+  private nextTimerSeq = 0
+
+  constructor(init: SchedulerInit) {
+    this.options = { ...DEFAULT_SCHEDULER_OPTIONS, ...init.options }
+    const o = this.options
+    assert(o.windowMin >= 1, 'the minimum window is at least one request')
+    assert(o.windowMin <= o.windowInitial, 'the initial window is at least the minimum')
+    assert(o.windowInitial <= o.windowMax, 'the initial window is at most the maximum')
+    assert(
+      o.endgameRequestsPerChunkMax >= 1 && o.endgameRequestsPerChunkMax < 256,
+      'end-game copies fit a byte',
+    )
+    this.chunkCount = init.chunkCount
+    this.prng = init.prng
+    this.picker = new ChunkPicker(init.chunkCount, o.peersMax)
+    this.waiting = new Uint8Array(Math.ceil(init.chunkCount / 8))
+    this.requestCount = new Uint8Array(init.chunkCount)
+    this.lastFailedAt = new Float64Array(init.chunkCount).fill(-1)
+    if (init.held) {
+      assert(checkBitfield(init.held, init.chunkCount).ok, 'the held bitfield fits the chunk count')
+      this.held = new Uint8Array(init.held)
+    } else {
+      this.held = new Uint8Array(Math.ceil(init.chunkCount / 8))
+    }
+    for (let c = 0; c < init.chunkCount; c++) {
+      if (getBit(this.held, c)) this.heldChunks++
+      else this.addWaiting(c)
+    }
+  }
+
+  // ---- Inputs ----
+
+  /** A neighbour opened the chunk protocol and sent its have bitfield. */
+  handlePeerJoined(peerId: PeerId, bitfield: Uint8Array, now: number): Result<void, PeerInputError> {
+    this.advance(now)
+    if (this.banned.has(peerId)) return err({ code: 'banned-peer', message: `${peerId} is banned` })
+    if (this.peers.has(peerId)) return err({ code: 'already-joined', message: `${peerId} already joined` })
+    if (this.peers.size >= this.options.peersMax) {
+      return err({ code: 'too-many-peers', message: `already ${this.peers.size} peers` })
+    }
+    const checked = checkBitfield(bitfield, this.chunkCount)
+    if (!checked.ok) return err({ code: 'bad-bitfield', message: checked.error.message })
+    const peer = new Peer(peerId, this.nextSerial++, new Uint8Array(bitfield), this.options.windowInitial)
+    this.peers.set(peerId, peer)
+    for (let byte = 0; byte < peer.have.length; byte++) {
+      const bits = peer.have[byte]!
+      if (bits === 0) continue
+      for (let b = 0; b < 8; b++) {
+        if ((bits >>> (7 - b)) & 1) {
+          this.picker.increment(byte * 8 + b)
+          peer.haveCount++
+        }
+      }
+    }
+    this.refresh(peer)
+    this.fill()
+    return ok(undefined)
+  }
+
+  /** A neighbour announced chunks it has come to hold. */
+  handlePeerHave(peerId: PeerId, chunks: readonly number[], now: number): Result<void, PeerInputError> {
+    this.advance(now)
+    const peer = this.peers.get(peerId)
+    if (!peer) return this.unknown(peerId)
+    for (const chunk of chunks) {
+      if (!this.inRange(chunk)) {
+        this.fill()
+        return err({ code: 'bad-chunk-index', message: `chunk ${chunk} of ${this.chunkCount}` })
+      }
+      if (getBit(peer.have, chunk)) continue
+      setBit(peer.have, chunk)
+      peer.haveCount++
+      this.picker.increment(chunk)
+      if (!getBit(this.held, chunk) && (this.picker.has(chunk) || this.requestCount[chunk]! > 0)) {
+        peer.starved = false
+        this.refresh(peer)
+      }
+    }
+    this.fill()
+    return ok(undefined)
+  }
+
+  /**
+   * A chunk arrived from a neighbour, with the verdict of checking it against the manifest.
+   * A good copy is accepted whether or not it was asked of this neighbour (valid bytes are
+   * valid); a bad one is a strike either way.
+   */
+  handleChunk(peerId: PeerId, chunk: number, verdict: ChunkVerdict, now: number): ChunkOutcome {
+    this.advance(now)
+    const peer = this.peers.get(peerId)
+    if (!peer) return 'ignored'
+    if (!this.inRange(chunk) || verdict !== 'ok') {
+      if (this.inRange(chunk) && peer.inflight.has(chunk)) this.release(peer, chunk, true)
+      this.strikeBadChunk(peer)
+      this.fill()
+      return 'rejected'
+    }
+    if (getBit(this.held, chunk)) return 'duplicate'
+    const request = peer.inflight.get(chunk)
+    if (request) {
+      this.measure(peer, request, now)
+      this.dropRequest(peer, chunk)
+      this.refresh(peer)
+    }
+    this.markHeld(chunk)
+    this.fill()
+    return 'accepted'
+  }
+
+  /**
+   * A neighbour will not answer a request: it does not hold the chunk (its have bit is cleared,
+   * so it is not asked again until it announces the chunk anew) or it is busy (it gets no
+   * requests for PEER_BUSY_BACKOFF_MS). Neither is a strike.
+   */
+  handleNotFound(
+    peerId: PeerId,
+    chunk: number,
+    reason: 'not-held' | 'busy',
+    now: number,
+  ): Result<void, PeerInputError> {
+    this.advance(now)
+    const peer = this.peers.get(peerId)
+    if (!peer) return this.unknown(peerId)
+    if (!this.inRange(chunk))
+      return err({ code: 'bad-chunk-index', message: `chunk ${chunk} of ${this.chunkCount}` })
+    if (!peer.inflight.has(chunk)) return ok(undefined)
+    if (reason === 'not-held' && getBit(peer.have, chunk)) {
+      clearBit(peer.have, chunk)
+      peer.haveCount--
+      this.picker.decrement(chunk)
+    }
+    if (reason === 'busy') {
+      peer.window = this.options.windowMin
+      peer.backoffUntil = now + this.options.busyBackoffMs
+      this.pushTimer(peer.backoffUntil, peer, -1, -1)
+    }
+    this.release(peer, chunk, true)
+    this.fill()
+    return ok(undefined)
+  }
+
+  /** Time passed: requests past their deadline time out, busy back-offs end. */
+  handleTick(now: number): void {
+    this.advance(now)
+    for (;;) {
+      const top = this.timers.peek()
+      if (top === undefined || top.at > now) break
+      this.timers.pop()
+      if (!this.isLive(top)) continue
+      if (top.chunk < 0) {
+        this.refresh(top.peer)
+        continue
+      }
+      this.timeOut(top.peer, top.chunk, top.requestId)
+    }
+    this.fill()
+  }
+
+  /** A neighbour went away: its requests return to the picker, its chunks stop counting. */
+  handlePeerLeft(peerId: PeerId, now: number): Result<void, PeerInputError> {
+    this.advance(now)
+    const peer = this.peers.get(peerId)
+    if (!peer) return this.unknown(peerId)
+    this.remove(peer)
+    this.fill()
+    return ok(undefined)
+  }
+
+  /**
+   * The driver could not keep an accepted chunk (the store failed to write it): it is missing
+   * again and will be fetched anew.
+   */
+  handleChunkLost(chunk: number, now: number): void {
+    this.advance(now)
+    assert(this.inRange(chunk), 'a lost chunk is one of ours')
+    if (!getBit(this.held, chunk)) return
+    clearBit(this.held, chunk)
+    this.heldChunks--
+    this.addWaiting(chunk)
+    this.offer(chunk)
+    this.fill()
+  }
+
+  // ---- Outputs and queries ----
+
+  /** The next output, or undefined when there is none. */
+  poll(): SchedulerOutput | undefined {
+    if (this.outputHead === this.outputs.length) return undefined
+    const out = this.outputs[this.outputHead++]!
+    if (this.outputHead === this.outputs.length) {
+      this.outputs.length = 0
+      this.outputHead = 0
+    }
+    return out
+  }
+
+  /** Every pending output, in order. */
+  drain(): SchedulerOutput[] {
+    const out = this.outputs.slice(this.outputHead)
+    this.outputs.length = 0
+    this.outputHead = 0
+    return out
+  }
+
+  /** When `handleTick` must be called next, or undefined when no request or back-off is pending. */
+  nextTimeout(): number | undefined {
+    for (;;) {
+      const top = this.timers.peek()
+      if (top === undefined) return undefined
+      if (this.isLive(top)) return top.at
+      this.timers.pop()
+    }
+  }
+
+  isComplete(): boolean {
+    return this.heldChunks === this.chunkCount
+  }
+
+  get chunksHeld(): number {
+    return this.heldChunks
+  }
+
+  hasChunk(chunk: number): boolean {
+    return this.inRange(chunk) && getBit(this.held, chunk)
+  }
+
+  /** A copy of the held set, in bitfield.ts layout. */
+  heldBitfield(): Uint8Array {
+    return new Uint8Array(this.held)
+  }
+
+  isBanned(peerId: PeerId): boolean {
+    return this.banned.has(peerId)
+  }
+
+  /** Requests in flight across all neighbours. */
+  get requestsInFlight(): number {
+    return this.totalInflight
+  }
+
+  peer(peerId: PeerId): PeerView | undefined {
+    const p = this.peers.get(peerId)
+    if (!p) return undefined
+    return {
+      id: p.id,
+      inFlight: p.inflight.size,
+      window: p.window,
+      rate: p.rate,
+      badStrikes: p.badStrikes,
+      stallStrikes: p.stallStrikes,
+      chunksHeld: p.haveCount,
+    }
+  }
+
+  peerIds(): PeerId[] {
+    return [...this.peers.keys()]
+  }
+
+  /** Checks every internal invariant; O(chunks × peers), for tests and simulator debug runs. */
+  checkInvariants(): void {
+    this.picker.checkInvariants()
+    const o = this.options
+    let held = 0
+    for (let c = 0; c < this.chunkCount; c++) {
+      const isHeld = getBit(this.held, c)
+      if (isHeld) held++
+      let requests = 0
+      let avail = 0
+      for (const peer of this.peers.values()) {
+        if (peer.inflight.has(c)) requests++
+        if (getBit(peer.have, c)) avail++
+      }
+      assert(requests === this.requestCount[c], 'request count matches the peers’ in-flight requests')
+      assert(requests <= o.endgameRequestsPerChunkMax, 'copies of one request within the end-game bound')
+      assert(!isHeld || requests === 0, 'no request is outstanding for a held chunk')
+      assert(avail === this.picker.availability(c), 'availability matches the peers’ bitfields')
+      assert(this.picker.has(c) === (!isHeld && requests === 0), 'waiting = neither held nor requested')
+      assert(this.picker.has(c) === getBit(this.waiting, c), 'the waiting bitfield mirrors the picker')
+      assert(this.inflightChunks.has(c) === requests > 0, 'in-flight chunk set matches the requests')
+    }
+    assert(held === this.heldChunks, 'held count matches the bitfield')
+    for (const peer of this.peers.values()) {
+      assert(peer.inflight.size <= o.windowMax, 'requests in flight within the maximum window')
+      assert(peer.window >= o.windowMin && peer.window <= o.windowMax, 'window within its bounds')
+      for (const chunk of peer.inflight.keys())
+        assert(getBit(peer.have, chunk), 'only a held chunk is requested')
+      assert(!this.banned.has(peer.id), 'a banned peer is not among the peers')
+    }
+    assert(this.outputs.length - this.outputHead <= SCHEDULER_OUTPUTS_MAX, 'outputs within their bound')
+  }
+
+  // ---- Internals ----
+
+  private addWaiting(chunk: number): void {
+    this.picker.add(chunk)
+    setBit(this.waiting, chunk)
+  }
+
+  private removeWaiting(chunk: number): void {
+    this.picker.remove(chunk)
+    clearBit(this.waiting, chunk)
+  }
+
+  private advance(now: number): void {
+    assert(Number.isFinite(now), 'time is a finite number')
+    assert(now >= this.now, 'time does not go backwards')
+    this.now = now
+  }
+
+  private inRange(chunk: number): boolean {
+    return Number.isSafeInteger(chunk) && chunk >= 0 && chunk < this.chunkCount
+  }
+
+  private unknown(peerId: PeerId): Result<void, PeerInputError> {
+    if (this.banned.has(peerId)) return err({ code: 'banned-peer', message: `${peerId} is banned` })
+    return err({ code: 'unknown-peer', message: `${peerId} has not joined` })
+  }
+
+  private emit(out: SchedulerOutput): void {
+    assert(this.outputs.length - this.outputHead < SCHEDULER_OUTPUTS_MAX, 'the driver drains outputs')
+    this.outputs.push(out)
+  }
+
+  private pushTimer(at: number, peer: Peer, chunk: number, requestId: number): void {
+    this.timers.push({ at, seq: this.nextTimerSeq++, peer, chunk, requestId })
+    // Answered requests leave dead entries behind; drop them before they outnumber the live
+    // ones (at most one per request in flight and one back-off per peer).
+    if (this.timers.size > 2 * (this.totalInflight + this.peers.size) + 64)
+      this.timers.compact((e) => this.isLive(e))
+  }
+
+  private isLive(entry: TimerEntry): boolean {
+    if (!entry.peer.present) return false
+    if (entry.chunk < 0) return entry.peer.backoffUntil === entry.at
+    return entry.peer.inflight.get(entry.chunk)?.id === entry.requestId
+  }
+
+  /** Puts a peer on the work list when it can take another request. */
+  private refresh(peer: Peer): void {
+    if (peer.present && !peer.starved && peer.inflight.size < peer.window && this.now >= peer.backoffUntil) {
+      this.wantsWork.add(peer)
+    }
+  }
+
+  /** A chunk became requestable (again): every peer holding it may have work. */
+  private offer(chunk: number): void {
+    for (const peer of this.peers.values()) {
+      if (peer.starved && getBit(peer.have, chunk)) {
+        peer.starved = false
+        this.refresh(peer)
+      }
+    }
+  }
+
+  private unstarveAll(): void {
+    for (const peer of this.peers.values()) {
+      peer.starved = false
+      this.refresh(peer)
+    }
+  }
+
+  /** Issues requests to every peer with room in its window until none can take more. */
+  private fill(): void {
+    for (const peer of this.wantsWork) {
+      while (peer.inflight.size < peer.window && this.now >= peer.backoffUntil) {
+        const chunk = this.select(peer)
+        if (chunk < 0) {
+          peer.starved = true
+          break
+        }
+        this.issue(peer, chunk)
+      }
+      this.wantsWork.delete(peer)
+    }
+  }
+
+  private select(peer: Peer): number {
+    if (this.picker.hasRequestable()) {
+      const accept = (c: number) =>
+        getBit(peer.have, c) && !(this.lastFailedAt[c] === peer.serial && this.picker.availability(c) > 1)
+      let chunk = this.picker.scan(this.prng, accept, this.options.scanBudget)
+      if (chunk === PICK_BUDGET_SPENT) chunk = this.sweep(peer, accept)
+      if (chunk !== PICK_NONE) return chunk
+      return PICK_NONE
+    }
+    return this.selectEndgame(peer)
+  }
+
+  /** The rarest waiting chunk among the peer's own, by a pass over its bitfield. */
+  private sweep(peer: Peer, accept: (c: number) => boolean): number {
+    let best = PICK_NONE
+    let bestAvail = Number.POSITIVE_INFINITY
+    let ties = 0
+    for (let byte = 0; byte < peer.have.length; byte++) {
+      const bits = peer.have[byte]! & this.waiting[byte]!
+      if (bits === 0) continue
+      for (let b = 0; b < 8; b++) {
+        if (((bits >>> (7 - b)) & 1) === 0) continue
+        const c = byte * 8 + b
+        if (!accept(c)) continue
+        const a = this.picker.availability(c)
+        if (a < bestAvail) {
+          best = c
+          bestAvail = a
+          ties = 1
+        } else if (a === bestAvail) {
+          ties++
+          if (this.prng.int(ties) === 0) best = c
+        }
+      }
+    }
+    return best
+  }
+
+  /** End-game: an in-flight chunk the peer holds and has not been asked for, least duplicated first. */
+  private selectEndgame(peer: Peer): number {
+    let best = PICK_NONE
+    let bestCount = this.options.endgameRequestsPerChunkMax
+    let ties = 0
+    for (const c of this.inflightChunks) {
+      const count = this.requestCount[c]!
+      if (count > bestCount || !getBit(peer.have, c) || peer.inflight.has(c)) continue
+      if (this.lastFailedAt[c] === peer.serial) continue
+      if (count < bestCount) {
+        best = c
+        bestCount = count
+        ties = 1
+      } else {
+        ties++
+        if (this.prng.int(ties) === 0) best = c
+      }
+    }
+    return bestCount < this.options.endgameRequestsPerChunkMax ? best : PICK_NONE
+  }
+
+  private issue(peer: Peer, chunk: number): void {
+    assert(!getBit(this.held, chunk), 'a held chunk is never requested')
+    assert(getBit(peer.have, chunk), 'a chunk is requested only of a peer that has it')
+    assert(peer.inflight.size < peer.window, 'a request fits the peer’s window')
+    assert(!peer.inflight.has(chunk), 'one request per chunk per peer')
+    const fromPicker = this.picker.has(chunk)
+    if (fromPicker) this.removeWaiting(chunk)
+    this.requestCount[chunk] = this.requestCount[chunk]! + 1
+    this.inflightChunks.add(chunk)
+    this.totalInflight++
+    const request: Request = {
+      id: this.nextRequestId++,
+      sentAt: this.now,
+      deadline: this.now + this.timeoutFor(peer),
+    }
+    peer.inflight.set(chunk, request)
+    this.pushTimer(request.deadline, peer, chunk, request.id)
+    this.emit({ type: 'request', peer: peer.id, chunk })
+    // The last requestable chunk just left the picker: end-game begins, idle peers may duplicate.
+    if (fromPicker && !this.picker.hasRequestable()) this.unstarveAll()
+  }
+
+  private timeoutFor(peer: Peer): number {
+    const o = this.options
+    if (peer.rate <= 0) return o.requestTimeoutInitialMs
+    const queueMs = (o.requestTimeoutRateFactor * (peer.inflight.size + 1)) / peer.rate
+    return Math.min(o.requestTimeoutMaxMs, Math.max(o.requestTimeoutMinMs, Math.ceil(queueMs)))
+  }
+
+  /** Updates a peer's rate from a delivery and sizes its window to match. */
+  private measure(peer: Peer, request: Request, now: number): void {
+    // The time this chunk took once the peer could work on it: since it was asked for, or since
+    // the previous delivery if the peer was busy with that one (requests are served in order).
+    const serviceMs = Math.max(1, now - Math.max(request.sentAt, peer.lastDeliveryAt))
+    const sample = 1 / serviceMs
+    peer.rate = peer.rate === 0 ? sample : peer.rate + RATE_SAMPLE_WEIGHT * (sample - peer.rate)
+    peer.lastDeliveryAt = now
+    peer.stallStrikes = 0
+    const o = this.options
+    peer.window = Math.min(o.windowMax, Math.max(o.windowMin, Math.ceil(peer.rate * o.queueTargetMs)))
+  }
+
+  /**
+   * Ends a peer's request for a chunk. Unless the chunk is held, it becomes requestable again
+   * (or, in end-game, open to one more copy); after a failure it is not asked of this peer
+   * again while someone else has it.
+   */
+  private release(peer: Peer, chunk: number, failed: boolean): void {
+    const count = this.dropRequest(peer, chunk)
+    if (failed) this.lastFailedAt[chunk] = peer.serial
+    if (!getBit(this.held, chunk)) {
+      if (count === 0) this.addWaiting(chunk)
+      this.offer(chunk)
+    }
+    this.refresh(peer)
+  }
+
+  /** Forgets a request; returns the requests for the chunk still outstanding elsewhere. */
+  private dropRequest(peer: Peer, chunk: number): number {
+    assert(peer.inflight.delete(chunk), 'a dropped request was in flight')
+    const count = this.requestCount[chunk]! - 1
+    this.requestCount[chunk] = count
+    if (count === 0) this.inflightChunks.delete(chunk)
+    this.totalInflight--
+    return count
+  }
+
+  private markHeld(chunk: number): void {
+    setBit(this.held, chunk)
+    this.heldChunks++
+    if (this.picker.has(chunk)) this.removeWaiting(chunk)
+    if (this.requestCount[chunk]! > 0) {
+      for (const other of this.peers.values()) {
+        if (!other.inflight.has(chunk)) continue
+        this.release(other, chunk, false)
+        this.emit({ type: 'cancel', peer: other.id, chunk })
+      }
+    }
+  }
+
+  private timeOut(peer: Peer, chunk: number, requestId: number): void {
+    const request = peer.inflight.get(chunk)
+    assert(request?.id === requestId, 'a live timer belongs to an outstanding request')
+    this.release(peer, chunk, true)
+    this.emit({ type: 'cancel', peer: peer.id, chunk })
+    // Requests queued before the last penalty time out together; they count as one strike.
+    if (request.sentAt < peer.penalizedAt) return
+    peer.stallStrikes++
+    peer.penalizedAt = this.now
+    peer.window = this.options.windowMin
+    peer.rate /= 2
+    if (peer.stallStrikes >= this.options.stallStrikesMax) this.ban(peer, 'stalled')
+  }
+
+  private strikeBadChunk(peer: Peer): void {
+    peer.badStrikes++
+    peer.window = this.options.windowMin
+    if (peer.badStrikes >= this.options.badChunkStrikesMax) this.ban(peer, 'bad-chunks')
+  }
+
+  private ban(peer: Peer, reason: BanReason): void {
+    this.emit({ type: 'ban', peer: peer.id, reason })
+    this.remove(peer)
+    this.banned.add(peer.id)
+    if (this.banned.size > this.options.bannedPeersMax) {
+      const oldest = this.banned.values().next().value
+      if (oldest !== undefined) this.banned.delete(oldest)
+    }
+  }
+
+  /** Takes a peer out: requests released (no cancels: the peer is gone), availability withdrawn. */
+  private remove(peer: Peer): void {
+    peer.present = false
+    this.peers.delete(peer.id)
+    this.wantsWork.delete(peer)
+    for (const chunk of [...peer.inflight.keys()]) {
+      const count = this.dropRequest(peer, chunk)
+      if (count === 0 && !getBit(this.held, chunk)) this.addWaiting(chunk)
+    }
+    for (let byte = 0; byte < peer.have.length; byte++) {
+      const bits = peer.have[byte]!
+      if (bits === 0) continue
+      for (let b = 0; b < 8; b++) if ((bits >>> (7 - b)) & 1) this.picker.decrement(byte * 8 + b)
+    }
+    // Availability dropped and chunks came back: whoever was starved may have work now.
+    this.unstarveAll()
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The serving side: a bounded number of upload slots (chunks being sent at once) and a fair
+ * queue in front of them. Requests wait in one FIFO per downloader; a free slot goes to the
+ * downloaders in turn (round robin), so a peer with a deep queue cannot starve one that asks for
+ * a single chunk. Chunks are equal-sized, so taking turns by request is fair by bytes too.
+ *
+ * Pure: the node tells it what arrived and what finished sending, and polls for the next chunk
+ * to send. Whether the chunk is held is the store's question, asked before `handleRequest`.
+ */
+import { assert } from '../codec/assert.js'
+import { err, ok, type Result } from '../codec/result.js'
+import { UPLOAD_QUEUE_PER_PEER_MAX, UPLOAD_QUEUE_TOTAL_MAX, UPLOAD_SLOTS_MAX } from '../constants.js'
+import type { PeerId } from './scheduler.js'
+
+export interface UploadOptions {
+  readonly slots: number
+  readonly queuePerPeerMax: number
+  readonly queueTotalMax: number
+}
+
+export const DEFAULT_UPLOAD_OPTIONS: UploadOptions = {
+  slots: UPLOAD_SLOTS_MAX,
+  queuePerPeerMax: UPLOAD_QUEUE_PER_PEER_MAX,
+  queueTotalMax: UPLOAD_QUEUE_TOTAL_MAX,
+}
+
+/**
+ * Why a request was not queued. `busy` and `peer-queue-full` are answered with a not-found
+ * `busy`; a peer that keeps overfilling its queue asks for more than any honest window.
+ */
+export type UploadRefusal =
+  | { readonly code: 'busy'; readonly message: string }
+  | { readonly code: 'peer-queue-full'; readonly message: string }
+  | { readonly code: 'duplicate'; readonly message: string }
+
+export interface UploadJob {
+  readonly peer: PeerId
+  readonly chunk: number
+}
+
+interface PeerQueue {
+  readonly waiting: number[]
+  readonly sending: Set<number>
+}
+
+export class UploadQueue {
+  private readonly options: UploadOptions
+  /** Peers with requests waiting, in turn order; a peer is moved to the back after each turn. */
+  private readonly turns = new Map<PeerId, PeerQueue>()
+  /** Every peer with requests waiting or being sent. */
+  private readonly queues = new Map<PeerId, PeerQueue>()
+  private waitingTotal = 0
+  private sendingTotal = 0
+
+  constructor(options: Partial<UploadOptions> = {}) {
+    this.options = { ...DEFAULT_UPLOAD_OPTIONS, ...options }
+    assert(this.options.slots >= 1, 'at least one upload slot')
+  }
+
+  /** A peer asked for a chunk this node holds. */
+  handleRequest(peer: PeerId, chunk: number): Result<void, UploadRefusal> {
+    const q = this.queues.get(peer)
+    if (q && (q.sending.has(chunk) || q.waiting.includes(chunk))) {
+      return err({ code: 'duplicate', message: `${peer} already asked for chunk ${chunk}` })
+    }
+    if (q && q.waiting.length + q.sending.size >= this.options.queuePerPeerMax) {
+      return err({
+        code: 'peer-queue-full',
+        message: `${peer} has ${this.options.queuePerPeerMax} requests open`,
+      })
+    }
+    if (this.waitingTotal >= this.options.queueTotalMax) {
+      return err({ code: 'busy', message: `${this.waitingTotal} requests are waiting` })
+    }
+    const queue = q ?? { waiting: [], sending: new Set<number>() }
+    if (!q) this.queues.set(peer, queue)
+    queue.waiting.push(chunk)
+    this.waitingTotal++
+    if (!this.turns.has(peer)) this.turns.set(peer, queue)
+    return ok(undefined)
+  }
+
+  /**
+   * A peer withdrew a request. Returns `waiting` if it was dropped from the queue, `sending` if
+   * it is already being sent (the node may abort; it calls `handleSent` either way), or
+   * `unknown`.
+   */
+  handleCancel(peer: PeerId, chunk: number): 'waiting' | 'sending' | 'unknown' {
+    const q = this.queues.get(peer)
+    if (!q) return 'unknown'
+    if (q.sending.has(chunk)) return 'sending'
+    const i = q.waiting.indexOf(chunk)
+    if (i < 0) return 'unknown'
+    q.waiting.splice(i, 1)
+    this.waitingTotal--
+    this.tidy(peer, q)
+    return 'waiting'
+  }
+
+  /** A chunk finished sending (or failed to): its slot is free. */
+  handleSent(peer: PeerId, chunk: number): void {
+    const q = this.queues.get(peer)
+    assert(q?.sending.delete(chunk) === true, 'a finished upload was in a slot')
+    this.sendingTotal--
+    this.tidy(peer, q)
+  }
+
+  /** A peer went away: its waiting requests are dropped; its slots free as their sends end. */
+  handlePeerLeft(peer: PeerId): void {
+    const q = this.queues.get(peer)
+    if (!q) return
+    this.waitingTotal -= q.waiting.length
+    q.waiting.length = 0
+    this.tidy(peer, q)
+  }
+
+  /** The next chunk to send, taking a slot, or undefined when every slot is taken or nothing waits. */
+  poll(): UploadJob | undefined {
+    if (this.sendingTotal >= this.options.slots) return undefined
+    const first = this.turns.entries().next()
+    if (first.done) return undefined
+    const [peer, q] = first.value
+    const chunk = q.waiting.shift()
+    assert(chunk !== undefined, 'a peer in the turn order has a request waiting')
+    this.waitingTotal--
+    this.sendingTotal++
+    q.sending.add(chunk)
+    this.turns.delete(peer)
+    if (q.waiting.length > 0) this.turns.set(peer, q)
+    return { peer, chunk }
+  }
+
+  get sending(): number {
+    return this.sendingTotal
+  }
+
+  get waiting(): number {
+    return this.waitingTotal
+  }
+
+  private tidy(peer: PeerId, q: PeerQueue): void {
+    if (q.waiting.length === 0) this.turns.delete(peer)
+    if (q.waiting.length === 0 && q.sending.size === 0) this.queues.delete(peer)
+  }
+}
