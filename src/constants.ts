@@ -284,3 +284,103 @@ export const API_BODY_BYTES_MAX = 64 * 1024
 
 /** How long an API call may wait for a commit; a CLI that wants longer polls again. */
 export const API_WAIT_MS_MAX = 120_000
+
+// ---- Agent (src/agent) ----
+
+/**
+ * Download attempts for one release (a failed fetch, an unreadable image, or an image whose
+ * SHA-256 is not the release's) before the agent reports `failed` and gives the release up.
+ * With the backoff below, five attempts span about a quarter of an hour plus the downloads:
+ * long enough to ride out neighbours coming and going, short enough that a broken release
+ * shows up on the ledger the same hour.
+ */
+export const AGENT_DOWNLOAD_ATTEMPTS_MAX = 5
+
+/**
+ * Backoff before download attempt n + 1: BASE × 2^(n−1), capped at MAX. With a PRNG handed in,
+ * the agent draws the delay from [½, 1] of that, so a fleet that failed together (a seed
+ * went offline) does not retry in lockstep.
+ */
+export const AGENT_RETRY_BACKOFF_BASE_MS = 60_000
+export const AGENT_RETRY_BACKOFF_MAX_MS = 60 * 60_000
+
+/**
+ * Install attempts begun without an outcome seen, i.e. restarts during `installing` while the
+ * target is not what runs. A hook that crashes the device every time must not loop forever;
+ * three survives one power cut and one unlucky reboot.
+ */
+export const AGENT_INSTALL_ATTEMPTS_MAX = 3
+
+/**
+ * Submissions of one install report. Each is the same signed body (same time, same nonce), so
+ * a resubmission of a report that did commit is refused as a duplicate, which the agent takes
+ * as committed. After the last, the agent drops the report with a log output: a device whose
+ * reports the ledger keeps refusing must not spam the mempool.
+ */
+export const AGENT_REPORT_ATTEMPTS_MAX = 5
+
+/**
+ * A submitted report not seen committed after this long is submitted again; the wait doubles
+ * per attempt up to MAX. One minute is 120 block intervals (DEFAULT_BLOCK_INTERVAL_MS): a
+ * report that has not committed by then was lost in gossip or refused silently.
+ */
+export const AGENT_REPORT_TIMEOUT_MS = 60_000
+export const AGENT_REPORT_TIMEOUT_MAX_MS = 30 * 60_000
+
+/**
+ * Reports waiting to be seen committed. A target produces two (downloading, then installed or
+ * failed) and the agent holds one target at a time; eight leaves room for a few switches to a
+ * newer release. Beyond it the oldest is dropped, with a log output.
+ */
+export const AGENT_PENDING_REPORTS_MAX = 8
+
+/**
+ * Releases a device gave up on (install failed, downloads exhausted), never tried again; the
+ * oldest is forgotten first. Versions only grow per channel, so an old entry rarely matters.
+ */
+export const AGENT_GIVEN_UP_RELEASES_MAX = 32
+
+/**
+ * Releases of the device's product and channel looked at per decision, newest first. The scan
+ * stops at the installed version anyway; this bounds it for a device hundreds of releases
+ * behind, which still finds the newest of them.
+ */
+export const AGENT_CANDIDATES_MAX = 256
+
+/** A release id: a publish transaction's CID string is 59 characters; room for other bases. */
+export const AGENT_RELEASE_ID_LENGTH_MAX = 128
+
+/** An image path the driver hands in and the agent persists: Linux's PATH_MAX. */
+export const AGENT_IMAGE_PATH_LENGTH_MAX = 4096
+
+/**
+ * The persisted agent state: a dozen small fields, AGENT_PENDING_REPORTS_MAX reports of under
+ * 500 bytes, AGENT_GIVEN_UP_RELEASES_MAX ids and one path come to under 12 KiB.
+ */
+export const AGENT_STATE_BYTES_MAX = 32 * 1024
+
+/**
+ * Outputs queued between two polls: one input yields at most a persist, a cancel, a fetch or
+ * install, a few logs and a resubmission of every pending report. More is a driver that
+ * forgot to poll, which the agent asserts against.
+ */
+export const AGENT_OUTPUTS_MAX = 64
+
+/**
+ * The install hook's default timeout. A full rootfs written to eMMC or NAND at 10–20 MB/s
+ * takes a few minutes; fifteen also covers slow flash and the node config's default.
+ */
+export const INSTALL_HOOK_TIMEOUT_MS = 15 * 60_000
+
+/**
+ * After the timeout the hook's process group gets SIGTERM, then SIGKILL after this grace:
+ * enough for rauc, swupdate or mender to abort cleanly and unmount their slot.
+ */
+export const INSTALL_HOOK_KILL_GRACE_MS = 10_000
+
+/**
+ * Bytes of the hook's stderr (and stdout) kept, the last ones: the install report carries
+ * REPORT_DETAIL_LENGTH_MAX characters of it, the node's log the rest. A hook printing a
+ * progress bar for minutes must not grow the node's memory.
+ */
+export const INSTALL_HOOK_OUTPUT_TAIL_BYTES = 4 * 1024

@@ -1,0 +1,19 @@
+/**
+ * Consensus among the validators (DESIGN.md §4): PBFT with n = 3f+1, one block decided at a
+ * time, as sans-IO state machines. `Replica` is a validator: a mempool of rule-checked
+ * transactions with a fair share per signer, pre-prepare / prepare / commit whose 2f+1
+ * commit signatures are the block's certificate, view changes with prepared proofs carried
+ * over and NEW-VIEWs that every replica recomputes, a persisted safety record so a restarted
+ * validator never signs two blocks for one height and view, and catch-up from peers.
+ * `Follower` is what devices run: it only verifies and applies committed blocks. Messages and
+ * their codec are in `messages.ts`; the node carries them over libp2p, the simulator over a
+ * virtual network, and both drive the very same objects.
+ */
+export * from './follower.js'
+export * from './limits.js'
+export * from './mempool.js'
+export * from './messages.js'
+export * from './replica.js'
+export * from './safety.js'
+export * from './sync.js'
+export * from './view-change.js'

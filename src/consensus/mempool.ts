@@ -1,0 +1,289 @@
+import { assert } from '../codec/assert.js'
+import { toHex } from '../codec/bytes.js'
+import { MEMPOOL_BYTES_MAX, MEMPOOL_SIGNER_SHARE_PERCENT, MEMPOOL_TXS_MAX } from '../constants.js'
+import type { Rejection } from '../ledger/rejection.js'
+import { type ApplyContext, applyInPlace } from '../ledger/rules.js'
+import type { LedgerState } from '../ledger/state.js'
+import type { SignedTx } from '../ledger/tx.js'
+
+/**
+ * The transactions a validator holds until they commit: only transactions that pass the
+ * rules against the committed state plus everything pending before them; deduplicated;
+ * bounded in count and bytes overall and per signer. Blocks take the oldest first with a fair
+ * share per signer, so one flooding key cannot starve the rest.
+ */
+
+export interface MempoolLimits {
+  readonly txsMax: number
+  readonly bytesMax: number
+  /** The share of `txsMax` and of `bytesMax` one signer may hold, in percent. */
+  readonly signerSharePercent: number
+}
+
+export const DEFAULT_MEMPOOL_LIMITS: MempoolLimits = {
+  txsMax: MEMPOOL_TXS_MAX,
+  bytesMax: MEMPOOL_BYTES_MAX,
+  signerSharePercent: MEMPOOL_SIGNER_SHARE_PERCENT,
+}
+
+/** Why the mempool refused a transaction that the rules might accept. */
+export type MempoolRejection =
+  | { readonly code: 'mempool.duplicate'; readonly message: string }
+  | { readonly code: 'mempool.full'; readonly message: string }
+  | { readonly code: 'mempool.signer-full'; readonly message: string }
+
+export type AdmitResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly rejection: Rejection | MempoolRejection }
+
+interface Entry {
+  readonly tx: SignedTx
+  readonly signer: string
+  readonly arrivedAt: number
+  /** When this validator last sent the transaction on towards the primary. */
+  relayedAt: number
+}
+
+export class Mempool {
+  // Map iteration order is insertion order: arrival order, oldest first.
+  private readonly entries = new Map<string, Entry>()
+  private readonly perSigner = new Map<string, { count: number; bytes: number }>()
+  private totalBytes = 0
+  /** Committed state plus every pending transaction, in arrival order; null when stale. */
+  private draft: LedgerState | null = null
+  private draftBase: LedgerState | null = null
+
+  constructor(readonly limits: MempoolLimits = DEFAULT_MEMPOOL_LIMITS) {
+    assert(limits.txsMax >= 1, 'a mempool holds at least one transaction')
+    assert(limits.signerSharePercent >= 1 && limits.signerSharePercent <= 100, 'a share is a percentage')
+  }
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  get bytes(): number {
+    return this.totalBytes
+  }
+
+  has(id: string): boolean {
+    return this.entries.has(id)
+  }
+
+  get(id: string): SignedTx | undefined {
+    return this.entries.get(id)?.tx
+  }
+
+  /** Arrival time of the oldest pending transaction, or undefined when empty. */
+  oldestArrival(): number | undefined {
+    for (const e of this.entries.values()) return e.arrivedAt
+    return undefined
+  }
+
+  private signerTxsMax(): number {
+    return Math.max(1, Math.floor((this.limits.txsMax * this.limits.signerSharePercent) / 100))
+  }
+
+  private signerBytesMax(): number {
+    return Math.max(1, Math.floor((this.limits.bytesMax * this.limits.signerSharePercent) / 100))
+  }
+
+  /**
+   * Admits a transaction if the rules accept it after everything already pending (its
+   * signature is checked here, once) and the limits leave room. When the mempool is full, the
+   * newest transaction of the signer holding the most is evicted for a signer holding fewer.
+   */
+  admit(tx: SignedTx, state: LedgerState, ctx: ApplyContext, now: number): AdmitResult {
+    if (this.entries.has(tx.idString)) {
+      return {
+        ok: false,
+        rejection: { code: 'mempool.duplicate', message: `transaction ${tx.idString} is already pending` },
+      }
+    }
+    const signer = toHex(tx.body.signer)
+    const mine = this.perSigner.get(signer) ?? { count: 0, bytes: 0 }
+    const size = tx.bytes.byteLength
+    if (mine.count + 1 > this.signerTxsMax() || mine.bytes + size > this.signerBytesMax()) {
+      return {
+        ok: false,
+        rejection: {
+          code: 'mempool.signer-full',
+          message: `this signer already has ${mine.count} transactions pending, its share of the mempool`,
+        },
+      }
+    }
+    const draft = this.ensureDraft(state, ctx)
+    const rejection = applyInPlace(draft, tx, ctx)
+    if (rejection) return { ok: false, rejection }
+    while (this.entries.size + 1 > this.limits.txsMax || this.totalBytes + size > this.limits.bytesMax) {
+      const victim = this.evictionVictim(signer, mine.count)
+      if (!victim) {
+        // The draft now holds this transaction's effects: rebuild it before the next use.
+        this.draft = null
+        return {
+          ok: false,
+          rejection: {
+            code: 'mempool.full',
+            message: `the mempool is full (${this.entries.size} transactions)`,
+          },
+        }
+      }
+      this.remove(victim)
+      this.draft = null
+    }
+    this.entries.set(tx.idString, { tx, signer, arrivedAt: now, relayedAt: now })
+    this.perSigner.set(signer, { count: mine.count + 1, bytes: mine.bytes + size })
+    this.totalBytes += size
+    // A draft that was just thrown away is rebuilt lazily; one still alive already has `tx`.
+    return { ok: true }
+  }
+
+  /** The newest transaction of the signer holding the most, if it holds more than `count` + 1. */
+  private evictionVictim(newcomer: string, count: number): string | undefined {
+    let top: string | undefined
+    let topCount = count + 1
+    for (const [signer, s] of this.perSigner) {
+      if (signer !== newcomer && s.count > topCount) {
+        top = signer
+        topCount = s.count
+      }
+    }
+    if (top === undefined) return undefined
+    let newest: string | undefined
+    for (const [id, e] of this.entries) if (e.signer === top) newest = id
+    return newest
+  }
+
+  private remove(id: string): void {
+    const e = this.entries.get(id)
+    if (!e) return
+    this.entries.delete(id)
+    this.totalBytes -= e.tx.bytes.byteLength
+    const s = this.perSigner.get(e.signer)
+    assert(s !== undefined && s.count >= 1, 'a pending transaction counts for its signer')
+    if (s.count === 1) this.perSigner.delete(e.signer)
+    else this.perSigner.set(e.signer, { count: s.count - 1, bytes: s.bytes - e.tx.bytes.byteLength })
+  }
+
+  /**
+   * The committed state plus every pending transaction. Rebuilt after each commit: pending
+   * transactions that no longer pass (committed elsewhere, or made invalid) are dropped.
+   * Signatures were checked on admission and are not checked again.
+   */
+  private ensureDraft(state: LedgerState, ctx: ApplyContext): LedgerState {
+    if (this.draft && this.draftBase === state && this.draft.head === state.head) return this.draft
+    const draft = state.derive()
+    for (const [id, e] of [...this.entries]) {
+      if (applyInPlace(draft, e.tx, ctx, { verifySignatures: false })) this.remove(id)
+    }
+    this.draft = draft
+    this.draftBase = state
+    return draft
+  }
+
+  /** Drops the transactions of a committed block and marks the draft stale. */
+  onCommit(txIds: readonly string[]): void {
+    for (const id of txIds) this.remove(id)
+    this.draft = null
+  }
+
+  /** Revalidates everything pending against `state` now (normally done lazily). */
+  revalidate(state: LedgerState, ctx: ApplyContext): void {
+    this.draft = null
+    this.ensureDraft(state, ctx)
+  }
+
+  /**
+   * Picks the transactions of the next block: oldest first, each signer at most its fair
+   * share (the block's room divided by the signers waiting) in a first pass, then oldest first
+   * again to fill what the share left. Every pick passes the rules after the picks before it,
+   * against a state derived from `state`, which is returned with the picks applied.
+   */
+  take(
+    state: LedgerState,
+    ctx: ApplyContext,
+    txsMax: number,
+    bytesMax: number,
+  ): { txs: SignedTx[]; draft: LedgerState } {
+    const draft = state.derive()
+    const picked: SignedTx[] = []
+    const pickedIds = new Set<string>()
+    if (this.entries.size === 0 || txsMax === 0) return { txs: picked, draft }
+    const share = Math.max(1, Math.ceil(txsMax / this.perSigner.size))
+    const taken = new Map<string, number>()
+    let bytes = 0
+    const tryPick = (e: Entry): boolean => {
+      const size = e.tx.bytes.byteLength + TX_FRAMING_BYTES
+      if (bytes + size > bytesMax) return false
+      if (applyInPlace(draft, e.tx, ctx, { verifySignatures: false })) return false
+      picked.push(e.tx)
+      pickedIds.add(e.tx.idString)
+      bytes += size
+      taken.set(e.signer, (taken.get(e.signer) ?? 0) + 1)
+      return true
+    }
+    for (const e of this.entries.values()) {
+      if (picked.length >= txsMax) break
+      if ((taken.get(e.signer) ?? 0) >= share) continue
+      tryPick(e)
+    }
+    if (picked.length < txsMax && taken.size > 0) {
+      for (const e of this.entries.values()) {
+        if (picked.length >= txsMax) break
+        if (pickedIds.has(e.tx.idString)) continue
+        tryPick(e)
+      }
+    }
+    return { txs: picked, draft }
+  }
+
+  /**
+   * Up to `max` transactions not sent on for `olderThanMs`, oldest first, marked as sent now:
+   * a backup forwards what the primary may have missed.
+   */
+  dueForRelay(now: number, olderThanMs: number, max: number): SignedTx[] {
+    const out: SignedTx[] = []
+    for (const e of this.entries.values()) {
+      if (out.length >= max) break
+      if (now - e.relayedAt < olderThanMs) continue
+      e.relayedAt = now
+      out.push(e.tx)
+    }
+    return out
+  }
+
+  /** The earliest time a pending transaction becomes due for relay. */
+  nextRelayAt(olderThanMs: number): number | undefined {
+    let min: number | undefined
+    for (const e of this.entries.values()) {
+      const at = e.relayedAt + olderThanMs
+      if (min === undefined || at < min) min = at
+    }
+    return min
+  }
+
+  /** Every pending transaction, oldest first. */
+  *pending(): IterableIterator<SignedTx> {
+    for (const e of this.entries.values()) yield e.tx
+  }
+
+  /** Checks the bookkeeping (tests and the simulator call it after every step). */
+  checkInvariants(): void {
+    let bytes = 0
+    const counts = new Map<string, number>()
+    for (const e of this.entries.values()) {
+      bytes += e.tx.bytes.byteLength
+      counts.set(e.signer, (counts.get(e.signer) ?? 0) + 1)
+    }
+    assert(bytes === this.totalBytes, 'the byte count matches the pending transactions')
+    assert(this.entries.size <= this.limits.txsMax, 'the mempool is within its count limit')
+    assert(this.totalBytes <= this.limits.bytesMax, 'the mempool is within its byte limit')
+    for (const [signer, count] of counts) {
+      assert(this.perSigner.get(signer)?.count === count, 'per-signer counts match the pending transactions')
+    }
+    assert(counts.size === this.perSigner.size, 'no signer is counted without pending transactions')
+  }
+}
+
+/** Room a transaction takes in a block's encoding besides its own bytes (the CBOR framing). */
+export const TX_FRAMING_BYTES = 8
