@@ -1,0 +1,47 @@
+/**
+ * The narrow read interface the agent needs from the ledger, and an index that builds it from
+ * a `LedgerState`. The agent never sees the state itself: the simulator can hand the same
+ * view to 10,000 agents, and a test can see exactly what the agent reads.
+ */
+import { compareVersions } from '../ledger/semver.js'
+import type { LedgerState, ReleaseRecord } from '../ledger/state.js'
+
+export interface LedgerView {
+  /** A release by id (the CID string of its publish transaction). */
+  release(id: string): ReleaseRecord | undefined
+  /**
+   * The releases of one product and channel, **newest version first**. The agent stops at
+   * the first version not newer than the installed one, so the order is part of the contract
+   * (the agent asserts it). The ledger's rules make versions strictly increasing per product
+   * and channel, so this is also newest-published first.
+   */
+  releasesOf(product: string, channel: string): Iterable<ReleaseRecord>
+}
+
+/**
+ * A view of one ledger state: one pass over its releases, grouped by product and channel and
+ * sorted. Build a new one after every committed block; it reads `state` only while being
+ * built and through `release(id)`.
+ */
+export function ledgerView(state: LedgerState): LedgerView {
+  const groups = new Map<string, ReleaseRecord[]>()
+  for (const [, record] of state.releases.entries()) {
+    const key = groupKey(record.product, record.channel)
+    let group = groups.get(key)
+    if (!group) {
+      group = []
+      groups.set(key, group)
+    }
+    group.push(record)
+  }
+  for (const group of groups.values()) group.sort((a, b) => compareVersions(b.version, a.version))
+  return {
+    release: (id) => state.release(id),
+    releasesOf: (product, channel) => groups.get(groupKey(product, channel)) ?? [],
+  }
+}
+
+// Names never contain "/" (the ledger's name pattern), so the key is unambiguous.
+function groupKey(product: string, channel: string): string {
+  return `${product}/${channel}`
+}
