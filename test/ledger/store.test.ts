@@ -253,6 +253,51 @@ describe('ledger: store', () => {
   })
 })
 
+describe('ledger: store, appending blocks a core already verified', () => {
+  it('appends them with the same resulting state, and still refuses a forged certificate or a broken rule', async () => {
+    const { dir, cleanup } = await tempDir('verified')
+    try {
+      const chain = makeDevChain({ seed: 'verified' })
+      const f = new TxFactory(chain)
+      const builder = new DevBlockBuilder(chain)
+      const store = await openStore(dir, chain.genesis)
+      const device = chain.key('device')
+      const blocks = [
+        builder.next(f.bootstrap()),
+        builder.next([f.registerDevice(device.publicKey, 'gw', 'a')]),
+      ]
+      for (const b of blocks) expect((await store.appendVerified(b.block, b.cert)).ok).toBe(true)
+      expect(snapshot(store.state)).toEqual(snapshot(builder.state))
+
+      const next = builder.next([])
+      const outsiders = new Map([0, 1, 2].map((i) => [i, chain.key(`outsider/${i}`).secretKey]))
+      const forged = await store.appendVerified(
+        next.block,
+        certify(chain.genesis, outsiders, 3, 0, next.block.hash),
+      )
+      expect(forged.ok ? 'accepted' : forged.error.code).toBe('bad-certificate')
+      // A block whose transaction breaks a rule (a second registration of the same device).
+      const breaking = makeBlock(
+        {
+          chain: chain.genesis.chainId,
+          height: 3,
+          prev: blocks[1]!.block.hash,
+          time: next.block.header.time,
+          proposer: 0,
+        },
+        [f.registerDevice(device.publicKey, 'gw', 'a')],
+      )
+      const all = new Map(chain.validators.map((v, i) => [i, v.secretKey]))
+      const refused = await store.appendVerified(breaking, certify(chain.genesis, all, 3, 0, breaking.hash))
+      expect(refused.ok ? 'accepted' : refused.error.code).toBe('rejected-tx')
+      expect(store.head.height).toBe(2)
+      await store.close()
+    } finally {
+      await cleanup()
+    }
+  })
+})
+
 describe('ledger: audit queries', () => {
   it('answer what happened to a device, a release and a product, and who approved what, when', async () => {
     const { dir, cleanup } = await tempDir('audit')
