@@ -246,8 +246,13 @@ export class DeviceAgent {
   private issued = false
   /** Pending reports are resubmitted once at the first ledger view after boot. */
   private resubmitAtStart = true
-  /** Reports decided during boot are emitted with the resubmission at the first ledger view. */
+  /**
+   * While booting, commands wait for the first ledger view (`deferred`), so they follow the
+   * first `persist` like every other command; reports decided during boot go out with the
+   * resubmission of all pending reports.
+   */
   private booting = true
+  private readonly deferred: AgentOutput[] = []
   private wakeAt: number | undefined
   private readonly profile: DeviceProfile
   private readonly limits: AgentLimits
@@ -513,6 +518,7 @@ export class DeviceAgent {
     this.wakeAt = undefined
     if (this.resubmitAtStart) {
       this.resubmitAtStart = false
+      for (const output of this.deferred.splice(0)) this.emit(output)
       for (const report of this.s.reports) {
         this.replaceReport({
           ...report,
@@ -860,6 +866,10 @@ export class DeviceAgent {
   }
 
   private emit(output: AgentOutput): void {
+    if (this.booting && output.type !== 'log') {
+      this.deferred.push(output)
+      return
+    }
     this.outputs.push(output)
     assert(this.outputs.length <= AGENT_OUTPUTS_MAX, 'the driver polls the agent after every input')
   }

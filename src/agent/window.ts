@@ -101,7 +101,7 @@ export function parseMaintenanceWindow(
   if (!start.ok) return start
   const end = parseTime(doc.end, `${key}.end`, true)
   if (!end.ok) return end
-  if (start.value === end.value % DAY_MINUTES) {
+  if (start.value === end.value) {
     return fail(`${key}: start and end are equal; for the whole day use start "00:00" and end "24:00"`)
   }
   if (doc.utcOffsetMinutes !== undefined && doc.utc_offset_minutes !== undefined) {

@@ -1,3 +1,4 @@
+import { expect } from 'vitest'
 import {
   type AgentBoot,
   type AgentConfig,
@@ -177,6 +178,8 @@ export class Driver {
     )
     if (!r.ok) throw new Error(r.error.message)
     this.agent = r.value
+    // Boot says things (logs) before any input; commands wait for the first ledger view.
+    expect(this.take()).toEqual([])
   }
 
   /** Drains the agent's outputs; returns the commands as one-line strings. */
@@ -187,7 +190,7 @@ export class Driver {
     return out.map((o) => describe(this.world, o)).filter((d): d is string => d !== undefined)
   }
 
-  /** The outputs of the last `take`-less step, with logs. */
+  /** The events of every log output taken so far. */
   logs(): string[] {
     return this.all.filter((o) => o.type === 'log').map((o) => (o.type === 'log' ? o.event : ''))
   }

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest'
+import {
+  type DeviceProfile,
+  type Eligibility,
+  installEligibility,
+  parseMaintenanceWindow,
+  releaseEligibility,
+  rolloutBucket,
+} from '../../src/agent/index.js'
+import { parseSemVer } from '../../src/ledger/semver.js'
+import { DAY, HOUR, type ReleaseOptions, T0, World } from './world.js'
+
+const NOW = T0 + HOUR
+
+function profile(world: World): DeviceProfile {
+  return {
+    product: 'gw',
+    hardware: 'rev-b',
+    channel: 'stable',
+    bucket: rolloutBucket(world.device.publicKey),
+  }
+}
+
+describe('agent: eligibility (the pure check)', () => {
+  const cases: Array<{
+    name: string
+    release: ReleaseOptions
+    revoke?: boolean
+    installed?: string
+    expected: Eligibility
+  }> = [
+    {
+      name: 'an approved release for this device',
+      release: { version: '1.1.0' },
+      expected: { eligible: true },
+    },
+    {
+      name: 'an unapproved release',
+      release: { version: '1.1.0', approve: false },
+      expected: { eligible: false, reason: 'not-approved' },
+    },
+    {
+      name: 'a revoked release (revocation is checked first)',
+      release: { version: '1.1.0', hardware: ['rev-c'] },
+      revoke: true,
+      expected: { eligible: false, reason: 'revoked' },
+    },
+    {
+      name: 'another product',
+      release: { version: '1.1.0', product: 'camera' },
+      expected: { eligible: false, reason: 'other-product' },
+    },
+    {
+      name: 'another channel',
+      release: { version: '1.1.0', channel: 'beta' },
+      expected: { eligible: false, reason: 'other-channel' },
+    },
+    {
+      name: 'other hardware',
+      release: { version: '1.1.0', hardware: ['rev-a', 'rev-c'] },
+      expected: { eligible: false, reason: 'other-hardware' },
+    },
+    {
+      name: 'one of several listed boards',
+      release: { version: '1.1.0', hardware: ['rev-a', 'rev-b'] },
+      expected: { eligible: true },
+    },
+    {
+      name: 'an older version',
+      release: { version: '1.1.0' },
+      installed: '1.2.0',
+      expected: { eligible: false, reason: 'not-newer' },
+    },
+    {
+      name: 'the installed version',
+      release: { version: '1.1.0' },
+      installed: '1.1.0',
+      expected: { eligible: false, reason: 'not-newer' },
+    },
+    {
+      name: 'a release above the installed pre-release',
+      release: { version: '1.1.0' },
+      installed: '1.1.0-rc.2',
+      expected: { eligible: true },
+    },
+    {
+      name: 'installed below min-from',
+      release: { version: '2.0.0', minFrom: '1.5.0' },
+      installed: '1.4.9',
+      expected: { eligible: false, reason: 'below-min-from' },
+    },
+    {
+      name: 'installed exactly at min-from',
+      release: { version: '2.0.0', minFrom: '1.5.0' },
+      installed: '1.5.0',
+      expected: { eligible: true },
+    },
+    {
+      name: 'a wave that opens tomorrow',
+      release: { version: '1.1.0', rollout: { start: T0 + DAY, waves: [{ percent: 100, afterMs: 0 }] } },
+      expected: { eligible: false, reason: 'wave-closed', opensAt: T0 + DAY },
+    },
+  ]
+  for (const c of cases) {
+    it(`agent: eligibility (the pure check): ${c.name}`, () => {
+      const w = new World()
+      const id = w.publish(c.release)
+      if (c.revoke) w.revoke(id)
+      const installed = parseSemVer(c.installed ?? '1.0.0')!
+      expect(releaseEligibility(w.release(id), profile(w), installed, NOW), c.name).toEqual(c.expected)
+    })
+  }
+
+  it('agent: eligibility (the pure check): the window is checked last and says when it opens', () => {
+    const w = new World()
+    const id = w.publish({ version: '1.1.0' })
+    const window = parseMaintenanceWindow({ start: '02:00', end: '04:30' })
+    if (!window.ok) throw new Error(window.error.message)
+    const installed = parseSemVer('1.0.0')!
+    expect(installEligibility(w.release(id), profile(w), installed, window.value, T0 + HOUR)).toEqual({
+      eligible: false,
+      reason: 'window-closed',
+      opensAt: T0 + 2 * HOUR,
+    })
+    expect(installEligibility(w.release(id), profile(w), installed, window.value, T0 + 2 * HOUR)).toEqual({
+      eligible: true,
+    })
+    expect(installEligibility(w.release(id), profile(w), installed, null, T0 + HOUR)).toEqual({
+      eligible: true,
+    })
+  })
+})
