@@ -265,8 +265,11 @@ export const UPLOAD_QUEUE_TOTAL_MAX = 512
  */
 export const STORE_FLUSH_BYTES = 16 * 1024 * 1024
 
-/** The chunk store's held-set file: a header (under 200 bytes), the bitfield and a checksum. */
-export const HELD_STATE_BYTES_MAX = 512 + MANIFEST_CHUNKS_MAX / 8
+/**
+ * The chunk store's held-set file: two slots written in turn (a torn write spoils only one),
+ * each a header (under 200 bytes), the bitfield and a checksum.
+ */
+export const HELD_STATE_BYTES_MAX = 2 * (256 + MANIFEST_CHUNKS_MAX / 8)
 
 /** Small limits for transfer tests, so the edges can be reached with small inputs. */
 export const TRANSFER_TEST_LIMITS = {
@@ -384,3 +387,21 @@ export const INSTALL_HOOK_KILL_GRACE_MS = 10_000
  * progress bar for minutes must not grow the node's memory.
  */
 export const INSTALL_HOOK_OUTPUT_TAIL_BYTES = 4 * 1024
+
+/**
+ * After the hook exits, how long its output pipes may stay open: a hook that leaves a
+ * background process holding them must not keep the install from completing.
+ */
+export const INSTALL_HOOK_OUTPUT_DRAIN_MS = 2_000
+
+/** Messages queued for one unreachable or slow validator; PBFT recovers lost ones by sync. */
+export const PBFT_OUTBOX_MAX = 1024
+
+/** A write to a validator stream that takes longer means the stream is dead. */
+export const PBFT_WRITE_TIMEOUT_MS = 5_000
+
+/** Rejections of locally submitted transactions kept for `fwmesh status`. */
+export const RECENT_REJECTIONS_MAX = 64
+
+/** API calls waiting for a transaction to commit, at once. */
+export const TX_WAITERS_MAX = 4096

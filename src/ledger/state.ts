@@ -177,6 +177,20 @@ export class LedgerState {
     return this.parent === state
   }
 
+  /**
+   * An independent base state with the same entries and head. Records are immutable, so the
+   * copy shares them; only the tables are new. O(entries), unlike a replay of the chain.
+   */
+  copy(): LedgerState {
+    const out = new LedgerState(this.genesis)
+    const targets = out.tables()
+    this.tables().forEach((table, i) => {
+      for (const [key, value] of table.entries()) targets[i]!.set(key, value)
+    })
+    out.head = this.head
+    return out
+  }
+
   /** A new state layered on this one. */
   derive(): LedgerState {
     return new LedgerState(this.genesis, this)

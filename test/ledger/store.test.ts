@@ -80,6 +80,9 @@ describe('ledger: store', () => {
       expect(snapshot(replayed.value)).toEqual(before)
       expect(snapshot(replayed.value)).toEqual(snapshot(builder.state))
       expect(reopened.state.device(devices[0]!.publicKey)?.installed?.version).toBe('2.0.0')
+      const copy = reopened.state.copy()
+      expect(snapshot(copy), 'a copy holds the same state').toEqual(before)
+      expect(copy.head).toEqual(reopened.state.head)
       await reopened.close()
     } finally {
       await cleanup()

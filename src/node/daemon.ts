@@ -1,0 +1,379 @@
+import { mkdir, readFile } from 'node:fs/promises'
+import { toHex } from '../codec/bytes.js'
+import { jsonReplacer } from '../codec/json.js'
+import { didFromPublicKey } from '../crypto/did.js'
+import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
+import { readKeyFile, writeKeyFile } from '../crypto/key-store.js'
+import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
+import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
+import { type AuditIndex, LedgerStore } from '../ledger/store.js'
+import { decodeTx } from '../ledger/tx.js'
+import { type ApiResult, type NodeApiHandlers, prometheus, startApi } from './api.js'
+import type { NodeConfig } from './config.js'
+import { Gossip } from './gossip.js'
+import { createHost, type Host, protocolIds } from './host.js'
+import { dataLayout } from './layout.js'
+import { LedgerDriver, toPeerId } from './ledger-driver.js'
+import { type Logger, makeLogger } from './log.js'
+import { ValidatorChannels } from './pbft-protocol.js'
+import { requestSync, syncHandler } from './sync-protocol.js'
+
+/** Why the node could not start; the CLI prints the message and exits non-zero. */
+export class StartError extends Error {
+  override name = 'StartError'
+}
+
+/**
+ * One fwmesh node: the only place that puts together libp2p, the data directory and the
+ * cores. Start it with a config; stop it with `stop()` (SIGTERM does that in `fwmesh node`),
+ * which finishes every queued output (a safety record, a committed block) before closing.
+ */
+export class Node {
+  private readonly startedAt = Date.now()
+  private stopping: Promise<void> | null = null
+  /** Metric sources added by the transfer and agent parts. */
+  private readonly extraMetrics: Array<() => Parameters<typeof prometheus>[0]> = []
+
+  private constructor(
+    readonly config: NodeConfig,
+    readonly keys: KeyPair,
+    readonly genesis: Genesis,
+    readonly store: LedgerStore,
+    readonly host: Host,
+    readonly ledger: LedgerDriver,
+    readonly gossip: Gossip,
+    private readonly channels: ValidatorChannels | null,
+    private readonly api: { port: number; close(): Promise<void> },
+    readonly log: Logger,
+  ) {}
+
+  static async start(config: NodeConfig, options: { log?: Logger } = {}): Promise<Node> {
+    const log = options.log ?? makeLogger(config.log.level)
+    const layout = dataLayout(config.dataDir)
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
+    await mkdir(layout.images, { recursive: true })
+
+    const genesisText = await readFile(config.genesisPath, 'utf8').catch((cause: Error) => {
+      throw new StartError(`cannot read the genesis file ${config.genesisPath}: ${cause.message}`)
+    })
+    const parsed = parseGenesis(genesisText)
+    if (!parsed.ok) throw new StartError(`${config.genesisPath}: ${parsed.error.message}`)
+    const genesis = parsed.value
+
+    const keys = await loadOrCreateKey(config.keyPath, log)
+    const validatorIndex = genesis.validators.findIndex((v) => toHex(v.publicKey) === toHex(keys.publicKey))
+    if (config.role === 'validator' && validatorIndex < 0) {
+      throw new StartError(
+        `role is "validator", but this node's key (${didFromPublicKey(keys.publicKey)}) is not a validator in genesis`,
+      )
+    }
+
+    const opened = await LedgerStore.open(layout.ledger, genesis)
+    if (!opened.ok) {
+      const e = opened.error
+      throw new StartError(
+        e.code === 'corrupt' ? `the ledger is corrupt at height ${e.height}: ${e.message}` : e.message,
+      )
+    }
+    const store = opened.value
+
+    let host: Host | undefined
+    try {
+      host = await createHost({
+        keys,
+        listen: config.network.listen,
+        bootstrap: config.network.bootstrap,
+        mdns: config.network.mdns,
+      })
+      const ids = protocolIds(genesis.chainId)
+      await host.handle(ids.sync, syncHandler(store, log.child({ sub: 'sync' })), { maxInboundStreams: 16 })
+      const liveHost = host
+      const syncFrom = async (peer: string, height: number, count: number) => {
+        try {
+          const r = await requestSync(liveHost, ids.sync, toPeerId(peer), height, count)
+          if (!r.ok) log.warn({ peer, err: r.error }, 'a peer answered sync badly')
+          return r.ok ? r.blocks : null
+        } catch (cause) {
+          log.debug({ peer, err: (cause as Error).message }, 'sync request failed')
+          return null
+        }
+      }
+
+      let channels: ValidatorChannels | null = null
+      let ledger: LedgerDriver
+      if (config.role === 'validator') {
+        let deliver: (from: number, msg: Parameters<LedgerDriver['handleValidatorMessage']>[1]) => void =
+          () => {}
+        channels = new ValidatorChannels(
+          host,
+          ids.pbft,
+          genesis,
+          validatorIndex,
+          (from, msg) => deliver(from, msg),
+          log.child({ sub: 'pbft' }),
+        )
+        await channels.start()
+        ledger = await LedgerDriver.validator({
+          store,
+          index: validatorIndex,
+          secretKey: keys.secretKey,
+          channels,
+          syncFrom,
+          log: log.child({ sub: 'consensus' }),
+        })
+        const driver = ledger
+        deliver = (from, msg) => driver.handleValidatorMessage(from, msg)
+      } else {
+        ledger = await LedgerDriver.follower({ store, syncFrom, log: log.child({ sub: 'follower' }) })
+      }
+
+      const gossip = new Gossip(
+        host,
+        genesis.chainId,
+        {
+          onTx: (_from, tx) => {
+            ledger.submit(tx, 'gossip')
+          },
+          onBlock: (from, block, cert) => ledger.handleBlock(from, block, cert),
+        },
+        log.child({ sub: 'gossip' }),
+      )
+      gossip.start()
+      if (channels) ledger.on('committed', (block, cert) => void gossip.announceBlock(block, cert))
+
+      // Pull from every peer we connect to: gossip alone can lose blocks (FACTS.md).
+      host.addEventListener('peer:connect', (event) => {
+        ledger.handlePeerHead(event.detail.toString(), Number.MAX_SAFE_INTEGER)
+      })
+
+      const node: { current?: Node } = {}
+      const api = await startApi(
+        apiHandlers(() => node.current!),
+        config.api.host,
+        config.api.port,
+      )
+      node.current = new Node(config, keys, genesis, store, host, ledger, gossip, channels, api, log)
+      log.info(
+        {
+          did: didFromPublicKey(keys.publicKey),
+          peer: host.peerId.toString(),
+          role: config.role,
+          chain: genesis.chainId,
+          head: store.head.height,
+          listen: host.getMultiaddrs().map((a) => a.toString()),
+          api: `${config.api.host}:${api.port}`,
+        },
+        'node started',
+      )
+      return node.current
+    } catch (cause) {
+      await Promise.resolve(host?.stop()).catch(() => {})
+      await store.close()
+      throw cause
+    }
+  }
+
+  get apiPort(): number {
+    return this.api.port
+  }
+
+  get did(): string {
+    return didFromPublicKey(this.keys.publicKey)
+  }
+
+  addresses(): string[] {
+    return this.host.getMultiaddrs().map((a) => a.toString())
+  }
+
+  status() {
+    const head = this.ledger.ledger.head
+    return {
+      did: this.did,
+      peerId: this.host.peerId.toString(),
+      role: this.config.role,
+      chain: this.genesis.chainId,
+      genesis: genesisId(this.genesis).toString(),
+      head: { height: head.height, hash: head.hash, time: head.time },
+      live: this.ledger.isLive(Date.now()),
+      view: this.ledger.view,
+      peers: this.host.getPeers().length,
+      addresses: this.addresses(),
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      rejections: this.ledger.recentRejections(),
+    }
+  }
+
+  metrics(): string {
+    const head = this.ledger.ledger.head
+    return prometheus([
+      {
+        name: 'fwmesh_head_height',
+        help: 'Height of the committed head block',
+        type: 'gauge',
+        value: head.height,
+      },
+      {
+        name: 'fwmesh_head_age_seconds',
+        help: 'Seconds since the head block was made',
+        type: 'gauge',
+        value: (Date.now() - head.time) / 1000,
+      },
+      { name: 'fwmesh_peers', help: 'Connected peers', type: 'gauge', value: this.host.getPeers().length },
+      {
+        name: 'fwmesh_live',
+        help: '1 while the chain looks alive',
+        type: 'gauge',
+        value: this.ledger.isLive(Date.now()) ? 1 : 0,
+      },
+      {
+        name: 'fwmesh_rejected_transactions',
+        help: 'Recently rejected local transactions',
+        type: 'gauge',
+        value: this.ledger.recentRejections().length,
+      },
+      ...this.extraMetrics.flatMap((m) => m()),
+    ])
+  }
+
+  /** Stops the node: API, gossip, consensus outputs (finished, not dropped), libp2p, store. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      this.log.info('stopping')
+      await this.api.close()
+      this.gossip.stop()
+      await this.ledger.stop()
+      await this.channels?.stop()
+      await this.host.stop()
+      await this.store.close()
+      this.log.info('stopped')
+    })()
+    return this.stopping
+  }
+}
+
+async function loadOrCreateKey(path: string, log: Logger): Promise<KeyPair> {
+  const read = await readKeyFile(path)
+  if (read.ok) return read.value
+  if (read.error.code !== 'not-found') throw new StartError(read.error.message)
+  const keys = generateKeyPair()
+  const written = await writeKeyFile(path, keys)
+  if (!written.ok) throw new StartError(written.error.message)
+  log.info({ did: didFromPublicKey(keys.publicKey), path }, 'created a new node key')
+  return keys
+}
+
+function releaseView(r: ReleaseRecord) {
+  return {
+    id: r.id,
+    product: r.product,
+    channel: r.channel,
+    version: r.version,
+    hardware: r.hardware,
+    imageSize: r.imageSize,
+    imageSha256: toHex(r.imageSha256),
+    manifest: r.manifest,
+    chunkSize: r.chunkSize,
+    rollout: r.rollout,
+    minFrom: r.minFrom,
+    publisher: didFromPublicKey(r.publisher),
+    publishedAt: r.publishedAt,
+    approvals: r.approvals,
+    approvedAt: r.approvedAt,
+    revoked: r.revoked ? { ...r.revoked, by: didFromPublicKey(r.revoked.by) } : null,
+    installable: isInstallable(r),
+  }
+}
+
+const AUDIT_INDEXES: readonly AuditIndex[] = ['device', 'release', 'product', 'signer']
+
+function apiHandlers(node: () => Node): NodeApiHandlers {
+  const notFound = (message: string): ApiResult<never> => ({
+    ok: false,
+    error: { status: 404, code: 'not-found', message },
+  })
+  return {
+    status: () => node().status(),
+    peers: () =>
+      node()
+        .host.getConnections()
+        .map((c) => ({ peer: c.remotePeer.toString(), address: c.remoteAddr.toString() })),
+    releases: async (product) => {
+      const releases = [...node().ledger.ledger.releases.entries()]
+        .map(([, r]) => r)
+        .filter((r) => product === undefined || r.product === product)
+      releases.sort((a, b) => a.publishedAt - b.publishedAt)
+      return releases.map(releaseView)
+    },
+    release: async (id) => {
+      const r = node().ledger.ledger.release(id)
+      if (!r) return notFound(`no release ${id} on the ledger`)
+      const rows = await node().store.audit('release', id)
+      const approvals = rows
+        .filter((row) => row.tx.body.type === 'release.approve')
+        .map((row) => ({
+          approver: didFromPublicKey(row.tx.body.signer),
+          height: row.height,
+          time: row.time,
+        }))
+      return { ok: true, value: { ...releaseView(r), approvers: approvals } }
+    },
+    devices: async () =>
+      [...node().ledger.ledger.devices.entries()].map(([, d]) => ({
+        did: didFromPublicKey(d.publicKey),
+        product: d.product,
+        hardware: d.hardware,
+        groups: d.groups,
+        registeredAt: d.registeredAt,
+        installed: d.installed,
+      })),
+    audit: async (index, key) => {
+      if (!AUDIT_INDEXES.includes(index as AuditIndex))
+        return notFound(`no audit index "${index}"; use ${AUDIT_INDEXES.join(', ')}`)
+      const rows = await node().store.audit(index as AuditIndex, key)
+      return {
+        ok: true,
+        value: rows.map((row) => ({
+          height: row.height,
+          index: row.index,
+          time: row.time,
+          id: row.tx.idString,
+          signer: didFromPublicKey(row.tx.body.signer),
+          ...JSON.parse(JSON.stringify(row.tx.body, jsonReplacer)),
+        })),
+      }
+    },
+    downloads: () => [],
+    submitTx: async (envelope, options) => {
+      const decoded = decodeTx(envelope)
+      if (!decoded.ok)
+        return {
+          ok: false,
+          error: {
+            status: 400,
+            code: 'tx.malformed',
+            message: `not a valid transaction: ${decoded.error.message}`,
+          },
+        }
+      const tx = decoded.value
+      const n = node()
+      const outcome = n.ledger.submit(tx, 'local')
+      if (outcome.status === 'rejected') {
+        return {
+          ok: false,
+          error: { status: 422, code: outcome.rejection.code, message: outcome.rejection.message },
+        }
+      }
+      if (outcome.status === 'pending') await n.gossip.publishTx(tx)
+      const final =
+        outcome.status === 'committed' || options.waitMs === 0
+          ? outcome
+          : await n.ledger.waitForCommit(tx.idString, options.waitMs)
+      return { ok: true, value: { id: tx.idString, ...final } }
+    },
+    addImage: async () => ({
+      ok: false,
+      error: { status: 503, code: 'unavailable', message: 'this node does not serve images yet' },
+    }),
+    metrics: () => node().metrics(),
+  }
+}

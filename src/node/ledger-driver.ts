@@ -1,0 +1,401 @@
+import { EventEmitter } from 'node:events'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  type CertifiedBlock,
+  decodeSafetyRecord,
+  encodeSafetyRecord,
+  Follower,
+  type Msg,
+  Replica,
+  type SafetyRecord,
+} from '../consensus/index.js'
+import { RECENT_REJECTIONS_MAX, TX_WAITERS_MAX } from '../constants.js'
+import type { Block } from '../ledger/block.js'
+import type { Certificate } from '../ledger/certificate.js'
+import type { Rejection } from '../ledger/rejection.js'
+import { apply } from '../ledger/rules.js'
+import type { LedgerState } from '../ledger/state.js'
+import type { LedgerStore } from '../ledger/store.js'
+import type { SignedTx } from '../ledger/tx.js'
+import type { Logger } from './log.js'
+import type { ValidatorChannels } from './pbft-protocol.js'
+
+/** What happened to a submitted transaction. */
+export type TxOutcome =
+  | { readonly status: 'committed'; readonly height: number }
+  | { readonly status: 'rejected'; readonly rejection: Rejection }
+  | { readonly status: 'pending' }
+
+export interface RecentRejection {
+  readonly tx: string
+  readonly type: string
+  readonly code: string
+  readonly message: string
+  readonly at: number
+}
+
+export interface LedgerDriverEvents {
+  committed: [block: Block, cert: Certificate]
+}
+
+const SAFETY_KEY = 'consensus/safety'
+
+/**
+ * Drives the ledger core of this node with real time: a PBFT `Replica` on validators, a
+ * `Follower` everywhere else. Inputs go in synchronously; outputs are carried out strictly in
+ * order by one async queue, so a `persist` is durable before any later message leaves
+ * (the replica's contract), and each committed block is in the store before it is announced.
+ */
+export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
+  private readonly outputs: Array<() => Promise<void>> = []
+  private draining = false
+  private timer: NodeJS.Timeout | undefined
+  private stopped = false
+  private readonly waiters = new Map<string, Array<(outcome: TxOutcome) => void>>()
+  private readonly rejections: RecentRejection[] = []
+
+  private constructor(
+    readonly store: LedgerStore,
+    private readonly core:
+      | { kind: 'validator'; replica: Replica; channels: ValidatorChannels }
+      | { kind: 'follower'; follower: Follower<string> },
+    private readonly syncFrom: (
+      peer: string,
+      height: number,
+      count: number,
+    ) => Promise<CertifiedBlock[] | null>,
+    private readonly log: Logger,
+  ) {
+    super()
+  }
+
+  /** A validator: recovers its safety record from the store, then runs a replica. */
+  static async validator(options: {
+    store: LedgerStore
+    index: number
+    secretKey: Uint8Array
+    channels: ValidatorChannels
+    syncFrom: (peer: string, height: number, count: number) => Promise<CertifiedBlock[] | null>
+    log: Logger
+  }): Promise<LedgerDriver> {
+    const { store } = options
+    const saved = await store.getMeta(SAFETY_KEY)
+    let safety: SafetyRecord | undefined
+    if (saved) {
+      const decoded = decodeSafetyRecord(saved)
+      // A validator that cannot read what it signed must not guess: signing again could equivocate.
+      if (!decoded.ok)
+        throw new Error(
+          `the consensus safety record is unreadable (${decoded.error.message}); refusing to start as a validator`,
+        )
+      safety = decoded.value
+    }
+    const headCert = store.head.height > 0 ? ((await store.block(store.head.height))?.cert ?? null) : null
+    const replica = new Replica({
+      index: options.index,
+      secretKey: options.secretKey,
+      state: await cloneState(store),
+      headCert,
+      ...(safety ? { safety } : {}),
+      now: Date.now(),
+    })
+    const driver = new LedgerDriver(
+      store,
+      { kind: 'validator', replica, channels: options.channels },
+      options.syncFrom,
+      options.log,
+    )
+    driver.drain()
+    return driver
+  }
+
+  static async follower(options: {
+    store: LedgerStore
+    syncFrom: (peer: string, height: number, count: number) => Promise<CertifiedBlock[] | null>
+    log: Logger
+  }): Promise<LedgerDriver> {
+    const follower = new Follower<string>({ state: await cloneState(options.store), now: Date.now() })
+    const driver = new LedgerDriver(
+      options.store,
+      { kind: 'follower', follower },
+      options.syncFrom,
+      options.log,
+    )
+    driver.drain()
+    return driver
+  }
+
+  get isValidator(): boolean {
+    return this.core.kind === 'validator'
+  }
+
+  /** The core's committed state: what eligibility and the API read. */
+  get ledger(): LedgerState {
+    return this.core.kind === 'validator' ? this.core.replica.ledger : this.core.follower.ledger
+  }
+
+  get view(): number | null {
+    return this.core.kind === 'validator' ? this.core.replica.currentView : null
+  }
+
+  isLive(now: number): boolean {
+    if (this.core.kind === 'follower') return this.core.follower.isLive(now)
+    const head = this.ledger.head
+    return now - head.time < this.ledger.genesis.params.emptyBlockIntervalMs * 3
+  }
+
+  recentRejections(): readonly RecentRejection[] {
+    return this.rejections
+  }
+
+  // ---- Inputs ----
+
+  /** A message from validator `from` (validators only). */
+  handleValidatorMessage(from: number, msg: Msg): void {
+    if (this.core.kind !== 'validator' || this.stopped) return
+    if (msg.type === 'sync-request') return
+    this.core.replica.handleMessage(from, msg, Date.now())
+    this.drain()
+  }
+
+  /** A committed block offered by a peer (gossip). */
+  handleBlock(from: string, block: Block, cert: Certificate): void {
+    if (this.core.kind !== 'follower' || this.stopped) return
+    const verdict = this.core.follower.handleBlock(from, block, cert, Date.now())
+    if (verdict.kind === 'rejected')
+      this.log.warn(
+        { from, height: block.header.height, fault: verdict.fault.message },
+        'refused a block from a peer',
+      )
+    this.drain()
+  }
+
+  /** A peer connected or told us its head: pull what we miss from it. */
+  handlePeerHead(peer: string, height: number): void {
+    if (this.stopped) return
+    if (this.core.kind === 'follower') {
+      this.core.follower.handleStatus(peer, height, Date.now())
+      this.drain()
+    }
+  }
+
+  /**
+   * A transaction from a local client or from gossip. It is checked against the committed
+   * state first, so a refusal comes back at once with its reason; then a validator puts it in
+   * its mempool, and a follower relays it (the caller publishes it by gossip).
+   */
+  submit(tx: SignedTx, origin: 'local' | 'gossip'): TxOutcome {
+    const committedAt = this.ledger.txs.get(tx.idString)
+    if (committedAt !== undefined) return { status: 'committed', height: committedAt }
+    const head = this.ledger.head
+    const checked = apply(this.ledger, tx, { height: head.height + 1, time: Math.max(Date.now(), head.time) })
+    if (!checked.ok) {
+      if (origin === 'local') this.recordRejection(tx, checked.error)
+      return { status: 'rejected', rejection: checked.error }
+    }
+    if (this.core.kind === 'validator') {
+      const r = this.core.replica.submit(tx, Date.now())
+      this.drain()
+      if (!r.ok) {
+        const rejection =
+          'code' in r.rejection && 'message' in r.rejection
+            ? (r.rejection as Rejection)
+            : {
+                code: 'tx.malformed' as const,
+                message: String((r.rejection as { message?: string }).message ?? 'refused by the mempool'),
+              }
+        if (origin === 'local') this.recordRejection(tx, rejection)
+        return { status: 'rejected', rejection }
+      }
+    }
+    return { status: 'pending' }
+  }
+
+  /** Resolves when `tx` commits, or with `pending` after `timeoutMs`. */
+  waitForCommit(txId: string, timeoutMs: number): Promise<TxOutcome> {
+    const committedAt = this.ledger.txs.get(txId)
+    if (committedAt !== undefined) return Promise.resolve({ status: 'committed', height: committedAt })
+    if (this.waiters.size >= TX_WAITERS_MAX) return Promise.resolve({ status: 'pending' })
+    return new Promise((resolve) => {
+      const list = this.waiters.get(txId) ?? []
+      const timer = setTimeout(() => {
+        const remaining = (this.waiters.get(txId) ?? []).filter((w) => w !== done)
+        if (remaining.length > 0) this.waiters.set(txId, remaining)
+        else this.waiters.delete(txId)
+        resolve({ status: 'pending' })
+      }, timeoutMs)
+      const done = (outcome: TxOutcome) => {
+        clearTimeout(timer)
+        resolve(outcome)
+      }
+      list.push(done)
+      this.waiters.set(txId, list)
+    })
+  }
+
+  private recordRejection(tx: SignedTx, rejection: Rejection): void {
+    if (this.rejections.length >= RECENT_REJECTIONS_MAX) this.rejections.shift()
+    this.rejections.push({
+      tx: tx.idString,
+      type: tx.body.type,
+      code: rejection.code,
+      message: rejection.message,
+      at: Date.now(),
+    })
+  }
+
+  // ---- Outputs ----
+
+  /** Drains the core's outputs into the ordered queue and re-arms the timer. */
+  private drain(): void {
+    if (this.stopped) return
+    if (this.core.kind === 'validator') {
+      const { replica, channels } = this.core
+      for (const out of replica.poll()) {
+        switch (out.type) {
+          case 'send':
+            this.enqueue(async () => channels.send(out.to, out.msg))
+            break
+          case 'broadcast':
+            this.enqueue(async () => channels.broadcast(out.msg))
+            break
+          case 'persist':
+            this.enqueue(() => this.store.putMeta(SAFETY_KEY, encodeSafetyRecord(out.record)))
+            break
+          case 'commit':
+            this.enqueue(() => this.persistCommit(out.block, out.cert))
+            break
+          case 'request-sync':
+            this.enqueue(async () => {
+              void this.pullFromValidator(out.from, out.height, out.count)
+            })
+            break
+          case 'fault':
+            this.log.warn({ from: out.from, code: out.code }, out.message)
+            break
+          case 'view':
+            this.log.info({ view: out.view, changing: out.changing, reason: out.reason }, 'view')
+            break
+          case 'checkpoint':
+            break
+        }
+      }
+      this.arm(replica.nextDeadline())
+    } else {
+      const { follower } = this.core
+      for (const out of follower.poll()) {
+        switch (out.type) {
+          case 'commit':
+            this.enqueue(() => this.persistCommit(out.block, out.cert))
+            break
+          case 'request-sync':
+            this.enqueue(async () => {
+              void this.pullFromPeer(out.from, out.height, out.count)
+            })
+            break
+          case 'fault':
+            this.log.warn(
+              { from: out.from, fault: out.fault.message },
+              'a peer sent a forged or invalid block',
+            )
+            break
+        }
+      }
+      this.arm(follower.nextDeadline())
+    }
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.outputs.push(task)
+    if (!this.draining) void this.runOutputs()
+  }
+
+  private async runOutputs(): Promise<void> {
+    this.draining = true
+    try {
+      while (this.outputs.length > 0) {
+        const task = this.outputs.shift()!
+        try {
+          await task()
+        } catch (cause) {
+          this.log.error({ err: (cause as Error).message }, 'carrying out a consensus output failed')
+        }
+      }
+    } finally {
+      this.draining = false
+    }
+  }
+
+  private async persistCommit(block: Block, cert: Certificate): Promise<void> {
+    if (block.header.height <= this.store.head.height) return
+    const r = await this.store.appendVerified(block, cert)
+    if (!r.ok) {
+      // The core verified this block against the same rules; a refusal here is our bug.
+      this.log.error(
+        { height: block.header.height, fault: r.error.message },
+        'the store refused a committed block',
+      )
+      return
+    }
+    for (const tx of block.txs) {
+      const list = this.waiters.get(tx.idString)
+      if (!list) continue
+      this.waiters.delete(tx.idString)
+      for (const w of list) w({ status: 'committed', height: block.header.height })
+    }
+    this.emit('committed', block, cert)
+  }
+
+  private async pullFromValidator(from: number, height: number, count: number): Promise<void> {
+    if (this.core.kind !== 'validator') return
+    const blocks = await this.syncFrom(this.core.channels.peer(from).toString(), height, count)
+    if (!blocks || this.stopped) return
+    this.core.replica.handleSyncResponse(from, blocks, Date.now())
+    this.drain()
+  }
+
+  private async pullFromPeer(peer: string, height: number, count: number): Promise<void> {
+    if (this.core.kind !== 'follower') return
+    const blocks = await this.syncFrom(peer, height, count)
+    if (blocks === null || this.stopped) return
+    this.core.follower.handleSyncResponse(peer, blocks, Date.now())
+    this.drain()
+  }
+
+  private arm(deadline: number | undefined): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    if (deadline === undefined || this.stopped) return
+    this.timer = setTimeout(() => this.tick(), Math.max(0, deadline - Date.now()))
+  }
+
+  private tick(): void {
+    if (this.stopped) return
+    const now = Date.now()
+    if (this.core.kind === 'validator') this.core.replica.handleTick(now)
+    else this.core.follower.handleTick(now)
+    this.drain()
+  }
+
+  /** Stops timers and waits until every queued output (a persist, a commit) is carried out. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearTimeout(this.timer)
+    while (this.draining || this.outputs.length > 0) await new Promise((r) => setTimeout(r, 5))
+    for (const [, list] of this.waiters) for (const w of list) w({ status: 'pending' })
+    this.waiters.clear()
+  }
+}
+
+/**
+ * The core gets its own copy of the committed state: it merges each block into it, while the
+ * store re-derives and persists the same change (`appendVerified`).
+ */
+async function cloneState(store: LedgerStore): Promise<LedgerState> {
+  return store.state.copy()
+}
+
+export function toPeerId(peer: string): PeerId {
+  return peerIdFromString(peer)
+}

@@ -1,0 +1,113 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { writeKeyFile } from '../../src/crypto/key-store.js'
+import { type DevChain, makeDevChain } from '../../src/ledger/dev-chain.js'
+import { genesisToJson } from '../../src/ledger/genesis.js'
+import { buildConfig, type NodeConfig } from '../../src/node/config.js'
+import { Node } from '../../src/node/daemon.js'
+import { makeLogger } from '../../src/node/log.js'
+import { tempDir } from './tmp.js'
+
+/**
+ * Real fwmesh nodes in this process, on 127.0.0.1 with ephemeral ports: validators from a
+ * dev chain, then followers. Each node bootstraps to every node started before it, so the
+ * validators form a full mesh without mDNS.
+ */
+export interface Cluster {
+  readonly chain: DevChain
+  readonly dir: string
+  readonly validators: Node[]
+  readonly followers: Node[]
+  addFollower(options?: { device?: NodeConfig['device']; name?: string }): Promise<Node>
+  stop(): Promise<void>
+}
+
+export async function startCluster(options: {
+  seed: string
+  validators?: number
+  followers?: number
+  params?: NonNullable<Parameters<typeof makeDevChain>[0]>['params']
+}): Promise<Cluster> {
+  const chain = makeDevChain({
+    seed: options.seed,
+    validators: options.validators ?? 4,
+    params: { blockIntervalMs: 100, emptyBlockIntervalMs: 2_000, ...options.params },
+  })
+  const { dir, cleanup } = await tempDir(`cluster-${options.seed}`)
+  const genesisPath = join(dir, 'genesis.json')
+  await writeFile(genesisPath, genesisToJson(chain.genesis))
+  const validators: Node[] = []
+  const followers: Node[] = []
+  const level = (process.env.FWMESH_TEST_LOG ?? 'silent') as 'silent'
+  const bootstrapList = () => [...validators, ...followers].flatMap((n) => n.addresses().slice(0, 1))
+
+  const start = async (
+    name: string,
+    role: 'validator' | 'follower',
+    keyIndex: number | null,
+    device: NodeConfig['device'] = null,
+  ) => {
+    const dataDir = join(dir, name)
+    if (keyIndex !== null) {
+      const { mkdir } = await import('node:fs/promises')
+      await mkdir(dataDir, { recursive: true })
+      const written = await writeKeyFile(join(dataDir, 'node.key'), chain.validators[keyIndex]!)
+      if (!written.ok) throw new Error(written.error.message)
+    }
+    const config = buildConfig(
+      {
+        data_dir: dataDir,
+        genesis: genesisPath,
+        role,
+        network: { listen: ['/ip4/127.0.0.1/tcp/0'], bootstrap: bootstrapList(), mdns: false },
+        api: { listen: '127.0.0.1:0' },
+      },
+      {},
+      dir,
+    )
+    if (!config.ok) throw new Error(config.error.message)
+    return Node.start(device ? { ...config.value, device } : config.value, {
+      log: makeLogger(level, { node: name }),
+    })
+  }
+
+  for (let i = 0; i < chain.validators.length; i++)
+    validators.push(await start(`validator-${i}`, 'validator', i))
+  const cluster: Cluster = {
+    chain,
+    dir,
+    validators,
+    followers,
+    async addFollower(opts = {}) {
+      const node = await start(
+        opts.name ?? `follower-${followers.length}`,
+        'follower',
+        null,
+        opts.device ?? null,
+      )
+      followers.push(node)
+      return node
+    },
+    async stop() {
+      await Promise.all([...followers, ...validators].map((n) => n.stop()))
+      await cleanup()
+    },
+  }
+  for (let i = 0; i < (options.followers ?? 0); i++) await cluster.addFollower()
+  return cluster
+}
+
+/** Polls `check` until it returns a value, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined && value !== false) return value as T
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}

@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NodeClient } from '../../src/cli/api-client.js'
+import { TxFactory } from '../../src/ledger/dev-chain.js'
+import { type Cluster, eventually, startCluster } from '../helpers/cluster.js'
+
+describe('node: a ledger over real libp2p (4 validators and 2 followers on loopback)', () => {
+  let cluster: Cluster
+  beforeAll(async () => {
+    cluster = await startCluster({ seed: 'ledger-cluster', followers: 2 })
+  }, 60_000)
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+
+  it('commits transactions submitted to any node, and every node reaches the same head', async () => {
+    const f = new TxFactory(cluster.chain)
+    const viaValidator = new NodeClient(`http://127.0.0.1:${cluster.validators[1]!.apiPort}`)
+    for (const tx of f.bootstrap()) {
+      const r = await viaValidator.submit(tx, 20_000)
+      expect(r.status, tx.body.type).toBe('committed')
+    }
+    // A follower relays by gossip; it commits all the same.
+    const device = cluster.chain.key('device-1')
+    const viaFollower = new NodeClient(`http://127.0.0.1:${cluster.followers[0]!.apiPort}`)
+    const registered = await viaFollower.submit(f.registerDevice(device.publicKey, 'gw', 'rev-a'), 20_000)
+    expect(registered.status).toBe('committed')
+
+    const all = [...cluster.validators, ...cluster.followers]
+    await eventually(
+      'every node knows the device',
+      () => all.every((n) => n.ledger.ledger.device(device.publicKey) !== undefined) || undefined,
+    )
+    const height = registered.height!
+    await eventually(
+      'every node has the block',
+      () => all.every((n) => n.store.head.height >= height) || undefined,
+    )
+    const hashes = await Promise.all(all.map(async (n) => (await n.store.block(height))?.block.hashString))
+    expect(new Set(hashes).size, 'one block at that height everywhere').toBe(1)
+  })
+
+  it('refuses a transaction the rules refuse, with its code in the API answer and in status', async () => {
+    const f = new TxFactory(cluster.chain)
+    const outsider = cluster.chain.key('outsider')
+    const client = new NodeClient(`http://127.0.0.1:${cluster.followers[1]!.apiPort}`)
+    await expect(
+      client.submit(f.registerDevice(outsider.publicKey, 'gw', 'x', [], outsider)),
+    ).rejects.toMatchObject({ exitCode: 4 })
+    const status = await client.status()
+    expect((status.rejections as Array<{ code: string }>).map((r) => r.code)).toContain('signer.unknown')
+  })
+
+  it('keeps committing empty blocks, so followers see a live chain', async () => {
+    const follower = cluster.followers[1]!
+    const before = follower.store.head.height
+    await eventually(
+      'a newer block on the follower',
+      () => follower.store.head.height > before || undefined,
+      15_000,
+    )
+    expect(follower.status().live).toBe(true)
+  })
+})
