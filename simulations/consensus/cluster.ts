@@ -37,6 +37,8 @@ export interface ClusterConfig {
   readonly eventsMax: number
   readonly queueMax: number
   readonly trace?: (line: string) => void
+  /** Scenario hook: sees each output before it is carried out; may drop it or crash the node after it. */
+  readonly intercept?: (node: ValidatorNode, out: ReplicaOutput) => 'drop' | 'crash' | undefined
 }
 
 interface Store {
@@ -70,7 +72,7 @@ export class ValidatorNode {
           genesis: cluster.chain.genesis,
           prng: cluster.prng.child(`byzantine/${address}`),
           timeoutMs: cluster.limits.viewChangeTimeoutBaseMs ?? 1000,
-          send: (to, bytes, extra) => this.sendBytes(to, bytes, extra ?? 0),
+          send: (to, bytes, extra) => this.sendBytes(to, bytes, extra ?? 0, undefined),
         }
       : null
   }
@@ -171,7 +173,16 @@ export class ValidatorNode {
       this.crash()
       return
     }
-    for (const out of outputs) this.carryOut(out)
+    const intercept = this.cluster.intercept
+    for (const out of outputs) {
+      const verdict = intercept?.(this, out)
+      if (verdict === 'drop') continue
+      this.carryOut(out)
+      if (verdict === 'crash') {
+        this.crash()
+        return
+      }
+    }
     replica.mempool.checkInvariants()
     const deadline = replica.nextDeadline()
     if (deadline !== undefined) {
@@ -239,24 +250,30 @@ export class ValidatorNode {
 
   private transmit(to: number | 'all', msg: Msg): void {
     if (this.behaviour && this.ctx) this.behaviour.outgoing(this.ctx, to, msg)
-    else this.sendBytes(to, encode(msg), 0)
+    else this.sendBytes(to, encode(msg), 0, msg.type)
   }
 
   /** `to` is a validator index (or every other validator); a follower address when above. */
-  private sendBytes(to: number | 'all', bytes: Uint8Array, extraDelayMs: number): void {
+  private sendBytes(
+    to: number | 'all',
+    bytes: Uint8Array,
+    extraDelayMs: number,
+    kind: string | undefined,
+  ): void {
     if (to === 'all') {
       for (const v of this.cluster.validators) {
-        if (v.index !== this.index) this.cluster.sendFrom(this.address, v.address, bytes, extraDelayMs)
+        if (v.index !== this.index) this.cluster.sendFrom(this.address, v.address, bytes, extraDelayMs, kind)
       }
       return
     }
     const info = this.cluster.addressInfo(to)
     if (info.kind === 'follower' && to >= this.cluster.chain.validators.length) {
-      this.cluster.sendFrom(this.address, to, bytes, extraDelayMs)
+      this.cluster.sendFrom(this.address, to, bytes, extraDelayMs, kind)
       return
     }
-    for (const address of this.cluster.addressesOf(to))
-      this.cluster.sendFrom(this.address, address, bytes, extraDelayMs)
+    for (const address of this.cluster.addressesOf(to)) {
+      this.cluster.sendFrom(this.address, address, bytes, extraDelayMs, kind)
+    }
   }
 }
 
@@ -348,8 +365,11 @@ export class Cluster {
   readonly validators: ValidatorNode[] = []
   readonly followers: FollowerNode[] = []
   readonly trace: ((line: string) => void) | undefined
+  intercept: ((node: ValidatorNode, out: ReplicaOutput) => 'drop' | 'crash' | undefined) | undefined
   viewEvents = 0
   private readonly byIndex = new Map<number, ValidatorNode[]>()
+  private readonly nodeAt: (ValidatorNode | undefined)[] = []
+  private readonly followerAt: (FollowerNode | undefined)[] = []
   private readonly infos: AddressInfo[] = []
   private readonly faultyIndices = new Set<number>()
   private readonly commitListeners: ((node: ValidatorNode, height: number) => void)[] = []
@@ -360,6 +380,7 @@ export class Cluster {
     this.limits = config.limits
     this.followerLimits = config.followerLimits
     this.trace = config.trace
+    this.intercept = config.intercept
     // Virtual time starts at genesis: block times and node clocks are epoch milliseconds.
     this.sim = new Simulator(config.chain.genesis.time, config.eventsMax, config.queueMax)
     this.net = new Network(this.sim, config.prng.child('network'))
@@ -374,7 +395,9 @@ export class Cluster {
     for (let k = 0; k < config.followers; k++) {
       const address = this.infos.length
       this.infos.push({ kind: 'follower', faulty: false })
-      this.followers.push(new FollowerNode(this, address))
+      const follower = new FollowerNode(this, address)
+      this.followers.push(follower)
+      this.followerAt[address] = follower
     }
     if (config.link) {
       const total = this.infos.length
@@ -389,6 +412,7 @@ export class Cluster {
     this.infos.push({ kind: 'validator', index, faulty })
     const node = new ValidatorNode(this, address, index, faulty, behaviour, skewMs)
     this.validators.push(node)
+    this.nodeAt[address] = node
     const list = this.byIndex.get(index) ?? []
     list.push(node)
     this.byIndex.set(index, list)
@@ -427,14 +451,27 @@ export class Cluster {
     return this.validators.filter((v) => !v.faulty)
   }
 
-  sendFrom(from: number, to: number, bytes: Uint8Array, extraDelayMs = 0): void {
+  /**
+   * Drops protocol messages of some kinds to some receivers for a while (ByzzFuzz's
+   * round-targeted network faults): the runs where a block commits at a few replicas only.
+   */
+  readonly dropRules: { from: number; until: number; kinds: ReadonlySet<string>; to: ReadonlySet<number> }[] =
+    []
+
+  sendFrom(from: number, to: number, bytes: Uint8Array, extraDelayMs = 0, kind?: string): void {
+    if (kind !== undefined) {
+      const now = this.sim.now
+      for (const r of this.dropRules) {
+        if (now >= r.from && now < r.until && r.kinds.has(kind) && r.to.has(to)) return
+      }
+    }
     this.net.send(
       from,
       to,
       () => {
         const info = this.infos[to]!
-        if (info.kind === 'validator') this.validators.find((v) => v.address === to)!.deliver(from, bytes)
-        else this.followers.find((f) => f.address === to)!.deliver(from, bytes)
+        if (info.kind === 'validator') this.nodeAt[to]!.deliver(from, bytes)
+        else this.followerAt[to]!.deliver(from, bytes)
       },
       extraDelayMs,
     )

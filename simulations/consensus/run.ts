@@ -142,6 +142,23 @@ export function runConsensusSeed(options: ConsensusRunOptions): ConsensusRunResu
     net.addPartition({ groupOf, from: t0 + from, until: t0 + until })
     healAt = Math.max(healAt, until)
   }
+  // Round-targeted losses: for a while, prepares or commits (or view changes) reach only
+  // some validators, so blocks commit at a few replicas and view changes must carry them.
+  if (faults.chance(0.4)) {
+    const from = faults.range(0, 2500)
+    const until = from + faults.range(300, 1500)
+    const kinds = new Set([
+      faults.pick(['commit', 'commit', 'prepare', 'view-change', 'new-view', 'pre-prepare']),
+    ])
+    if (faults.chance(0.5)) kinds.add(faults.pick(['commit', 'prepare', 'status']))
+    const to = new Set<number>()
+    // Often everyone but one: that one commits, the rest must learn the block in a new view.
+    const spared = faults.chance(0.5) ? faults.int(cluster.addressCount) : -1
+    for (let a = 0; a < cluster.addressCount; a++)
+      if (spared >= 0 ? a !== spared : faults.chance(0.6)) to.add(a)
+    cluster.dropRules.push({ from: t0 + from, until: t0 + until, kinds, to })
+    healAt = Math.max(healAt, until)
+  }
   // A crash and restart of an honest validator, sometimes between a persist and its sends.
   if (faults.chance(0.4)) {
     const honest = cluster.honestValidators()

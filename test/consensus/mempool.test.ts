@@ -1,0 +1,193 @@
+import { describe, expect, it } from 'vitest'
+import { Mempool, type MempoolLimits } from '../../src/consensus/mempool.js'
+import { makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
+import { apply } from '../../src/ledger/rules.js'
+import { LedgerState } from '../../src/ledger/state.js'
+import { assembleTx, type SignedTx } from '../../src/ledger/tx.js'
+
+const chain = makeDevChain({ seed: 'consensus-mempool' })
+const f = new TxFactory(chain)
+const registrars = Array.from({ length: 6 }, (_, i) => chain.key(`registrar/${i}`))
+const ctx = { height: 2, time: chain.genesis.time + 10 }
+
+/** A committed state where six keys hold the registrar role. */
+function stateWithRegistrars(): LedgerState {
+  const state = new LedgerState(chain.genesis)
+  for (const r of registrars) {
+    const next = apply(state, f.grantRole(r.publicKey, 'registrar'), { height: 1, time: chain.genesis.time })
+    if (!next.ok) throw new Error(next.error.message)
+    next.value.mergeIntoParent()
+  }
+  state.head = { height: 1, hash: 'b-fake-head', time: chain.genesis.time }
+  return state
+}
+
+let deviceCounter = 0
+function registration(by: number): SignedTx {
+  return f.registerDevice(
+    chain.key(`device/${deviceCounter++}`).publicKey,
+    'gw',
+    'rev-a',
+    [],
+    registrars[by]!,
+  )
+}
+
+const roomy: MempoolLimits = { txsMax: 1000, bytesMax: 1 << 20, signerSharePercent: 100 }
+
+describe('consensus: mempool: admission', () => {
+  it('admits a transaction that passes the rules, once', () => {
+    const pool = new Mempool(roomy)
+    const state = stateWithRegistrars()
+    const tx = registration(0)
+    expect(pool.admit(tx, state, ctx, 0)).toEqual({ ok: true })
+    const again = pool.admit(tx, state, ctx, 1)
+    expect(again.ok).toBe(false)
+    if (!again.ok) expect(again.rejection.code).toBe('mempool.duplicate')
+    expect(pool.size).toBe(1)
+    pool.checkInvariants()
+  })
+
+  it('refuses what the rules refuse: a forged signature, an unknown signer', () => {
+    const pool = new Mempool(roomy)
+    const state = stateWithRegistrars()
+    const good = registration(1)
+    const forged = assembleTx(good.body, new Uint8Array(64).fill(3))
+    const stranger = f.registerDevice(chain.key('x').publicKey, 'gw', 'rev-a', [], chain.key('nobody'))
+    const cases: [SignedTx, string][] = [
+      [forged, 'tx.bad-signature'],
+      [stranger, 'signer.unknown'],
+    ]
+    for (const [tx, code] of cases) {
+      const r = pool.admit(tx, state, ctx, 0)
+      expect(r.ok, code).toBe(false)
+      if (!r.ok) expect(r.rejection.code, code).toBe(code)
+    }
+    expect(pool.size).toBe(0)
+  })
+
+  it('checks a transaction against the committed state plus what is already pending', () => {
+    const pool = new Mempool(roomy)
+    const state = stateWithRegistrars()
+    const newRegistrar = chain.key('late-registrar')
+    const grant = f.grantRole(newRegistrar.publicKey, 'registrar')
+    const dependent = f.registerDevice(chain.key('dep').publicKey, 'gw', 'rev-a', [], newRegistrar)
+    expect(pool.admit(dependent, state, ctx, 0).ok).toBe(false)
+    expect(pool.admit(grant, state, ctx, 1).ok).toBe(true)
+    expect(pool.admit(dependent, state, ctx, 2).ok).toBe(true)
+    // The same device twice: the second conflicts with the pending first.
+    const device = chain.key('twice').publicKey
+    expect(pool.admit(f.registerDevice(device, 'gw', 'rev-a', [], registrars[0]!), state, ctx, 3).ok).toBe(
+      true,
+    )
+    const second = pool.admit(f.registerDevice(device, 'gw', 'rev-a', [], registrars[1]!), state, ctx, 4)
+    expect(second.ok).toBe(false)
+    if (!second.ok) expect(second.rejection.code).toBe('device.already-registered')
+  })
+
+  it('is bounded in count and in bytes', () => {
+    const state = stateWithRegistrars()
+    const byCount = new Mempool({ txsMax: 5, bytesMax: 1 << 20, signerSharePercent: 100 })
+    for (let i = 0; i < 5; i++) expect(byCount.admit(registration(i), state, ctx, i).ok, `tx ${i}`).toBe(true)
+    const sixth = byCount.admit(registration(5), state, ctx, 5)
+    expect(sixth.ok).toBe(false)
+    if (!sixth.ok) expect(sixth.rejection.code).toBe('mempool.full')
+    const size = registration(0).bytes.byteLength
+    const byBytes = new Mempool({ txsMax: 100, bytesMax: 3 * size + 10, signerSharePercent: 100 })
+    for (let i = 0; i < 3; i++) expect(byBytes.admit(registration(0), state, ctx, i).ok, `tx ${i}`).toBe(true)
+    expect(byBytes.admit(registration(0), state, ctx, 3).ok).toBe(false)
+    expect(byBytes.bytes).toBeLessThanOrEqual(3 * size + 10)
+    byCount.checkInvariants()
+    byBytes.checkInvariants()
+  })
+
+  it('gives one signer at most its share, so a flood leaves room for everyone else', () => {
+    const state = stateWithRegistrars()
+    const pool = new Mempool({ txsMax: 10, bytesMax: 1 << 20, signerSharePercent: 30 })
+    let admitted = 0
+    for (let i = 0; i < 20; i++) if (pool.admit(registration(0), state, ctx, i).ok) admitted++
+    expect(admitted).toBe(3)
+    const r = pool.admit(registration(0), state, ctx, 20)
+    if (!r.ok) expect(r.rejection.code).toBe('mempool.signer-full')
+    for (let s = 1; s < 4; s++) {
+      expect(pool.admit(registration(s), state, ctx, 30 + s).ok, `registrar ${s}`).toBe(true)
+    }
+  })
+
+  it('evicts the newest transaction of the biggest signer when full, for a signer holding fewer', () => {
+    const state = stateWithRegistrars()
+    const pool = new Mempool({ txsMax: 6, bytesMax: 1 << 20, signerSharePercent: 100 })
+    const flood = Array.from({ length: 6 }, () => registration(0))
+    for (const [i, tx] of flood.entries()) expect(pool.admit(tx, state, ctx, i).ok, `flood ${i}`).toBe(true)
+    const newcomer = registration(1)
+    expect(pool.admit(newcomer, state, ctx, 10).ok).toBe(true)
+    expect(pool.has(newcomer.idString)).toBe(true)
+    expect(pool.has(flood[5]!.idString)).toBe(false)
+    expect(pool.has(flood[0]!.idString)).toBe(true)
+    expect(pool.size).toBe(6)
+    pool.checkInvariants()
+  })
+})
+
+describe('consensus: mempool: block building', () => {
+  it('takes the oldest first, and every signer gets its share before one signer fills the block', () => {
+    const state = stateWithRegistrars()
+    const pool = new Mempool(roomy)
+    const flood = Array.from({ length: 20 }, () => registration(0))
+    for (const [i, tx] of flood.entries()) pool.admit(tx, state, ctx, i)
+    const others = [1, 2, 3, 4].map((s) => registration(s))
+    for (const [i, tx] of others.entries()) pool.admit(tx, state, ctx, 100 + i)
+    const { txs } = pool.take(state, ctx, 8, 1 << 20)
+    expect(txs).toHaveLength(8)
+    for (const tx of others)
+      expect(
+        txs.map((t) => t.idString),
+        'each other signer is in the block',
+      ).toContain(tx.idString)
+    // The flooder's picks are its oldest, in order.
+    const floodPicks = txs.filter((t) => flood.includes(t))
+    expect(floodPicks).toEqual(flood.slice(0, floodPicks.length))
+  })
+
+  it('fills the rest of the block oldest first when few signers wait', () => {
+    const state = stateWithRegistrars()
+    const pool = new Mempool(roomy)
+    const a = Array.from({ length: 10 }, () => registration(0))
+    const b = registration(1)
+    for (const [i, tx] of a.entries()) pool.admit(tx, state, ctx, i)
+    pool.admit(b, state, ctx, 50)
+    const { txs } = pool.take(state, ctx, 6, 1 << 20)
+    expect(txs).toHaveLength(6)
+    expect(txs).toContain(b)
+  })
+
+  it('stays within the block byte limit', () => {
+    const state = stateWithRegistrars()
+    const pool = new Mempool(roomy)
+    for (let i = 0; i < 10; i++) pool.admit(registration(i % 6), state, ctx, i)
+    const size = registration(0).bytes.byteLength
+    const { txs } = pool.take(state, ctx, 100, 3 * (size + 8))
+    expect(txs.length).toBe(3)
+  })
+
+  it('drops committed transactions and, on revalidation, those a commit made invalid', () => {
+    const state = stateWithRegistrars()
+    const pool = new Mempool(roomy)
+    const device = chain.key('contested').publicKey
+    const mine = f.registerDevice(device, 'gw', 'rev-a', [], registrars[0]!)
+    const other = registration(2)
+    pool.admit(mine, state, ctx, 0)
+    pool.admit(other, state, ctx, 1)
+    // Another validator's block registered the same device with a different transaction.
+    const theirs = f.registerDevice(device, 'gw', 'rev-b', [], registrars[1]!)
+    const next = apply(state, theirs, ctx)
+    if (!next.ok) throw new Error(next.error.message)
+    next.value.mergeIntoParent()
+    state.head = { height: 2, hash: 'b-next', time: ctx.time }
+    pool.onCommit([theirs.idString])
+    pool.revalidate(state, { height: 3, time: ctx.time })
+    expect(pool.has(mine.idString)).toBe(false)
+    expect(pool.has(other.idString)).toBe(true)
+    pool.checkInvariants()
+  })
+})

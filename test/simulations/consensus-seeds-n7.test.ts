@@ -1,0 +1,10 @@
+import { describe } from 'vitest'
+import type { ByzantineMode } from '../../simulations/consensus/run.js'
+import { FIXED_SEEDS, REGRESSION_SEEDS } from '../../simulations/consensus/seeds.js'
+import { seedTest } from './consensus-seeds.js'
+
+describe('consensus: simulation: fixed seeds (n=7, f=2, mixed faults)', () => {
+  for (const seed of FIXED_SEEDS) seedTest(seed, 7, 'mixed')
+  for (const r of REGRESSION_SEEDS)
+    if (r.validators === 7) seedTest(r.seed, 7, r.byzantine as ByzantineMode, r.why)
+})
