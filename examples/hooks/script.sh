@@ -1,0 +1,56 @@
+#!/bin/sh
+# fwmesh install hook: a plain script, for demos, tests and devices without an A/B updater.
+#
+# fwmesh runs:  script.sh IMAGE VERSION
+# with FWMESH_IMAGE, FWMESH_VERSION, FWMESH_RELEASE and FWMESH_PRODUCT in the environment.
+#
+# "Installing" here means: copy the verified image to $FWMESH_INSTALL_DIR/firmware.img and
+# write the version to $FWMESH_INSTALL_DIR/version, each atomically (a temporary file in the
+# same directory, then a rename), so a power cut leaves the old or the new file, never half of
+# one. The node can read that `version` file at boot as the running version.
+#
+# Exit codes (fwmesh reports 0 as "installed", anything else as "failed" with the last lines
+# of stderr as the detail):
+#   0   installed
+#   64  usage: no image path or version given (EX_USAGE)
+#   66  the image cannot be read (EX_NOINPUT)
+#   73  the install directory cannot be created or written (EX_CANTCREAT)
+#
+# Adapt: where the firmware goes (a partition: dd + sync instead of cp), how it is activated
+# (a bootloader variable, a service restart), and whether to reboot. If the hook reboots the
+# device itself, fwmesh still reports correctly: at the next boot it sees the new version
+# running and reports "installed".
+set -eu
+
+image=${1:-${FWMESH_IMAGE:-}}
+version=${2:-${FWMESH_VERSION:-}}
+dir=${FWMESH_INSTALL_DIR:-/var/lib/fwmesh/installed}
+
+if [ -z "$image" ] || [ -z "$version" ]; then
+  echo "usage: $0 IMAGE VERSION (or FWMESH_IMAGE and FWMESH_VERSION)" >&2
+  exit 64
+fi
+if [ ! -r "$image" ]; then
+  echo "script.sh: cannot read the image $image" >&2
+  exit 66
+fi
+if ! mkdir -p "$dir"; then
+  echo "script.sh: cannot create $dir" >&2
+  exit 73
+fi
+
+tmp_image="$dir/.firmware.img.$$"
+tmp_version="$dir/.version.$$"
+trap 'rm -f "$tmp_image" "$tmp_version"' EXIT
+
+if ! cp "$image" "$tmp_image" || ! printf '%s\n' "$version" >"$tmp_version"; then
+  echo "script.sh: cannot write to $dir" >&2
+  exit 73
+fi
+# Make the data durable before the renames make it visible.
+sync
+mv -f "$tmp_image" "$dir/firmware.img"
+mv -f "$tmp_version" "$dir/version"
+sync
+
+echo "installed $version into $dir"
