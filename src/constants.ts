@@ -394,12 +394,6 @@ export const INSTALL_HOOK_OUTPUT_TAIL_BYTES = 4 * 1024
  */
 export const INSTALL_HOOK_OUTPUT_DRAIN_MS = 2_000
 
-/**
- * After the hook exits, how long its output pipes may stay open: a hook that leaves a
- * background process holding them must not keep the install from completing.
- */
-export const INSTALL_HOOK_OUTPUT_DRAIN_MS = 2_000
-
 /** Messages queued for one unreachable or slow validator; PBFT recovers lost ones by sync. */
 export const PBFT_OUTBOX_MAX = 1024
 
