@@ -256,6 +256,7 @@ export class DeviceAgent {
   private wakeAt: number | undefined
   private readonly profile: DeviceProfile
   private readonly limits: AgentLimits
+  private readonly prng: Prng | undefined
 
   /** Why the persisted state was not used, if it was not; the agent then began idle. */
   readonly stateError: AgentStateError | undefined
@@ -280,8 +281,8 @@ export class DeviceAgent {
     private readonly config: AgentConfig,
     boot: AgentBoot,
     running: SemVer,
-    private readonly prng: Prng | undefined = boot.prng,
   ) {
+    this.prng = boot.prng
     this.limits = { ...DEFAULT_AGENT_LIMITS, ...boot.limits }
     for (const [name, value] of Object.entries(this.limits)) {
       const max = DEFAULT_AGENT_LIMITS[name as keyof AgentLimits]
