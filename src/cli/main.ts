@@ -8,6 +8,8 @@ import { Command, CommanderError } from 'commander'
 import { registerGenesis } from './commands/genesis.js'
 import { registerKeygen } from './commands/keygen.js'
 import { registerLedger } from './commands/ledger.js'
+import { registerNode } from './commands/node.js'
+import { registerRemote } from './commands/remote.js'
 import { ExitCode, makeOutput, type Output, reportError } from './output.js'
 
 const EXIT_CODES_HELP = `
@@ -32,6 +34,8 @@ export function buildProgram(): { program: Command; json: () => boolean } {
   registerKeygen(program, output)
   registerGenesis(program, output)
   registerLedger(program, output)
+  registerNode(program, output)
+  registerRemote(program, output)
   for (const command of program.commands) command.exitOverride()
   return { program, json }
 }

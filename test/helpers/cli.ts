@@ -9,17 +9,18 @@ export interface CliRun {
   readonly stderr: string
 }
 
+/** The built binary; test/global-setup.ts builds it once per test run. */
+export const FWMESH_BIN = join(ROOT, 'dist/src/cli/main.js')
+
 /**
- * Runs the `fwmesh` command as a user would: a separate process, with arguments and an
- * environment, collecting its output and exit code. Uses the TypeScript entry point through
- * tsx, so tests need no build step; `FWMESH_CLI` can point at the built binary instead.
+ * Runs the built `fwmesh` command as a user would: a separate process, with arguments and an
+ * environment, collecting its output and exit code.
  */
 export function runCli(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliRun> {
-  const built = process.env.FWMESH_CLI
-  const command = built ? [built, ...args] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args]
+  const command = [FWMESH_BIN, ...args]
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, command, {
       cwd: options.cwd ?? ROOT,

@@ -1,0 +1,239 @@
+import type { Command } from 'commander'
+import { toHex } from '../../codec/bytes.js'
+import { parseCid } from '../../codec/cid.js'
+import { didFromPublicKey } from '../../crypto/did.js'
+import { signTx, type TxBody } from '../../ledger/tx.js'
+import { NodeClient } from '../api-client.js'
+import { loadSigningKey, parsePublicKeyArg } from '../keys.js'
+import { CliError, ExitCode, type Output } from '../output.js'
+
+/** The node the CLI talks to: --node, then FWMESH_NODE, then the default local API. */
+export function clientOf(options: { node?: string }): NodeClient {
+  return new NodeClient(options.node ?? process.env.FWMESH_NODE ?? 'http://127.0.0.1:7070')
+}
+
+const NODE_OPTION = [
+  '--node <url>',
+  "the node's API (default $FWMESH_NODE or http://127.0.0.1:7070)",
+] as const
+const WAIT_OPTION = [
+  '--wait <seconds>',
+  'wait this long for the transaction to commit (0: do not wait)',
+  '60',
+] as const
+
+/** Signs a body with a key file and submits it, waiting for the commit. */
+export async function signAndSubmit(
+  options: { node?: string; key?: string; wait: string },
+  what: string,
+  fields: Record<string, unknown>,
+  output: Output,
+  chainId?: string,
+): Promise<{ id: string; height?: number }> {
+  const keys = await loadSigningKey(options.key, what)
+  const client = clientOf(options)
+  const chain = chainId ?? String((await client.status()).chain)
+  const body = { ...fields, chain, signer: keys.publicKey, nonce: Date.now() } as TxBody
+  let tx: ReturnType<typeof signTx>
+  try {
+    tx = signTx(body, keys)
+  } catch (cause) {
+    throw new CliError(`${what}: ${(cause as Error).message}`)
+  }
+  const waitSeconds = Number(options.wait)
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
+    throw new CliError('--wait must be a number of seconds')
+  output.info(`${what}: submitting ${tx.idString}`)
+  const r = await client.submit(tx, Math.round(waitSeconds * 1000))
+  if (waitSeconds > 0 && r.status !== 'committed') {
+    throw new CliError(
+      `${what}: not committed after ${waitSeconds} s (transaction ${r.id}); check with \`fwmesh status\``,
+      ExitCode.timeout,
+      { id: r.id },
+    )
+  }
+  return r
+}
+
+function releaseCid(id: string) {
+  const cid = parseCid(id)
+  if (!cid) throw new CliError(`"${id}" is not a release id (the CID of its publish transaction)`)
+  return cid
+}
+
+export function registerRemote(program: Command, output: () => Output): void {
+  program
+    .command('status')
+    .description("show the local node's state: chain head, peers, role, recent rejections")
+    .option(...NODE_OPTION)
+    .action(async (o: { node?: string }) => {
+      const s = await clientOf(o).status()
+      const head = s.head as { height: number; hash: string | null }
+      const rejections = (s.rejections as Array<{ type: string; code: string; message: string }>) ?? []
+      output().result(s, () =>
+        [
+          `${s.role} ${s.did}`,
+          `chain ${s.chain}: height ${head.height}${s.live ? '' : ' (not live: no recent block)'}`,
+          `peers ${s.peers}`,
+          ...(s.device ? [`device: ${JSON.stringify(s.device)}`] : []),
+          ...rejections.slice(-5).map((r) => `refused ${r.type}: ${r.message} (${r.code})`),
+        ].join('\n'),
+      )
+    })
+
+  const device = program.command('device').description('register devices and read their history')
+  device
+    .command('register')
+    .description('register a device key on the ledger (needs the registrar role)')
+    .argument('<device>', 'the device: did:key, 64 hex digits, or its key file')
+    .requiredOption('--product <name>', 'the product the device is')
+    .requiredOption('--hardware <model>', 'its hardware model')
+    .option('--group <name...>', 'groups for targeting')
+    .option('--key <file>', 'the registrar key file')
+    .option(...NODE_OPTION)
+    .option(...WAIT_OPTION)
+    .action(
+      async (
+        deviceArg: string,
+        o: { product: string; hardware: string; group?: string[]; key?: string; node?: string; wait: string },
+      ) => {
+        const deviceKey = await parsePublicKeyArg(deviceArg, 'device')
+        const r = await signAndSubmit(
+          o,
+          'device register',
+          {
+            type: 'device.register',
+            device: deviceKey,
+            product: o.product,
+            hardware: o.hardware,
+            groups: o.group ?? [],
+          },
+          output(),
+        )
+        output().result(
+          { ...r, device: didFromPublicKey(deviceKey) },
+          () => `registered ${didFromPublicKey(deviceKey)} at height ${r.height ?? '(pending)'}`,
+        )
+      },
+    )
+  device
+    .command('list')
+    .description('list registered devices and what they installed')
+    .option(...NODE_OPTION)
+    .action(async (o: { node?: string }) => {
+      const devices = await clientOf(o).devices()
+      output().result(devices, () =>
+        devices.length === 0
+          ? 'no devices registered'
+          : devices
+              .map(
+                (d) =>
+                  `${d.did}  ${d.product}/${d.hardware}  ${(d.installed as { version?: string } | null)?.version ?? '(nothing installed)'}`,
+              )
+              .join('\n'),
+      )
+    })
+  device
+    .command('history')
+    .description("a device's registration and install reports, from the ledger")
+    .argument('<device>', 'did:key, hex, or key file')
+    .option(...NODE_OPTION)
+    .action(async (deviceArg: string, o: { node?: string }) => {
+      const key = await parsePublicKeyArg(deviceArg, 'device')
+      const rows = await clientOf(o).audit('device', toHex(key))
+      output().result(rows, () => (rows.length === 0 ? 'no history' : rows.map(describeRow).join('\n')))
+    })
+
+  const release = program.command('release').description('publish, approve, revoke and inspect releases')
+  release
+    .command('approve')
+    .description('approve a release (needs the approver role; not the publisher)')
+    .argument('<release>', 'the release id')
+    .option('--key <file>', 'the approver key file')
+    .option(...NODE_OPTION)
+    .option(...WAIT_OPTION)
+    .action(async (id: string, o: { key?: string; node?: string; wait: string }) => {
+      const r = await signAndSubmit(
+        o,
+        'release approve',
+        { type: 'release.approve', release: releaseCid(id) },
+        output(),
+      )
+      output().result(r, () => `approved ${id} at height ${r.height ?? '(pending)'}`)
+    })
+  release
+    .command('revoke')
+    .description('revoke a release: devices stop installing it')
+    .argument('<release>', 'the release id')
+    .requiredOption('--reason <text>', 'why, for the audit trail')
+    .option('--key <file>', 'the publisher or admin key file')
+    .option(...NODE_OPTION)
+    .option(...WAIT_OPTION)
+    .action(async (id: string, o: { reason: string; key?: string; node?: string; wait: string }) => {
+      const r = await signAndSubmit(
+        o,
+        'release revoke',
+        { type: 'release.revoke', release: releaseCid(id), reason: o.reason },
+        output(),
+      )
+      output().result(r, () => `revoked ${id} at height ${r.height ?? '(pending)'}`)
+    })
+  release
+    .command('list')
+    .description('list releases on the ledger')
+    .option('--product <name>', 'only this product')
+    .option(...NODE_OPTION)
+    .action(async (o: { product?: string; node?: string }) => {
+      const releases = await clientOf(o).releases(o.product)
+      output().result(releases, () =>
+        releases.length === 0
+          ? 'no releases'
+          : releases
+              .map(
+                (r) =>
+                  `${r.id}  ${r.product} ${r.version} (${r.channel})  ${r.revoked ? 'revoked' : r.installable ? 'installable' : `approvals ${r.approvals}`}`,
+              )
+              .join('\n'),
+      )
+    })
+  release
+    .command('show')
+    .description('one release with its approvals')
+    .argument('<release>', 'the release id')
+    .option(...NODE_OPTION)
+    .action(async (id: string, o: { node?: string }) => {
+      const r = await clientOf(o).release(id)
+      output().result(r, () => JSON.stringify(r, null, 2))
+    })
+
+  program
+    .command('audit')
+    .description('what happened to a release or a device, read back from the ledger')
+    .argument('<kind>', '"release" or "device"')
+    .argument('<id>', 'a release id, or a device did:key / hex / key file')
+    .option(...NODE_OPTION)
+    .action(async (kind: string, id: string, o: { node?: string }) => {
+      if (kind !== 'release' && kind !== 'device')
+        throw new CliError('audit needs "release <id>" or "device <did>"', ExitCode.usage)
+      const key = kind === 'device' ? toHex(await parsePublicKeyArg(id, 'device')) : id
+      const rows = await clientOf(o).audit(kind, key)
+      output().result(rows, () =>
+        rows.length === 0 ? 'nothing on the ledger' : rows.map(describeRow).join('\n'),
+      )
+    })
+}
+
+function describeRow(row: Record<string, unknown>): string {
+  const when = new Date(Number(row.time)).toISOString()
+  const type = String(row.type)
+  const who = String(row.signer).slice(0, 24)
+  const what =
+    type === 'install.report'
+      ? `${row.status}${row.detail ? ` (${row.detail})` : ''}`
+      : type === 'release.publish'
+        ? `${row.product} ${row.version}`
+        : type === 'release.revoke'
+          ? `reason: ${row.reason}`
+          : ''
+  return `${when}  height ${row.height}  ${type}  by ${who}…  ${what}`.trimEnd()
+}

@@ -1,0 +1,90 @@
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { NodeClient } from '../../src/cli/api-client.js'
+import { didFromPublicKey } from '../../src/crypto/did.js'
+import { writeKeyFile } from '../../src/crypto/key-store.js'
+import { TxFactory } from '../../src/ledger/dev-chain.js'
+import { runCli } from '../helpers/cli.js'
+import { type Cluster, startCluster } from '../helpers/cluster.js'
+
+describe('cli: commands against a running node', () => {
+  let cluster: Cluster
+  let node: string
+  let registrarKey: string
+  let outsiderKey: string
+  beforeAll(async () => {
+    cluster = await startCluster({ seed: 'cli-remote', followers: 1 })
+    node = `http://127.0.0.1:${cluster.followers[0]!.apiPort}`
+    const f = new TxFactory(cluster.chain)
+    const client = new NodeClient(node)
+    for (const tx of f.bootstrap()) await client.submit(tx, 20_000)
+    registrarKey = join(cluster.dir, 'registrar.key')
+    outsiderKey = join(cluster.dir, 'outsider.key')
+    await writeKeyFile(registrarKey, cluster.chain.registrar)
+    await writeKeyFile(outsiderKey, cluster.chain.key('outsider'))
+  }, 90_000)
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+
+  it('registers a device, lists it, and shows its history from the ledger', async () => {
+    const device = cluster.chain.key('cli-device')
+    const did = didFromPublicKey(device.publicKey)
+    const reg = await runCli([
+      '--json',
+      'device',
+      'register',
+      did,
+      '--product',
+      'gw',
+      '--hardware',
+      'rev-a',
+      '--group',
+      'eu',
+      '--key',
+      registrarKey,
+      '--node',
+      node,
+    ])
+    expect(reg.code, reg.stderr).toBe(0)
+    expect(JSON.parse(reg.stdout)).toMatchObject({ status: 'committed', device: did })
+    const list = await runCli(['--json', 'device', 'list', '--node', node])
+    expect(JSON.parse(list.stdout).map((d: { did: string }) => d.did)).toContain(did)
+    const history = await runCli(['device', 'history', did, '--node', node])
+    expect(history.code).toBe(0)
+    expect(history.stdout).toMatch(/device\.register/)
+    const status = await runCli(['--json', 'status', '--node', node])
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      role: 'follower',
+      chain: cluster.chain.genesis.chainId,
+    })
+  })
+
+  it('prints the ledger reason and exits 4 when a transaction is refused', async () => {
+    const device = cluster.chain.key('refused-device')
+    const r = await runCli([
+      'device',
+      'register',
+      didFromPublicKey(device.publicKey),
+      '--product',
+      'gw',
+      '--hardware',
+      'a',
+      '--key',
+      outsiderKey,
+      '--node',
+      node,
+    ])
+    expect(r.code, r.stderr).toBe(4)
+    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
+      /^fwmesh: the ledger refused the transaction: key [0-9a-f]+… is not an admin, holds no role and is not a registered device \(signer\.unknown\)$/,
+    )
+  })
+
+  it('says the node is unreachable, in one sentence, with exit code 3', async () => {
+    const r = await runCli(['status', '--node', 'http://127.0.0.1:9'])
+    expect(r.code).toBe(3)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(/cannot reach the node at http:\/\/127\.0\.0\.1:9/)
+  })
+})

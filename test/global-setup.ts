@@ -1,0 +1,18 @@
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
+
+/**
+ * Builds `src/` into `dist/` once per test run, so CLI tests run the built `fwmesh` binary
+ * as a user would (and start in 0.6 s instead of 2 s through tsx).
+ */
+export default function setup(): void {
+  const root = join(import.meta.dirname, '..')
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')],
+    {
+      cwd: root,
+      stdio: 'inherit',
+    },
+  )
+}
