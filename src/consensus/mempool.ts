@@ -52,6 +52,8 @@ export class Mempool {
   /** Committed state plus every pending transaction, in arrival order; null when stale. */
   private draft: LedgerState | null = null
   private draftBase: LedgerState | null = null
+  /** The committed head the draft was last known to extend. */
+  private draftHead: LedgerState['head'] | null = null
 
   constructor(readonly limits: MempoolLimits = DEFAULT_MEMPOOL_LIMITS) {
     assert(limits.txsMax >= 1, 'a mempool holds at least one transaction')
@@ -171,20 +173,42 @@ export class Mempool {
    * Signatures were checked on admission and are not checked again.
    */
   private ensureDraft(state: LedgerState, ctx: ApplyContext): LedgerState {
-    if (this.draft && this.draftBase === state && this.draft.head === state.head) return this.draft
+    if (this.draft && this.draftBase === state && this.draftHead === state.head) return this.draft
     const draft = state.derive()
     for (const [id, e] of [...this.entries]) {
       if (applyInPlace(draft, e.tx, ctx, { verifySignatures: false })) this.remove(id)
     }
     this.draft = draft
     this.draftBase = state
+    this.draftHead = state.head
     return draft
   }
 
-  /** Drops the transactions of a committed block and marks the draft stale. */
-  onCommit(txIds: readonly string[]): void {
+  /**
+   * Drops the transactions of a block just committed on `state`. When the block was exactly
+   * the oldest pending transactions in arrival order (the common case: every validator hears
+   * transactions in about the same order and blocks take the oldest first), the draft still
+   * equals the new state plus what remains pending, and is kept; otherwise it is rebuilt on
+   * next use, dropping whatever the block made invalid.
+   */
+  onCommit(txIds: readonly string[], state: LedgerState): void {
+    let prefix =
+      this.draft !== null && this.draftBase === state && this.draftHead?.height === state.head.height - 1
+    if (prefix) {
+      let k = 0
+      for (const id of this.entries.keys()) {
+        if (k >= txIds.length) break
+        if (id !== txIds[k]) {
+          prefix = false
+          break
+        }
+        k++
+      }
+      if (k < txIds.length) prefix = false
+    }
     for (const id of txIds) this.remove(id)
-    this.draft = null
+    if (prefix) this.draftHead = state.head
+    else this.draft = null
   }
 
   /** Revalidates everything pending against `state` now (normally done lazily). */

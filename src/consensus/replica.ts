@@ -207,9 +207,9 @@ export class Replica {
       (this.headCert === null) === (this.state.head.height === 0),
       'a head above genesis has its certificate',
     )
-    this.now = options.now
-    this.lastProgressAt = options.now
-    this.lastRetransmitAt = options.now
+    this.now = Math.floor(options.now)
+    this.lastProgressAt = this.now
+    this.lastRetransmitAt = this.now
     const safety = options.safety ?? EMPTY_SAFETY_RECORD
     this.view = safety.view
     this.changing = safety.changing
@@ -392,8 +392,9 @@ export class Replica {
   // ---- Time and bookkeeping ----
 
   private advance(now: number): void {
-    // A driver's clock may stand still but never runs backwards for one replica.
-    this.now = Math.max(this.now, now)
+    // A driver's clock may stand still but never runs backwards for one replica. Whole
+    // milliseconds: block times are integers on the wire.
+    this.now = Math.max(this.now, Math.floor(now))
   }
 
   private push(output: ReplicaOutput): void {
@@ -803,7 +804,10 @@ export class Replica {
     v.draft.mergeIntoParent()
     assert(this.state.head.hash === block.hashString, 'the merged state is at the block')
     this.headCert = cert
-    this.mempool.onCommit(block.txs.map((t) => t.idString))
+    this.mempool.onCommit(
+      block.txs.map((t) => t.idString),
+      this.state,
+    )
     this.push({ type: 'commit', block, cert })
     const h = block.header.height
     if (h % this.limits.checkpointIntervalBlocks === 0) {

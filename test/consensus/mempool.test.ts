@@ -170,6 +170,30 @@ describe('consensus: mempool: block building', () => {
     expect(txs.length).toBe(3)
   })
 
+  it('still sees pending and committed transactions after a block took the oldest pending ones', () => {
+    const state = stateWithRegistrars()
+    const pool = new Mempool(roomy)
+    const devices = [0, 1, 2].map((k) => chain.key(`prefix/${k}`).publicKey)
+    const txs = devices.map((d, k) => f.registerDevice(d, 'gw', 'rev-a', [], registrars[k]!))
+    for (const [i, tx] of txs.entries()) expect(pool.admit(tx, state, ctx, i).ok, `tx ${i}`).toBe(true)
+    const { txs: picked, draft } = pool.take(state, ctx, 2, 1 << 20)
+    expect(picked).toEqual(txs.slice(0, 2))
+    draft.head = { height: 2, hash: 'b-two', time: ctx.time }
+    draft.mergeIntoParent()
+    pool.onCommit(
+      picked.map((t) => t.idString),
+      state,
+    )
+    const next = { height: 3, time: ctx.time }
+    for (const [k, d] of devices.entries()) {
+      const again = pool.admit(f.registerDevice(d, 'gw', 'rev-b', [], registrars[3]!), state, next, 10 + k)
+      expect(again.ok, `device ${k} is registered or pending`).toBe(false)
+    }
+    expect(pool.admit(registration(4), state, next, 20).ok).toBe(true)
+    expect(pool.size).toBe(2)
+    pool.checkInvariants()
+  })
+
   it('drops committed transactions and, on revalidation, those a commit made invalid', () => {
     const state = stateWithRegistrars()
     const pool = new Mempool(roomy)
@@ -184,7 +208,7 @@ describe('consensus: mempool: block building', () => {
     if (!next.ok) throw new Error(next.error.message)
     next.value.mergeIntoParent()
     state.head = { height: 2, hash: 'b-next', time: ctx.time }
-    pool.onCommit([theirs.idString])
+    pool.onCommit([theirs.idString], state)
     pool.revalidate(state, { height: 3, time: ctx.time })
     expect(pool.has(mine.idString)).toBe(false)
     expect(pool.has(other.idString)).toBe(true)
