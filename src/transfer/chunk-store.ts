@@ -17,7 +17,7 @@
  *
  * Errors of the world (a bad chunk, a full disk) are typed results; I/O failures carry `io`.
  */
-import { type FileHandle, open, readFile, rename } from 'node:fs/promises'
+import { type FileHandle, open, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { assert } from '../codec/assert.js'
 import { bytesEqual } from '../codec/bytes.js'
@@ -25,7 +25,7 @@ import { sha256Stream } from '../codec/hash.js'
 import { err, ok, type Result } from '../codec/result.js'
 import { HELD_STATE_BYTES_MAX, STORE_FLUSH_BYTES } from '../constants.js'
 import { bitfieldBytes, clearBit, countBits, getBit, setBit } from './bitfield.js'
-import { decodeHeldState, encodeHeldState } from './held-state.js'
+import { decodeHeldState, encodeHeldSlot, encodeHeldState, type HeldState } from './held-state.js'
 import {
   type ChunkVerdict,
   chunkCount,
@@ -130,18 +130,27 @@ export class ChunkStore {
   private readonly cidBytes: Uint8Array
   private readonly flushBytes: number
   private readonly verifyOnRead: boolean
-  /** Written and verified, not yet durable. */
-  private readonly pending = new Set<number>()
-  private pendingBytes = 0
   /** Being written now. */
   private readonly writing = new Set<number>()
+  /** Written and verified, not yet held: waiting for a flush or in the running one. */
+  private readonly unsynced = new Set<number>()
+  private unsyncedBytes = 0
+  /** The part of `unsynced` no flush has taken yet. */
+  private batch: number[] = []
+  private batchBytes = 0
+  /** Chunks that became held and were not yet reported by `writeChunk` or `flush`. */
+  private newlyHeld: number[] = []
+  /** A failure of a flush nobody awaited, reported by the next call. */
+  private failure: StoreIoError | undefined
   private flushChain: Promise<unknown> = Promise.resolve()
+  private queuedFlush: Promise<Result<void, StoreIoError>> | undefined
   private closed = false
 
   private constructor(
     readonly manifest: Manifest,
     private readonly fh: FileHandle,
-    private readonly statePath: string,
+    private readonly stateFh: FileHandle,
+    private generation: number,
     private readonly held: Uint8Array,
     private heldChunks: number,
     readonly resumedFrom: ResumedFrom,
@@ -160,6 +169,7 @@ export class ChunkStore {
     const count = chunkCount(manifest)
     const cidBytes = manifestCid(manifest).bytes
     let fh: FileHandle | undefined
+    let stateFh: FileHandle | undefined
     try {
       let existed = true
       try {
@@ -173,32 +183,36 @@ export class ChunkStore {
       // Node has no posix_fallocate: truncate sets the final size (sparse), and a full disk
       // shows up as an `io` error on a write instead of at open.
       if (size !== manifest.imageSize) await fh.truncate(manifest.imageSize)
-      let held: Uint8Array | undefined
-      let resumedFrom: ResumedFrom = 'new'
+      let state: HeldState | undefined
       if (existed && size === manifest.imageSize) {
-        const state = await ChunkStore.readState(statePath)
-        if (state) {
-          const decoded = decodeHeldState(state, cidBytes, count)
-          if (decoded.ok) {
-            held = decoded.value
-            resumedFrom = 'state'
-          }
-        }
+        const bytes = await ChunkStore.readState(statePath)
+        const decoded = bytes ? decodeHeldState(bytes, cidBytes, count) : undefined
+        if (decoded?.ok) state = decoded.value
       }
-      if (!held && existed) {
-        held = await ChunkStore.rescan(fh, manifest)
+      let resumedFrom: ResumedFrom = state ? 'state' : existed ? 'rescan' : 'new'
+      if (state) {
+        stateFh = await open(statePath, 'r+')
+      } else {
+        const bitfield = existed
+          ? await ChunkStore.rescan(fh, manifest)
+          : new Uint8Array(bitfieldBytes(count))
+        // Chunks found by a rescan may still sit in the page cache only: durable first, then held.
         await fh.datasync()
-        resumedFrom = 'rescan'
+        stateFh = await open(statePath, 'w+')
+        await writeFully(stateFh, encodeHeldState(cidBytes, count, bitfield), 0)
+        await stateFh.datasync()
+        await syncDirectory(dirname(statePath))
+        if (dirname(statePath) !== dirname(imagePath)) await syncDirectory(dirname(imagePath))
+        state = { bitfield, generation: 0 }
+        resumedFrom = existed ? 'rescan' : 'new'
       }
-      held ??= new Uint8Array(bitfieldBytes(count))
-      const store = new ChunkStore(manifest, fh, statePath, held, countBits(held), resumedFrom, options)
-      if (resumedFrom !== 'state') {
-        await store.writeState(held)
-        await syncDirectory(dirname(imagePath))
-      }
-      return ok(store)
+      const held = state.bitfield
+      return ok(
+        new ChunkStore(manifest, fh, stateFh, state.generation, held, countBits(held), resumedFrom, options),
+      )
     } catch (cause) {
       await fh?.close().catch(() => undefined)
+      await stateFh?.close().catch(() => undefined)
       return err(ioError(cause))
     }
   }
@@ -250,9 +264,11 @@ export class ChunkStore {
   }
 
   /**
-   * Verifies a chunk and writes it at its offset. It is held once the store next makes its
-   * writes durable: within this call when the pending bytes reach the flush threshold or the
-   * image is complete (see `held` in the outcome), otherwise at the next `flush()`.
+   * Verifies a chunk and writes it at its offset. It becomes held once the store next makes its
+   * writes durable: a flush starts in the background whenever STORE_FLUSH_BYTES are waiting; a
+   * write waits for it only when twice that is not yet durable (so a crash loses at most that
+   * much), or when it completes the image. `held` lists the chunks that became held since the
+   * previous `writeChunk` or `flush` reported any: the node announces them in a have-update.
    */
   async writeChunk(index: number, data: Uint8Array): Promise<Result<WriteOutcome, ChunkRejection>> {
     assert(!this.closed, 'the store is open')
@@ -261,8 +277,10 @@ export class ChunkStore {
     }
     const verdict = verifyChunk(this.manifest, index, data)
     if (verdict !== 'ok') return err({ code: verdict, message: `chunk ${index}: ${verdict}` })
-    if (getBit(this.held, index) || this.pending.has(index) || this.writing.has(index)) {
-      return ok({ written: false, held: [] })
+    const failed = this.takeFailure()
+    if (failed) return err(failed)
+    if (getBit(this.held, index) || this.unsynced.has(index) || this.writing.has(index)) {
+      return ok({ written: false, held: this.takeHeld() })
     }
     this.writing.add(index)
     try {
@@ -272,60 +290,97 @@ export class ChunkStore {
     } finally {
       this.writing.delete(index)
     }
-    this.pending.add(index)
-    this.pendingBytes += data.byteLength
-    const last = this.heldChunks + this.pending.size === this.chunkCount
-    if (this.pendingBytes < this.flushBytes && !last) return ok({ written: true, held: [] })
-    const flushed = await this.flush()
-    if (!flushed.ok) return flushed
-    return ok({ written: true, held: flushed.value })
+    this.unsynced.add(index)
+    this.unsyncedBytes += data.byteLength
+    this.batch.push(index)
+    this.batchBytes += data.byteLength
+    const complete = this.heldChunks + this.unsynced.size === this.chunkCount
+    if (complete || this.unsyncedBytes >= 2 * this.flushBytes) {
+      const r = this.settle(await this.scheduleFlush())
+      if (!r.ok) return r
+    } else if (this.batchBytes >= this.flushBytes) {
+      void this.scheduleFlush()
+    }
+    return ok({ written: true, held: this.takeHeld() })
   }
 
   /**
    * Makes every chunk written so far durable (fdatasync of the image) and records them held
-   * (atomic replacement of the held-state file). Returns the chunks that became held, in
-   * increasing order. Flushes run one at a time.
+   * (the held-state file, one fdatasync). Returns the chunks that became held since they were
+   * last reported, in increasing order. Flushes run one at a time.
    */
-  flush(): Promise<Result<number[], StoreIoError>> {
-    const run = this.flushChain.then(() => this.flushNow())
-    this.flushChain = run.catch(() => undefined)
+  async flush(): Promise<Result<number[], StoreIoError>> {
+    const r = this.settle(await this.scheduleFlush())
+    if (!r.ok) return r
+    const failed = this.takeFailure()
+    if (failed) return err(failed)
+    return ok(this.takeHeld())
+  }
+
+  /** Queues a flush after the running one, unless one is already queued (it will take the new chunks too). */
+  private scheduleFlush(): Promise<Result<void, StoreIoError>> {
+    if (this.queuedFlush) return this.queuedFlush
+    const run = this.flushChain.then(() => {
+      this.queuedFlush = undefined
+      return this.flushNow()
+    })
+    this.queuedFlush = run
+    this.flushChain = run
     return run
   }
 
-  private async flushNow(): Promise<Result<number[], StoreIoError>> {
-    if (this.pending.size === 0) return ok([])
-    const batch = [...this.pending].sort((a, b) => a - b)
-    const batchBytes = this.pendingBytes
-    this.pending.clear()
-    this.pendingBytes = 0
+  private async flushNow(): Promise<Result<void, StoreIoError>> {
+    if (this.batch.length === 0) return ok(undefined)
+    const batch = this.batch
+    const bytes = this.batchBytes
+    this.batch = []
+    this.batchBytes = 0
     const next = new Uint8Array(this.held)
     for (const i of batch) setBit(next, i)
     try {
       await this.fh.datasync()
       await this.writeState(next)
     } catch (cause) {
-      for (const i of batch) this.pending.add(i)
-      this.pendingBytes += batchBytes
-      return err(ioError(cause))
+      this.batch.push(...batch)
+      this.batchBytes += bytes
+      this.failure = ioError(cause)
+      return err(this.failure)
     }
-    for (const i of batch) setBit(this.held, i)
+    for (const i of batch) {
+      setBit(this.held, i)
+      this.unsynced.delete(i)
+    }
+    this.unsyncedBytes -= bytes
     this.heldChunks += batch.length
-    return ok(batch)
+    this.newlyHeld.push(...batch)
+    return ok(undefined)
   }
 
-  /** Writes the held-state file: a temporary file, fdatasync, rename over the old one, fsync the directory. */
+  private takeHeld(): number[] {
+    const held = this.newlyHeld.sort((a, b) => a - b)
+    this.newlyHeld = []
+    return held
+  }
+
+  /** A flush result someone awaited: its failure is reported here, not again by the next call. */
+  private settle(r: Result<void, StoreIoError>): Result<void, StoreIoError> {
+    if (!r.ok && this.failure === r.error) this.failure = undefined
+    return r
+  }
+
+  private takeFailure(): StoreIoError | undefined {
+    const failure = this.failure
+    this.failure = undefined
+    return failure
+  }
+
+  /** Writes the next generation of the held set into the older slot of the state file. */
   private async writeState(bitfield: Uint8Array): Promise<void> {
-    const bytes = encodeHeldState(this.cidBytes, this.chunkCount, bitfield)
-    const tmp = `${this.statePath}.tmp`
-    const fh = await open(tmp, 'w')
-    try {
-      await writeFully(fh, bytes, 0)
-      await fh.datasync()
-    } finally {
-      await fh.close()
-    }
-    await rename(tmp, this.statePath)
-    await syncDirectory(dirname(this.statePath))
+    const generation = this.generation + 1
+    const slot = encodeHeldSlot(this.cidBytes, this.chunkCount, bitfield, generation)
+    await writeFully(this.stateFh, slot, (generation % 2) * slot.byteLength)
+    await this.stateFh.datasync()
+    this.generation = generation
   }
 
   /** Reads a held chunk for a peer; re-verified unless `verifyOnRead` is off. */
@@ -378,18 +433,19 @@ export class ChunkStore {
     }
   }
 
-  /** Flushes what is pending (unless told not to) and closes the file. */
+  /** Flushes what is written (unless told not to) and closes the files. */
   async close(options: { flush?: boolean } = {}): Promise<Result<void, StoreIoError>> {
     if (this.closed) return ok(undefined)
-    const flushed = options.flush === false ? ok([]) : await this.flush()
+    const flushed = options.flush === false ? ok(undefined) : this.settle(await this.scheduleFlush())
     await this.flushChain
     this.closed = true
     try {
       await this.fh.close()
+      await this.stateFh.close()
     } catch (cause) {
       return err(ioError(cause))
     }
-    return flushed.ok ? ok(undefined) : flushed
+    return flushed
   }
 
   /** Takes chunks out of the held set, on disk first. */

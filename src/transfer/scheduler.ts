@@ -132,6 +132,8 @@ interface Request {
 
 class Peer {
   readonly inflight = new Map<number, Request>()
+  /** When each recently timed-out request was sent (at most a window's worth), to measure a late answer. */
+  readonly timedOut = new Map<number, number>()
   haveCount = 0
   window: number
   rate = 0
@@ -143,6 +145,8 @@ class Peer {
   /** Nothing to ask of it until a chunk it holds becomes requestable. */
   starved = false
   present = true
+  /** Whether the picker may hand this peer a chunk; made once per peer, not per request. */
+  accept: (chunk: number) => boolean = () => false
 
   constructor(
     readonly id: PeerId,
@@ -184,7 +188,9 @@ export class SwarmScheduler {
   private readonly lastFailedAt: Float64Array
   /** The picker's membership as a bitfield, so a sweep skips eight chunks per byte. */
   private readonly waiting: Uint8Array
-  private readonly inflightChunks = new Set<number>()
+  /** Chunks with a request out, as an array (for sampling from a random offset) and each one's index in it. */
+  private readonly inflightList: number[] = []
+  private readonly inflightIndex: Int32Array
   private readonly peers = new Map<PeerId, Peer>()
   private readonly wantsWork = new Set<Peer>()
   private readonly banned = new Set<PeerId>()
@@ -213,6 +219,7 @@ export class SwarmScheduler {
     this.waiting = new Uint8Array(Math.ceil(init.chunkCount / 8))
     this.requestCount = new Uint8Array(init.chunkCount)
     this.lastFailedAt = new Float64Array(init.chunkCount).fill(-1)
+    this.inflightIndex = new Int32Array(init.chunkCount).fill(-1)
     if (init.held) {
       assert(checkBitfield(init.held, init.chunkCount).ok, 'the held bitfield fits the chunk count')
       this.held = new Uint8Array(init.held)
@@ -238,6 +245,9 @@ export class SwarmScheduler {
     const checked = checkBitfield(bitfield, this.chunkCount)
     if (!checked.ok) return err({ code: 'bad-bitfield', message: checked.error.message })
     const peer = new Peer(peerId, this.nextSerial++, new Uint8Array(bitfield), this.options.windowInitial)
+    // Not the peer that just failed this chunk, unless no one else has it.
+    peer.accept = (c) =>
+      getBit(peer.have, c) && !(this.lastFailedAt[c] === peer.serial && this.picker.availability(c) > 1)
     this.peers.set(peerId, peer)
     for (let byte = 0; byte < peer.have.length; byte++) {
       const bits = peer.have[byte]!
@@ -292,12 +302,22 @@ export class SwarmScheduler {
       this.fill()
       return 'rejected'
     }
-    if (getBit(this.held, chunk)) return 'duplicate'
     const request = peer.inflight.get(chunk)
+    const late = peer.timedOut.get(chunk)
     if (request) {
-      this.measure(peer, request, now)
+      this.measure(peer, request.sentAt, now)
       this.dropRequest(peer, chunk)
       this.refresh(peer)
+    } else if (late !== undefined) {
+      // An answer after its timeout: the peer is slow, not gone. Its rate (and so its next
+      // timeouts) adapt, and its stall count resets.
+      peer.timedOut.delete(chunk)
+      this.measure(peer, late, now)
+      this.refresh(peer)
+    }
+    if (getBit(this.held, chunk)) {
+      this.fill()
+      return 'duplicate'
     }
     this.markHeld(chunk)
     this.fill()
@@ -473,7 +493,9 @@ export class SwarmScheduler {
       assert(avail === this.picker.availability(c), 'availability matches the peers’ bitfields')
       assert(this.picker.has(c) === (!isHeld && requests === 0), 'waiting = neither held nor requested')
       assert(this.picker.has(c) === getBit(this.waiting, c), 'the waiting bitfield mirrors the picker')
-      assert(this.inflightChunks.has(c) === requests > 0, 'in-flight chunk set matches the requests')
+      assert(this.inflightIndex[c]! >= 0 === requests > 0, 'in-flight chunk list matches the requests')
+      if (requests > 0)
+        assert(this.inflightList[this.inflightIndex[c]!] === c, 'in-flight index points at the chunk')
     }
     assert(held === this.heldChunks, 'held count matches the bitfield')
     for (const peer of this.peers.values()) {
@@ -573,10 +595,8 @@ export class SwarmScheduler {
 
   private select(peer: Peer): number {
     if (this.picker.hasRequestable()) {
-      const accept = (c: number) =>
-        getBit(peer.have, c) && !(this.lastFailedAt[c] === peer.serial && this.picker.availability(c) > 1)
-      let chunk = this.picker.scan(this.prng, accept, this.options.scanBudget)
-      if (chunk === PICK_BUDGET_SPENT) chunk = this.sweep(peer, accept)
+      let chunk = this.picker.scan(this.prng, peer.accept, this.options.scanBudget)
+      if (chunk === PICK_BUDGET_SPENT) chunk = this.sweep(peer, peer.accept)
       if (chunk !== PICK_NONE) return chunk
       return PICK_NONE
     }
@@ -610,13 +630,28 @@ export class SwarmScheduler {
   }
 
   /** End-game: an in-flight chunk the peer holds and has not been asked for, least duplicated first. */
+  /**
+   * End-game: an in-flight chunk the peer holds and has not been asked for, least duplicated
+   * first. The in-flight list is read from a random offset; the search stops at the first chunk
+   * with a single request out, or once PICKER_SCAN_BUDGET entries are read and something was
+   * found, so a step costs O(budget) while most chunks have one copy out.
+   */
   private selectEndgame(peer: Peer): number {
+    const list = this.inflightList
+    const n = list.length
+    if (n === 0) return PICK_NONE
+    const max = this.options.endgameRequestsPerChunkMax
     let best = PICK_NONE
-    let bestCount = this.options.endgameRequestsPerChunkMax
+    let bestCount = max
     let ties = 0
-    for (const c of this.inflightChunks) {
+    const offset = this.prng.int(n)
+    for (let i = 0; i < n; i++) {
+      if (best !== PICK_NONE && (bestCount === 1 || i >= this.options.scanBudget)) break
+      let j = offset + i
+      if (j >= n) j -= n
+      const c = list[j]!
       const count = this.requestCount[c]!
-      if (count > bestCount || !getBit(peer.have, c) || peer.inflight.has(c)) continue
+      if (count >= max || count > bestCount || !getBit(peer.have, c) || peer.inflight.has(c)) continue
       if (this.lastFailedAt[c] === peer.serial) continue
       if (count < bestCount) {
         best = c
@@ -627,7 +662,7 @@ export class SwarmScheduler {
         if (this.prng.int(ties) === 0) best = c
       }
     }
-    return bestCount < this.options.endgameRequestsPerChunkMax ? best : PICK_NONE
+    return best
   }
 
   private issue(peer: Peer, chunk: number): void {
@@ -638,7 +673,10 @@ export class SwarmScheduler {
     const fromPicker = this.picker.has(chunk)
     if (fromPicker) this.removeWaiting(chunk)
     this.requestCount[chunk] = this.requestCount[chunk]! + 1
-    this.inflightChunks.add(chunk)
+    if (this.inflightIndex[chunk] === -1) {
+      this.inflightIndex[chunk] = this.inflightList.length
+      this.inflightList.push(chunk)
+    }
     this.totalInflight++
     const request: Request = {
       id: this.nextRequestId++,
@@ -660,10 +698,10 @@ export class SwarmScheduler {
   }
 
   /** Updates a peer's rate from a delivery and sizes its window to match. */
-  private measure(peer: Peer, request: Request, now: number): void {
+  private measure(peer: Peer, sentAt: number, now: number): void {
     // The time this chunk took once the peer could work on it: since it was asked for, or since
     // the previous delivery if the peer was busy with that one (requests are served in order).
-    const serviceMs = Math.max(1, now - Math.max(request.sentAt, peer.lastDeliveryAt))
+    const serviceMs = Math.max(1, now - Math.max(sentAt, peer.lastDeliveryAt))
     const sample = 1 / serviceMs
     peer.rate = peer.rate === 0 ? sample : peer.rate + RATE_SAMPLE_WEIGHT * (sample - peer.rate)
     peer.lastDeliveryAt = now
@@ -692,7 +730,16 @@ export class SwarmScheduler {
     assert(peer.inflight.delete(chunk), 'a dropped request was in flight')
     const count = this.requestCount[chunk]! - 1
     this.requestCount[chunk] = count
-    if (count === 0) this.inflightChunks.delete(chunk)
+    if (count === 0) {
+      // Swap-remove from the in-flight list.
+      const at = this.inflightIndex[chunk]!
+      const last = this.inflightList.pop()!
+      if (last !== chunk) {
+        this.inflightList[at] = last
+        this.inflightIndex[last] = at
+      }
+      this.inflightIndex[chunk] = -1
+    }
     this.totalInflight--
     return count
   }
@@ -715,12 +762,16 @@ export class SwarmScheduler {
     assert(request?.id === requestId, 'a live timer belongs to an outstanding request')
     this.release(peer, chunk, true)
     this.emit({ type: 'cancel', peer: peer.id, chunk })
+    peer.timedOut.set(chunk, request.sentAt)
+    if (peer.timedOut.size > this.options.windowMax) {
+      const oldest = peer.timedOut.keys().next().value
+      if (oldest !== undefined) peer.timedOut.delete(oldest)
+    }
     // Requests queued before the last penalty time out together; they count as one strike.
     if (request.sentAt < peer.penalizedAt) return
     peer.stallStrikes++
     peer.penalizedAt = this.now
     peer.window = this.options.windowMin
-    peer.rate /= 2
     if (peer.stallStrikes >= this.options.stallStrikesMax) this.ban(peer, 'stalled')
   }
 

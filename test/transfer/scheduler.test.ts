@@ -157,6 +157,17 @@ describe('transfer: scheduler', () => {
     expect(s.peer('a')?.stallStrikes).toBe(0)
   })
 
+  it('transfer: scheduler: a chunk that arrives after its timeout is accepted and resets the stall count', () => {
+    const s = scheduler(10, { windowInitial: 1, requestTimeoutInitialMs: 100, endgameRequestsPerChunkMax: 1 })
+    const [c] = requests(join(s, 'slow', 'all'))
+    s.handleTick(100)
+    expect(cancels(s.drain())).toEqual([{ type: 'cancel', peer: 'slow', chunk: c }])
+    expect(s.peer('slow')?.stallStrikes).toBe(1)
+    expect(s.handleChunk('slow', c!, 'ok', 400)).toBe('accepted')
+    expect(s.peer('slow')?.stallStrikes).toBe(0)
+    expect(s.peer('slow')?.rate, 'the late answer measured the peer').toBeGreaterThan(0)
+  })
+
   it('transfer: scheduler: in end-game an idle neighbour duplicates the last request and the first copy cancels the other', () => {
     const s = scheduler(2, { windowInitial: 1 })
     const a = requests(join(s, 'a', 'all'))
