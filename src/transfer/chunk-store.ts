@@ -189,7 +189,7 @@ export class ChunkStore {
         const decoded = bytes ? decodeHeldState(bytes, cidBytes, count) : undefined
         if (decoded?.ok) state = decoded.value
       }
-      let resumedFrom: ResumedFrom = state ? 'state' : existed ? 'rescan' : 'new'
+      const resumedFrom: ResumedFrom = state ? 'state' : existed ? 'rescan' : 'new'
       if (state) {
         stateFh = await open(statePath, 'r+')
       } else {
@@ -204,7 +204,6 @@ export class ChunkStore {
         await syncDirectory(dirname(statePath))
         if (dirname(statePath) !== dirname(imagePath)) await syncDirectory(dirname(imagePath))
         state = { bitfield, generation: 0 }
-        resumedFrom = existed ? 'rescan' : 'new'
       }
       const held = state.bitfield
       return ok(
@@ -235,14 +234,12 @@ export class ChunkStore {
 
   /** Hashes every chunk of the file against the manifest; the ones that match are held. */
   private static async rescan(fh: FileHandle, manifest: Manifest): Promise<Uint8Array> {
-    const count = chunkCount(manifest)
-    const held = new Uint8Array(bitfieldBytes(count))
-    const buffer = new Uint8Array(manifest.chunkSize)
-    for (let i = 0; i < count; i++) {
-      const length = chunkLength(manifest, i)
-      const got = await readFully(fh, buffer, length, chunkOffset(manifest, i))
-      if (got === length && verifyChunk(manifest, i, buffer.subarray(0, length)) === 'ok') setBit(held, i)
-    }
+    const held = new Uint8Array(bitfieldBytes(chunkCount(manifest)))
+    // A file shorter than the image (it was just extended) leaves the missing chunks unheld.
+    await readBlocks(fh, manifest.imageSize, manifest.chunkSize, (block, offset) => {
+      const i = offset / manifest.chunkSize
+      if (verifyChunk(manifest, i, block) === 'ok') setBit(held, i)
+    })
     return held
   }
 
@@ -466,28 +463,40 @@ export class ChunkStore {
   }
 }
 
-/** SHA-256 of the first `size` bytes of a file, read `blockSize` at a time with one read ahead. */
-export async function hashFile(fh: FileHandle, size: number, blockSize: number): Promise<Uint8Array> {
-  const hash = sha256Stream()
+/**
+ * Reads the first `size` bytes of a file in order, `blockSize` at a time, into two alternating
+ * buffers: the next read runs while `visit` handles the current block, in constant memory.
+ * `visit` must not keep the block. Returns false when the file ends before `size` bytes.
+ */
+export async function readBlocks(
+  fh: FileHandle,
+  size: number,
+  blockSize: number,
+  visit: (block: Uint8Array, offset: number) => void,
+): Promise<boolean> {
   let current = new Uint8Array(blockSize)
   let spare = new Uint8Array(blockSize)
   let position = 0
   let reading: Promise<number> | undefined =
     size > 0 ? readFully(fh, current, Math.min(blockSize, size), 0) : undefined
   while (reading) {
-    const got = await reading
-    const expected = Math.min(blockSize, size - position)
-    if (got !== expected) throw new Error(`the file ended at ${position + got} of ${size} bytes`)
-    const nextPosition = position + got
-    reading =
-      nextPosition < size
-        ? readFully(fh, spare, Math.min(blockSize, size - nextPosition), nextPosition)
-        : undefined
-    hash.update(current.subarray(0, got))
-    position = nextPosition
+    const got: number = await reading
+    if (got !== Math.min(blockSize, size - position)) return false
+    const next: number = position + got
+    reading = next < size ? readFully(fh, spare, Math.min(blockSize, size - next), next) : undefined
+    visit(current.subarray(0, got), position)
+    position = next
     const t = current
     current = spare
     spare = t
   }
+  return true
+}
+
+/** SHA-256 of the first `size` bytes of a file, read `blockSize` at a time with one read ahead. */
+export async function hashFile(fh: FileHandle, size: number, blockSize: number): Promise<Uint8Array> {
+  const hash = sha256Stream()
+  const complete = await readBlocks(fh, size, blockSize, (block) => hash.update(block))
+  if (!complete) throw new Error(`the file is shorter than ${size} bytes`)
   return hash.digest()
 }

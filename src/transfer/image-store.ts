@@ -8,6 +8,7 @@ import { type FileHandle, open } from 'node:fs/promises'
 import { type CID, cidOfEncoded } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
 import { CHUNK_BYTES_DEFAULT } from '../constants.js'
+import { readBlocks } from './chunk-store.js'
 import {
   chunkCountOf,
   DEFAULT_MANIFEST_LIMITS,
@@ -32,21 +33,6 @@ export type ChunkerError =
   | { readonly code: 'too-many-chunks'; readonly message: string }
   | { readonly code: 'bad-chunk-size'; readonly message: string }
   | { readonly code: 'changed-while-reading'; readonly message: string }
-
-async function readFully(
-  fh: FileHandle,
-  into: Uint8Array,
-  length: number,
-  position: number,
-): Promise<number> {
-  let done = 0
-  while (done < length) {
-    const { bytesRead } = await fh.read(into, done, length - done, position + done)
-    if (bytesRead === 0) break
-    done += bytesRead
-  }
-  return done
-}
 
 /** Cuts the image file at `path` into chunks and builds its manifest. */
 export async function chunkImageFile(
@@ -77,29 +63,10 @@ export async function chunkImageFile(
       return err({ code: 'too-many-chunks', message })
     }
     const builder = new ManifestBuilder(chunkSize, limits)
-    let current = new Uint8Array(chunkSize)
-    let spare = new Uint8Array(chunkSize)
-    let reading: Promise<number> | undefined = readFully(fh, current, Math.min(chunkSize, size), 0)
-    let position = 0
-    while (reading) {
-      const got: number = await reading
-      const expected = Math.min(chunkSize, size - position)
-      if (got !== expected) {
-        return err({
-          code: 'changed-while-reading',
-          message: `${path} ended at ${position + got} of ${size} bytes`,
-        })
-      }
-      const next: number = position + got
-      reading = next < size ? readFully(fh, spare, Math.min(chunkSize, size - next), next) : undefined
-      builder.add(current.subarray(0, got))
-      position = next
-      const t = current
-      current = spare
-      spare = t
-    }
+    const complete = await readBlocks(fh, size, chunkSize, (chunk) => builder.add(chunk))
+    if (!complete) return err({ code: 'changed-while-reading', message: `${path} shrank while it was read` })
     // One byte past the end tells whether the file grew while it was read.
-    if ((await fh.read(spare, 0, 1, size)).bytesRead !== 0) {
+    if ((await fh.read(new Uint8Array(1), 0, 1, size)).bytesRead !== 0) {
       return err({ code: 'changed-while-reading', message: `${path} grew while it was read` })
     }
     const manifest = builder.finish()

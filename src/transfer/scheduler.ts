@@ -307,6 +307,7 @@ export class SwarmScheduler {
     if (request) {
       this.measure(peer, request.sentAt, now)
       this.dropRequest(peer, chunk)
+      peer.timedOut.delete(chunk)
       this.refresh(peer)
     } else if (late !== undefined) {
       // An answer after its timeout: the peer is slow, not gone. Its rate (and so its next
