@@ -15,11 +15,16 @@
  *   in-flight requests (up to ENDGAME_REQUESTS_PER_CHUNK_MAX per chunk), and the first good copy
  *   cancels the others;
  * - a chunk failing its hash or truncated is a strike, so is a timeout (once per penalty); each
- *   strike resets the window to its minimum, and enough strikes ban the neighbour.
+ *   strike resets the window to its minimum, and enough strikes ban the neighbour. A good chunk
+ *   that arrives after its timeout is still accepted, and shows the neighbour is slow, not gone:
+ *   its rate is measured from it and its stall count resets.
  *
  * Driving it: after every `handle*` call, `poll()` until it returns undefined and act on each
  * output, then arm one timer for `nextTimeout()` (if any) and call `handleTick(now)` when it
- * fires. Time must never go backwards.
+ * fires. Time must never go backwards. `request` means send a request message; `cancel` means
+ * send a cancel; `ban` means the neighbour's requests were already taken back (no cancels are
+ * emitted for them) and the node should stop talking chunks with it. A peer that leaves or is
+ * banned gets no cancels either: its connection is gone or going.
  */
 import { assert } from '../codec/assert.js'
 import { err, ok, type Result } from '../codec/result.js'
