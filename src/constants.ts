@@ -153,10 +153,11 @@ export const FOLLOWER_STALE_INTERVALS = 3
 // ---- Transfer (src/transfer) ----
 
 /**
- * Default chunk size of new manifests: 256 KiB. bench/transfer.ts sweeps 64 KiB..1 MiB: chunking,
- * verifying and writing run at the same speed from 256 KiB up (the per-chunk costs vanish), while
- * libp2p moves 256 KiB chunks at 274–306 MB/s per long-lived stream (FACTS.md); smaller chunks
- * double the requests and the manifest, larger ones make a failed or stalled request costlier.
+ * Default chunk size of new manifests: 256 KiB. bench/transfer.ts sweeps 64 KiB..4 MiB: at 64 KiB
+ * chunking runs ~15% and verifying ~30% slower than at 256 KiB; above 256 KiB the differences sit
+ * within the run-to-run noise of a shared disk. libp2p moves 256 KiB chunks at 274–306 MB/s per
+ * long-lived stream (FACTS.md). Smaller chunks multiply requests and the manifest; larger ones
+ * make a failed or stalled request costlier and coarsen rarest-first.
  */
 export const CHUNK_BYTES_DEFAULT = 256 * 1024
 
@@ -261,8 +262,8 @@ export const UPLOAD_QUEUE_TOTAL_MAX = 512
  * Verified bytes the chunk store lets accumulate before it makes them durable (fdatasync of the
  * image, then of the held-set file) and marks them held; writes wait when twice this is not
  * yet durable. Group commit: one fdatasync per chunk would cap writes at a few hundred chunks a
- * second on flash. bench/transfer.ts: with chunks arriving in swarm order, 64 MiB batches wrote
- * 5–100% faster than 16 MiB ones. A crash costs at most 128 MiB of re-download, a second at
+ * second on flash. Measured with chunks arriving in swarm order (4 paired runs, 1 GiB), 64 MiB
+ * batches wrote 8–130% faster than 16 MiB ones. A crash costs at most 128 MiB of re-download, a second at
  * disk speed; on a slow link STORE_FLUSH_INTERVAL_MS bounds the loss first.
  */
 export const STORE_FLUSH_BYTES = 64 * 1024 * 1024
