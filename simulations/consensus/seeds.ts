@@ -15,4 +15,23 @@ export const REGRESSION_SEEDS: readonly {
   readonly validators: number
   readonly byzantine: string
   readonly why: string
-}[] = []
+}[] = [
+  {
+    seed: 1122,
+    validators: 4,
+    byzantine: 'delay',
+    why: 'a validator restarted inside a new view forgot the NEW-VIEW decision and blamed the honest primary re-proposing the carried block',
+  },
+  {
+    seed: 1223,
+    validators: 7,
+    byzantine: 'mixed',
+    why: "a vote under another validator's name was counted as that validator's double vote before its signature was checked",
+  },
+  {
+    seed: 1435,
+    validators: 7,
+    byzantine: 'mixed',
+    why: 'the same forged-name vote, against a Twins pair',
+  },
+]

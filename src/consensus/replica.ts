@@ -48,7 +48,7 @@ import {
  *    and the last persisted `SafetyRecord` (or none on first start).
  * 2. Feed inputs: `handleMessage(from, msg, now)` for every decoded message from validator
  *    `from`, `submit(tx, now)` for a transaction from a client or gossip,
- *    `handleSyncResponse(from, response, now)` for blocks a peer sent, and `handleTick(now)`
+ *    `handleSyncResponse(from, blocks, now)` for blocks a sync peer sent, and `handleTick(now)`
  *    whenever the clock reaches `nextDeadline()` (calling it earlier is harmless).
  * 3. After every input, drain `poll()` and carry out the outputs IN ORDER. A `persist` output
  *    must be durable before any later `send` or `broadcast` of the same or a later poll is
@@ -111,6 +111,8 @@ interface VoteEntry {
   readonly block: string
   readonly cid: CID
   readonly sig: Uint8Array
+  /** A second, different signed vote from the same validator was seen (and refused). */
+  doubleVoted?: boolean
 }
 
 /** Everything known about one (height, view). */
@@ -215,6 +217,8 @@ export class Replica {
     this.changing = safety.changing
     this.signed = safety.signed
     this.newViewSent = safety.newViewSent
+    // Inside a view entered by a NEW-VIEW, its decision still binds after a restart.
+    this.constraint = !safety.changing && safety.decision?.view === safety.view ? safety.decision : null
     this.prepared = safety.prepared && safety.prepared.proof.height === this.head + 1 ? safety.prepared : null
     if (this.prepared) this.carriedBlocks.set(this.prepared.block.hashString, this.prepared.block)
     // Tell the others where we stand; a restarted validator learns from the replies whether
@@ -257,6 +261,7 @@ export class Replica {
       signed: this.signed,
       prepared: this.prepared,
       newViewSent: this.newViewSent,
+      decision: this.constraint,
     }
   }
 
@@ -535,7 +540,8 @@ export class Replica {
     if (!this.inWindow(pp.height, pp.view) || pp.view < this.view) return
     const s = this.slot(pp.height, pp.view)
     if (s.prePrepare) {
-      if (s.prePrepare.block.hash.equals(pp.block.hash)) return
+      // One proof of equivocation is enough; later variants are not even checked.
+      if (s.prePrepare.block.hash.equals(pp.block.hash) || s.equivocation) return
       if (!this.verifyPrepareSig(pp.validator, pp.height, pp.view, pp.block.hash, pp.sig)) {
         this.fault(from, 'bad-signature', 'pre-prepare signature does not verify')
         return
@@ -614,16 +620,8 @@ export class Replica {
     const votes = vote.type === 'prepare' ? s.prepares : s.commits
     const blockString = cidToString(vote.block)
     const existing = votes.get(vote.validator)
-    if (existing) {
-      // A repeat, or a validator voting for two blocks: either way the first vote stands.
-      if (existing.block !== blockString)
-        this.fault(
-          vote.validator,
-          'double-vote',
-          `two ${vote.type} votes at height ${vote.height}, view ${vote.view}`,
-        )
-      return
-    }
+    // A repeat costs nothing; a second, different vote is checked before anyone is blamed.
+    if (existing && (existing.block === blockString || existing.doubleVoted)) return
     const key = this.genesis.validators[vote.validator]!.publicKey
     const good =
       vote.type === 'prepare'
@@ -641,6 +639,16 @@ export class Replica {
           )
     if (!good) {
       this.fault(from, 'bad-signature', `${vote.type} vote of validator ${vote.validator} does not verify`)
+      return
+    }
+    if (existing) {
+      // Two signed votes for two blocks: the validator is provably faulty; its first vote stands.
+      existing.doubleVoted = true
+      this.fault(
+        vote.validator,
+        'double-vote',
+        `two ${vote.type} votes at height ${vote.height}, view ${vote.view}`,
+      )
       return
     }
     votes.set(vote.validator, { block: blockString, cid: vote.block, sig: vote.sig })
@@ -1009,14 +1017,14 @@ export class Replica {
     }
     if (vc.view > this.view + this.limits.viewsAheadMax) return
     const existing = this.viewChanges.get(vc.view)?.get(vc.validator)
-    if (existing && bytesEqualSig(existing.sig, vc.sig)) return
+    // A validator's later vote for the same view is kept only if it reports a higher head
+    // (checked before the costly verification, so a flood of variants costs nothing).
+    if (existing && (existing.head?.height ?? 0) >= (vc.head?.height ?? 0)) return
     const fault = verifyViewChange(this.genesis, vc, this.verified)
     if (fault) {
       this.fault(from, fault.code, fault.message)
       return
     }
-    // Keep a newer vote from the same validator only if it reports a higher head.
-    if (existing && (existing.head?.height ?? 0) >= (vc.head?.height ?? 0)) return
     this.storeViewChange(vc)
     if (vc.head && vc.head.height > this.head) this.noteAhead(vc.validator, vc.head.height)
     this.maybeJoinViewChange()

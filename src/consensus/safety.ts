@@ -1,17 +1,18 @@
 import { type DecodeError, decodeCbor, encodeCbor, nestDecodeError } from '../codec/cbor.js'
 import type { CID } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
-import { array, bool, bytes, cid, nullable, struct, uint } from '../codec/schema.js'
+import { array, bool, bytes, cid, nullable, struct, text, uint } from '../codec/schema.js'
 import { BLOCK_BYTES_MAX, VALIDATORS_MAX } from '../constants.js'
 import { SIGNATURE_BYTES } from '../crypto/ed25519.js'
 import { type Block, decodeBlock } from '../ledger/block.js'
 import type { PreparedProof } from './messages.js'
+import type { NewViewDecision } from './view-change.js'
 
 /**
  * What a validator must remember across a crash so that it never contradicts itself: the
  * view it is in (or moving to), the last height and view it voted in with the block of each
- * vote, its highest prepared proof (which it must carry into view changes), and the last
- * view it sent a NEW-VIEW for. The core emits the whole record in a `persist` output each
+ * vote, its highest prepared proof (which it must carry into view changes), the last view it
+ * sent a NEW-VIEW for, and what the NEW-VIEW of its view requires. The core emits the whole record in a `persist` output each
  * time it changes, before any message that depends on it.
  */
 export interface SafetyRecord {
@@ -24,6 +25,11 @@ export interface SafetyRecord {
   readonly prepared: { readonly proof: PreparedProof; readonly block: Block } | null
   /** The last view this validator sent a NEW-VIEW for, as its primary; 0 for none. */
   readonly newViewSent: number
+  /**
+   * What the NEW-VIEW of the current view requires (the block to re-propose at its first
+   * height): a validator restarted inside that view must still refuse anything else.
+   */
+  readonly decision: NewViewDecision | null
 }
 
 export interface SignedVotes {
@@ -41,6 +47,7 @@ export const EMPTY_SAFETY_RECORD: SafetyRecord = {
   signed: null,
   prepared: null,
   newViewSent: 0,
+  decision: null,
 }
 
 const recordShape = struct({
@@ -60,6 +67,9 @@ const recordShape = struct({
     }),
   ),
   newViewSent: uint(),
+  decision: nullable(
+    struct({ view: uint(), height: uint(), block: nullable(text(128)), headFrom: uint(VALIDATORS_MAX - 1) }),
+  ),
 })
 
 /** Canonical bytes of a safety record, for the driver's store. */
@@ -78,6 +88,7 @@ export function encodeSafetyRecord(record: SafetyRecord): Uint8Array {
         }
       : null,
     newViewSent: record.newViewSent,
+    decision: record.decision,
   })
 }
 
@@ -94,5 +105,12 @@ export function decodeSafetyRecord(input: Uint8Array): Result<SafetyRecord, Deco
     const { blockBytes: _, ...proof } = v.prepared
     prepared = { proof, block: block.value }
   }
-  return ok({ view: v.view, changing: v.changing, signed: v.signed, prepared, newViewSent: v.newViewSent })
+  return ok({
+    view: v.view,
+    changing: v.changing,
+    signed: v.signed,
+    prepared,
+    newViewSent: v.newViewSent,
+    decision: v.decision,
+  })
 }

@@ -20,6 +20,8 @@ export class Harness {
   readonly queue: { from: number; to: number; bytes: Uint8Array }[] = []
   /** Replicas whose outgoing messages are dropped (crashed or isolated in a test). */
   readonly muted = new Set<number>()
+  /** Replicas that receive nothing (cut off in a test). */
+  readonly deaf = new Set<number>()
   /** Message types dropped when a given replica sends them (a silent primary drops proposals). */
   readonly dropTypes = new Map<number, Set<string>>()
   /** When each recorded output was produced, parallel to `outputs`. */
@@ -87,7 +89,7 @@ export class Harness {
     for (let k = 0; k < max && this.queue.length > 0; k++) {
       const m = this.queue.shift()!
       const r = this.replicas[m.to]
-      if (!r) continue
+      if (!r || this.deaf.has(m.to)) continue
       const decoded = decode(m.bytes)
       if (!decoded.ok) throw new Error(`undecodable message: ${decoded.error.message}`)
       r.handleMessage(m.from, decoded.value, this.now)

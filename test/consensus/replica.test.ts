@@ -142,6 +142,58 @@ describe('consensus: replica: normal case (n=4, f=1)', () => {
   })
 })
 
+describe('consensus: replica: checkpoints and catch-up', () => {
+  it('announces a checkpoint every interval and drops the message log below its head', () => {
+    const h = new Harness(chain, { checkpointIntervalBlocks: 2 })
+    h.advance(4500)
+    for (let i = 0; i < 4; i++) {
+      const checkpoints = h.outputs[i]!.filter((o) => o.type === 'checkpoint').map((o) =>
+        o.type === 'checkpoint' ? o.height : 0,
+      )
+      expect(checkpoints, `replica ${i}`).toEqual([2, 4])
+      h.replica(i).checkInvariants()
+    }
+  })
+
+  it('a lagging replica takes committed blocks from a peer only with valid certificates', () => {
+    const h = new Harness(chain)
+    h.muted.add(3)
+    h.advance(2200)
+    h.muted.delete(3)
+    const good = h.commits[0]!
+    expect(good.length).toBe(2)
+    const lagging = new Harness(chain)
+    const target = lagging.replica(3)
+    // A forged answer first: the block of height 1 with height 2's certificate.
+    target.handleMessage(
+      1,
+      { type: 'sync-response', blocks: [{ block: good[0]!.block, cert: good[1]!.cert }] },
+      lagging.now,
+    )
+    lagging.drain(3)
+    expect(target.head).toBe(0)
+    expect(
+      lagging.outputs[3]!.some((o) => o.type === 'fault' && o.from === 1 && o.code === 'bad-certificate'),
+    ).toBe(true)
+    target.handleMessage(2, { type: 'sync-response', blocks: good }, lagging.now)
+    lagging.drain(3)
+    expect(target.head).toBe(2)
+    expect(lagging.commits[3]!.map((c) => c.block.hashString)).toEqual(good.map((c) => c.block.hashString))
+  })
+
+  it('a replica that sees votes for later heights asks a peer for the blocks it missed', () => {
+    const h = new Harness(chain, { syncDelayMs: 100 })
+    h.deaf.add(3)
+    h.advance(1100)
+    expect(h.replica(0).head).toBe(1)
+    expect(h.replica(3).head).toBe(0)
+    h.deaf.delete(3)
+    h.advance(1200)
+    const request = h.outputs[3]!.find((o) => o.type === 'request-sync')
+    expect(request?.type === 'request-sync' && request.height).toBe(1)
+  })
+})
+
 describe('consensus: replica: restart', () => {
   it('a restarted backup never signs a second block for a height and view it already voted in', () => {
     const h = new Harness(chain)
@@ -229,6 +281,43 @@ describe('consensus: replica: faulty primaries', () => {
     expect(sent(h.outputs[2]!, 'prepare')).toHaveLength(1)
   })
 
+  it("a vote sent under another validator's name is refused as badly signed, and that validator is not blamed", () => {
+    const h = new Harness(chain)
+    const a = blockAt(1, 0, g.time + 1)
+    const b = blockAt(1, 0, g.time + 2)
+    h.inject(2, 3, {
+      type: 'prepare',
+      view: 0,
+      height: 1,
+      block: a.hash,
+      validator: 2,
+      sig: signPrepare(sk(2), g.chainId, 1, 0, a.hash),
+    })
+    // Validator 1 sends a prepare for b claiming to be validator 2, with its own signature.
+    h.inject(1, 3, {
+      type: 'prepare',
+      view: 0,
+      height: 1,
+      block: b.hash,
+      validator: 2,
+      sig: signPrepare(sk(1), g.chainId, 1, 0, b.hash),
+    })
+    const faults = h.outputs[3]!.filter((o) => o.type === 'fault')
+    expect(faults).toEqual([expect.objectContaining({ from: 1, code: 'bad-signature' })])
+    // Validator 2 really signing a second block is a provable double vote.
+    h.inject(2, 3, {
+      type: 'prepare',
+      view: 0,
+      height: 1,
+      block: b.hash,
+      validator: 2,
+      sig: signPrepare(sk(2), g.chainId, 1, 0, b.hash),
+    })
+    expect(h.outputs[3]!.filter((o) => o.type === 'fault').at(-1)).toEqual(
+      expect.objectContaining({ from: 2, code: 'double-vote' }),
+    )
+  })
+
   it('a proposal from a validator that is not the primary is refused', () => {
     const h = new Harness(chain)
     h.inject(1, 2, prePrepare(0, blockAt(1, 1, g.time + 1), 1))
@@ -284,6 +373,19 @@ describe('consensus: replica: NEW-VIEW checks', () => {
     expect(h.replica(3).currentView).toBe(1)
     h.inject(1, 3, prePrepare(1, y))
     expect(sent(h.outputs[3]!, 'prepare')).toHaveLength(0)
+    expect(h.outputs[3]!.some((o) => o.type === 'fault' && o.code === 'new-view-violated')).toBe(true)
+  })
+
+  it('a validator restarted inside the new view still holds the new primary to the NEW-VIEW', () => {
+    const h = new Harness(chain)
+    h.inject(1, 3, newView([viewChange(0, 1), viewChange(1, 1), viewChange(2, 1, proof, x)]))
+    h.crash(3)
+    h.restart(3)
+    expect(h.replica(3).currentView).toBe(1)
+    h.inject(1, 3, prePrepare(1, y))
+    expect(sent(h.outputs[3]!, 'prepare')).toHaveLength(0)
+    h.inject(1, 3, prePrepare(1, x))
+    expect(sent(h.outputs[3]!, 'prepare')).toHaveLength(0) // one proposal per view: y came first
     expect(h.outputs[3]!.some((o) => o.type === 'fault' && o.code === 'new-view-violated')).toBe(true)
   })
 

@@ -1,0 +1,16 @@
+/**
+ * Deterministic simulation (STYLE.md §7): a discrete-event engine with a virtual clock, a
+ * network model (per-link latency, jitter, loss, duplication, reordering, partitions that
+ * heal) and drivers that run the very same sans-IO cores as the node. A run is a pure
+ * function of its seed: `npm run sim -- consensus --seed N --trace` replays one exactly.
+ * `consensus/` drives validator replicas and followers with byzantine behaviours, crashes and
+ * restarts, and checks safety after every event and liveness once faults heal.
+ */
+export * from './consensus/byzantine.js'
+export * from './consensus/checker.js'
+export * from './consensus/cluster.js'
+export * from './consensus/run.js'
+export * from './consensus/scenario.js'
+export * from './consensus/seeds.js'
+export * from './engine.js'
+export * from './network.js'
