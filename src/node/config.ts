@@ -31,6 +31,8 @@ import { err, ok, type Result } from '../codec/result.js'
  * install_command = ["/usr/lib/fwmesh/hooks/rauc.sh"]
  * install_timeout = "15m"
  * maintenance_window = { start = "02:00", end = "04:30", days = ["sat", "sun"], utc_offset_minutes = 60 }
+ * version_file = "/var/lib/fwmesh/installed/version"   # the running version, kept by the OS or hook
+ * initial_version = "0.0.0"          # when there is no version file yet
  *
  * [log]
  * level = "info"
@@ -61,6 +63,13 @@ export interface DeviceConfig {
   readonly installTimeoutMs: number
   /** Validated by the agent's own parser; kept raw here. */
   readonly maintenanceWindow: Readonly<Record<string, unknown>> | null
+  /**
+   * A file holding the version the device runs (one line of semver), read at every start:
+   * the OS or the install hook keeps it current (examples/hooks/script.sh writes one).
+   */
+  readonly versionFile: string | null
+  /** The running version when there is no version file (a device fresh from the factory). */
+  readonly initialVersion: string
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -270,6 +279,8 @@ export function buildConfig(
       installCommand: [program!.includes('/') ? resolve(baseDir, program!) : program!, ...args],
       installTimeoutMs: timeout.value,
       maintenanceWindow: (window as Record<string, unknown> | undefined) ?? null,
+      versionFile: typeof d.value.version_file === 'string' ? resolve(baseDir, d.value.version_file) : null,
+      initialVersion: typeof d.value.initial_version === 'string' ? d.value.initial_version : '0.0.0',
     }
   }
 

@@ -14,6 +14,7 @@ import {
   CHUNK_CONTROL_MESSAGE_BYTES_MAX,
   CHUNK_MESSAGE_BYTES_MAX,
   HAVE_UPDATE_CHUNKS_MAX,
+  MANIFEST_BYTES_MAX,
   MANIFEST_CHUNKS_MAX,
 } from '../constants.js'
 import { bitfieldBytes } from './bitfield.js'
@@ -67,7 +68,25 @@ export interface CancelMessage {
   readonly chunk: number
 }
 
+/**
+ * Asks for a manifest by its CID: a device learns the CID from the ledger and fetches the
+ * manifest itself from any neighbour, checking it against the CID.
+ */
+export interface ManifestRequestMessage {
+  readonly type: 'manifest-request'
+  readonly manifest: CID
+}
+
+/** A manifest's encoding, in answer to a manifest request; unanswered when not held. */
+export interface ManifestMessage {
+  readonly type: 'manifest'
+  readonly manifest: CID
+  readonly bytes: Uint8Array
+}
+
 export type ChunkMessage =
+  | ManifestRequestMessage
+  | ManifestMessage
   | HaveMessage
   | HaveUpdateMessage
   | RequestMessage
@@ -115,6 +134,12 @@ function schemaFor(limits: ChunkMessageLimits) {
       reason: oneOf('not-held', 'busy'),
     }),
     cancel: struct({ type: literal('cancel'), manifest: cid, chunk: index }),
+    'manifest-request': struct({ type: literal('manifest-request'), manifest: cid }),
+    manifest: struct({
+      type: literal('manifest'),
+      manifest: cid,
+      bytes: bytes({ min: 1, max: MANIFEST_BYTES_MAX }),
+    }),
   })
 }
 
@@ -122,7 +147,9 @@ const defaultSchema = schemaFor(DEFAULT_CHUNK_MESSAGE_LIMITS)
 
 /** The largest encoding of a message of this type that a decoder accepts. */
 export function messageBytesMax(type: ChunkMessage['type'], limits = DEFAULT_CHUNK_MESSAGE_LIMITS): number {
-  return type === 'chunk' ? limits.chunkBytesMax + 1024 : CHUNK_CONTROL_MESSAGE_BYTES_MAX
+  if (type === 'chunk') return limits.chunkBytesMax + 1024
+  if (type === 'manifest') return MANIFEST_BYTES_MAX + 1024
+  return CHUNK_CONTROL_MESSAGE_BYTES_MAX
 }
 
 /**
@@ -150,7 +177,9 @@ export function decodeChunkMessage(
   limits: ChunkMessageLimits = DEFAULT_CHUNK_MESSAGE_LIMITS,
 ): Result<ChunkMessage, DecodeError> {
   const frameMax =
-    limits === DEFAULT_CHUNK_MESSAGE_LIMITS ? CHUNK_MESSAGE_BYTES_MAX : limits.chunkBytesMax + 1024
+    limits === DEFAULT_CHUNK_MESSAGE_LIMITS
+      ? Math.max(CHUNK_MESSAGE_BYTES_MAX, MANIFEST_BYTES_MAX + 1024)
+      : Math.max(limits.chunkBytesMax, MANIFEST_BYTES_MAX) + 1024
   const raw = decodeCbor(encoded, frameMax)
   if (!raw.ok) return raw
   const schema = limits === DEFAULT_CHUNK_MESSAGE_LIMITS ? defaultSchema : schemaFor(limits)

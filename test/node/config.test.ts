@@ -61,6 +61,8 @@ describe('node: config', () => {
       installCommand: ['/etc/fwmesh/hooks/script.sh', '--flag'],
       installTimeoutMs: 120_000,
       maintenanceWindow: { start: '02:00', end: '04:00' },
+      versionFile: null,
+      initialVersion: '0.0.0',
     })
   })
 

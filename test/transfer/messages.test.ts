@@ -2,7 +2,12 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { encodeCbor } from '../../src/codec/cbor.js'
 import { cidOf } from '../../src/codec/cid.js'
-import { CHUNK_BYTES_MAX, HAVE_UPDATE_CHUNKS_MAX, MANIFEST_CHUNKS_MAX } from '../../src/constants.js'
+import {
+  CHUNK_BYTES_MAX,
+  HAVE_UPDATE_CHUNKS_MAX,
+  MANIFEST_BYTES_MAX,
+  MANIFEST_CHUNKS_MAX,
+} from '../../src/constants.js'
 import {
   type ChunkMessage,
   chunkProtocolId,
@@ -20,6 +25,8 @@ const samples: ChunkMessage[] = [
   { type: 'not-found', manifest, chunk: 7, reason: 'not-held' },
   { type: 'not-found', manifest, chunk: 8, reason: 'busy' },
   { type: 'cancel', manifest, chunk: 7 },
+  { type: 'manifest-request', manifest },
+  { type: 'manifest', manifest, bytes: new Uint8Array([0xa1, 0x61, 0x61, 0x01]) },
 ]
 
 function code(bytes: Uint8Array): string {
@@ -54,6 +61,12 @@ describe('transfer: messages', () => {
     expect(code(encodeChunkMessage(big))).toBe('accepted')
     const over = encodeCbor({ ...big, data: new Uint8Array(CHUNK_BYTES_MAX + 1) })
     expect(code(over)).toBe('out-of-range')
+  })
+
+  it('transfer: messages: a manifest of the largest size passes and one byte more is refused', () => {
+    const big: ChunkMessage = { type: 'manifest', manifest, bytes: new Uint8Array(MANIFEST_BYTES_MAX) }
+    expect(code(encodeChunkMessage(big))).toBe('accepted')
+    expect(code(encodeCbor({ ...big, bytes: new Uint8Array(MANIFEST_BYTES_MAX + 1) }))).toBe('out-of-range')
   })
 
   it('transfer: messages: a frame over the chunk message limit is refused before parsing', () => {

@@ -1,0 +1,286 @@
+import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { type AgentOutput, DeviceAgent, ledgerView, parseMaintenanceWindow } from '../agent/index.js'
+import { parseCid } from '../codec/cid.js'
+import type { KeyPair } from '../crypto/ed25519.js'
+import { signTx, type TxBody } from '../ledger/tx.js'
+import { hashFile } from '../transfer/chunk-store.js'
+import type { DeviceConfig } from './config.js'
+import type { Gossip } from './gossip.js'
+import { runInstallHook } from './install-hook.js'
+import type { LedgerDriver } from './ledger-driver.js'
+import type { Logger } from './log.js'
+
+/**
+ * What the agent needs from the transfer side: fetch an image by its manifest (resuming),
+ * drop one, and tell where a complete image lives.
+ */
+export interface ImageFetcher {
+  fetch(
+    manifest: string,
+    release: { id: string; imageSize: number; imageSha256: Uint8Array },
+  ): Promise<{ ok: true; path: string } | { ok: false; reason: string }>
+  cancel(manifest: string): Promise<void>
+  imagePath(manifest: string): string
+}
+
+/** Reading a file of whole images, a block at a time. */
+const HASH_BLOCK_BYTES = 1024 * 1024
+/** How long a report waits for its commit before the agent's own timeout takes over. */
+const REPORT_COMMIT_WAIT_MS = 60_000
+
+/**
+ * Drives the pure `DeviceAgent` on a device: feeds it every committed ledger state, carries
+ * out its commands (fetch, verify, install through the hook, sign and submit reports) and
+ * persists its state atomically before acting on anything after a `persist`.
+ */
+export class AgentDriver {
+  private timer: NodeJS.Timeout | undefined
+  private readonly queue: AgentOutput[] = []
+  private running = false
+  private stopped = false
+
+  private constructor(
+    private readonly agent: DeviceAgent,
+    private readonly config: DeviceConfig,
+    private readonly keys: KeyPair,
+    private readonly statePath: string,
+    private readonly ledger: LedgerDriver,
+    private readonly gossip: Gossip,
+    private readonly images: ImageFetcher,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(options: {
+    config: DeviceConfig
+    keys: KeyPair
+    statePath: string
+    ledger: LedgerDriver
+    gossip: Gossip
+    images: ImageFetcher
+    log: Logger
+  }): Promise<AgentDriver> {
+    const { config } = options
+    let window = null
+    if (config.maintenanceWindow) {
+      const parsed = parseMaintenanceWindow(config.maintenanceWindow, 'device.maintenance_window')
+      if (!parsed.ok) throw new Error(parsed.error.message)
+      window = parsed.value
+    }
+    const runningVersion = await readRunningVersion(config)
+    const state = await readFile(options.statePath).catch(() => undefined)
+    const booted = DeviceAgent.boot(
+      {
+        publicKey: options.keys.publicKey,
+        product: config.product,
+        hardware: config.hardware,
+        channel: config.channel,
+        window,
+      },
+      { runningVersion, now: Date.now(), state },
+    )
+    if (!booted.ok) throw new Error(booted.error.message)
+    const driver = new AgentDriver(
+      booted.value,
+      config,
+      options.keys,
+      options.statePath,
+      options.ledger,
+      options.gossip,
+      options.images,
+      options.log,
+    )
+    options.ledger.on('committed', () => driver.onLedger())
+    driver.onLedger()
+    return driver
+  }
+
+  /** What `fwmesh status` shows of the device. */
+  status() {
+    const s = this.agent.state
+    return {
+      product: this.config.product,
+      hardware: this.config.hardware,
+      channel: this.config.channel,
+      installedVersion: this.agent.installedVersion,
+      phase: this.agent.phase,
+      target: s.target ? { release: s.target.release, version: s.target.version } : null,
+    }
+  }
+
+  private onLedger(): void {
+    if (this.stopped) return
+    this.agent.handleLedger(ledgerView(this.ledger.ledger), Date.now())
+    this.pump()
+  }
+
+  private pump(): void {
+    if (this.stopped) return
+    this.queue.push(...this.agent.takeOutputs())
+    if (!this.running) void this.run()
+    if (this.timer) clearTimeout(this.timer)
+    const at = this.agent.nextTickAt()
+    if (at !== undefined) {
+      this.timer = setTimeout(
+        () => {
+          this.agent.handleTick(Date.now())
+          this.pump()
+        },
+        Math.max(0, Math.min(at - Date.now(), 2_147_000_000)),
+      )
+    }
+  }
+
+  /** Carries out outputs in order; a persist completes before the next output starts. */
+  private async run(): Promise<void> {
+    this.running = true
+    try {
+      while (this.queue.length > 0 && !this.stopped) {
+        const out = this.queue.shift()!
+        try {
+          await this.carryOut(out)
+        } catch (cause) {
+          this.log.error(
+            { output: out.type, err: (cause as Error).message },
+            'carrying out an agent command failed',
+          )
+        }
+      }
+    } finally {
+      this.running = false
+    }
+  }
+
+  private async carryOut(out: AgentOutput): Promise<void> {
+    switch (out.type) {
+      case 'persist':
+        await writeAtomically(this.statePath, out.bytes)
+        return
+      case 'log':
+        this.log[out.level]({ event: out.event }, out.message)
+        return
+      case 'fetch':
+        // Downloads run beside the queue: a persist must not wait for a whole image.
+        void this.images
+          .fetch(out.manifest, { id: out.release, imageSize: out.imageSize, imageSha256: out.imageSha256 })
+          .then((r) => {
+            if (r.ok) this.agent.handleDownloaded(out.release, Date.now(), r.path)
+            else this.agent.handleDownloadFailed(out.release, r.reason, Date.now())
+            this.pump()
+          })
+        return
+      case 'cancel-fetch':
+        await this.images.cancel(out.manifest)
+        return
+      case 'verify': {
+        const path = out.imagePath ?? this.images.imagePath(out.manifest)
+        try {
+          const handle = await open(path, 'r')
+          try {
+            const size = (await handle.stat()).size
+            const digest = await hashFile(handle, size, HASH_BLOCK_BYTES)
+            this.agent.handleVerified(out.release, digest, Date.now())
+          } finally {
+            await handle.close()
+          }
+        } catch (cause) {
+          this.agent.handleVerifyFailed(out.release, (cause as Error).message, Date.now())
+        }
+        this.pump()
+        return
+      }
+      case 'install': {
+        const outcome = await runInstallHook(
+          { command: this.config.installCommand, timeoutMs: this.config.installTimeoutMs },
+          {
+            imagePath: out.imagePath ?? this.images.imagePath(out.manifest),
+            version: out.version,
+            release: out.release,
+            product: this.config.product,
+            hardware: this.config.hardware,
+          },
+        )
+        this.log.info({ release: out.release, version: out.version, ok: outcome.ok }, 'install hook finished')
+        this.agent.handleInstallDone(out.release, outcome, Date.now())
+        this.pump()
+        return
+      }
+      case 'report': {
+        const release = parseCid(out.release)
+        if (!release) {
+          this.agent.handleReportRejected(out.id, 'tx.malformed', Date.now(), 'the release id is not a CID')
+          this.pump()
+          return
+        }
+        const body = {
+          type: 'install.report',
+          chain: this.ledger.ledger.genesis.chainId,
+          signer: this.keys.publicKey,
+          nonce: out.id,
+          release,
+          device: this.keys.publicKey,
+          status: out.status,
+          imageSha256: out.imageSha256,
+          time: out.time,
+          ...(out.detail !== undefined ? { detail: out.detail } : {}),
+        } as TxBody
+        const tx = signTx(body, this.keys)
+        const submitted = this.ledger.submit(tx, 'local')
+        if (submitted.status === 'rejected') {
+          const code = submitted.rejection.code
+          // Already on the ledger: the report is done.
+          if (code === 'tx.duplicate') this.agent.handleReportCommitted(out.id, Date.now())
+          else this.agent.handleReportRejected(out.id, code, Date.now(), submitted.rejection.message)
+          this.pump()
+          return
+        }
+        if (submitted.status === 'committed') {
+          this.agent.handleReportCommitted(out.id, Date.now())
+          this.pump()
+          return
+        }
+        await this.gossip.publishTx(tx)
+        void this.ledger.waitForCommit(tx.idString, REPORT_COMMIT_WAIT_MS).then((outcome) => {
+          if (outcome.status === 'committed') {
+            this.agent.handleReportCommitted(out.id, Date.now())
+            this.pump()
+          }
+        })
+        return
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearTimeout(this.timer)
+    while (this.running) await new Promise((r) => setTimeout(r, 5))
+  }
+}
+
+async function readRunningVersion(config: DeviceConfig): Promise<string> {
+  if (!config.versionFile) return config.initialVersion
+  try {
+    const text = (await readFile(config.versionFile, 'utf8')).trim()
+    return text.length > 0 ? text : config.initialVersion
+  } catch {
+    return config.initialVersion
+  }
+}
+
+/** Writes a file so a crash leaves the old or the new content: temp file, fsync, rename. */
+export async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`
+  const handle = await open(temporary, 'w', 0o600)
+  try {
+    await handle.writeFile(bytes)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  try {
+    await rename(temporary, path)
+  } catch (cause) {
+    await unlink(temporary).catch(() => {})
+    throw cause
+  }
+}
