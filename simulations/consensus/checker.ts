@@ -57,6 +57,11 @@ export class Checker {
     if (!this.submitted.has(tx.idString)) this.submitted.set(tx.idString, { tx, at })
   }
 
+  /** The height a node last committed (or restarted at). */
+  headOf(address: number): number | undefined {
+    return this.heads.get(address)
+  }
+
   /** A node (re)started with its store at `height`. */
   onStart(address: number, height: number): void {
     this.heads.set(address, height)

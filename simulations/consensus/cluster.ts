@@ -477,6 +477,31 @@ export class Cluster {
     )
   }
 
+  /**
+   * The invariants cheap enough to check after every event: each running core agrees with
+   * its store about its head (committed heights never go backwards, not even across a
+   * restart), and its own assertions hold.
+   */
+  checkAfterEvent(): void {
+    for (const v of this.validators) {
+      const r = v.replica
+      if (!r) continue
+      if (r.head !== v.store.blocks.length) {
+        this.checker.violation(`node ${v.address}: head ${r.head} but ${v.store.blocks.length} blocks stored`)
+      }
+      const recorded = this.checker.headOf(v.address)
+      if (!v.faulty && recorded !== undefined && r.head < recorded) {
+        this.checker.violation(`node ${v.address}: head went back from ${recorded} to ${r.head}`)
+      }
+    }
+    for (const f of this.followers) {
+      const recorded = this.checker.headOf(f.address)
+      if (recorded !== undefined && f.follower.head !== recorded) {
+        this.checker.violation(`follower ${f.address}: head ${f.follower.head}, last commit ${recorded}`)
+      }
+    }
+  }
+
   onCommit(listener: (node: ValidatorNode, height: number) => void): void {
     this.commitListeners.push(listener)
   }

@@ -224,6 +224,7 @@ export function runConsensusSeed(options: ConsensusRunOptions): ConsensusRunResu
   let budgetError: string | undefined
   try {
     sim.run(deadline, () => {
+      cluster.checkAfterEvent()
       if (dirty && sim.now >= settleAt) {
         dirty = false
         if (allCommitted()) sim.stop()

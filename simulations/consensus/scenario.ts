@@ -78,7 +78,7 @@ export class Scenario {
   }
 
   runFor(ms: number): void {
-    this.cluster.sim.run(this.cluster.sim.now + ms)
+    this.cluster.sim.run(this.cluster.sim.now + ms, () => this.cluster.checkAfterEvent())
   }
 
   /** Runs until `done()` holds (checked after every event) or `maxMs` pass; true when it held. */
@@ -86,6 +86,7 @@ export class Scenario {
     if (done()) return true
     let held = false
     this.cluster.sim.run(this.cluster.sim.now + maxMs, () => {
+      this.cluster.checkAfterEvent()
       if (done()) {
         held = true
         this.cluster.sim.stop()

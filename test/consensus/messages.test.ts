@@ -217,7 +217,7 @@ describe('consensus: messages: codec', () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 512 }), (bytes) => {
         const r = decode(bytes)
-        if (r.ok) expect(typeof r.value.type).toBe('string')
+        if (r.ok) expect(typeof r.value.type, 'a decoded message has a type').toBe('string')
       }),
       { numRuns: 2000, seed: 42 },
     )
@@ -240,7 +240,7 @@ describe('consensus: messages: codec', () => {
     fc.assert(
       fc.property(value, (v) => {
         const r = decode(encodeCbor(v))
-        if (r.ok) expect(tags).toContain(r.value.type)
+        if (r.ok) expect(tags, 'a decoded message has a known type').toContain(r.value.type)
       }),
       { numRuns: 1000, seed: 7 },
     )
