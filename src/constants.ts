@@ -408,3 +408,35 @@ export const RECENT_REJECTIONS_MAX = 64
 
 /** API calls waiting for a transaction to commit, at once. */
 export const TX_WAITERS_MAX = 4096
+
+/**
+ * A manifest no neighbour sends within this long fails the fetch (the agent retries later).
+ * Neighbours far from the origin get the manifest only once a nearer one has it.
+ */
+export const MANIFEST_FETCH_TIMEOUT_MS = 30_000
+
+/** A write on a chunk stream taking longer means the neighbour stopped reading. */
+export const TRANSFER_WRITE_TIMEOUT_MS = 30_000
+
+/**
+ * A downloading node flushes its chunk store (and announces the chunks that became held) at
+ * least this often, so on a slow link neighbours learn of new chunks promptly and a crash
+ * loses at most this much work.
+ */
+export const STORE_FLUSH_INTERVAL_MS = 2_000
+
+/**
+ * Inbound connections accepted per second from one IP address. libp2p's default of 5 is too
+ * low for a site whose devices reach a gateway through one NAT address (and for nodes on one
+ * machine in tests and the demo); a flood from one address is still bounded.
+ */
+export const INBOUND_CONNECTIONS_PER_HOST_PER_SEC = 64
+
+/** Connections being set up at once (noise handshakes are CPU work). */
+export const INBOUND_PENDING_CONNECTIONS_MAX = 64
+
+/** A device waiting for a manifest asks its neighbours again at this interval. */
+export const MANIFEST_RETRY_INTERVAL_MS = 2_000
+
+/** A validator that could not reach another retries after this delay, keeping its queue. */
+export const PBFT_REDIAL_DELAY_MS = 500

@@ -1,9 +1,10 @@
-import { open, readFile, rename, unlink } from 'node:fs/promises'
+import { open, readFile } from 'node:fs/promises'
 import { type AgentOutput, DeviceAgent, ledgerView, parseMaintenanceWindow } from '../agent/index.js'
 import { parseCid } from '../codec/cid.js'
 import type { KeyPair } from '../crypto/ed25519.js'
 import { signTx, type TxBody } from '../ledger/tx.js'
 import { hashFile } from '../transfer/chunk-store.js'
+import { writeAtomically } from './atomic-file.js'
 import type { DeviceConfig } from './config.js'
 import type { Gossip } from './gossip.js'
 import { runInstallHook } from './install-hook.js'
@@ -190,7 +191,11 @@ export class AgentDriver {
       }
       case 'install': {
         const outcome = await runInstallHook(
-          { command: this.config.installCommand, timeoutMs: this.config.installTimeoutMs },
+          {
+            command: this.config.installCommand,
+            timeoutMs: this.config.installTimeoutMs,
+            env: this.config.installEnv,
+          },
           {
             imagePath: out.imagePath ?? this.images.imagePath(out.manifest),
             version: out.version,
@@ -264,23 +269,5 @@ async function readRunningVersion(config: DeviceConfig): Promise<string> {
     return text.length > 0 ? text : config.initialVersion
   } catch {
     return config.initialVersion
-  }
-}
-
-/** Writes a file so a crash leaves the old or the new content: temp file, fsync, rename. */
-export async function writeAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const temporary = `${path}.${process.pid}.tmp`
-  const handle = await open(temporary, 'w', 0o600)
-  try {
-    await handle.writeFile(bytes)
-    await handle.sync()
-  } finally {
-    await handle.close()
-  }
-  try {
-    await rename(temporary, path)
-  } catch (cause) {
-    await unlink(temporary).catch(() => {})
-    throw cause
   }
 }

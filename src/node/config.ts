@@ -70,6 +70,8 @@ export interface DeviceConfig {
   readonly versionFile: string | null
   /** The running version when there is no version file (a device fresh from the factory). */
   readonly initialVersion: string
+  /** Extra environment variables for the install hook (e.g. FWMESH_INSTALL_DIR). */
+  readonly installEnv: Readonly<Record<string, string>>
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -270,6 +272,15 @@ export function buildConfig(
     if (window !== undefined && (typeof window !== 'object' || window === null || Array.isArray(window))) {
       return fail('device.maintenance_window must be a table like { start = "02:00", end = "04:00" }')
     }
+    const env = d.value.install_env ?? {}
+    if (
+      typeof env !== 'object' ||
+      env === null ||
+      Array.isArray(env) ||
+      !Object.values(env).every((v) => typeof v === 'string')
+    ) {
+      return fail('device.install_env must be a table of strings, like { FWMESH_INSTALL_DIR = "/data/fw" }')
+    }
     const [program, ...args] = command.value
     device = {
       product: d.value.product as string,
@@ -281,6 +292,7 @@ export function buildConfig(
       maintenanceWindow: (window as Record<string, unknown> | undefined) ?? null,
       versionFile: typeof d.value.version_file === 'string' ? resolve(baseDir, d.value.version_file) : null,
       initialVersion: typeof d.value.initial_version === 'string' ? d.value.initial_version : '0.0.0',
+      installEnv: env as Record<string, string>,
     }
   }
 

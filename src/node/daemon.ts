@@ -8,6 +8,7 @@ import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { type AuditIndex, LedgerStore } from '../ledger/store.js'
 import { decodeTx } from '../ledger/tx.js'
+import { AgentDriver } from './agent-driver.js'
 import { type ApiResult, type NodeApiHandlers, prometheus, startApi } from './api.js'
 import type { NodeConfig } from './config.js'
 import { Gossip } from './gossip.js'
@@ -17,6 +18,7 @@ import { LedgerDriver, toPeerId } from './ledger-driver.js'
 import { type Logger, makeLogger } from './log.js'
 import { ValidatorChannels } from './pbft-protocol.js'
 import { requestSync, syncHandler } from './sync-protocol.js'
+import { TransferService } from './transfer-service.js'
 
 /** Why the node could not start; the CLI prints the message and exits non-zero. */
 export class StartError extends Error {
@@ -44,6 +46,8 @@ export class Node {
     readonly gossip: Gossip,
     private readonly channels: ValidatorChannels | null,
     private readonly api: { port: number; close(): Promise<void> },
+    readonly transfer: TransferService,
+    readonly agent: AgentDriver | null,
     readonly log: Logger,
   ) {}
 
@@ -146,13 +150,46 @@ export class Node {
         ledger.handlePeerHead(event.detail.toString(), Number.MAX_SAFE_INTEGER)
       })
 
+      const transfer = new TransferService(
+        host,
+        genesis.chainId,
+        layout.images,
+        config.bandwidth,
+        log.child({ sub: 'transfer' }),
+      )
+      await transfer.start()
+      const agent = config.device
+        ? await AgentDriver.start({
+            config: config.device,
+            keys,
+            statePath: layout.agentState,
+            ledger,
+            gossip,
+            images: transfer,
+            log: log.child({ sub: 'agent' }),
+          })
+        : null
+
       const node: { current?: Node } = {}
       const api = await startApi(
         apiHandlers(() => node.current!),
         config.api.host,
         config.api.port,
       )
-      node.current = new Node(config, keys, genesis, store, host, ledger, gossip, channels, api, log)
+      node.current = new Node(
+        config,
+        keys,
+        genesis,
+        store,
+        host,
+        ledger,
+        gossip,
+        channels,
+        api,
+        transfer,
+        agent,
+        log,
+      )
       log.info(
         {
           did: didFromPublicKey(keys.publicKey),
@@ -200,6 +237,7 @@ export class Node {
       addresses: this.addresses(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       rejections: this.ledger.recentRejections(),
+      device: this.agent?.status() ?? null,
     }
   }
 
@@ -240,6 +278,8 @@ export class Node {
     this.stopping ??= (async () => {
       this.log.info('stopping')
       await this.api.close()
+      await this.agent?.stop()
+      await this.transfer.stop()
       this.gossip.stop()
       await this.ledger.stop()
       await this.channels?.stop()
@@ -342,7 +382,7 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
         })),
       }
     },
-    downloads: () => [],
+    downloads: () => node().transfer.downloads(),
     submitTx: async (envelope, options) => {
       const decoded = decodeTx(envelope)
       if (!decoded.ok)

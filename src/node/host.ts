@@ -9,6 +9,7 @@ import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
+import { INBOUND_CONNECTIONS_PER_HOST_PER_SEC, INBOUND_PENDING_CONNECTIONS_MAX } from '../constants.js'
 import type { KeyPair } from '../crypto/ed25519.js'
 
 /**
@@ -47,6 +48,10 @@ export async function createHost(options: HostOptions) {
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
+    connectionManager: {
+      inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_SEC,
+      maxIncomingPendingConnections: INBOUND_PENDING_CONNECTIONS_MAX,
+    },
     services: {
       identify: identify(),
       ping: ping(),

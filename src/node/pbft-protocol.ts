@@ -3,7 +3,12 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { toHex } from '../codec/bytes.js'
 import { decode, encode, type Msg } from '../consensus/index.js'
-import { CONSENSUS_MESSAGE_BYTES_MAX, PBFT_OUTBOX_MAX, PBFT_WRITE_TIMEOUT_MS } from '../constants.js'
+import {
+  CONSENSUS_MESSAGE_BYTES_MAX,
+  PBFT_OUTBOX_MAX,
+  PBFT_REDIAL_DELAY_MS,
+  PBFT_WRITE_TIMEOUT_MS,
+} from '../constants.js'
 import type { Genesis } from '../ledger/genesis.js'
 import { FramedStream } from './framing.js'
 import { type Host, peerPublicKey } from './host.js'
@@ -86,9 +91,12 @@ export class ValidatorChannels {
             })
             out.framed = new FramedStream(stream, CONSENSUS_MESSAGE_BYTES_MAX)
           } catch (cause) {
-            // Unreachable now: drop what is queued; the protocol recovers by timeouts and sync.
+            // Unreachable now (not connected yet, or down): keep the bounded queue and try again
+            // shortly; PBFT's timeouts and sync cover whatever the bound drops meanwhile.
             this.log.debug({ to, err: (cause as Error).message }, 'validator unreachable')
-            out.queue.length = 0
+            setTimeout(() => {
+              if (!out.pumping && out.queue.length > 0 && !this.stopped) void this.pump(to, out)
+            }, PBFT_REDIAL_DELAY_MS).unref()
             return
           }
         }

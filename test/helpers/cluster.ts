@@ -23,6 +23,8 @@ export interface Cluster {
 }
 
 export async function startCluster(options: {
+  /** Upload limit of validator 0, the origin in rollout tests (bytes per second; 0 = none). */
+  originUploadBytesPerSec?: number
   seed: string
   validators?: number
   followers?: number
@@ -66,9 +68,16 @@ export async function startCluster(options: {
       dir,
     )
     if (!config.ok) throw new Error(config.error.message)
-    return Node.start(device ? { ...config.value, device } : config.value, {
-      log: makeLogger(level, { node: name }),
-    })
+    const bandwidth =
+      name === 'validator-0'
+        ? { uploadBytesPerSec: options.originUploadBytesPerSec ?? 0, downloadBytesPerSec: 0 }
+        : config.value.bandwidth
+    return Node.start(
+      { ...config.value, bandwidth, ...(device ? { device } : {}) },
+      {
+        log: makeLogger(level, { node: name }),
+      },
+    )
   }
 
   for (let i = 0; i < chain.validators.length; i++)

@@ -63,6 +63,7 @@ describe('node: config', () => {
       maintenanceWindow: { start: '02:00', end: '04:00' },
       versionFile: null,
       initialVersion: '0.0.0',
+      installEnv: {},
     })
   })
 

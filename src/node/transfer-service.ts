@@ -1,0 +1,647 @@
+import { randomBytes } from 'node:crypto'
+import { copyFile, readdir, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Connection, Stream } from '@libp2p/interface'
+import { bytesEqual } from '../codec/bytes.js'
+import { type CID, cidToString, parseCid } from '../codec/cid.js'
+import {
+  CHUNK_MESSAGE_BYTES_MAX,
+  MANIFEST_BYTES_MAX,
+  MANIFEST_FETCH_TIMEOUT_MS,
+  MANIFEST_RETRY_INTERVAL_MS,
+  STORE_FLUSH_INTERVAL_MS,
+  TRANSFER_WRITE_TIMEOUT_MS,
+} from '../constants.js'
+import { Prng } from '../prng.js'
+import { ChunkStore } from '../transfer/chunk-store.js'
+import { chunkImageFile } from '../transfer/image-store.js'
+import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
+import {
+  type ChunkMessage,
+  chunkProtocolId,
+  decodeChunkMessage,
+  encodeChunkMessage,
+} from '../transfer/messages.js'
+import { SwarmScheduler } from '../transfer/scheduler.js'
+import { UploadQueue } from '../transfer/upload.js'
+import type { ImageFetcher } from './agent-driver.js'
+import { writeAtomically } from './atomic-file.js'
+import { FramedStream } from './framing.js'
+import type { Host } from './host.js'
+import type { Logger } from './log.js'
+import { TokenBucket } from './token-bucket.js'
+
+/** A download in progress: the scheduler deciding, bytes counted per neighbour. */
+interface Download {
+  readonly scheduler: SwarmScheduler
+  readonly bytesFrom: Map<string, number>
+  readonly startedAt: number
+  timer: NodeJS.Timeout | undefined
+  flushTimer: NodeJS.Timeout | undefined
+  done: Promise<{ ok: true; path: string } | { ok: false; reason: string }>
+  finish: (r: { ok: true; path: string } | { ok: false; reason: string }) => void
+  finishing: boolean
+  /** Chunk writes under way: neighbours' chunks are written concurrently. */
+  writesPending: number
+}
+
+/** An image this node holds, whole or in part, by manifest CID. */
+interface Image {
+  readonly cid: CID
+  readonly key: string
+  readonly manifest: Manifest
+  readonly manifestBytes: Uint8Array
+  readonly store: ChunkStore
+  readonly uploads: UploadQueue
+  /** Neighbours we have told what we hold (a `have`), who get our have-updates. */
+  readonly told: Set<string>
+  /**
+   * Neighbours whose `have` we received. The first one is always answered with ours: our
+   * earlier `have` may have reached them before they knew the manifest, and been dropped.
+   */
+  readonly heard: Set<string>
+  download: Download | null
+  uploadedBytes: number
+  pumping: boolean
+}
+
+/**
+ * One neighbour's chunk stream: one long-lived stream per neighbour carries every image. Its
+ * own writer task drains the queue, so no read loop ever waits on a write: two neighbours
+ * uploading to each other would otherwise both stop reading and deadlock on full windows.
+ */
+interface Link {
+  readonly peer: string
+  framed: FramedStream | null
+  readonly queue: Array<{ frame: Uint8Array; written?: () => void }>
+  writing: boolean
+}
+
+/**
+ * The node's side of `/fwmesh/<chain>/chunks/1` (DESIGN.md §5): it serves the chunks it holds
+ * within upload slots and the upload bandwidth limit, and downloads images from every
+ * neighbour at once through the swarm scheduler, writing verified chunks into a resumable
+ * chunk store. Manifests are fetched by CID from neighbours and checked against it.
+ */
+export class TransferService implements ImageFetcher {
+  private readonly images = new Map<string, Image>()
+  private readonly links = new Map<string, Link>()
+  private readonly manifestWaiters = new Map<string, Array<(bytes: Uint8Array) => void>>()
+  private readonly upload: TokenBucket
+  private readonly download: TokenBucket
+  private readonly prng = Prng.fromBytes(randomBytes(32))
+  private readonly protocol: string
+  private stopped = false
+
+  constructor(
+    private readonly host: Host,
+    chainId: string,
+    private readonly dir: string,
+    bandwidth: { uploadBytesPerSec: number; downloadBytesPerSec: number },
+    private readonly log: Logger,
+  ) {
+    this.protocol = chunkProtocolId(chainId)
+    this.upload = new TokenBucket(bandwidth.uploadBytesPerSec)
+    this.download = new TokenBucket(bandwidth.downloadBytesPerSec)
+  }
+
+  async start(): Promise<void> {
+    await this.host.handle(this.protocol, (stream, connection) => this.accept(stream, connection), {
+      maxInboundStreams: 64,
+    })
+    // A neighbour that connects during a download is asked at once.
+    this.host.addEventListener('peer:connect', (event) => {
+      const peer = event.detail.toString()
+      for (const image of this.images.values()) if (image.download) this.tell(image, peer)
+    })
+    await this.loadExisting()
+  }
+
+  /** Re-opens the images left in the data directory: complete ones are served again. */
+  private async loadExisting(): Promise<void> {
+    const names = await readdir(this.dir).catch(() => [] as string[])
+    for (const name of names) {
+      if (!name.endsWith('.manifest')) continue
+      const cid = parseCid(name.slice(0, -'.manifest'.length))
+      if (!cid) continue
+      const bytes = await readFile(join(this.dir, name))
+      const manifest = decodeManifest(bytes, { expectedCid: cid })
+      if (!manifest.ok) {
+        this.log.warn({ file: name, err: manifest.error.message }, 'ignoring an unreadable manifest')
+        continue
+      }
+      await this.openImage(cid, manifest.value, bytes)
+    }
+  }
+
+  private paths(key: string) {
+    return { image: join(this.dir, `${key}.img`), manifest: join(this.dir, `${key}.manifest`) }
+  }
+
+  private async openImage(cid: CID, manifest: Manifest, manifestBytes: Uint8Array): Promise<Image> {
+    const key = cidToString(cid)
+    const existing = this.images.get(key)
+    if (existing) return existing
+    await writeAtomically(this.paths(key).manifest, manifestBytes)
+    const store = await ChunkStore.open({ imagePath: this.paths(key).image, manifest })
+    if (!store.ok) throw new Error(`cannot open the image store for ${key}: ${store.error.message}`)
+    const image: Image = {
+      cid,
+      key,
+      manifest,
+      manifestBytes,
+      store: store.value,
+      uploads: new UploadQueue(),
+      told: new Set(),
+      heard: new Set(),
+      download: null,
+      uploadedBytes: 0,
+      pumping: false,
+    }
+    this.images.set(key, image)
+    return image
+  }
+
+  /** Seeds an image file on this machine (the publisher's node): the origin of a release. */
+  async addImage(
+    path: string,
+    manifestText: string,
+  ): Promise<{ ok: true; chunks: number } | { ok: false; message: string }> {
+    const cid = parseCid(manifestText)
+    if (!cid) return { ok: false, message: `"${manifestText}" is not a manifest CID` }
+    const chunked = await chunkImageFile(path)
+    if (!chunked.ok) return { ok: false, message: `cannot read ${path}: ${chunked.error.message}` }
+    if (!chunked.value.cid.equals(cid))
+      return { ok: false, message: `${path} does not match manifest ${manifestText}` }
+    const key = cidToString(cid)
+    if (!this.images.has(key)) await copyFile(path, this.paths(key).image)
+    const image = await this.openImage(cid, chunked.value.manifest, chunked.value.encoded)
+    if (!image.store.isComplete()) return { ok: false, message: 'the copied image did not verify' }
+    for (const peer of this.host.getPeers()) this.tell(image, peer.toString())
+    return { ok: true, chunks: image.store.chunkCount }
+  }
+
+  imagePath(manifest: string): string {
+    return this.paths(manifest).image
+  }
+
+  /** Downloads an image (resuming what is held) from every neighbour at once. */
+  async fetch(manifestText: string, release: { id: string; imageSize: number; imageSha256: Uint8Array }) {
+    const cid = parseCid(manifestText)
+    if (!cid) return { ok: false as const, reason: `bad manifest id ${manifestText}` }
+    const key = cidToString(cid)
+    let image = this.images.get(key)
+    if (!image) {
+      const bytes = await this.fetchManifest(cid)
+      if (!bytes) return { ok: false as const, reason: 'no neighbour sent the manifest' }
+      const manifest = decodeManifest(bytes, { expectedCid: cid })
+      if (!manifest.ok) return { ok: false as const, reason: `bad manifest: ${manifest.error.message}` }
+      image = await this.openImage(cid, manifest.value, bytes)
+    }
+    if (
+      image.manifest.imageSize !== release.imageSize ||
+      !bytesEqual(image.manifest.imageSha256, release.imageSha256)
+    ) {
+      return { ok: false as const, reason: 'the manifest does not describe the release image' }
+    }
+    if (image.store.isComplete()) return this.complete(image)
+    if (image.download) return image.download.done
+    return this.startDownload(image)
+  }
+
+  private startDownload(image: Image): Download['done'] {
+    let finish!: Download['finish']
+    const done = new Promise<{ ok: true; path: string } | { ok: false; reason: string }>((resolve) => {
+      finish = resolve
+    })
+    const scheduler = new SwarmScheduler({
+      chunkCount: image.store.chunkCount,
+      prng: this.prng.child(image.key),
+      held: image.store.heldBitfield(),
+    })
+    const download: Download = {
+      scheduler,
+      bytesFrom: new Map(),
+      startedAt: Date.now(),
+      timer: undefined,
+      flushTimer: undefined,
+      writesPending: 0,
+      done,
+      finish,
+      finishing: false,
+    }
+    image.download = download
+    // Slow links must still announce chunks promptly: flush (and tell) on an interval too.
+    download.flushTimer = setInterval(() => void this.flushAndTell(image), STORE_FLUSH_INTERVAL_MS)
+    for (const peer of this.host.getPeers()) this.tell(image, peer.toString())
+    this.log.info(
+      { manifest: image.key, chunks: image.store.chunkCount, held: image.store.chunksHeld },
+      'download started',
+    )
+    return done
+  }
+
+  private async complete(image: Image): Promise<{ ok: true; path: string } | { ok: false; reason: string }> {
+    const verified = await image.store.verifyImage()
+    if (!verified.ok) return { ok: false, reason: verified.error.message }
+    return { ok: true, path: this.paths(image.key).image }
+  }
+
+  async cancel(manifest: string): Promise<void> {
+    const image = this.images.get(manifest)
+    if (!image) return
+    this.stopDownload(image, { ok: false, reason: 'cancelled' })
+    this.images.delete(manifest)
+    await image.store.close({ flush: false })
+    const paths = this.paths(manifest)
+    await Promise.all([
+      rm(paths.image, { force: true }),
+      rm(`${paths.image}.held`, { force: true }),
+      rm(paths.manifest, { force: true }),
+    ])
+  }
+
+  private stopDownload(
+    image: Image,
+    result: { ok: true; path: string } | { ok: false; reason: string },
+  ): void {
+    const d = image.download
+    if (!d) return
+    if (d.timer) clearTimeout(d.timer)
+    if (d.flushTimer) clearInterval(d.flushTimer)
+    image.download = null
+    d.finish(result)
+  }
+
+  /** Progress of every image this node holds, for the API and the demo. */
+  downloads() {
+    return [...this.images.values()].map((image) => ({
+      manifest: image.key,
+      chunks: image.store.chunkCount,
+      held: image.store.chunksHeld,
+      complete: image.store.isComplete(),
+      downloading: image.download !== null,
+      bytesFrom: Object.fromEntries(image.download?.bytesFrom ?? this.finishedBytes.get(image.key) ?? []),
+      uploadedBytes: image.uploadedBytes,
+    }))
+  }
+
+  private readonly finishedBytes = new Map<string, Map<string, number>>()
+
+  // ---- Manifests ----
+
+  /**
+   * Asks every neighbour for a manifest, again every MANIFEST_RETRY_INTERVAL_MS (new neighbours
+   * connect, and neighbours that had nothing may have fetched it meanwhile), and also any
+   * neighbour that announces chunks of it. The first answer matching the CID wins.
+   */
+  private async fetchManifest(cid: CID): Promise<Uint8Array | null> {
+    const key = cidToString(cid)
+    const asked = new Set<string>()
+    const ask = () => {
+      for (const peer of this.host.getPeers().map((p) => p.toString())) {
+        if (asked.has(peer)) continue
+        asked.add(peer)
+        void this.send(peer, { type: 'manifest-request', manifest: cid })
+      }
+    }
+    const got = new Promise<Uint8Array | null>((resolve) => {
+      const retry = setInterval(() => {
+        // A neighbour may have fetched it since we asked: ask everyone again.
+        asked.clear()
+        ask()
+      }, MANIFEST_RETRY_INTERVAL_MS)
+      const timer = setTimeout(() => {
+        clearInterval(retry)
+        this.manifestWaiters.delete(key)
+        resolve(null)
+      }, MANIFEST_FETCH_TIMEOUT_MS)
+      const list = this.manifestWaiters.get(key) ?? []
+      list.push((bytes) => {
+        clearTimeout(timer)
+        clearInterval(retry)
+        resolve(bytes)
+      })
+      this.manifestWaiters.set(key, list)
+    })
+    ask()
+    return got
+  }
+
+  // ---- Links ----
+
+  private linkOf(peer: string): Link {
+    let link = this.links.get(peer)
+    if (!link) {
+      link = { peer, framed: null, queue: [], writing: false }
+      this.links.set(peer, link)
+    }
+    return link
+  }
+
+  private adopt(peer: string, stream: Stream): void {
+    const link = this.linkOf(peer)
+    const framed = new FramedStream(stream, CHUNK_MESSAGE_BYTES_MAX)
+    // Both sides may open a stream at once: read from every stream, write on the first.
+    if (!link.framed) link.framed = framed
+    void this.readLoop(link, framed)
+  }
+
+  private accept(stream: Stream, connection: Connection): void {
+    this.adopt(connection.remotePeer.toString(), stream)
+  }
+
+  /**
+   * Queues a message for a neighbour and returns at once; the promise resolves when the frame
+   * is written (or dropped with a broken link). Read loops never await it.
+   */
+  private send(peer: string, msg: ChunkMessage): Promise<void> {
+    if (this.stopped) return Promise.resolve()
+    const link = this.linkOf(peer)
+    const written = new Promise<void>((resolve) =>
+      link.queue.push({ frame: encodeChunkMessage(msg), written: resolve }),
+    )
+    if (!link.writing) void this.writeLoop(link)
+    return written
+  }
+
+  private async writeLoop(link: Link): Promise<void> {
+    link.writing = true
+    try {
+      while (link.queue.length > 0 && !this.stopped) {
+        if (!link.framed) {
+          const connection = this.host.getConnections().find((c) => c.remotePeer.toString() === link.peer)
+          if (!connection) throw new Error('not connected')
+          const stream = await connection.newStream(this.protocol, {
+            signal: AbortSignal.timeout(TRANSFER_WRITE_TIMEOUT_MS),
+          })
+          if (link.framed) stream.abort(new Error('duplicate link'))
+          else this.adopt(link.peer, stream)
+        }
+        const item = link.queue.shift()!
+        await link.framed!.write(item.frame, TRANSFER_WRITE_TIMEOUT_MS)
+        item.written?.()
+      }
+    } catch (cause) {
+      this.log.debug({ peer: link.peer, err: (cause as Error).message }, 'chunk stream broke')
+      this.dropLink(link)
+    } finally {
+      link.writing = false
+    }
+  }
+
+  private dropLink(link: Link): void {
+    if (this.links.get(link.peer) === link) this.links.delete(link.peer)
+    link.framed?.abort('link dropped')
+    for (const item of link.queue) item.written?.()
+    link.queue.length = 0
+    for (const image of this.images.values()) {
+      image.told.delete(link.peer)
+      image.heard.delete(link.peer)
+      image.uploads.handlePeerLeft(link.peer)
+      if (image.download) {
+        image.download.scheduler.handlePeerLeft(link.peer, Date.now())
+        this.drainScheduler(image)
+      }
+    }
+  }
+
+  private async readLoop(link: Link, framed: FramedStream): Promise<void> {
+    try {
+      for (;;) {
+        const frame = await framed.read(3_600_000)
+        if (frame === null || this.stopped) return
+        const msg = decodeChunkMessage(frame)
+        if (!msg.ok) {
+          this.log.warn(
+            { peer: link.peer, err: msg.error.message },
+            'undecodable chunk message; closing the stream',
+          )
+          framed.abort('undecodable message')
+          return
+        }
+        if (msg.value.type === 'chunk') await this.download.take(msg.value.data.byteLength)
+        await this.handle(link.peer, msg.value)
+      }
+    } catch (cause) {
+      this.log.debug({ peer: link.peer, err: (cause as Error).message }, 'chunk stream ended')
+    } finally {
+      if (this.links.get(link.peer) === link && link.framed === framed) this.dropLink(link)
+      else framed.abort('stream ended')
+    }
+  }
+
+  /** Tells a neighbour which chunks of an image we hold; it answers with its own. */
+  private tell(image: Image, peer: string): void {
+    if (image.told.has(peer)) return
+    image.told.add(peer)
+    void this.send(peer, { type: 'have', manifest: image.cid, bitfield: image.store.heldBitfield() })
+  }
+
+  private async handle(peer: string, msg: ChunkMessage): Promise<void> {
+    const key = cidToString(msg.manifest)
+    if (msg.type === 'manifest') {
+      const waiters = this.manifestWaiters.get(key)
+      if (!waiters || msg.bytes.byteLength > MANIFEST_BYTES_MAX) return
+      // Checked against the CID before anyone sees it: a neighbour cannot forge a manifest.
+      if (!decodeManifest(msg.bytes, { expectedCid: msg.manifest }).ok) {
+        this.log.warn({ peer, manifest: key }, 'a neighbour sent a manifest that does not match its CID')
+        return
+      }
+      this.manifestWaiters.delete(key)
+      for (const w of waiters) w(msg.bytes)
+      return
+    }
+    const image = this.images.get(key)
+    if (!image) {
+      // A neighbour announces an image whose manifest we are waiting for: ask it.
+      if (msg.type === 'have' && this.manifestWaiters.has(key))
+        void this.send(peer, { type: 'manifest-request', manifest: msg.manifest })
+      return
+    }
+    const now = Date.now()
+    switch (msg.type) {
+      case 'manifest-request':
+        void this.send(peer, { type: 'manifest', manifest: image.cid, bytes: image.manifestBytes })
+        return
+      case 'have': {
+        if (image.download) {
+          const r = image.download.scheduler.handlePeerJoined(peer, msg.bitfield, now)
+          if (!r.ok && r.error.code !== 'already-joined')
+            this.log.debug({ peer, err: r.error.message }, 'refused a have')
+          this.drainScheduler(image)
+        }
+        if (!image.heard.has(peer)) {
+          image.heard.add(peer)
+          image.told.delete(peer)
+        }
+        this.tell(image, peer)
+        return
+      }
+      case 'have-update':
+        if (image.download) {
+          image.download.scheduler.handlePeerHave(peer, msg.chunks, now)
+          this.drainScheduler(image)
+        }
+        return
+      case 'request': {
+        if (!image.store.has(msg.chunk)) {
+          void this.send(peer, {
+            type: 'not-found',
+            manifest: image.cid,
+            chunk: msg.chunk,
+            reason: 'not-held',
+          })
+          return
+        }
+        const queued = image.uploads.handleRequest(peer, msg.chunk)
+        if (!queued.ok && queued.error.code !== 'duplicate') {
+          void this.send(peer, { type: 'not-found', manifest: image.cid, chunk: msg.chunk, reason: 'busy' })
+          return
+        }
+        void this.pumpUploads(image)
+        return
+      }
+      case 'cancel':
+        image.uploads.handleCancel(peer, msg.chunk)
+        return
+      case 'not-found':
+        if (image.download) {
+          image.download.scheduler.handleNotFound(peer, msg.chunk, msg.reason, now)
+          this.drainScheduler(image)
+        }
+        return
+      case 'chunk':
+        await this.receiveChunk(image, peer, msg.chunk, msg.data)
+        return
+    }
+  }
+
+  private async pumpUploads(image: Image): Promise<void> {
+    if (image.pumping) return
+    image.pumping = true
+    try {
+      for (let job = image.uploads.poll(); job; job = image.uploads.poll()) {
+        const data = await image.store.readChunk(job.chunk)
+        if (!data.ok) {
+          image.uploads.handleSent(job.peer, job.chunk)
+          void this.send(job.peer, {
+            type: 'not-found',
+            manifest: image.cid,
+            chunk: job.chunk,
+            reason: 'not-held',
+          })
+          continue
+        }
+        await this.upload.take(data.value.byteLength)
+        await this.send(job.peer, { type: 'chunk', manifest: image.cid, chunk: job.chunk, data: data.value })
+        image.uploads.handleSent(job.peer, job.chunk)
+        image.uploadedBytes += data.value.byteLength
+      }
+    } finally {
+      image.pumping = false
+    }
+  }
+
+  private async receiveChunk(image: Image, peer: string, chunk: number, data: Uint8Array): Promise<void> {
+    const d = image.download
+    if (!d || chunk >= image.store.chunkCount) return
+    const verdict = verifyChunk(image.manifest, chunk, data)
+    const outcome = d.scheduler.handleChunk(peer, chunk, verdict, Date.now())
+    if (outcome === 'rejected') this.log.warn({ peer, chunk, verdict }, 'a neighbour sent a bad chunk')
+    if (outcome === 'accepted') {
+      d.bytesFrom.set(peer, (d.bytesFrom.get(peer) ?? 0) + data.byteLength)
+      d.writesPending++
+      const written = await image.store.writeChunk(chunk, data).finally(() => {
+        d.writesPending--
+      })
+      if (!written.ok) {
+        this.log.error({ chunk, err: written.error.message }, 'could not write a chunk')
+        d.scheduler.handleChunkLost(chunk, Date.now())
+      } else if (written.value.held.length > 0) {
+        this.announce(image, written.value.held)
+      }
+    }
+    this.drainScheduler(image)
+    // The scheduler counts a chunk done when it arrives; the image is done when the last
+    // write has landed too.
+    if (d.scheduler.isComplete() && d.writesPending === 0 && !d.finishing) {
+      d.finishing = true
+      await this.flushAndTell(image)
+      this.finishedBytes.set(image.key, d.bytesFrom)
+      const result = await this.complete(image)
+      this.log.info(
+        {
+          manifest: image.key,
+          seconds: (Date.now() - d.startedAt) / 1000,
+          ok: result.ok,
+          ...(result.ok ? {} : { why: result.reason }),
+        },
+        'download finished',
+      )
+      this.stopDownload(image, result)
+    }
+  }
+
+  private async flushAndTell(image: Image): Promise<void> {
+    const flushed = await image.store.flush()
+    if (flushed.ok && flushed.value.length > 0) this.announce(image, flushed.value)
+  }
+
+  /** Sends a have-update of newly held chunks to every neighbour we told about the image. */
+  private announce(image: Image, chunks: readonly number[]): void {
+    const HAVE_BATCH = 256
+    for (const peer of image.told) {
+      for (let i = 0; i < chunks.length; i += HAVE_BATCH) {
+        void this.send(peer, {
+          type: 'have-update',
+          manifest: image.cid,
+          chunks: chunks.slice(i, i + HAVE_BATCH),
+        })
+      }
+    }
+  }
+
+  private drainScheduler(image: Image): void {
+    const d = image.download
+    if (!d) return
+    for (let out = d.scheduler.poll(); out; out = d.scheduler.poll()) {
+      switch (out.type) {
+        case 'request':
+          void this.send(out.peer, { type: 'request', manifest: image.cid, chunk: out.chunk })
+          break
+        case 'cancel':
+          void this.send(out.peer, { type: 'cancel', manifest: image.cid, chunk: out.chunk })
+          break
+        case 'ban':
+          this.log.warn(
+            { peer: out.peer, reason: out.reason, manifest: image.key },
+            'banned a neighbour for this image',
+          )
+          break
+      }
+    }
+    if (d.timer) clearTimeout(d.timer)
+    const at = d.scheduler.nextTimeout()
+    if (at !== undefined) {
+      d.timer = setTimeout(
+        () => {
+          if (image.download !== d) return
+          d.scheduler.handleTick(Math.max(Date.now(), at))
+          this.drainScheduler(image)
+        },
+        Math.max(0, at - Date.now()),
+      )
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    for (const image of this.images.values()) {
+      this.stopDownload(image, { ok: false, reason: 'the node is stopping' })
+      await image.store.close()
+    }
+    for (const link of this.links.values()) link.framed?.abort('stopping')
+    this.links.clear()
+  }
+}

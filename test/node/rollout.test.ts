@@ -1,0 +1,72 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TxFactory } from '../../src/ledger/dev-chain.js'
+import type { Node } from '../../src/node/daemon.js'
+import { type Cluster, eventually, startCluster } from '../helpers/cluster.js'
+import { commitAll, deviceConfig, makeImage, publishTx } from '../helpers/release.js'
+
+describe('node: a rollout over real libp2p (4 validators, 8 devices, loopback)', () => {
+  let cluster: Cluster
+  const devices: Node[] = []
+  beforeAll(async () => {
+    // The origin's uplink is limited, as a publisher's usually is: devices must serve each other.
+    cluster = await startCluster({ seed: 'rollout', originUploadBytesPerSec: 2 * 1024 * 1024 })
+    for (let i = 0; i < 8; i++)
+      devices.push(
+        await cluster.addFollower({
+          name: `device-${i}`,
+          device: deviceConfig(join(cluster.dir, `installed-${i}`)),
+        }),
+      )
+  }, 90_000)
+  afterAll(async () => {
+    await cluster?.stop()
+  })
+
+  it('publishes, approves, and every device fetches from its neighbours, installs, and has its report committed', async () => {
+    const f = new TxFactory(cluster.chain)
+    const origin = cluster.validators[0]!
+    await commitAll(origin, [
+      ...f.bootstrap(),
+      ...devices.map((d) => f.registerDevice(d.keys.publicKey, 'gw', 'rev-a')),
+    ])
+    const image = await makeImage(cluster.dir, 'fw-1.0.0.img', 3 * 1024 * 1024 + 12345, 'rollout-image')
+    const seeded = await origin.transfer.addImage(image.path, image.cid.toString())
+    expect(seeded).toMatchObject({ ok: true })
+    const release = publishTx(f, image, '1.0.0')
+    await commitAll(origin, [
+      release,
+      f.approve(release.id, cluster.chain.approvers[0]!),
+      f.approve(release.id, cluster.chain.approvers[1]!),
+    ])
+
+    await eventually(
+      'every device reported installed on the ledger',
+      () =>
+        devices.every((d) => origin.ledger.ledger.device(d.keys.publicKey)?.installed?.version === '1.0.0') ||
+        undefined,
+      60_000,
+    )
+    const original = await readFile(image.path)
+    for (const [i, d] of devices.entries()) {
+      const installed = await readFile(join(cluster.dir, `installed-${i}`, 'firmware.img'))
+      expect(Buffer.compare(installed, original), `device ${i} installed the exact image`).toBe(0)
+      expect(d.status().device).toMatchObject({ installedVersion: '1.0.0', phase: 'idle' })
+    }
+    // The mesh carried most of it: devices fetched from each other, not only from the origin.
+    const fromOrigin = devices
+      .map((d) => d.transfer.downloads()[0]!.bytesFrom[origin.host.peerId.toString()] ?? 0)
+      .reduce((a, b) => a + b, 0)
+    const total = devices.reduce(
+      (sum, d) => sum + Object.values(d.transfer.downloads()[0]!.bytesFrom).reduce((a, b) => a + b, 0),
+      0,
+    )
+    expect(total).toBe(devices.length * image.manifest.imageSize)
+    expect(fromOrigin, 'the origin sent less than half of all bytes').toBeLessThan(total / 2)
+    const reports = await origin.store.audit('release', release.idString)
+    expect(
+      reports.filter((r) => r.tx.body.type === 'install.report' && r.tx.body.status === 'installed'),
+    ).toHaveLength(devices.length)
+  })
+})
