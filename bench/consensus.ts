@@ -14,7 +14,7 @@
  * Options: --seconds <s> per phase (default 5), --rate <tx/s> for the latency phase.
  */
 import { cidOf } from '../src/codec/cid.js'
-import { decode, encode } from '../src/consensus/messages.js'
+import { DEFAULT_CODEC_LIMITS, decode, encode } from '../src/consensus/messages.js'
 import { Replica } from '../src/consensus/replica.js'
 import type { Certificate } from '../src/ledger/certificate.js'
 import { DevBlockBuilder, type DevChain, makeDevChain, TxFactory } from '../src/ledger/dev-chain.js'
@@ -33,7 +33,7 @@ interface Setup {
 }
 
 /** A chain with a publisher, one release and DEVICES registered devices, certified. */
-function setUp(): Setup {
+export function setUp(): Setup {
   const chain = makeDevChain({
     seed: 'bench-consensus',
     validators: VALIDATORS,
@@ -61,7 +61,7 @@ function setUp(): Setup {
 }
 
 /** `count` install reports, round robin over the devices (distinct by their time field). */
-function reports(setup: Setup, count: number, offset: number): SignedTx[] {
+export function reports(setup: Setup, count: number, offset: number): SignedTx[] {
   const f = new TxFactory(setup.chain)
   const out: SignedTx[] = []
   for (let i = 0; i < count; i++) {
@@ -91,7 +91,7 @@ interface PhaseResult {
  * keep `closedLoop` transactions outstanding), each submitted to every validator as gossip
  * would deliver it. Latency: submit until every validator has committed it.
  */
-function phase(
+export function phase(
   setup: Setup,
   txs: readonly SignedTx[],
   seconds: number,
@@ -167,9 +167,10 @@ function phase(
     }
     for (let k = 0; k < 10_000 && queue.length > 0; k++) {
       const m = queue.shift()!
-      const decoded = decode(m.bytes)
+      const receiver = replicas[m.to]!
+      const decoded = decode(m.bytes, DEFAULT_CODEC_LIMITS, { knownTx: receiver.knownTx })
       if (!decoded.ok) throw new Error(decoded.error.message)
-      replicas[m.to]!.handleMessage(m.from, decoded.value, clock())
+      receiver.handleMessage(m.from, decoded.value, clock())
       drain(m.to)
     }
     for (let i = 0; i < replicas.length; i++) {

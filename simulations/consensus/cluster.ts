@@ -1,7 +1,13 @@
 import { assert } from '../../src/codec/assert.js'
 import { Follower, type FollowerLimits } from '../../src/consensus/follower.js'
 import type { ConsensusLimits } from '../../src/consensus/limits.js'
-import { type CertifiedBlock, decode, encode, type Msg } from '../../src/consensus/messages.js'
+import {
+  type CertifiedBlock,
+  DEFAULT_CODEC_LIMITS,
+  decode,
+  encode,
+  type Msg,
+} from '../../src/consensus/messages.js'
 import { Replica, type ReplicaOutput } from '../../src/consensus/replica.js'
 import type { SafetyRecord } from '../../src/consensus/safety.js'
 import { serveSync } from '../../src/consensus/sync.js'
@@ -125,7 +131,7 @@ export class ValidatorNode {
 
   deliver(fromAddress: number, bytes: Uint8Array): void {
     if (!this.replica) return
-    const decoded = decode(bytes)
+    const decoded = decode(bytes, DEFAULT_CODEC_LIMITS, { knownTx: this.replica.knownTx })
     const sender = this.cluster.addressInfo(fromAddress)
     if (!decoded.ok) {
       if (!sender.faulty)

@@ -48,6 +48,8 @@ export class Mempool {
   // Map iteration order is insertion order: arrival order, oldest first.
   private readonly entries = new Map<string, Entry>()
   private readonly perSigner = new Map<string, { count: number; bytes: number }>()
+  /** Transaction id by signature (latin1), to find a pending transaction from its envelope bytes. */
+  private readonly bySignature = new Map<string, string>()
   private totalBytes = 0
   /** Committed state plus every pending transaction, in arrival order; null when stale. */
   private draft: LedgerState | null = null
@@ -74,6 +76,17 @@ export class Mempool {
 
   get(id: string): SignedTx | undefined {
     return this.entries.get(id)?.tx
+  }
+
+  /**
+   * The pending transaction whose envelope these bytes might be (found by the signature
+   * inside them); the caller compares the bytes before trusting it.
+   */
+  byEnvelope(envelope: Uint8Array): SignedTx | undefined {
+    if (envelope.byteLength < ENVELOPE_SIG_END || !ENVELOPE_PREFIX.every((b, i) => envelope[i] === b))
+      return undefined
+    const id = this.bySignature.get(signatureKey(envelope.subarray(ENVELOPE_PREFIX.length, ENVELOPE_SIG_END)))
+    return id === undefined ? undefined : this.entries.get(id)?.tx
   }
 
   /** Arrival time of the oldest pending transaction, or undefined when empty. */
@@ -134,6 +147,7 @@ export class Mempool {
       this.draft = null
     }
     this.entries.set(tx.idString, { tx, signer, arrivedAt: now, relayedAt: now })
+    this.bySignature.set(signatureKey(tx.signature), tx.idString)
     this.perSigner.set(signer, { count: mine.count + 1, bytes: mine.bytes + size })
     this.totalBytes += size
     // A draft that was just thrown away is rebuilt lazily; one still alive already has `tx`.
@@ -160,6 +174,7 @@ export class Mempool {
     const e = this.entries.get(id)
     if (!e) return
     this.entries.delete(id)
+    this.bySignature.delete(signatureKey(e.tx.signature))
     this.totalBytes -= e.tx.bytes.byteLength
     const s = this.perSigner.get(e.signer)
     assert(s !== undefined && s.count >= 1, 'a pending transaction counts for its signer')
@@ -306,8 +321,17 @@ export class Mempool {
       assert(this.perSigner.get(signer)?.count === count, 'per-signer counts match the pending transactions')
     }
     assert(counts.size === this.perSigner.size, 'no signer is counted without pending transactions')
+    assert(this.bySignature.size === this.entries.size, 'every pending transaction is indexed by signature')
   }
 }
 
 /** Room a transaction takes in a block's encoding besides its own bytes (the CBOR framing). */
 export const TX_FRAMING_BYTES = 8
+
+/** A canonical envelope starts `{"sig": bytes(64)` (shorter keys sort first in DAG-CBOR). */
+const ENVELOPE_PREFIX = [0xa2, 0x63, 0x73, 0x69, 0x67, 0x58, 0x40] as const
+const ENVELOPE_SIG_END = ENVELOPE_PREFIX.length + 64
+
+function signatureKey(sig: Uint8Array): string {
+  return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('latin1')
+}

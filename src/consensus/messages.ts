@@ -1,9 +1,11 @@
+import { bytesEqual } from '../codec/bytes.js'
 import { type DecodeError, decodeCbor, decodeError, encodeCbor, nestDecodeError } from '../codec/cbor.js'
-import type { CID } from '../codec/cid.js'
+import { type CID, cidToString } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
 import { array, bytes, cid, literal, nullable, struct, tagged, uint } from '../codec/schema.js'
 import {
   BLOCK_BYTES_MAX,
+  BLOCK_TXS_MAX,
   CONSENSUS_MESSAGE_BYTES_MAX,
   SYNC_BLOCKS_MAX,
   SYNC_RESPONSE_BYTES_MAX,
@@ -12,7 +14,7 @@ import {
 } from '../constants.js'
 import { SigningDomain } from '../crypto/domains.js'
 import { SIGNATURE_BYTES, sign } from '../crypto/ed25519.js'
-import { type Block, decodeBlock } from '../ledger/block.js'
+import { type Block, blockHeader, decodeBlock, hashHeader } from '../ledger/block.js'
 import { type Certificate, certificate, commitMessage, signCommit } from '../ledger/certificate.js'
 import { decodeTx, type SignedTx } from '../ledger/tx.js'
 
@@ -352,12 +354,57 @@ function byteLimitOf(type: unknown, limits: CodecLimits): number {
   return type === 'sync-response' ? limits.syncResponseBytesMax : limits.messageBytesMax
 }
 
+/** Options of `decode`. */
+export interface DecodeOptions {
+  /**
+   * Transactions the receiver already holds, looked up by envelope bytes (a replica's
+   * `knownTx`). A block's transaction whose bytes equal a known one's is not decoded again:
+   * decoding is most of the cost of receiving a proposal, and backups already hold its
+   * transactions. A candidate is used only when its bytes are identical.
+   */
+  readonly knownTx?: (envelope: Uint8Array) => SignedTx | undefined
+}
+
+const blockWire = struct({
+  header: blockHeader,
+  txs: array(bytes({ max: TX_BYTES_MAX + 96 }), BLOCK_TXS_MAX),
+})
+
+/** `decodeBlock`, reusing transactions the receiver already decoded (same checks otherwise). */
+function decodeBlockReusing(
+  input: Uint8Array,
+  limits: CodecLimits,
+  knownTx: (envelope: Uint8Array) => SignedTx | undefined,
+): Result<Block, DecodeError> {
+  const raw = decodeCbor(input, limits.blockBytesMax, { canonical: true })
+  if (!raw.ok) return raw
+  const shape = blockWire(raw.value, '')
+  if (!shape.ok) return shape
+  const txs: SignedTx[] = []
+  for (const [i, txBytes] of shape.value.txs.entries()) {
+    const known = knownTx(txBytes)
+    if (known && bytesEqual(known.bytes, txBytes)) {
+      txs.push(known)
+      continue
+    }
+    const tx = decodeTx(txBytes)
+    if (!tx.ok) return err(nestDecodeError(`txs[${i}]`, tx.error))
+    txs.push(tx.value)
+  }
+  const header = shape.value.header
+  const hash = hashHeader(header)
+  return ok({ header, txs, hash, hashString: cidToString(hash), bytes: input })
+}
+
 function decodeBlockAt(
   blockBytesIn: Uint8Array,
   path: string,
   limits: CodecLimits,
+  options: DecodeOptions,
 ): Result<Block, DecodeError> {
-  const block = decodeBlock(blockBytesIn, limits.blockBytesMax)
+  const block = options.knownTx
+    ? decodeBlockReusing(blockBytesIn, limits, options.knownTx)
+    : decodeBlock(blockBytesIn, limits.blockBytesMax)
   return block.ok ? block : err(nestDecodeError(path, block.error))
 }
 
@@ -369,6 +416,7 @@ function decodeBlockAt(
 export function decode(
   input: Uint8Array,
   limits: CodecLimits = DEFAULT_CODEC_LIMITS,
+  options: DecodeOptions = {},
 ): Result<Msg, DecodeError> {
   const overall = Math.max(limits.messageBytesMax, limits.syncResponseBytesMax)
   const raw = decodeCbor(input, overall)
@@ -383,7 +431,7 @@ export function decode(
   const m = shaped.value
   switch (m.type) {
     case 'pre-prepare': {
-      const block = decodeBlockAt(m.block, 'block', limits)
+      const block = decodeBlockAt(m.block, 'block', limits, options)
       if (!block.ok) return block
       return ok({ ...m, block: block.value })
     }
@@ -396,7 +444,7 @@ export function decode(
     case 'view-change': {
       const { preparedBlock, ...rest } = m
       if (preparedBlock === undefined) return ok(rest)
-      const block = decodeBlockAt(preparedBlock, 'preparedBlock', limits)
+      const block = decodeBlockAt(preparedBlock, 'preparedBlock', limits, options)
       if (!block.ok) return block
       return ok({ ...rest, preparedBlock: block.value })
     }
@@ -415,14 +463,14 @@ export function decode(
       }
       const blocks: CertifiedBlock[] = []
       for (const [i, b] of m.blocks.entries()) {
-        const block = decodeBlockAt(b.block, `blocks[${i}].block`, limits)
+        const block = decodeBlockAt(b.block, `blocks[${i}].block`, limits, options)
         if (!block.ok) return block
         blocks.push({ block: block.value, cert: b.cert })
       }
       return ok({ type: 'sync-response', blocks })
     }
     case 'block': {
-      const block = decodeBlockAt(m.block, 'block', limits)
+      const block = decodeBlockAt(m.block, 'block', limits, options)
       if (!block.ok) return block
       return ok({ type: 'block', block: block.value, cert: m.cert })
     }

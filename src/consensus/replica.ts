@@ -253,6 +253,12 @@ export class Replica {
     return primaryOf(view, this.n) === this.index
   }
 
+  /**
+   * For the driver's `decode(bytes, limits, { knownTx: replica.knownTx })`: transactions this
+   * replica already holds need not be decoded again when a proposal carries them.
+   */
+  readonly knownTx = (envelope: Uint8Array): SignedTx | undefined => this.mempool.byEnvelope(envelope)
+
   /** The current safety record (what the last `persist` output carried). */
   safetyRecord(): SafetyRecord {
     return {

@@ -85,6 +85,18 @@ describe('consensus: mempool: admission', () => {
     if (!second.ok) expect(second.rejection.code).toBe('device.already-registered')
   })
 
+  it('finds a pending transaction from its envelope bytes, and forgets it once gone', () => {
+    const pool = new Mempool(roomy)
+    const state = stateWithRegistrars()
+    const tx = registration(0)
+    pool.admit(tx, state, ctx, 0)
+    expect(pool.byEnvelope(tx.bytes)).toBe(tx)
+    expect(pool.byEnvelope(tx.bytes.subarray(0, 20))).toBeUndefined()
+    pool.onCommit([tx.idString], state)
+    expect(pool.byEnvelope(tx.bytes)).toBeUndefined()
+    pool.checkInvariants()
+  })
+
   it('is bounded in count and in bytes', () => {
     const state = stateWithRegistrars()
     const byCount = new Mempool({ txsMax: 5, bytesMax: 1 << 20, signerSharePercent: 100 })

@@ -148,6 +148,30 @@ describe('consensus: messages: codec', () => {
     expect(decoded.value.viewChanges[0]!.preparedBlock).toBeUndefined()
   })
 
+  it('reuses transactions the receiver already holds, and only when their bytes are identical', () => {
+    const pp = everyType[0]!
+    const plain = decode(encode(pp))
+    const reused = decode(encode(pp), DEFAULT_CODEC_LIMITS, { knownTx: () => tx })
+    if (
+      !plain.ok ||
+      !reused.ok ||
+      plain.value.type !== 'pre-prepare' ||
+      reused.value.type !== 'pre-prepare'
+    ) {
+      throw new Error('not a pre-prepare')
+    }
+    expect(reused.value.block.txs[0]).toBe(tx)
+    expect(reused.value.block.hashString).toBe(plain.value.block.hashString)
+    // A candidate with other bytes (the same body, another signature) is not taken.
+    const impostor = { ...tx, signature: new Uint8Array(64), bytes: new Uint8Array(tx.bytes.byteLength) }
+    const guarded = decode(encode(pp), DEFAULT_CODEC_LIMITS, { knownTx: () => impostor })
+    if (!guarded.ok || guarded.value.type !== 'pre-prepare') throw new Error('not a pre-prepare')
+    expect(guarded.value.block.txs[0]).not.toBe(impostor)
+    expect(Buffer.compare(guarded.value.block.txs[0]!.bytes, tx.bytes)).toBe(0)
+    // The same limits and checks apply as without reuse.
+    expect(decode(encode(pp).subarray(0, 40), DEFAULT_CODEC_LIMITS, { knownTx: () => tx }).ok).toBe(false)
+  })
+
   it('refuses every truncation of every message type with a typed error', () => {
     for (const msg of everyType) {
       const bytes = encode(msg)
