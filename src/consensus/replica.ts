@@ -50,11 +50,13 @@ import {
  *    `from`, `submit(tx, now)` for a transaction from a client or gossip,
  *    `handleSyncResponse(from, blocks, now)` for blocks a sync peer sent, and `handleTick(now)`
  *    whenever the clock reaches `nextDeadline()` (calling it earlier is harmless).
- * 3. After every input, drain `poll()` and carry out the outputs IN ORDER. A `persist` output
- *    must be durable before any later `send` or `broadcast` of the same or a later poll is
- *    transmitted: that is how a restarted validator never signs two different blocks for
- *    one height and view. `commit` outputs must be stored (block and certificate) before the
- *    next input, or the replica restarts below them and syncs them again.
+ *    Decode with `decode(bytes, limits, { knownTx: replica.knownTx })`, so a proposal's
+ *    transactions already in the mempool are not decoded twice.
+ * 3. After construction and after every input, drain `poll()` and carry out the outputs IN
+ *    ORDER. A `persist` output must be durable before any later `send` or `broadcast` (of
+ *    the same or a later poll) is transmitted: that is how a restarted validator never signs
+ *    two different blocks for one height and view. `commit` outputs should be stored (block
+ *    and certificate) before the next input; one that is lost in a crash is synced again.
  * 4. Re-read `nextDeadline()` and arm one timer for it.
  *
  * `sync-request` messages are not for the core: the driver answers them from its store with
