@@ -250,7 +250,17 @@ export function buildConfig(
     if (!d.ok) return d
     const deviceKeys = checkKeys(
       d.value,
-      ['product', 'hardware', 'channel', 'install_command', 'install_timeout', 'maintenance_window'],
+      [
+        'product',
+        'hardware',
+        'channel',
+        'install_command',
+        'install_timeout',
+        'install_env',
+        'maintenance_window',
+        'version_file',
+        'initial_version',
+      ],
       'device',
     )
     if (!deviceKeys.ok) return deviceKeys

@@ -237,6 +237,7 @@ export class Node {
       addresses: this.addresses(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       rejections: this.ledger.recentRejections(),
+      gossip: this.gossip.stats(),
       device: this.agent?.status() ?? null,
     }
   }
@@ -410,10 +411,12 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
           : await n.ledger.waitForCommit(tx.idString, options.waitMs)
       return { ok: true, value: { id: tx.idString, ...final } }
     },
-    addImage: async () => ({
-      ok: false,
-      error: { status: 503, code: 'unavailable', message: 'this node does not serve images yet' },
-    }),
+    addImage: async (path, manifest) => {
+      const r = await node().transfer.addImage(path, manifest)
+      return r.ok
+        ? { ok: true, value: { manifest, chunks: r.chunks } }
+        : { ok: false, error: { status: 422, code: 'image', message: r.message } }
+    },
     metrics: () => node().metrics(),
   }
 }

@@ -50,6 +50,7 @@ export class Gossip {
       return
     }
     const msg = decoded.value
+    this.log.trace({ from, topic: message.topic, type: msg.type }, 'gossip received')
     if (message.topic === this.topics.tx && msg.type === 'tx') this.handlers.onTx(from, msg.tx)
     else if (message.topic === this.topics.block && msg.type === 'block')
       this.handlers.onBlock(from, msg.block, msg.cert)
@@ -70,11 +71,25 @@ export class Gossip {
 
   private async publish(topic: string, data: Uint8Array): Promise<void> {
     try {
-      await this.host.services.pubsub.publish(topic, data)
+      const result = await this.host.services.pubsub.publish(topic, data)
+      this.log.trace({ topic, recipients: result.recipients.length }, 'gossip published')
     } catch (cause) {
       // No subscriber yet, or a duplicate: gossip is best effort, sync covers the gap.
       this.log.debug({ topic, err: (cause as Error).message }, 'gossip publish failed')
     }
+  }
+
+  /** Subscribers and mesh peers per topic, for status and metrics. */
+  stats(): { tx: { subscribers: number; mesh: number }; block: { subscribers: number; mesh: number } } {
+    const pubsub = this.host.services.pubsub as unknown as {
+      getSubscribers(t: string): unknown[]
+      getMeshPeers(t: string): unknown[]
+    }
+    const of = (topic: string) => ({
+      subscribers: pubsub.getSubscribers(topic).length,
+      mesh: pubsub.getMeshPeers(topic).length,
+    })
+    return { tx: of(this.topics.tx), block: of(this.topics.block) }
   }
 
   stop(): void {

@@ -37,7 +37,12 @@ export type ChunkerError =
 /** Cuts the image file at `path` into chunks and builds its manifest. */
 export async function chunkImageFile(
   path: string,
-  options: { chunkSize?: number; limits?: ManifestLimits } = {},
+  options: {
+    chunkSize?: number
+    limits?: ManifestLimits
+    /** Called after each chunk with the bytes read so far and the image size (for progress bars). */
+    onProgress?: (bytesRead: number, imageSize: number) => void
+  } = {},
 ): Promise<Result<ChunkedImage, ChunkerError>> {
   const chunkSize = options.chunkSize ?? CHUNK_BYTES_DEFAULT
   const limits = options.limits ?? DEFAULT_MANIFEST_LIMITS
@@ -63,7 +68,12 @@ export async function chunkImageFile(
       return err({ code: 'too-many-chunks', message })
     }
     const builder = new ManifestBuilder(chunkSize, limits)
-    const complete = await readBlocks(fh, size, chunkSize, (chunk) => builder.add(chunk))
+    let read = 0
+    const complete = await readBlocks(fh, size, chunkSize, (chunk) => {
+      builder.add(chunk)
+      read += chunk.byteLength
+      options.onProgress?.(read, size)
+    })
     if (!complete) return err({ code: 'changed-while-reading', message: `${path} shrank while it was read` })
     // One byte past the end tells whether the file grew while it was read.
     if ((await fh.read(new Uint8Array(1), 0, 1, size)).bytesRead !== 0) {

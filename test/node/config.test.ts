@@ -67,6 +67,39 @@ describe('node: config', () => {
     })
   })
 
+  it('reads the running-version file, the initial version and the hook environment of a device', () => {
+    const r = buildConfig(
+      {
+        data_dir: '/d',
+        device: {
+          product: 'gw',
+          hardware: 'a',
+          install_command: ['/bin/true'],
+          version_file: 'installed/version',
+          initial_version: '1.0.0',
+          install_env: { FWMESH_INSTALL_DIR: '/data/fw' },
+        },
+      },
+      {},
+      '/etc/fwmesh',
+    )
+    if (!r.ok) throw new Error(r.error.message)
+    expect(r.value.device).toMatchObject({
+      versionFile: '/etc/fwmesh/installed/version',
+      initialVersion: '1.0.0',
+      installEnv: { FWMESH_INSTALL_DIR: '/data/fw' },
+    })
+    const bad = buildConfig(
+      {
+        data_dir: '/d',
+        device: { product: 'gw', hardware: 'a', install_command: ['x'], install_env: { A: 1 } },
+      },
+      {},
+      '/x',
+    )
+    expect(bad.ok ? '' : bad.error.message).toMatch(/install_env must be a table of strings/)
+  })
+
   const faults: Array<[string, Record<string, unknown>, RegExp]> = [
     ['no data_dir', {}, /data_dir is required/],
     ['an unknown top-level key', { data_dir: 'd', colour: 'red' }, /unknown key "colour"/],

@@ -31,6 +31,11 @@ describe('node: a rollout over real libp2p (4 validators, 8 devices, loopback)',
       ...f.bootstrap(),
       ...devices.map((d) => f.registerDevice(d.keys.publicKey, 'gw', 'rev-a')),
     ])
+    // Twelve nodes on one IP address: every node still keeps a gossip mesh (see host.ts).
+    await eventually(
+      'every node has a block-gossip mesh',
+      () => [...cluster.validators, ...devices].every((n) => n.gossip.stats().block.mesh > 0) || undefined,
+    )
     const image = await makeImage(cluster.dir, 'fw-1.0.0.img', 3 * 1024 * 1024 + 12345, 'rollout-image')
     const seeded = await origin.transfer.addImage(image.path, image.cid.toString())
     expect(seeded).toMatchObject({ ok: true })

@@ -1,0 +1,373 @@
+/**
+ * `npm run demo`: a whole fwmesh rollout on 127.0.0.1, with real processes.
+ *
+ * 4 validators and 12 devices run as separate `fwmesh node` processes with their own data
+ * directories. The CLI publishes a 16 MiB release from validator 0 (the origin, whose uplink
+ * is limited to 8 MiB/s, as a publisher's usually is), two approvers approve it, and the
+ * rollout is shown live. It ends with a summary per device (installed version, bytes from the
+ * origin and from peers) and the audit trail read back from the ledger. Every process it
+ * started is stopped; the exit code is 0 only if every device installed the release.
+ */
+import '../src/polyfills.js'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { NodeClient } from '../src/cli/api-client.js'
+import { toHex } from '../src/codec/bytes.js'
+import { didFromPublicKey } from '../src/crypto/did.js'
+import { generateKeyPair, type KeyPair } from '../src/crypto/ed25519.js'
+import { writeKeyFile } from '../src/crypto/key-store.js'
+import { signTx, type TxBody } from '../src/ledger/tx.js'
+import { Prng } from '../src/prng.js'
+
+const ROOT = join(import.meta.dirname, '..')
+const FWMESH = join(ROOT, 'dist/src/cli/main.js')
+const VALIDATORS = 4
+const DEVICES = 12
+const IMAGE_BYTES = 16 * 1024 * 1024
+const ORIGIN_UPLOAD = '8 MiB/s'
+const DEADLINE_MS = 85_000
+
+const started = Date.now()
+const children: ChildProcess[] = []
+let dir = ''
+
+function say(text: string): void {
+  process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${text}\n`)
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Runs the CLI as a user would; stdout and stderr pass through; resolves with stdout. */
+async function fwmesh(args: string[], options: { quiet?: boolean } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FWMESH, ...args], {
+      stdio: ['ignore', 'pipe', options.quiet ? 'ignore' : 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    child.on('error', reject)
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`fwmesh ${args.slice(0, 3).join(' ')} exited with ${code} ${out.trim()}`)),
+    )
+  })
+}
+
+interface DemoNode {
+  readonly name: string
+  readonly keys: KeyPair
+  readonly p2pPort: number
+  readonly apiPort: number
+  readonly dataDir: string
+  readonly api: NodeClient
+  readonly peerId: string
+}
+
+async function makeNode(name: string, keys: KeyPair): Promise<DemoNode> {
+  const dataDir = join(dir, name)
+  await mkdir(dataDir, { recursive: true })
+  const written = await writeKeyFile(join(dataDir, 'node.key'), keys)
+  if (!written.ok) throw new Error(written.error.message)
+  const apiPort = await freePort()
+  const peerId = peerIdFromPublicKey(publicKeyFromRaw(keys.publicKey) as never).toString()
+  return {
+    name,
+    keys,
+    p2pPort: await freePort(),
+    apiPort,
+    dataDir,
+    api: new NodeClient(`http://127.0.0.1:${apiPort}`),
+    peerId,
+  }
+}
+
+function toml(value: unknown): string {
+  return JSON.stringify(value)
+}
+
+async function startNode(
+  node: DemoNode,
+  role: 'validator' | 'follower',
+  bootstrap: string[],
+  extra: string,
+): Promise<void> {
+  const config = join(node.dataDir, 'fwmesh.toml')
+  await writeFile(
+    config,
+    [
+      `data_dir = ${toml(node.dataDir)}`,
+      `genesis = ${toml(join(dir, 'genesis.json'))}`,
+      `role = ${toml(role)}`,
+      '[network]',
+      `listen = ${toml([`/ip4/127.0.0.1/tcp/${node.p2pPort}`])}`,
+      `bootstrap = ${toml(bootstrap)}`,
+      'mdns = false',
+      '[api]',
+      `listen = "127.0.0.1:${node.apiPort}"`,
+      extra,
+    ].join('\n'),
+  )
+  const log = await import('node:fs').then((fs) => fs.openSync(join(node.dataDir, 'node.log'), 'a'))
+  const child = spawn(process.execPath, [FWMESH, 'node', '--config', config], {
+    stdio: ['ignore', 'ignore', log],
+  })
+  children.push(child)
+}
+
+async function waitForApi(node: DemoNode): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      await node.api.status()
+      return
+    } catch {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  throw new Error(`${node.name} did not start; see ${join(node.dataDir, 'node.log')}`)
+}
+
+async function submitAll(
+  node: DemoNode,
+  chainId: string,
+  signer: KeyPair,
+  bodies: Array<Record<string, unknown>>,
+): Promise<void> {
+  let nonce = Date.now()
+  await Promise.all(
+    bodies.map(async (fields) => {
+      const tx = signTx(
+        { ...fields, chain: chainId, signer: signer.publicKey, nonce: nonce++ } as TxBody,
+        signer,
+      )
+      const r = await node.api.submit(tx, 30_000)
+      if (r.status !== 'committed') throw new Error(`${fields.type} did not commit`)
+    }),
+  )
+}
+
+async function main(): Promise<number> {
+  dir = await mkdtemp(join(tmpdir(), 'fwmesh-demo-'))
+  say(`fwmesh demo in ${dir}: ${VALIDATORS} validators and ${DEVICES} devices on 127.0.0.1`)
+
+  // Keys: the committee, the people who publish and approve, and every device.
+  const key = async (name: string) => {
+    const keys = generateKeyPair()
+    const written = await writeKeyFile(join(dir, `${name}.key`), keys)
+    if (!written.ok) throw new Error(written.error.message)
+    return keys
+  }
+  const admin = await key('admin')
+  const publisher = await key('publisher')
+  const approvers = [await key('approver-0'), await key('approver-1')]
+  const validators = await Promise.all(
+    Array.from({ length: VALIDATORS }, (_, i) => makeNode(`validator-${i}`, generateKeyPair())),
+  )
+  const devices = await Promise.all(
+    Array.from({ length: DEVICES }, (_, i) => makeNode(`device-${i}`, generateKeyPair())),
+  )
+
+  const genesisArgs = [
+    'genesis',
+    'init',
+    '--chain-id',
+    'demo',
+    '--threshold',
+    '2',
+    '--admin',
+    didFromPublicKey(admin.publicKey),
+    '--out',
+    join(dir, 'genesis.json'),
+  ]
+  genesisArgs.push('--param', 'blockIntervalMs=200', '--param', 'emptyBlockIntervalMs=5000')
+  for (const v of validators) genesisArgs.push('--validator', `${v.name}=${toHex(v.keys.publicKey)}`)
+  await fwmesh(genesisArgs, { quiet: true })
+  say('genesis written (fwmesh genesis init)')
+
+  const address = (n: DemoNode) => `/ip4/127.0.0.1/tcp/${n.p2pPort}/p2p/${n.peerId}`
+  for (const [i, v] of validators.entries()) {
+    await startNode(
+      v,
+      'validator',
+      validators.filter((o) => o !== v).map(address),
+      i === 0 ? `[bandwidth]\nupload = ${toml(ORIGIN_UPLOAD)}` : '',
+    )
+  }
+  await Promise.all(validators.map(waitForApi))
+  say(`${VALIDATORS} validators up`)
+
+  const chainId = 'demo'
+  await submitAll(validators[0]!, chainId, admin, [
+    { type: 'role.grant', subject: publisher.publicKey, role: 'publisher', products: ['gateway'] },
+    ...approvers.map((a) => ({ type: 'role.grant', subject: a.publicKey, role: 'approver' })),
+    { type: 'role.grant', subject: admin.publicKey, role: 'registrar' },
+  ])
+  await submitAll(
+    validators[0]!,
+    chainId,
+    admin,
+    devices.map((d) => ({
+      type: 'device.register',
+      device: d.keys.publicKey,
+      product: 'gateway',
+      hardware: 'rev-b',
+      groups: ['demo'],
+    })),
+  )
+  say('roles granted and 12 devices registered')
+
+  for (const [i, d] of devices.entries()) {
+    const installDir = join(d.dataDir, 'installed')
+    const bootstrap = [...validators, ...devices.slice(Math.max(0, i - 3), i)].map(address)
+    await startNode(
+      d,
+      'follower',
+      bootstrap,
+      [
+        '[device]',
+        'product = "gateway"',
+        'hardware = "rev-b"',
+        `install_command = ${toml([join(ROOT, 'examples/hooks/script.sh')])}`,
+        `version_file = ${toml(join(installDir, 'version'))}`,
+        'initial_version = "1.0.0"',
+        `install_env = { FWMESH_INSTALL_DIR = ${toml(installDir)} }`,
+      ].join('\n'),
+    )
+  }
+  await Promise.all(devices.map(waitForApi))
+  say(`${DEVICES} devices up, running 1.0.0`)
+
+  const image = join(dir, 'gateway-1.1.0.img')
+  await writeFile(image, Prng.fromSeed('demo-image').bytes(IMAGE_BYTES))
+  const v0 = `http://127.0.0.1:${validators[0]!.apiPort}`
+  say('fwmesh release publish gateway-1.1.0.img --product gateway --version 1.1.0 --hardware rev-b')
+  const published = JSON.parse(
+    await fwmesh([
+      '--json',
+      'release',
+      'publish',
+      image,
+      '--product',
+      'gateway',
+      '--version',
+      '1.1.0',
+      '--hardware',
+      'rev-b',
+      '--key',
+      join(dir, 'publisher.key'),
+      '--node',
+      v0,
+    ]),
+  ) as { release: string }
+  say(`published release ${published.release}`)
+  for (const [i] of approvers.entries()) {
+    await fwmesh([
+      'release',
+      'approve',
+      published.release,
+      '--key',
+      join(dir, `approver-${i}.key`),
+      '--node',
+      v0,
+    ])
+  }
+  say('approved by 2 approvers: devices start fetching from the origin and from each other')
+
+  const remaining = Math.max(5, Math.floor((DEADLINE_MS - (Date.now() - started)) / 1000))
+  let rolloutOk = true
+  try {
+    await fwmesh(['release', 'rollout', published.release, '--wait', String(remaining), '--node', v0])
+  } catch {
+    rolloutOk = false
+  }
+
+  // Summary: what each device runs, and where its bytes came from.
+  const originPeer = validators[0]!.peerId
+  process.stdout.write('\ndevice      installed  from origin   from peers\n')
+  let allInstalled = true
+  let fromOrigin = 0
+  let fromPeers = 0
+  for (const d of devices) {
+    const status = await d.api.status()
+    const downloads = await d.api.downloads()
+    const bytes = (downloads[0]?.bytesFrom ?? {}) as Record<string, number>
+    const origin = bytes[originPeer] ?? 0
+    const peers = Object.entries(bytes).reduce((sum, [peer, n]) => sum + (peer === originPeer ? 0 : n), 0)
+    fromOrigin += origin
+    fromPeers += peers
+    const version = (status.device as { installedVersion?: string } | null)?.installedVersion ?? '?'
+    if (version !== '1.1.0') {
+      allInstalled = false
+      if (process.env.FWMESH_DEMO_DEBUG)
+        process.stdout.write(
+          `${JSON.stringify({ head: status.head, peers: status.peers, device: status.device, live: status.live })}\n`,
+        )
+    }
+    process.stdout.write(
+      `${d.name.padEnd(11)} ${version.padEnd(10)} ${(origin / 1048576).toFixed(1).padStart(8)} MiB ${(peers / 1048576).toFixed(1).padStart(8)} MiB\n`,
+    )
+  }
+  process.stdout.write(
+    `\norigin sent ${(fromOrigin / IMAGE_BYTES).toFixed(2)} image copies; peers sent ${(fromPeers / IMAGE_BYTES).toFixed(2)} (a server alone would have sent ${DEVICES})\n\n`,
+  )
+  say(`audit trail of the release (fwmesh audit release ${published.release.slice(0, 16)}…):`)
+  process.stdout.write(await fwmesh(['audit', 'release', published.release, '--node', v0]))
+  const ok = rolloutOk && allInstalled
+  say(
+    ok
+      ? `every device installed 1.1.0 in ${((Date.now() - started) / 1000).toFixed(1)} s`
+      : 'not every device installed the release',
+  )
+  return ok ? 0 : 1
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve()
+          const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+          child.once('exit', () => {
+            clearTimeout(timer)
+            resolve()
+          })
+          child.kill('SIGTERM')
+        }),
+    ),
+  )
+}
+
+let code = 1
+const interrupted = () => {
+  void stopAll().then(() => process.exit(130))
+}
+process.once('SIGINT', interrupted)
+process.once('SIGTERM', interrupted)
+try {
+  code = await main()
+} catch (cause) {
+  process.stderr.write(`demo failed: ${(cause as Error).message}\n`)
+  if (dir) process.stderr.write(`node logs are in ${dir}/*/node.log\n`)
+} finally {
+  await stopAll()
+  if (code === 0 && dir && !process.env.FWMESH_DEMO_KEEP) await rm(dir, { recursive: true, force: true })
+  else if (dir) process.stdout.write(`files kept in ${dir}\n`)
+}
+process.exit(code)

@@ -1,0 +1,187 @@
+import { resolve } from 'node:path'
+import type { Command } from 'commander'
+import { toHex } from '../../codec/bytes.js'
+import { parseSemVer } from '../../ledger/semver.js'
+import { chunkImageFile } from '../../transfer/image-store.js'
+import { CliError, ExitCode, type Output } from '../output.js'
+import { ProgressBar } from '../progress.js'
+import { clientOf, signAndSubmit } from '../submit.js'
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value]
+}
+
+/** "10@0", "50@2h", "100@86400000": cumulative percent @ delay after the start. */
+export function parseWave(text: string): { percent: number; afterMs: number } {
+  const m = /^(\d{1,3})@(\d+)(ms|s|m|h|d)?$/.exec(text)
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m?.[3] ?? 'ms') as 'ms']
+  const percent = m ? Number(m[1]) : Number.NaN
+  if (!m || percent < 1 || percent > 100)
+    throw new CliError(`--wave "${text}" must be PERCENT@DELAY, like 10@0 or 100@2h`)
+  return { percent, afterMs: Number(m[2]) * unit }
+}
+
+export function registerPublish(release: Command, output: () => Output): void {
+  release
+    .command('publish')
+    .description('chunk an image, seed it from the local node, and publish the release on the ledger')
+    .argument('<image>', 'the firmware image file')
+    .requiredOption('--product <name>', 'the product')
+    .requiredOption(
+      '--version <semver>',
+      'the new version, newer than every earlier one of the product and channel',
+    )
+    .requiredOption('--hardware <models>', 'comma-separated hardware models it is built for')
+    .option('--channel <name>', 'the release channel', 'stable')
+    .option('--min-from <semver>', 'devices must run at least this version to install it')
+    .option(
+      '--wave <percent@delay>',
+      'a rollout wave (repeat; cumulative percent, delay after start); default 100@0',
+      collect,
+      [],
+    )
+    .option('--start <time>', 'when the first wave opens: ISO time or ms since the epoch (default now)')
+    .option('--chunk-size <bytes>', 'chunk size in bytes (default 262144)')
+    .option('--key <file>', 'the publisher key file')
+    .option('--node <url>', "the node's API (default $FWMESH_NODE or http://127.0.0.1:7070)")
+    .option('--wait <seconds>', 'wait this long for the commit', '60')
+    .action(
+      async (
+        imageArg: string,
+        o: {
+          product: string
+          version: string
+          hardware: string
+          channel: string
+          minFrom?: string
+          wave: string[]
+          start?: string
+          chunkSize?: string
+          key?: string
+          node?: string
+          wait: string
+        },
+      ) => {
+        const out = output()
+        if (!parseSemVer(o.version))
+          throw new CliError(`--version "${o.version}" is not a semantic version (like 1.4.2)`)
+        if (o.minFrom !== undefined && !parseSemVer(o.minFrom))
+          throw new CliError(`--min-from "${o.minFrom}" is not a semantic version`)
+        const hardware = o.hardware
+          .split(',')
+          .map((h) => h.trim())
+          .filter((h) => h.length > 0)
+        if (hardware.length === 0) throw new CliError('--hardware needs at least one model')
+        const waves = o.wave.length > 0 ? o.wave.map(parseWave) : [{ percent: 100, afterMs: 0 }]
+        const start =
+          o.start === undefined ? Date.now() : /^\d+$/.test(o.start) ? Number(o.start) : Date.parse(o.start)
+        if (!Number.isSafeInteger(start) || start < 0)
+          throw new CliError(`--start "${o.start}" is not a time`)
+        const image = resolve(imageArg)
+        const bar = new ProgressBar('chunking', !out.json)
+        const chunked = await chunkImageFile(image, {
+          ...(o.chunkSize ? { chunkSize: Number(o.chunkSize) } : {}),
+          onProgress: (read, total) => bar.update(read, total, `${(read / 1048576).toFixed(1)} MiB`),
+        })
+        if (!chunked.ok) {
+          const e = chunked.error
+          throw new CliError(
+            e.code === 'io' ? `cannot read ${imageArg}: ${e.message}` : `${imageArg}: ${e.message}`,
+          )
+        }
+        const { manifest, cid } = chunked.value
+        // The local node must hold the image before anyone is told about it.
+        const client = clientOf(o)
+        await client.addImage(image, cid.toString())
+        out.info(
+          `seeding ${manifest.imageSize} bytes in ${Math.ceil(manifest.imageSize / manifest.chunkSize)} chunks from the local node`,
+        )
+        const r = await signAndSubmit(
+          o,
+          'release publish',
+          {
+            type: 'release.publish',
+            product: o.product,
+            channel: o.channel,
+            version: o.version,
+            hardware,
+            imageSize: manifest.imageSize,
+            imageSha256: manifest.imageSha256,
+            manifest: cid,
+            chunkSize: manifest.chunkSize,
+            rollout: { start, waves },
+            ...(o.minFrom ? { minFrom: o.minFrom } : {}),
+          },
+          out,
+        )
+        out.result(
+          {
+            release: r.id,
+            height: r.height,
+            manifest: cid.toString(),
+            imageSha256: toHex(manifest.imageSha256),
+            imageSize: manifest.imageSize,
+          },
+          () =>
+            `published ${o.product} ${o.version}: release ${r.id} (height ${r.height ?? 'pending'}); it needs approvals before devices install it`,
+        )
+      },
+    )
+
+  release
+    .command('rollout')
+    .description(
+      'show how far a release has rolled out; with --wait, until every matching device installed it',
+    )
+    .argument('<release>', 'the release id')
+    .option('--wait <seconds>', 'keep watching this long (0: just print)', '0')
+    .option('--node <url>', "the node's API (default $FWMESH_NODE or http://127.0.0.1:7070)")
+    .action(async (id: string, o: { wait: string; node?: string }) => {
+      const out = output()
+      const client = clientOf(o)
+      const deadline = Date.now() + Number(o.wait) * 1000
+      const bar = new ProgressBar('rollout', !out.json)
+      for (;;) {
+        const release = await client.release(id)
+        const devices = (await client.devices()).filter(
+          (d) => d.product === release.product && (release.hardware as string[]).includes(String(d.hardware)),
+        )
+        const rows = await client.audit('release', id)
+        const installed = new Set(
+          rows
+            .filter((r) => r.type === 'install.report' && r.status === 'installed')
+            .map((r) => String(r.signer)),
+        )
+        const failed = new Set(
+          rows
+            .filter((r) => r.type === 'install.report' && r.status === 'failed')
+            .map((r) => String(r.signer)),
+        )
+        const summary = {
+          release: id,
+          version: release.version,
+          devices: devices.length,
+          installed: installed.size,
+          failed: failed.size,
+          installable: release.installable,
+        }
+        bar.update(
+          installed.size,
+          devices.length,
+          `${installed.size}/${devices.length} installed${failed.size ? `, ${failed.size} failed` : ''}`,
+        )
+        const done = devices.length > 0 && installed.size + failed.size >= devices.length
+        if (done || Date.now() >= deadline) {
+          out.result(
+            summary,
+            () =>
+              `${release.product} ${release.version}: ${installed.size} of ${devices.length} devices installed${failed.size ? `, ${failed.size} failed` : ''}`,
+          )
+          if (!done && Number(o.wait) > 0)
+            throw new CliError(`the rollout did not finish within ${o.wait} s`, ExitCode.timeout)
+          return
+        }
+        await new Promise((r) => setTimeout(r, 1000))
+      }
+    })
+}
