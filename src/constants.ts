@@ -440,3 +440,6 @@ export const MANIFEST_RETRY_INTERVAL_MS = 2_000
 
 /** A validator that could not reach another retries after this delay, keeping its queue. */
 export const PBFT_REDIAL_DELAY_MS = 500
+
+/** Releases of its product a device lists in `fwmesh status`, newest first. */
+export const STATUS_RELEASES_MAX = 10

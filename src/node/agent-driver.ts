@@ -1,7 +1,16 @@
 import { open, readFile } from 'node:fs/promises'
-import { type AgentOutput, DeviceAgent, ledgerView, parseMaintenanceWindow } from '../agent/index.js'
+import {
+  type AgentOutput,
+  DeviceAgent,
+  ledgerView,
+  parseMaintenanceWindow,
+  releaseEligibility,
+  rolloutBucket,
+} from '../agent/index.js'
 import { parseCid } from '../codec/cid.js'
+import { STATUS_RELEASES_MAX } from '../constants.js'
 import type { KeyPair } from '../crypto/ed25519.js'
+import { parseSemVer } from '../ledger/semver.js'
 import { signTx, type TxBody } from '../ledger/tx.js'
 import { hashFile } from '../transfer/chunk-store.js'
 import { writeAtomically } from './atomic-file.js'
@@ -95,9 +104,37 @@ export class AgentDriver {
     return driver
   }
 
-  /** What `fwmesh status` shows of the device. */
+  /**
+   * What `fwmesh status` shows of the device, including why each recent release of its
+   * product is or is not being installed (`not-approved`, `other-hardware`, `not-newer`, …).
+   */
   status() {
     const s = this.agent.state
+    const installed = parseSemVer(this.agent.installedVersion)
+    const profile = {
+      product: this.config.product,
+      hardware: this.config.hardware,
+      channel: this.config.channel,
+      bucket: rolloutBucket(this.keys.publicKey),
+    }
+    const now = Date.now()
+    const releases = [...this.ledger.ledger.releases.entries()]
+      .map(([, r]) => r)
+      .filter((r) => r.product === this.config.product)
+      .sort((a, b) => b.publishedAt - a.publishedAt)
+      .slice(0, STATUS_RELEASES_MAX)
+      .map((r) => {
+        const verdict = installed
+          ? releaseEligibility(r, profile, installed, now)
+          : { eligible: false as const, reason: 'bad-version' as const }
+        return {
+          release: r.id,
+          version: r.version,
+          channel: r.channel,
+          eligible: verdict.eligible,
+          ...(verdict.eligible ? {} : { reason: verdict.reason }),
+        }
+      })
     return {
       product: this.config.product,
       hardware: this.config.hardware,
@@ -105,6 +142,7 @@ export class AgentDriver {
       installedVersion: this.agent.installedVersion,
       phase: this.agent.phase,
       target: s.target ? { release: s.target.release, version: s.target.version } : null,
+      releases,
     }
   }
 

@@ -43,6 +43,10 @@ interface Download {
   finishing: boolean
   /** Chunk writes under way: neighbours' chunks are written concurrently. */
   writesPending: number
+  /** Neighbours the scheduler banned, with the reason. */
+  readonly banned: Map<string, string>
+  /** Chunks already held when this download (re)started: what a resume did not fetch again. */
+  readonly heldAtStart: number
 }
 
 /** An image this node holds, whole or in part, by manifest CID. */
@@ -226,6 +230,8 @@ export class TransferService implements ImageFetcher {
       timer: undefined,
       flushTimer: undefined,
       writesPending: 0,
+      banned: new Map(),
+      heldAtStart: image.store.chunksHeld,
       done,
       finish,
       finishing: false,
@@ -281,12 +287,20 @@ export class TransferService implements ImageFetcher {
       held: image.store.chunksHeld,
       complete: image.store.isComplete(),
       downloading: image.download !== null,
-      bytesFrom: Object.fromEntries(image.download?.bytesFrom ?? this.finishedBytes.get(image.key) ?? []),
+      bytesFrom: Object.fromEntries(
+        image.download?.bytesFrom ?? this.finished.get(image.key)?.bytesFrom ?? [],
+      ),
+      banned: Object.fromEntries(image.download?.banned ?? this.finished.get(image.key)?.banned ?? []),
+      heldAtStart: image.download?.heldAtStart ?? this.finished.get(image.key)?.heldAtStart ?? null,
       uploadedBytes: image.uploadedBytes,
     }))
   }
 
-  private readonly finishedBytes = new Map<string, Map<string, number>>()
+  /** What a finished download counted, kept for status and the demo's summary. */
+  private readonly finished = new Map<
+    string,
+    { bytesFrom: Map<string, number>; banned: Map<string, string>; heldAtStart: number }
+  >()
 
   // ---- Manifests ----
 
@@ -568,7 +582,7 @@ export class TransferService implements ImageFetcher {
     if (d.scheduler.isComplete() && d.writesPending === 0 && !d.finishing) {
       d.finishing = true
       await this.flushAndTell(image)
-      this.finishedBytes.set(image.key, d.bytesFrom)
+      this.finished.set(image.key, { bytesFrom: d.bytesFrom, banned: d.banned, heldAtStart: d.heldAtStart })
       const result = await this.complete(image)
       this.log.info(
         {
@@ -614,6 +628,7 @@ export class TransferService implements ImageFetcher {
           void this.send(out.peer, { type: 'cancel', manifest: image.cid, chunk: out.chunk })
           break
         case 'ban':
+          d.banned.set(out.peer, out.reason)
           this.log.warn(
             { peer: out.peer, reason: out.reason, manifest: image.key },
             'banned a neighbour for this image',

@@ -19,6 +19,8 @@ export interface Cluster {
   readonly validators: Node[]
   readonly followers: Node[]
   addFollower(options?: { device?: NodeConfig['device']; name?: string }): Promise<Node>
+  /** Stops a node and starts it again on the same data directory and config. */
+  restart(node: Node): Promise<Node>
   stop(): Promise<void>
 }
 
@@ -96,6 +98,17 @@ export async function startCluster(options: {
       )
       followers.push(node)
       return node
+    },
+    async restart(node) {
+      await node.stop()
+      const again = await Node.start(node.config, {
+        log: makeLogger(level, { node: `${node.config.dataDir}*` }),
+      })
+      for (const list of [validators, followers]) {
+        const i = list.indexOf(node)
+        if (i >= 0) list[i] = again
+      }
+      return again
     },
     async stop() {
       await Promise.all([...followers, ...validators].map((n) => n.stop()))
