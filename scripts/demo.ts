@@ -9,23 +9,27 @@
  * started is stopped; the exit code is 0 only if every device installed the release.
  */
 import '../src/polyfills.js'
-import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { publicKeyFromRaw } from '@libp2p/crypto/keys'
-import { peerIdFromPublicKey } from '@libp2p/peer-id'
-import { NodeClient } from '../src/cli/api-client.js'
 import { toHex } from '../src/codec/bytes.js'
 import { didFromPublicKey } from '../src/crypto/did.js'
-import { generateKeyPair, type KeyPair } from '../src/crypto/ed25519.js'
+import { generateKeyPair } from '../src/crypto/ed25519.js'
 import { writeKeyFile } from '../src/crypto/key-store.js'
-import { signTx, type TxBody } from '../src/ledger/tx.js'
 import { Prng } from '../src/prng.js'
+import {
+  type DemoNode,
+  fleet,
+  fwmesh,
+  makeNode,
+  ROOT,
+  startNode,
+  stopAll,
+  submitAll,
+  toml,
+  waitForApi,
+} from './fleet.js'
 
-const ROOT = join(import.meta.dirname, '..')
-const FWMESH = join(ROOT, 'dist/src/cli/main.js')
 const VALIDATORS = 4
 const DEVICES = 12
 const IMAGE_BYTES = 16 * 1024 * 1024
@@ -33,137 +37,15 @@ const ORIGIN_UPLOAD = '8 MiB/s'
 const DEADLINE_MS = 85_000
 
 const started = Date.now()
-const children: ChildProcess[] = []
 let dir = ''
 
 function say(text: string): void {
   process.stdout.write(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${text}\n`)
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port
-      server.close(() => resolve(port))
-    })
-  })
-}
-
-/** Runs the CLI as a user would; stdout and stderr pass through; resolves with stdout. */
-async function fwmesh(args: string[], options: { quiet?: boolean } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FWMESH, ...args], {
-      stdio: ['ignore', 'pipe', options.quiet ? 'ignore' : 'inherit'],
-    })
-    let out = ''
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString()
-    })
-    child.on('error', reject)
-    child.on('exit', (code) =>
-      code === 0
-        ? resolve(out)
-        : reject(new Error(`fwmesh ${args.slice(0, 3).join(' ')} exited with ${code} ${out.trim()}`)),
-    )
-  })
-}
-
-interface DemoNode {
-  readonly name: string
-  readonly keys: KeyPair
-  readonly p2pPort: number
-  readonly apiPort: number
-  readonly dataDir: string
-  readonly api: NodeClient
-  readonly peerId: string
-}
-
-async function makeNode(name: string, keys: KeyPair): Promise<DemoNode> {
-  const dataDir = join(dir, name)
-  await mkdir(dataDir, { recursive: true })
-  const written = await writeKeyFile(join(dataDir, 'node.key'), keys)
-  if (!written.ok) throw new Error(written.error.message)
-  const apiPort = await freePort()
-  const peerId = peerIdFromPublicKey(publicKeyFromRaw(keys.publicKey) as never).toString()
-  return {
-    name,
-    keys,
-    p2pPort: await freePort(),
-    apiPort,
-    dataDir,
-    api: new NodeClient(`http://127.0.0.1:${apiPort}`),
-    peerId,
-  }
-}
-
-function toml(value: unknown): string {
-  return JSON.stringify(value)
-}
-
-async function startNode(
-  node: DemoNode,
-  role: 'validator' | 'follower',
-  bootstrap: string[],
-  extra: string,
-): Promise<void> {
-  const config = join(node.dataDir, 'fwmesh.toml')
-  await writeFile(
-    config,
-    [
-      `data_dir = ${toml(node.dataDir)}`,
-      `genesis = ${toml(join(dir, 'genesis.json'))}`,
-      `role = ${toml(role)}`,
-      '[network]',
-      `listen = ${toml([`/ip4/127.0.0.1/tcp/${node.p2pPort}`])}`,
-      `bootstrap = ${toml(bootstrap)}`,
-      'mdns = false',
-      '[api]',
-      `listen = "127.0.0.1:${node.apiPort}"`,
-      extra,
-    ].join('\n'),
-  )
-  const log = await import('node:fs').then((fs) => fs.openSync(join(node.dataDir, 'node.log'), 'a'))
-  const child = spawn(process.execPath, [FWMESH, 'node', '--config', config], {
-    stdio: ['ignore', 'ignore', log],
-  })
-  children.push(child)
-}
-
-async function waitForApi(node: DemoNode): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    try {
-      await node.api.status()
-      return
-    } catch {
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
-  throw new Error(`${node.name} did not start; see ${join(node.dataDir, 'node.log')}`)
-}
-
-async function submitAll(
-  node: DemoNode,
-  chainId: string,
-  signer: KeyPair,
-  bodies: Array<Record<string, unknown>>,
-): Promise<void> {
-  let nonce = Date.now()
-  await Promise.all(
-    bodies.map(async (fields) => {
-      const tx = signTx(
-        { ...fields, chain: chainId, signer: signer.publicKey, nonce: nonce++ } as TxBody,
-        signer,
-      )
-      const r = await node.api.submit(tx, 30_000)
-      if (r.status !== 'committed') throw new Error(`${fields.type} did not commit`)
-    }),
-  )
-}
-
 async function main(): Promise<number> {
   dir = await mkdtemp(join(tmpdir(), 'fwmesh-demo-'))
+  fleet.dir = dir
   say(`fwmesh demo in ${dir}: ${VALIDATORS} validators and ${DEVICES} devices on 127.0.0.1`)
 
   // Keys: the committee, the people who publish and approve, and every device.
@@ -335,23 +217,6 @@ async function main(): Promise<number> {
       : 'not every device installed the release',
   )
   return ok ? 0 : 1
-}
-
-async function stopAll(): Promise<void> {
-  await Promise.all(
-    children.map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve()
-          const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-          child.once('exit', () => {
-            clearTimeout(timer)
-            resolve()
-          })
-          child.kill('SIGTERM')
-        }),
-    ),
-  )
 }
 
 let code = 1

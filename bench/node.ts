@@ -1,0 +1,382 @@
+/**
+ * `npm run bench -- node [--devices 12] [--image-mib 16] [--big-image-mib 1024]`: a real
+ * rollout with real processes on 127.0.0.1 (needs `npm run build` first; `npm run bench`
+ * does not build). Prints one JSON object:
+ *
+ * - rolloutSeconds: from the approval's commit to every device's installed report, beside
+ *   the lower bound on distribution time and the client-server time for the same capacities;
+ * - originEgressCopies: image copies the origin uploaded (goal < 2 for 12 devices);
+ * - committedReportsPerSec: install reports committed per second under a burst, beside the
+ *   signature-verification limit measured in the same run (one core ÷ validators);
+ * - idleRssMB: a synced follower's resident memory when idle (goal < 80 MB), beside a bare
+ *   Node.js process measured the same way;
+ * - downloadRssGrowthMB: a device's peak RSS growth while fetching a big image (goal < 32 MB).
+ */
+import '../src/polyfills.js'
+import { spawn } from 'node:child_process'
+import { createPublicKey, verify as nodeVerify } from 'node:crypto'
+import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  children,
+  type DemoNode,
+  fleet,
+  fwmesh,
+  makeNode,
+  ROOT,
+  startNode,
+  stopAll,
+  submitAll,
+  toml,
+  waitForApi,
+} from '../scripts/fleet.js'
+import { toHex } from '../src/codec/bytes.js'
+import { parseCid } from '../src/codec/cid.js'
+import { didFromPublicKey } from '../src/crypto/did.js'
+import { SigningDomain } from '../src/crypto/domains.js'
+import { generateKeyPair, signingBytes } from '../src/crypto/ed25519.js'
+import { writeKeyFile } from '../src/crypto/key-store.js'
+import { signTx, type TxBody } from '../src/ledger/tx.js'
+import { Prng } from '../src/prng.js'
+
+const MiB = 1024 * 1024
+const ORIGIN_UPLOAD_BPS = 16 * MiB
+
+function arg(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}
+
+/** Resident and peak resident memory of a process, from /proc (Linux). */
+async function memoryOf(pid: number): Promise<{ rssMB: number; peakMB: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0)
+  return { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 }
+}
+
+/** A bare Node.js process, idle, measured the same way: the floor under any node's RSS. */
+async function baselineNodeRss(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
+  await new Promise((r) => setTimeout(r, 1000))
+  const { rssMB } = await memoryOf(child.pid!)
+  child.kill()
+  return rssMB
+}
+
+function verifyLimit(validators: number): number {
+  const keys = generateKeyPair()
+  const message = signingBytes(SigningDomain.tx, new Uint8Array(200))
+  const tx = signTx(
+    {
+      type: 'role.revoke',
+      chain: 'x',
+      signer: keys.publicKey,
+      nonce: 0,
+      subject: keys.publicKey,
+      role: 'approver',
+    } as TxBody,
+    keys,
+  )
+  const key = createPublicKey({
+    key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), keys.publicKey]),
+    format: 'der',
+    type: 'spki',
+  })
+  const start = performance.now()
+  let n = 0
+  while (performance.now() - start < 1000) {
+    nodeVerify(null, message, key, tx.signature)
+    n++
+  }
+  // Each committed transaction is verified by every validator, all sharing one core here.
+  return n / ((performance.now() - start) / 1000) / validators
+}
+
+async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await check().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+export async function main(args: string[]): Promise<void> {
+  const deviceCount = arg(args, 'devices', 12)
+  const imageMiB = arg(args, 'image-mib', 16)
+  const bigImageMiB = arg(args, 'big-image-mib', 1024)
+  fleet.dir = await mkdtemp(join(tmpdir(), 'fwmesh-bench-node-'))
+  const dir = fleet.dir
+  try {
+    const admin = generateKeyPair()
+    const publisher = generateKeyPair()
+    const approvers = [generateKeyPair(), generateKeyPair()]
+    await writeKeyFile(join(dir, 'publisher.key'), publisher)
+    for (const [i, a] of approvers.entries()) await writeKeyFile(join(dir, `approver-${i}.key`), a)
+    const validators = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => makeNode(`validator-${i}`, generateKeyPair())),
+    )
+    const devices = await Promise.all(
+      Array.from({ length: deviceCount + 1 }, (_, i) => makeNode(`device-${i}`, generateKeyPair())),
+    )
+    const big = devices.pop()!
+    const genesisArgs = [
+      'genesis',
+      'init',
+      '--chain-id',
+      'bench',
+      '--threshold',
+      '2',
+      '--admin',
+      didFromPublicKey(admin.publicKey),
+      '--out',
+      join(dir, 'genesis.json'),
+    ]
+    genesisArgs.push('--param', 'blockIntervalMs=100', '--param', 'emptyBlockIntervalMs=5000')
+    for (const v of validators) genesisArgs.push('--validator', `${v.name}=${toHex(v.keys.publicKey)}`)
+    await fwmesh(genesisArgs, { quiet: true })
+    const address = (n: DemoNode) => `/ip4/127.0.0.1/tcp/${n.p2pPort}/p2p/${n.peerId}`
+    for (const [i, v] of validators.entries()) {
+      await startNode(
+        v,
+        'validator',
+        validators.filter((o) => o !== v).map(address),
+        i === 0 ? `[bandwidth]\nupload = ${ORIGIN_UPLOAD_BPS}` : '',
+      )
+    }
+    await Promise.all(validators.map(waitForApi))
+    const v0 = validators[0]!
+    const reporters = Array.from({ length: 100 }, () => generateKeyPair())
+    await submitAll(v0, 'bench', admin, [
+      { type: 'role.grant', subject: publisher.publicKey, role: 'publisher', products: ['gateway'] },
+      ...approvers.map((a) => ({ type: 'role.grant', subject: a.publicKey, role: 'approver' })),
+      { type: 'role.grant', subject: admin.publicKey, role: 'registrar' },
+    ])
+    await submitAll(
+      v0,
+      'bench',
+      admin,
+      [...devices, big].map((d) => ({
+        type: 'device.register',
+        device: d.keys.publicKey,
+        product: 'gateway',
+        hardware: 'rev-b',
+        groups: [],
+      })),
+    )
+    await submitAll(
+      v0,
+      'bench',
+      admin,
+      reporters.map((k) => ({
+        type: 'device.register',
+        device: k.publicKey,
+        product: 'gateway',
+        hardware: 'rev-b',
+        groups: [],
+      })),
+    )
+
+    const deviceConfig = (d: DemoNode) =>
+      [
+        '[device]',
+        'product = "gateway"',
+        'hardware = "rev-b"',
+        `install_command = ${toml([join(ROOT, 'examples/hooks/script.sh')])}`,
+        `version_file = ${toml(join(d.dataDir, 'installed', 'version'))}`,
+        'initial_version = "1.0.0"',
+        `install_env = { FWMESH_INSTALL_DIR = ${toml(join(d.dataDir, 'installed'))} }`,
+      ].join('\n')
+    for (const [i, d] of devices.entries()) {
+      await startNode(
+        d,
+        'follower',
+        [...validators, ...devices.slice(Math.max(0, i - 3), i)].map(address),
+        deviceConfig(d),
+      )
+    }
+    await Promise.all(devices.map(waitForApi))
+
+    // 1. The rollout.
+    const image = join(dir, 'image.img')
+    const imageBytes = imageMiB * MiB
+    await writeFile(image, Prng.fromSeed('bench-node').bytes(imageBytes))
+    const v0api = `http://127.0.0.1:${v0.apiPort}`
+    const published = JSON.parse(
+      await fwmesh(
+        [
+          '--json',
+          'release',
+          'publish',
+          image,
+          '--product',
+          'gateway',
+          '--version',
+          '1.1.0',
+          '--hardware',
+          'rev-b',
+          '--key',
+          join(dir, 'publisher.key'),
+          '--node',
+          v0api,
+        ],
+        { quiet: true },
+      ),
+    ) as { release: string }
+    await fwmesh(
+      ['release', 'approve', published.release, '--key', join(dir, 'approver-0.key'), '--node', v0api],
+      { quiet: true },
+    )
+    await fwmesh(
+      ['release', 'approve', published.release, '--key', join(dir, 'approver-1.key'), '--node', v0api],
+      { quiet: true },
+    )
+    const approvedAt = Date.now()
+    await waitUntil(
+      'every device installed',
+      async () => {
+        const rows = await v0.api.audit('release', published.release)
+        return rows.filter((r) => r.type === 'install.report' && r.status === 'installed').length >=
+          devices.length
+          ? true
+          : undefined
+      },
+      300_000,
+    )
+    const rolloutSeconds = (Date.now() - approvedAt) / 1000
+    const originUploaded = Number((await v0.api.downloads())[0]?.uploadedBytes ?? 0)
+
+    // 2. Idle memory of a synced follower (one of the devices, after its install).
+    await new Promise((r) => setTimeout(r, 3000))
+    const devicePid = children[validators.length]!.pid!
+    const idle = await memoryOf(devicePid)
+    const bareNodeRssMB = await baselineNodeRss()
+
+    // 3. A burst of install reports from 100 registered devices, 10 each.
+    let nonce = 1
+    const releaseCid = parseCid(published.release)!
+    const reports = reporters.flatMap((k) =>
+      Array.from({ length: 10 }, (_, i) =>
+        signTx(
+          {
+            type: 'install.report',
+            chain: 'bench',
+            signer: k.publicKey,
+            nonce: nonce++,
+            release: releaseCid,
+            device: k.publicKey,
+            status: 'downloading',
+            imageSha256: new Uint8Array(32),
+            time: i,
+          } as TxBody,
+          k,
+        ),
+      ),
+    )
+    const v1 = validators[1]!
+    const burstStart = Date.now()
+    await Promise.all(reports.map((tx, i) => validators[i % validators.length]!.api.submit(tx, 0)))
+    await waitUntil(
+      'every report committed',
+      async () => {
+        const rows = await v1.api.audit('release', published.release)
+        return rows.filter((row) => row.type === 'install.report' && row.status === 'downloading').length >=
+          reports.length
+          ? true
+          : undefined
+      },
+      120_000,
+    )
+    const committedReportsPerSec = reports.length / ((Date.now() - burstStart) / 1000)
+
+    // 4. A device fetching a big image: peak RSS growth.
+    const bigImage = join(dir, 'big.img')
+    const bigBytes = bigImageMiB * MiB
+    const fill = Prng.fromSeed('big')
+    const fh = await open(bigImage, 'w')
+    for (let written = 0; written < bigBytes; written += 16 * MiB)
+      await fh.write(fill.bytes(Math.min(16 * MiB, bigBytes - written)))
+    await fh.close()
+    await startNode(big, 'follower', validators.map(address), deviceConfig(big))
+    await waitForApi(big)
+    await new Promise((r) => setTimeout(r, 2000))
+    const bigPid = children[children.length - 1]!.pid!
+    const before = await memoryOf(bigPid)
+    const bigPublished = JSON.parse(
+      await fwmesh(
+        [
+          '--json',
+          'release',
+          'publish',
+          bigImage,
+          '--product',
+          'gateway',
+          '--version',
+          '1.2.0',
+          '--hardware',
+          'rev-b',
+          '--key',
+          join(dir, 'publisher.key'),
+          '--node',
+          v0api,
+          '--wait',
+          '120',
+        ],
+        { quiet: true },
+      ),
+    ) as { release: string }
+    await fwmesh(
+      ['release', 'approve', bigPublished.release, '--key', join(dir, 'approver-0.key'), '--node', v0api],
+      { quiet: true },
+    )
+    await fwmesh(
+      ['release', 'approve', bigPublished.release, '--key', join(dir, 'approver-1.key'), '--node', v0api],
+      { quiet: true },
+    )
+    await waitUntil(
+      'the big image installed',
+      async () => {
+        const s = await big.api.status()
+        return (s.device as { installedVersion?: string } | null)?.installedVersion === '1.2.0'
+          ? true
+          : undefined
+      },
+      600_000,
+    )
+    const after = await memoryOf(bigPid)
+
+    const perDeviceFloor = imageBytes / ORIGIN_UPLOAD_BPS
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'node',
+        devices: devices.length,
+        imageMiB,
+        rolloutSeconds: round(rolloutSeconds),
+        lowerBoundSeconds: round(perDeviceFloor),
+        clientServerSeconds: round(devices.length * perDeviceFloor),
+        originUploadMiBps: ORIGIN_UPLOAD_BPS / MiB,
+        originEgressCopies: round(originUploaded / imageBytes),
+        committedReportsPerSec: round(committedReportsPerSec),
+        verifyLimitTxPerSec: round(verifyLimit(validators.length)),
+        idleRssMB: round(idle.rssMB),
+        bareNodeRssMB: round(bareNodeRssMB),
+        bigImageMiB,
+        downloadRssGrowthMB: round(after.peakMB - before.rssMB),
+        goals: 'originEgressCopies < 2; idleRssMB < 80; downloadRssGrowthMB < 32',
+      })}\n`,
+    )
+  } finally {
+    await stopAll()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100
+}

@@ -1,0 +1,163 @@
+/**
+ * Real fwmesh processes on 127.0.0.1 for the demo and the node benchmark: key files, a genesis
+ * made with the CLI, node configs, `fwmesh node` processes with their own data directories,
+ * and a clean stop of everything started.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { openSync } from 'node:fs'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { NodeClient } from '../src/cli/api-client.js'
+import type { KeyPair } from '../src/crypto/ed25519.js'
+import { writeKeyFile } from '../src/crypto/key-store.js'
+import { signTx, type TxBody } from '../src/ledger/tx.js'
+
+export const ROOT = join(import.meta.dirname, '..')
+export const FWMESH = join(ROOT, 'dist/src/cli/main.js')
+
+/** Processes started by this process; `stopAll` ends them. */
+export const children: ChildProcess[] = []
+/** The working directory of the fleet; set by the caller. */
+export const fleet = { dir: '' }
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Runs the CLI as a user would; stdout and stderr pass through; resolves with stdout. */
+export async function fwmesh(args: string[], options: { quiet?: boolean } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [FWMESH, ...args], {
+      stdio: ['ignore', 'pipe', options.quiet ? 'ignore' : 'inherit'],
+    })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    child.on('error', reject)
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`fwmesh ${args.slice(0, 3).join(' ')} exited with ${code} ${out.trim()}`)),
+    )
+  })
+}
+
+export interface DemoNode {
+  readonly name: string
+  readonly keys: KeyPair
+  readonly p2pPort: number
+  readonly apiPort: number
+  readonly dataDir: string
+  readonly api: NodeClient
+  readonly peerId: string
+}
+
+export async function makeNode(name: string, keys: KeyPair): Promise<DemoNode> {
+  const dataDir = join(fleet.dir, name)
+  await mkdir(dataDir, { recursive: true })
+  const written = await writeKeyFile(join(dataDir, 'node.key'), keys)
+  if (!written.ok) throw new Error(written.error.message)
+  const apiPort = await freePort()
+  const peerId = peerIdFromPublicKey(publicKeyFromRaw(keys.publicKey) as never).toString()
+  return {
+    name,
+    keys,
+    p2pPort: await freePort(),
+    apiPort,
+    dataDir,
+    api: new NodeClient(`http://127.0.0.1:${apiPort}`),
+    peerId,
+  }
+}
+
+export function toml(value: unknown): string {
+  return JSON.stringify(value)
+}
+
+export async function startNode(
+  node: DemoNode,
+  role: 'validator' | 'follower',
+  bootstrap: string[],
+  extra: string,
+): Promise<void> {
+  const config = join(node.dataDir, 'fwmesh.toml')
+  await writeFile(
+    config,
+    [
+      `data_dir = ${toml(node.dataDir)}`,
+      `genesis = ${toml(join(fleet.dir, 'genesis.json'))}`,
+      `role = ${toml(role)}`,
+      '[network]',
+      `listen = ${toml([`/ip4/127.0.0.1/tcp/${node.p2pPort}`])}`,
+      `bootstrap = ${toml(bootstrap)}`,
+      'mdns = false',
+      '[api]',
+      `listen = "127.0.0.1:${node.apiPort}"`,
+      extra,
+    ].join('\n'),
+  )
+  const log = openSync(join(node.dataDir, 'node.log'), 'a')
+  const child = spawn(process.execPath, [FWMESH, 'node', '--config', config], {
+    stdio: ['ignore', 'ignore', log],
+  })
+  children.push(child)
+}
+
+export async function waitForApi(node: DemoNode): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    try {
+      await node.api.status()
+      return
+    } catch {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  throw new Error(`${node.name} did not start; see ${join(node.dataDir, 'node.log')}`)
+}
+
+export async function submitAll(
+  node: DemoNode,
+  chainId: string,
+  signer: KeyPair,
+  bodies: Array<Record<string, unknown>>,
+): Promise<void> {
+  let nonce = Date.now()
+  await Promise.all(
+    bodies.map(async (fields) => {
+      const tx = signTx(
+        { ...fields, chain: chainId, signer: signer.publicKey, nonce: nonce++ } as TxBody,
+        signer,
+      )
+      const r = await node.api.submit(tx, 30_000)
+      if (r.status !== 'committed') throw new Error(`${fields.type} did not commit`)
+    }),
+  )
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve()
+          const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+          child.once('exit', () => {
+            clearTimeout(timer)
+            resolve()
+          })
+          child.kill('SIGTERM')
+        }),
+    ),
+  )
+}
