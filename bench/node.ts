@@ -21,14 +21,14 @@ import { join } from 'node:path'
 import {
   children,
   type DemoNode,
+  deviceSection,
   fleet,
   fwmesh,
   makeNode,
-  ROOT,
+  publishAndApprove,
   startNode,
   stopAll,
   submitAll,
-  toml,
   waitForApi,
 } from '../scripts/fleet.js'
 import { toHex } from '../src/codec/bytes.js'
@@ -183,16 +183,7 @@ export async function main(args: string[]): Promise<void> {
       })),
     )
 
-    const deviceConfig = (d: DemoNode) =>
-      [
-        '[device]',
-        'product = "gateway"',
-        'hardware = "rev-b"',
-        `install_command = ${toml([join(ROOT, 'examples/hooks/script.sh')])}`,
-        `version_file = ${toml(join(d.dataDir, 'installed', 'version'))}`,
-        'initial_version = "1.0.0"',
-        `install_env = { FWMESH_INSTALL_DIR = ${toml(join(d.dataDir, 'installed'))} }`,
-      ].join('\n')
+    const deviceConfig = (d: DemoNode) => deviceSection(d)
     for (const [i, d] of devices.entries()) {
       await startNode(
         d,
@@ -208,40 +199,18 @@ export async function main(args: string[]): Promise<void> {
     const imageBytes = imageMiB * MiB
     await writeFile(image, Prng.fromSeed('bench-node').bytes(imageBytes))
     const v0api = `http://127.0.0.1:${v0.apiPort}`
-    const published = JSON.parse(
-      await fwmesh(
-        [
-          '--json',
-          'release',
-          'publish',
-          image,
-          '--product',
-          'gateway',
-          '--version',
-          '1.1.0',
-          '--hardware',
-          'rev-b',
-          '--key',
-          join(dir, 'publisher.key'),
-          '--node',
-          v0api,
-        ],
-        { quiet: true },
-      ),
-    ) as { release: string }
-    await fwmesh(
-      ['release', 'approve', published.release, '--key', join(dir, 'approver-0.key'), '--node', v0api],
-      { quiet: true },
-    )
-    await fwmesh(
-      ['release', 'approve', published.release, '--key', join(dir, 'approver-1.key'), '--node', v0api],
+    const release = await publishAndApprove(
+      v0api,
+      image,
+      { product: 'gateway', version: '1.1.0', hardware: 'rev-b' },
+      2,
       { quiet: true },
     )
     const approvedAt = Date.now()
     await waitUntil(
       'every device installed',
       async () => {
-        const rows = await v0.api.audit('release', published.release)
+        const rows = await v0.api.audit('release', release)
         return rows.filter((r) => r.type === 'install.report' && r.status === 'installed').length >=
           devices.length
           ? true
@@ -260,7 +229,7 @@ export async function main(args: string[]): Promise<void> {
 
     // 3. A burst of install reports from 100 registered devices, 10 each.
     let nonce = 1
-    const releaseCid = parseCid(published.release)!
+    const releaseCid = parseCid(release)!
     const reports = reporters.flatMap((k) =>
       Array.from({ length: 10 }, (_, i) =>
         signTx(
@@ -285,7 +254,7 @@ export async function main(args: string[]): Promise<void> {
     await waitUntil(
       'every report committed',
       async () => {
-        const rows = await v1.api.audit('release', published.release)
+        const rows = await v1.api.audit('release', release)
         return rows.filter((row) => row.type === 'install.report' && row.status === 'downloading').length >=
           reports.length
           ? true
@@ -308,37 +277,10 @@ export async function main(args: string[]): Promise<void> {
     await new Promise((r) => setTimeout(r, 2000))
     const bigPid = children[children.length - 1]!.pid!
     const before = await memoryOf(bigPid)
-    const bigPublished = JSON.parse(
-      await fwmesh(
-        [
-          '--json',
-          'release',
-          'publish',
-          bigImage,
-          '--product',
-          'gateway',
-          '--version',
-          '1.2.0',
-          '--hardware',
-          'rev-b',
-          '--key',
-          join(dir, 'publisher.key'),
-          '--node',
-          v0api,
-          '--wait',
-          '120',
-        ],
-        { quiet: true },
-      ),
-    ) as { release: string }
-    await fwmesh(
-      ['release', 'approve', bigPublished.release, '--key', join(dir, 'approver-0.key'), '--node', v0api],
-      { quiet: true },
-    )
-    await fwmesh(
-      ['release', 'approve', bigPublished.release, '--key', join(dir, 'approver-1.key'), '--node', v0api],
-      { quiet: true },
-    )
+    await publishAndApprove(v0api, bigImage, { product: 'gateway', version: '1.2.0', hardware: 'rev-b' }, 2, {
+      quiet: true,
+      waitSeconds: 120,
+    })
     await waitUntil(
       'the big image installed',
       async () => {

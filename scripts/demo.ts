@@ -19,10 +19,11 @@ import { writeKeyFile } from '../src/crypto/key-store.js'
 import { Prng } from '../src/prng.js'
 import {
   type DemoNode,
+  deviceSection,
   fleet,
   fwmesh,
   makeNode,
-  ROOT,
+  publishAndApprove,
   startNode,
   stopAll,
   submitAll,
@@ -115,22 +116,9 @@ async function main(): Promise<number> {
   say('roles granted and 12 devices registered')
 
   for (const [i, d] of devices.entries()) {
-    const installDir = join(d.dataDir, 'installed')
+    const _installDir = join(d.dataDir, 'installed')
     const bootstrap = [...validators, ...devices.slice(Math.max(0, i - 3), i)].map(address)
-    await startNode(
-      d,
-      'follower',
-      bootstrap,
-      [
-        '[device]',
-        'product = "gateway"',
-        'hardware = "rev-b"',
-        `install_command = ${toml([join(ROOT, 'examples/hooks/script.sh')])}`,
-        `version_file = ${toml(join(installDir, 'version'))}`,
-        'initial_version = "1.0.0"',
-        `install_env = { FWMESH_INSTALL_DIR = ${toml(installDir)} }`,
-      ].join('\n'),
-    )
+    await startNode(d, 'follower', bootstrap, deviceSection(d))
   }
   await Promise.all(devices.map(waitForApi))
   say(`${DEVICES} devices up, running 1.0.0`)
@@ -139,42 +127,19 @@ async function main(): Promise<number> {
   await writeFile(image, Prng.fromSeed('demo-image').bytes(IMAGE_BYTES))
   const v0 = `http://127.0.0.1:${validators[0]!.apiPort}`
   say('fwmesh release publish gateway-1.1.0.img --product gateway --version 1.1.0 --hardware rev-b')
-  const published = JSON.parse(
-    await fwmesh([
-      '--json',
-      'release',
-      'publish',
-      image,
-      '--product',
-      'gateway',
-      '--version',
-      '1.1.0',
-      '--hardware',
-      'rev-b',
-      '--key',
-      join(dir, 'publisher.key'),
-      '--node',
-      v0,
-    ]),
-  ) as { release: string }
-  say(`published release ${published.release}`)
-  for (const [i] of approvers.entries()) {
-    await fwmesh([
-      'release',
-      'approve',
-      published.release,
-      '--key',
-      join(dir, `approver-${i}.key`),
-      '--node',
-      v0,
-    ])
-  }
-  say('approved by 2 approvers: devices start fetching from the origin and from each other')
+  const release = await publishAndApprove(
+    v0,
+    image,
+    { product: 'gateway', version: '1.1.0', hardware: 'rev-b' },
+    approvers.length,
+  )
+  say(`published release ${release} and approved it with 2 approvers (fwmesh release approve)`)
+  say('devices start fetching from the origin and from each other')
 
   const remaining = Math.max(5, Math.floor((DEADLINE_MS - (Date.now() - started)) / 1000))
   let rolloutOk = true
   try {
-    await fwmesh(['release', 'rollout', published.release, '--wait', String(remaining), '--node', v0])
+    await fwmesh(['release', 'rollout', release, '--wait', String(remaining), '--node', v0])
   } catch {
     rolloutOk = false
   }
@@ -208,8 +173,8 @@ async function main(): Promise<number> {
   process.stdout.write(
     `\norigin sent ${(fromOrigin / IMAGE_BYTES).toFixed(2)} image copies; peers sent ${(fromPeers / IMAGE_BYTES).toFixed(2)} (a server alone would have sent ${DEVICES})\n\n`,
   )
-  say(`audit trail of the release (fwmesh audit release ${published.release.slice(0, 16)}…):`)
-  process.stdout.write(await fwmesh(['audit', 'release', published.release, '--node', v0]))
+  say(`audit trail of the release (fwmesh audit release ${release.slice(0, 16)}…):`)
+  process.stdout.write(await fwmesh(['audit', 'release', release, '--node', v0]))
   const ok = rolloutOk && allInstalled
   say(
     ok

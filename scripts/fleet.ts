@@ -161,3 +161,55 @@ export async function stopAll(): Promise<void> {
     ),
   )
 }
+
+/** The `[device]` section of a demo or benchmark device: examples/hooks/script.sh into its own folder. */
+export function deviceSection(
+  node: DemoNode,
+  product = 'gateway',
+  hardware = 'rev-b',
+  initialVersion = '1.0.0',
+): string {
+  const installDir = join(node.dataDir, 'installed')
+  return [
+    '[device]',
+    `product = ${toml(product)}`,
+    `hardware = ${toml(hardware)}`,
+    `install_command = ${toml([join(ROOT, 'examples/hooks/script.sh')])}`,
+    `version_file = ${toml(join(installDir, 'version'))}`,
+    `initial_version = ${toml(initialVersion)}`,
+    `install_env = { FWMESH_INSTALL_DIR = ${toml(installDir)} }`,
+  ].join('\n')
+}
+
+/**
+ * Publishes an image with the CLI (from `<fleet>/publisher.key`) and approves it with every
+ * `<fleet>/approver-N.key` given, as an operator would. Returns the release id.
+ */
+export async function publishAndApprove(
+  api: string,
+  image: string,
+  fields: { product: string; version: string; hardware: string },
+  approvers: number,
+  options: { quiet?: boolean; waitSeconds?: number } = {},
+): Promise<string> {
+  const args = [
+    '--json',
+    'release',
+    'publish',
+    image,
+    '--product',
+    fields.product,
+    '--version',
+    fields.version,
+  ]
+  args.push('--hardware', fields.hardware, '--key', join(fleet.dir, 'publisher.key'), '--node', api)
+  if (options.waitSeconds) args.push('--wait', String(options.waitSeconds))
+  const published = JSON.parse(await fwmesh(args, { quiet: options.quiet ?? false })) as { release: string }
+  for (let i = 0; i < approvers; i++) {
+    await fwmesh(
+      ['release', 'approve', published.release, '--key', join(fleet.dir, `approver-${i}.key`), '--node', api],
+      { quiet: options.quiet ?? false },
+    )
+  }
+  return published.release
+}

@@ -404,7 +404,9 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
           error: { status: 422, code: outcome.rejection.code, message: outcome.rejection.message },
         }
       }
-      if (outcome.status === 'pending') await n.gossip.publishTx(tx)
+      // A validator's replica relays transactions to the other validators itself; a follower
+      // reaches them by gossip.
+      if (outcome.status === 'pending' && !n.ledger.isValidator) await n.gossip.publishTx(tx)
       const final =
         outcome.status === 'committed' || options.waitMs === 0
           ? outcome
