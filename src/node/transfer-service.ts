@@ -499,7 +499,7 @@ export class TransferService implements ImageFetcher {
         }
         return
       case 'request': {
-        if (!image.store.has(msg.chunk)) {
+        if (!image.store.canServe(msg.chunk)) {
           void this.send(peer, {
             type: 'not-found',
             manifest: image.cid,
@@ -572,8 +572,9 @@ export class TransferService implements ImageFetcher {
       if (!written.ok) {
         this.log.error({ chunk, err: written.error.message }, 'could not write a chunk')
         d.scheduler.handleChunkLost(chunk, Date.now())
-      } else if (written.value.held.length > 0) {
-        this.announce(image, written.value.held)
+      } else if (written.value.written) {
+        // Announced once written, not once durable (ChunkStore.canServe says why).
+        this.announce(image, [chunk])
       }
     }
     this.drainScheduler(image)
@@ -598,8 +599,8 @@ export class TransferService implements ImageFetcher {
   }
 
   private async flushAndTell(image: Image): Promise<void> {
-    const flushed = await image.store.flush()
-    if (flushed.ok && flushed.value.length > 0) this.announce(image, flushed.value)
+    // Chunks were announced when written; the flush only makes them durable for a resume.
+    await image.store.flush()
   }
 
   /** Sends a have-update of newly held chunks to every neighbour we told about the image. */

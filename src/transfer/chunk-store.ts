@@ -380,13 +380,40 @@ export class ChunkStore {
     this.generation = generation
   }
 
-  /** Reads a held chunk for a peer; re-verified unless `verifyOnRead` is off. */
+  /**
+   * True when a chunk can be served to a peer: held, or written and verified but not yet
+   * durable. Serving needs no durability (the peer checks the hash; only this store's resume
+   * depends on the flush), and announcing chunks at once, not at the next flush, is what lets
+   * neighbours fetch from each other instead of from the origin during a short rollout.
+   */
+  canServe(index: number): boolean {
+    return (
+      Number.isSafeInteger(index) &&
+      index >= 0 &&
+      index < this.chunkCount &&
+      (getBit(this.held, index) || this.unsynced.has(index))
+    )
+  }
+
+  /** Reads a servable chunk for a peer; re-verified unless `verifyOnRead` is off. */
   async readChunk(index: number): Promise<Result<Uint8Array, ReadRejection>> {
     assert(!this.closed, 'the store is open')
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.chunkCount) {
       return err({ code: 'out-of-range', message: `chunk ${index} of ${this.chunkCount}` })
     }
-    if (!getBit(this.held, index)) return err({ code: 'not-held', message: `chunk ${index} is not held` })
+    if (!this.canServe(index)) return err({ code: 'not-held', message: `chunk ${index} is not held` })
+    if (!getBit(this.held, index)) {
+      // Written but not durable yet: read and check it, but leave dropping to the flush path.
+      const length = chunkLength(this.manifest, index)
+      const data = new Uint8Array(length)
+      try {
+        const got = await readFully(this.fh, data, length, chunkOffset(this.manifest, index))
+        if (got === length && verifyChunk(this.manifest, index, data) === 'ok') return ok(data)
+      } catch (cause) {
+        return err(ioError(cause))
+      }
+      return err({ code: 'corrupt', message: `chunk ${index} does not match its hash yet` })
+    }
     const length = chunkLength(this.manifest, index)
     const data = new Uint8Array(length)
     try {

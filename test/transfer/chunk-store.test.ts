@@ -127,11 +127,13 @@ describe('transfer: chunk store', () => {
     await store.close()
   })
 
-  it('transfer: chunk store: serves a held chunk by reading it at its offset, and nothing else', async () => {
+  it('transfer: chunk store: serves a written chunk by reading it at its offset, before and after the flush, and nothing else', async () => {
     const store = await openStore()
+    const unwritten = await store.readChunk(8)
+    expect(unwritten.ok ? undefined : unwritten.error.code, 'not served before it is written').toBe('not-held')
     await store.writeChunk(8, chunk(8))
     const early = await store.readChunk(8)
-    expect(early.ok ? undefined : early.error.code, 'not served before it is durable').toBe('not-held')
+    expect(early.ok && bytesEqual(early.value, chunk(8)), 'served once written, before it is durable').toBe(true)
     await store.flush()
     const read = await store.readChunk(8)
     expect(read.ok && bytesEqual(read.value, chunk(8))).toBe(true)
@@ -231,6 +233,22 @@ describe('transfer: chunk store', () => {
     expect(store.resumedFrom).toBe('rescan')
     expect(store.isComplete()).toBe(true)
     expect((await store.verifyImage()).ok).toBe(true)
+    await store.close()
+  })
+})
+
+describe('transfer: chunk store: serving before durability', () => {
+  it('transfer: chunk store: a written chunk can be served before a flush makes it held, and a chunk never written cannot', async () => {
+    const store = await openStore()
+    const written = await store.writeChunk(3, chunk(3))
+    expect(written.ok && written.value.written).toBe(true)
+    expect(store.has(3), 'not held before a flush').toBe(false)
+    expect(store.canServe(3)).toBe(true)
+    const read = await store.readChunk(3)
+    expect(read.ok && bytesEqual(read.value, chunk(3))).toBe(true)
+    expect(store.canServe(4)).toBe(false)
+    const missing = await store.readChunk(4)
+    expect(missing.ok ? 'served' : missing.error.code).toBe('not-held')
     await store.close()
   })
 })
