@@ -130,10 +130,14 @@ describe('transfer: chunk store', () => {
   it('transfer: chunk store: serves a written chunk by reading it at its offset, before and after the flush, and nothing else', async () => {
     const store = await openStore()
     const unwritten = await store.readChunk(8)
-    expect(unwritten.ok ? undefined : unwritten.error.code, 'not served before it is written').toBe('not-held')
+    expect(unwritten.ok ? undefined : unwritten.error.code, 'not served before it is written').toBe(
+      'not-held',
+    )
     await store.writeChunk(8, chunk(8))
     const early = await store.readChunk(8)
-    expect(early.ok && bytesEqual(early.value, chunk(8)), 'served once written, before it is durable').toBe(true)
+    expect(early.ok && bytesEqual(early.value, chunk(8)), 'served once written, before it is durable').toBe(
+      true,
+    )
     await store.flush()
     const read = await store.readChunk(8)
     expect(read.ok && bytesEqual(read.value, chunk(8))).toBe(true)
