@@ -1,32 +1,24 @@
 import { randomBytes } from 'node:crypto'
 import { copyFile, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Connection, Stream } from '@libp2p/interface'
 import { bytesEqual } from '../codec/bytes.js'
 import { type CID, cidToString, parseCid } from '../codec/cid.js'
 import {
-  CHUNK_MESSAGE_BYTES_MAX,
   MANIFEST_BYTES_MAX,
   MANIFEST_FETCH_TIMEOUT_MS,
   MANIFEST_RETRY_INTERVAL_MS,
   STORE_FLUSH_INTERVAL_MS,
-  TRANSFER_WRITE_TIMEOUT_MS,
 } from '../constants.js'
 import { Prng } from '../prng.js'
 import { ChunkStore } from '../transfer/chunk-store.js'
 import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
-import {
-  type ChunkMessage,
-  chunkProtocolId,
-  decodeChunkMessage,
-  encodeChunkMessage,
-} from '../transfer/messages.js'
+import { type ChunkMessage, chunkProtocolId } from '../transfer/messages.js'
 import { SwarmScheduler } from '../transfer/scheduler.js'
 import { UploadQueue } from '../transfer/upload.js'
 import type { ImageFetcher } from './agent-driver.js'
 import { writeAtomically } from './atomic-file.js'
-import { FramedStream } from './framing.js'
+import { ChunkLinks } from './chunk-links.js'
 import type { Host } from './host.js'
 import type { Logger } from './log.js'
 import { TokenBucket } from './token-bucket.js'
@@ -70,18 +62,6 @@ interface Image {
 }
 
 /**
- * One neighbour's chunk stream: one long-lived stream per neighbour carries every image. Its
- * own writer task drains the queue, so no read loop ever waits on a write: two neighbours
- * uploading to each other would otherwise both stop reading and deadlock on full windows.
- */
-interface Link {
-  readonly peer: string
-  framed: FramedStream | null
-  readonly queue: Array<{ frame: Uint8Array; written?: () => void }>
-  writing: boolean
-}
-
-/**
  * The node's side of `/fwmesh/<chain>/chunks/1` (DESIGN.md §5): it serves the chunks it holds
  * within upload slots and the upload bandwidth limit, and downloads images from every
  * neighbour at once through the swarm scheduler, writing verified chunks into a resumable
@@ -89,13 +69,11 @@ interface Link {
  */
 export class TransferService implements ImageFetcher {
   private readonly images = new Map<string, Image>()
-  private readonly links = new Map<string, Link>()
+  private readonly links: ChunkLinks
   private readonly manifestWaiters = new Map<string, Array<(bytes: Uint8Array) => void>>()
   private readonly upload: TokenBucket
   private readonly download: TokenBucket
   private readonly prng = Prng.fromBytes(randomBytes(32))
-  private readonly protocol: string
-  private stopped = false
 
   constructor(
     private readonly host: Host,
@@ -104,15 +82,25 @@ export class TransferService implements ImageFetcher {
     bandwidth: { uploadBytesPerSec: number; downloadBytesPerSec: number },
     private readonly log: Logger,
   ) {
-    this.protocol = chunkProtocolId(chainId)
+    this.links = new ChunkLinks(
+      host,
+      chunkProtocolId(chainId),
+      {
+        onMessage: async (peer, msg) => {
+          // The download limit holds the read loop, so a fast sender is slowed by back-pressure.
+          if (msg.type === 'chunk') await this.download.take(msg.data.byteLength)
+          await this.handle(peer, msg)
+        },
+        onDropped: (peer) => this.neighbourLeft(peer),
+      },
+      log,
+    )
     this.upload = new TokenBucket(bandwidth.uploadBytesPerSec)
     this.download = new TokenBucket(bandwidth.downloadBytesPerSec)
   }
 
   async start(): Promise<void> {
-    await this.host.handle(this.protocol, (stream, connection) => this.accept(stream, connection), {
-      maxInboundStreams: 64,
-    })
+    await this.links.start()
     // A neighbour that connects during a download is asked at once.
     this.host.addEventListener('peer:connect', (event) => {
       const peer = event.detail.toString()
@@ -342,107 +330,21 @@ export class TransferService implements ImageFetcher {
     return got
   }
 
-  // ---- Links ----
-
-  private linkOf(peer: string): Link {
-    let link = this.links.get(peer)
-    if (!link) {
-      link = { peer, framed: null, queue: [], writing: false }
-      this.links.set(peer, link)
-    }
-    return link
-  }
-
-  private adopt(peer: string, stream: Stream): void {
-    const link = this.linkOf(peer)
-    const framed = new FramedStream(stream, CHUNK_MESSAGE_BYTES_MAX)
-    // Both sides may open a stream at once: read from every stream, write on the first.
-    if (!link.framed) link.framed = framed
-    void this.readLoop(link, framed)
-  }
-
-  private accept(stream: Stream, connection: Connection): void {
-    this.adopt(connection.remotePeer.toString(), stream)
-  }
-
-  /**
-   * Queues a message for a neighbour and returns at once; the promise resolves when the frame
-   * is written (or dropped with a broken link). Read loops never await it.
-   */
-  private send(peer: string, msg: ChunkMessage): Promise<void> {
-    if (this.stopped) return Promise.resolve()
-    const link = this.linkOf(peer)
-    const written = new Promise<void>((resolve) =>
-      link.queue.push({ frame: encodeChunkMessage(msg), written: resolve }),
-    )
-    if (!link.writing) void this.writeLoop(link)
-    return written
-  }
-
-  private async writeLoop(link: Link): Promise<void> {
-    link.writing = true
-    try {
-      while (link.queue.length > 0 && !this.stopped) {
-        if (!link.framed) {
-          const connection = this.host.getConnections().find((c) => c.remotePeer.toString() === link.peer)
-          if (!connection) throw new Error('not connected')
-          const stream = await connection.newStream(this.protocol, {
-            signal: AbortSignal.timeout(TRANSFER_WRITE_TIMEOUT_MS),
-          })
-          if (link.framed) stream.abort(new Error('duplicate link'))
-          else this.adopt(link.peer, stream)
-        }
-        const item = link.queue.shift()!
-        await link.framed!.write(item.frame, TRANSFER_WRITE_TIMEOUT_MS)
-        item.written?.()
-      }
-    } catch (cause) {
-      this.log.debug({ peer: link.peer, err: (cause as Error).message }, 'chunk stream broke')
-      this.dropLink(link)
-    } finally {
-      link.writing = false
-    }
-  }
-
-  private dropLink(link: Link): void {
-    if (this.links.get(link.peer) === link) this.links.delete(link.peer)
-    link.framed?.abort('link dropped')
-    for (const item of link.queue) item.written?.()
-    link.queue.length = 0
+  /** A neighbour's link broke: forget what it announced and what it asked. */
+  private neighbourLeft(peer: string): void {
     for (const image of this.images.values()) {
-      image.told.delete(link.peer)
-      image.heard.delete(link.peer)
-      image.uploads.handlePeerLeft(link.peer)
+      image.told.delete(peer)
+      image.heard.delete(peer)
+      image.uploads.handlePeerLeft(peer)
       if (image.download) {
-        image.download.scheduler.handlePeerLeft(link.peer, Date.now())
+        image.download.scheduler.handlePeerLeft(peer, Date.now())
         this.drainScheduler(image)
       }
     }
   }
 
-  private async readLoop(link: Link, framed: FramedStream): Promise<void> {
-    try {
-      for (;;) {
-        const frame = await framed.read(3_600_000)
-        if (frame === null || this.stopped) return
-        const msg = decodeChunkMessage(frame)
-        if (!msg.ok) {
-          this.log.warn(
-            { peer: link.peer, err: msg.error.message },
-            'undecodable chunk message; closing the stream',
-          )
-          framed.abort('undecodable message')
-          return
-        }
-        if (msg.value.type === 'chunk') await this.download.take(msg.value.data.byteLength)
-        await this.handle(link.peer, msg.value)
-      }
-    } catch (cause) {
-      this.log.debug({ peer: link.peer, err: (cause as Error).message }, 'chunk stream ended')
-    } finally {
-      if (this.links.get(link.peer) === link && link.framed === framed) this.dropLink(link)
-      else framed.abort('stream ended')
-    }
+  private send(peer: string, msg: ChunkMessage): Promise<void> {
+    return this.links.send(peer, msg)
   }
 
   /** Tells a neighbour which chunks of an image we hold; it answers with its own. */
@@ -652,12 +554,10 @@ export class TransferService implements ImageFetcher {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true
     for (const image of this.images.values()) {
       this.stopDownload(image, { ok: false, reason: 'the node is stopping' })
       await image.store.close()
     }
-    for (const link of this.links.values()) link.framed?.abort('stopping')
-    this.links.clear()
+    this.links.stop()
   }
 }
