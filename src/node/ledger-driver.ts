@@ -95,7 +95,9 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     const replica = new Replica({
       index: options.index,
       secretKey: options.secretKey,
-      state: await cloneState(store),
+      // The core gets its own copy of the committed state: it merges each block into it, while
+      // the store re-derives and persists the same change (appendVerified).
+      state: store.state.copy(),
       headCert,
       ...(safety ? { safety } : {}),
       now: Date.now(),
@@ -115,7 +117,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     syncFrom: (peer: string, height: number, count: number) => Promise<CertifiedBlock[] | null>
     log: Logger
   }): Promise<LedgerDriver> {
-    const follower = new Follower<string>({ state: await cloneState(options.store), now: Date.now() })
+    const follower = new Follower<string>({ state: options.store.state.copy(), now: Date.now() })
     const driver = new LedgerDriver(
       options.store,
       { kind: 'follower', follower },
@@ -393,14 +395,6 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     for (const [, list] of this.waiters) for (const w of list) w({ status: 'pending' })
     this.waiters.clear()
   }
-}
-
-/**
- * The core gets its own copy of the committed state: it merges each block into it, while the
- * store re-derives and persists the same change (`appendVerified`).
- */
-async function cloneState(store: LedgerStore): Promise<LedgerState> {
-  return store.state.copy()
 }
 
 export function toPeerId(peer: string): PeerId {
