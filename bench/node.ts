@@ -19,11 +19,12 @@ import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
+  address,
   children,
   type DemoNode,
   deviceSection,
   fleet,
-  fwmesh,
+  initGenesis,
   makeNode,
   publishAndApprove,
   startNode,
@@ -31,9 +32,7 @@ import {
   submitAll,
   waitForApi,
 } from '../scripts/fleet.js'
-import { toHex } from '../src/codec/bytes.js'
 import { parseCid } from '../src/codec/cid.js'
-import { didFromPublicKey } from '../src/crypto/did.js'
 import { SigningDomain } from '../src/crypto/domains.js'
 import { generateKeyPair, signingBytes } from '../src/crypto/ed25519.js'
 import { writeKeyFile } from '../src/crypto/key-store.js'
@@ -129,22 +128,7 @@ export async function main(args: string[]): Promise<void> {
       Array.from({ length: deviceCount + 1 }, (_, i) => makeNode(`device-${i}`, generateKeyPair())),
     )
     const big = devices.pop()!
-    const genesisArgs = [
-      'genesis',
-      'init',
-      '--chain-id',
-      'bench',
-      '--threshold',
-      '2',
-      '--admin',
-      didFromPublicKey(admin.publicKey),
-      '--out',
-      join(dir, 'genesis.json'),
-    ]
-    genesisArgs.push('--param', 'blockIntervalMs=100', '--param', 'emptyBlockIntervalMs=5000')
-    for (const v of validators) genesisArgs.push('--validator', `${v.name}=${toHex(v.keys.publicKey)}`)
-    await fwmesh(genesisArgs, { quiet: true })
-    const address = (n: DemoNode) => `/ip4/127.0.0.1/tcp/${n.p2pPort}/p2p/${n.peerId}`
+    await initGenesis('bench', validators, admin.publicKey, 100)
     for (const [i, v] of validators.entries()) {
       await startNode(
         v,

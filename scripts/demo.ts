@@ -12,16 +12,15 @@ import '../src/polyfills.js'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { toHex } from '../src/codec/bytes.js'
-import { didFromPublicKey } from '../src/crypto/did.js'
 import { generateKeyPair } from '../src/crypto/ed25519.js'
 import { writeKeyFile } from '../src/crypto/key-store.js'
 import { Prng } from '../src/prng.js'
 import {
-  type DemoNode,
+  address,
   deviceSection,
   fleet,
   fwmesh,
+  initGenesis,
   makeNode,
   publishAndApprove,
   startNode,
@@ -66,24 +65,9 @@ async function main(): Promise<number> {
     Array.from({ length: DEVICES }, (_, i) => makeNode(`device-${i}`, generateKeyPair())),
   )
 
-  const genesisArgs = [
-    'genesis',
-    'init',
-    '--chain-id',
-    'demo',
-    '--threshold',
-    '2',
-    '--admin',
-    didFromPublicKey(admin.publicKey),
-    '--out',
-    join(dir, 'genesis.json'),
-  ]
-  genesisArgs.push('--param', 'blockIntervalMs=200', '--param', 'emptyBlockIntervalMs=5000')
-  for (const v of validators) genesisArgs.push('--validator', `${v.name}=${toHex(v.keys.publicKey)}`)
-  await fwmesh(genesisArgs, { quiet: true })
+  await initGenesis('demo', validators, admin.publicKey, 200)
   say('genesis written (fwmesh genesis init)')
 
-  const address = (n: DemoNode) => `/ip4/127.0.0.1/tcp/${n.p2pPort}/p2p/${n.peerId}`
   for (const [i, v] of validators.entries()) {
     await startNode(
       v,

@@ -11,6 +11,8 @@ import { join } from 'node:path'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { NodeClient } from '../src/cli/api-client.js'
+import { toHex } from '../src/codec/bytes.js'
+import { didFromPublicKey } from '../src/crypto/did.js'
 import type { KeyPair } from '../src/crypto/ed25519.js'
 import { writeKeyFile } from '../src/crypto/key-store.js'
 import { signTx, type TxBody } from '../src/ledger/tx.js'
@@ -212,4 +214,38 @@ export async function publishAndApprove(
     )
   }
   return published.release
+}
+
+/** The libp2p address of a fleet node, for bootstrap lists. */
+export function address(node: DemoNode): string {
+  return `/ip4/127.0.0.1/tcp/${node.p2pPort}/p2p/${node.peerId}`
+}
+
+/** Writes `<fleet>/genesis.json` with the CLI, as an operator would. */
+export async function initGenesis(
+  chainId: string,
+  validators: readonly DemoNode[],
+  admin: Uint8Array,
+  blockIntervalMs: number,
+): Promise<void> {
+  const args = [
+    'genesis',
+    'init',
+    '--chain-id',
+    chainId,
+    '--threshold',
+    '2',
+    '--admin',
+    didFromPublicKey(admin),
+  ]
+  args.push(
+    '--out',
+    join(fleet.dir, 'genesis.json'),
+    '--param',
+    `blockIntervalMs=${blockIntervalMs}`,
+    '--param',
+    'emptyBlockIntervalMs=5000',
+  )
+  for (const v of validators) args.push('--validator', `${v.name}=${toHex(v.keys.publicKey)}`)
+  await fwmesh(args, { quiet: true })
 }
