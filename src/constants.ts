@@ -259,6 +259,24 @@ export const UPLOAD_QUEUE_PER_PEER_MAX = PEER_REQUESTS_IN_FLIGHT_MAX
 export const UPLOAD_QUEUE_TOTAL_MAX = 512
 
 /**
+ * Super-seeding (transfer/seed-policy.ts): the origin sends each chunk once, then answers
+ * "busy" while a connected neighbour holds it, so the swarm carries the load. One copy leaves
+ * the origin's uplink free for the chunks nobody has yet; the total-upload term of the lower
+ * bound does not need the origin once the swarm holds a copy.
+ */
+export const SEED_COPIES_PER_CHUNK = 1
+
+/**
+ * Refusals of one chunk to one neighbour before the origin serves it anyway. A refused
+ * neighbour backs off for PEER_BUSY_BACKOFF_MS, so a device whose neighbours lack a chunk
+ * waits about three seconds for it, once, instead of starving.
+ */
+export const SEED_REFUSALS_BEFORE_SERVE_MAX = 3
+
+/** Chunks whose refusals the origin counts per neighbour (oldest forgotten first). */
+export const SEED_REFUSALS_TRACKED_PER_PEER_MAX = 256
+
+/**
  * Verified bytes the chunk store lets accumulate before it makes them durable (fdatasync of the
  * image, then of the held-set file) and marks them held; writes wait when twice this is not
  * yet durable. Group commit: one fdatasync per chunk would cap writes at a few hundred chunks a

@@ -15,6 +15,7 @@ import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
 import { type ChunkMessage, chunkProtocolId } from '../transfer/messages.js'
 import { SwarmScheduler } from '../transfer/scheduler.js'
+import { SeedPolicy } from '../transfer/seed-policy.js'
 import { UploadQueue } from '../transfer/upload.js'
 import type { ImageFetcher } from './agent-driver.js'
 import { writeAtomically } from './atomic-file.js'
@@ -57,6 +58,8 @@ interface Image {
    */
   readonly heard: Set<string>
   download: Download | null
+  /** The origin's super-seeding (images this node published); null for downloaded ones. */
+  seeding: SeedPolicy | null
   uploadedBytes: number
   pumping: boolean
 }
@@ -122,12 +125,22 @@ export class TransferService implements ImageFetcher {
         this.log.warn({ file: name, err: manifest.error.message }, 'ignoring an unreadable manifest')
         continue
       }
-      await this.openImage(cid, manifest.value, bytes)
+      const image = await this.openImage(cid, manifest.value, bytes)
+      const published = await readFile(this.paths(image.key).origin).then(
+        () => true,
+        () => false,
+      )
+      if (published && image.store.isComplete()) this.startSeeding(image)
     }
   }
 
   private paths(key: string) {
-    return { image: join(this.dir, `${key}.img`), manifest: join(this.dir, `${key}.manifest`) }
+    return {
+      image: join(this.dir, `${key}.img`),
+      manifest: join(this.dir, `${key}.manifest`),
+      // Marks an image this node published, so it super-seeds it again after a restart.
+      origin: join(this.dir, `${key}.origin`),
+    }
   }
 
   private async openImage(cid: CID, manifest: Manifest, manifestBytes: Uint8Array): Promise<Image> {
@@ -147,6 +160,7 @@ export class TransferService implements ImageFetcher {
       told: new Set(),
       heard: new Set(),
       download: null,
+      seeding: null,
       uploadedBytes: 0,
       pumping: false,
     }
@@ -169,8 +183,17 @@ export class TransferService implements ImageFetcher {
     if (!this.images.has(key)) await copyFile(path, this.paths(key).image)
     const image = await this.openImage(cid, chunked.value.manifest, chunked.value.encoded)
     if (!image.store.isComplete()) return { ok: false, message: 'the copied image did not verify' }
+    await writeAtomically(this.paths(key).origin, new Uint8Array())
+    this.startSeeding(image)
     for (const peer of this.host.getPeers()) this.tell(image, peer.toString())
     return { ok: true, chunks: image.store.chunkCount }
+  }
+
+  /** The origin sends each chunk once and lets the swarm carry it (transfer/seed-policy.ts). */
+  private startSeeding(image: Image): void {
+    if (image.seeding || image.download) return
+    image.seeding = new SeedPolicy(image.store.chunkCount)
+    this.log.info({ manifest: image.key, chunks: image.store.chunkCount }, 'super-seeding a published image')
   }
 
   imagePath(manifest: string): string {
@@ -252,6 +275,7 @@ export class TransferService implements ImageFetcher {
       rm(paths.image, { force: true }),
       rm(`${paths.image}.held`, { force: true }),
       rm(paths.manifest, { force: true }),
+      rm(paths.origin, { force: true }),
     ])
   }
 
@@ -336,6 +360,7 @@ export class TransferService implements ImageFetcher {
       image.told.delete(peer)
       image.heard.delete(peer)
       image.uploads.handlePeerLeft(peer)
+      image.seeding?.handlePeerLeft(peer)
       if (image.download) {
         image.download.scheduler.handlePeerLeft(peer, Date.now())
         this.drainScheduler(image)
@@ -381,6 +406,7 @@ export class TransferService implements ImageFetcher {
         void this.send(peer, { type: 'manifest', manifest: image.cid, bytes: image.manifestBytes })
         return
       case 'have': {
+        image.seeding?.handlePeerBitfield(peer, msg.bitfield)
         if (image.download) {
           const r = image.download.scheduler.handlePeerJoined(peer, msg.bitfield, now)
           if (!r.ok && r.error.code !== 'already-joined')
@@ -395,6 +421,7 @@ export class TransferService implements ImageFetcher {
         return
       }
       case 'have-update':
+        image.seeding?.handlePeerHave(peer, msg.chunks)
         if (image.download) {
           image.download.scheduler.handlePeerHave(peer, msg.chunks, now)
           this.drainScheduler(image)
@@ -410,8 +437,9 @@ export class TransferService implements ImageFetcher {
           })
           return
         }
-        const queued = image.uploads.handleRequest(peer, msg.chunk)
-        if (!queued.ok && queued.error.code !== 'duplicate') {
+        const refused = image.seeding?.decide(peer, msg.chunk) === 'refuse'
+        const queued = refused ? undefined : image.uploads.handleRequest(peer, msg.chunk)
+        if (!queued || (!queued.ok && queued.error.code !== 'duplicate')) {
           void this.send(peer, { type: 'not-found', manifest: image.cid, chunk: msg.chunk, reason: 'busy' })
           return
         }
