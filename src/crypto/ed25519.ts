@@ -8,7 +8,7 @@ import {
 } from 'node:crypto'
 import * as ed from '@noble/ed25519'
 import { sha512 } from '@noble/hashes/sha2.js'
-import { concatBytes, toHex, utf8 } from '../codec/bytes.js'
+import { bytesEqual, concatBytes, toHex, utf8 } from '../codec/bytes.js'
 import { VERIFY_KEY_CACHE_MAX } from '../constants.js'
 import type { SigningDomain } from './domains.js'
 
@@ -163,8 +163,57 @@ export function verify(
   const key = checkedPublicKey(publicKey)
   if (key === null) return false
   const signed = signingBytes(domain, message)
-  if (backend === 'noble') return ed.verify(signature, signed, publicKey, { zip215: false })
-  return nodeVerify(null, signed, key, signature)
+  const memo = verifyMemo
+  if (memo) {
+    const known = memo.lookup(publicKey, signed, signature)
+    if (known !== undefined) return known
+  }
+  const verdict =
+    backend === 'noble'
+      ? ed.verify(signature, signed, publicKey, { zip215: false })
+      : nodeVerify(null, signed, key, signature)
+  memo?.store(publicKey, signed, signature, verdict)
+  return verdict
+}
+
+/**
+ * Verdicts remembered by exact input: the public key, the signed bytes and the signature are
+ * compared byte for byte, so a hit returns what verification would return. Only the fleet
+ * simulator installs one (`setVerifyMemo`): its thousands of simulated nodes share one process
+ * and would otherwise check the same signature once per node (a report is checked by every
+ * validator and by the followers). Nodes never install one; `verify` is unchanged without it.
+ */
+export class VerifyMemo {
+  private readonly entries = new Map<string, { key: Uint8Array; signed: Uint8Array; verdict: boolean }>()
+
+  /** @param entriesMax the memo is cleared when it holds this many verdicts (bounded memory) */
+  constructor(readonly entriesMax: number) {}
+
+  get size(): number {
+    return this.entries.size
+  }
+
+  lookup(publicKey: Uint8Array, signed: Uint8Array, signature: Uint8Array): boolean | undefined {
+    const e = this.entries.get(latin1(signature))
+    if (!e || !bytesEqual(e.key, publicKey) || !bytesEqual(e.signed, signed)) return undefined
+    return e.verdict
+  }
+
+  store(publicKey: Uint8Array, signed: Uint8Array, signature: Uint8Array, verdict: boolean): void {
+    if (this.entries.size >= this.entriesMax) this.entries.clear()
+    this.entries.set(latin1(signature), { key: new Uint8Array(publicKey), signed, verdict })
+  }
+}
+
+let verifyMemo: VerifyMemo | null = null
+
+/** Installs (or, with null, removes) the process-wide verdict memo. For the simulator only. */
+export function setVerifyMemo(memo: VerifyMemo | null): void {
+  verifyMemo = memo
+}
+
+function latin1(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1')
 }
 
 /** Verifies a signature over raw bytes with no domain: only for RFC 8032 test vectors. */

@@ -1,0 +1,1388 @@
+import {
+  type AgentOutput,
+  DeviceAgent,
+  type LedgerView,
+  rolloutBucket as rolloutBucketOf,
+} from '../../src/agent/index.js'
+import { assert } from '../../src/codec/assert.js'
+import { utf8 } from '../../src/codec/bytes.js'
+import { type CID, cidOf, parseCid } from '../../src/codec/cid.js'
+import { sha256 } from '../../src/codec/hash.js'
+import type { ConsensusLimits } from '../../src/consensus/limits.js'
+import type { CertifiedBlock } from '../../src/consensus/messages.js'
+import type { KeyPair } from '../../src/crypto/ed25519.js'
+import { setVerifyMemo, VerifyMemo } from '../../src/crypto/ed25519.js'
+import type { Block } from '../../src/ledger/block.js'
+import { makeBlock } from '../../src/ledger/block.js'
+import { type Certificate, certify } from '../../src/ledger/certificate.js'
+import { type DevChain, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
+import { quorumSize } from '../../src/ledger/genesis.js'
+import { compareVersions } from '../../src/ledger/semver.js'
+import { isInstallable, LedgerState, type ReleaseRecord } from '../../src/ledger/state.js'
+import { type RolloutPlan, type SignedTx, signTx, type TxBody } from '../../src/ledger/tx.js'
+import { applyBlock } from '../../src/ledger/verify-block.js'
+import { Prng } from '../../src/prng.js'
+import { fullBitfield } from '../../src/transfer/bitfield.js'
+import { type SchedulerOutput, SwarmScheduler } from '../../src/transfer/scheduler.js'
+import { SeedPolicy } from '../../src/transfer/seed-policy.js'
+import { UploadQueue } from '../../src/transfer/upload.js'
+import { distributionBounds } from '../report/bounds.js'
+import { Committee } from './committee.js'
+import {
+  BANDWIDTH_BUCKET_MS,
+  type BandwidthClass,
+  COMPLETION_POINTS_MAX,
+  EVENTS_PER_DEVICE_CHUNK_MAX,
+  GOSSIP_HEARTBEAT_MS,
+  GOSSIP_HOP_MS,
+  HAVE_BATCH_MS,
+  INSTALL_MS,
+  INTER_REGION_MS,
+  INTRA_REGION_MS,
+  ORIGIN_NEIGHBOURS,
+  OVERLAY_DIALS_PER_DEVICE,
+  QUEUE_EVENTS_PER_DEVICE_MAX,
+  REGIONS,
+  SIM_TIME_MAX_MS,
+  VERIFY_MEMO_MAX,
+  VERIFY_MS_PER_BYTE,
+} from './constants.js'
+import { FleetQueue, KIND_CLOSURE } from './queue.js'
+import { distances, type Graph, gossipMesh, overlayGraph } from './topology.js'
+
+/**
+ * The fleet simulator: thousands of devices, an origin and a validator committee in one
+ * process, on virtual time, running the real cores.
+ *
+ * - Validators: the real `Replica` (committee.ts), with mempools and batching; devices'
+ *   install reports reach every validator's mempool by gossip.
+ * - Ledger following: the real `Follower` verifies every block once; devices receive its
+ *   result when the block's gossip reaches them (see committee.ts for why that is exact).
+ * - Devices: the real `DeviceAgent` decides (fetch, verify, install, report); reports are
+ *   real `install.report` transactions signed with the device's ed25519 key.
+ * - Transfer: the real `SwarmScheduler` downloads from neighbours, the real `UploadQueue`
+ *   serves them round robin, the real `SeedPolicy` makes the origin super-seed. Chunk bytes
+ *   are modelled: a delivery carries a verdict (malicious devices' chunks fail their hash).
+ *
+ * Network model:
+ * - Every node has an upload and a download capacity. A node's uplink sends one chunk at a
+ *   time at full rate, taking turns between requesters (UploadQueue's round robin), which
+ *   over a few chunks is fair sharing of the uplink; a chunk then crosses the link's latency
+ *   and queues for the receiver's downlink, the second serialisation stage, which shares the
+ *   downlink among senders in arrival order. So a transfer runs at the smaller of the two
+ *   shares, with O(1) events per chunk (request, upload done, delivery).
+ * - Per-link one-way latency: both access links (per bandwidth class) plus the distance
+ *   between the two nodes' regions. Control messages may be lost (`loss`).
+ * - Churn (a device disconnects: its links drop, it rejoins later and reconnects), regional
+ *   partitions (links across the cut drop, and re-form at the heal), a validator crash.
+ * - Gossip (announcements: committed blocks; and transactions): gossipsub's mesh with D=6,
+ *   D_lo=4, D_hi=12; a message reaches a node after the shortest path of link latencies plus
+ *   a per-hop forwarding time. The mesh is repaired every heartbeat (1 s): routes are
+ *   recomputed then, and nodes that missed messages (offline, partitioned) catch up by sync.
+ *
+ * Everything is drawn from a PRNG seeded by `seed`: a run is a pure function of its options.
+ */
+
+export interface DeviceCapacity {
+  readonly uploadBitsPerSec: number
+  readonly downloadBitsPerSec: number
+  /** One-way latency of the device's access link. */
+  readonly accessMs: number
+  /** Bandwidth class name, for the per-class breakdown. */
+  readonly className: string
+}
+
+export interface FleetOptions {
+  readonly seed: number
+  readonly devices: number
+  readonly imageBytes: number
+  readonly chunkBytes: number
+  readonly validators: number
+  readonly originUploadBitsPerSec: number
+  /** Capacity of device i. */
+  readonly capacity: (i: number) => DeviceCapacity
+  /** When set, every link's one-way latency is exactly this (the fidelity comparison uses it). */
+  readonly linkLatencyMs?: number
+  /** Share of devices that serve corrupted chunks (and never install). */
+  readonly maliciousShare?: number
+  /** Probability that a chunk-protocol control message (request, cancel, not-found, have-update) is lost. */
+  readonly loss?: number
+  /** Devices that disconnect once and rejoin, relative to the approval commit. */
+  readonly churn?: {
+    readonly share: number
+    readonly windowMs: number
+    readonly offlineMinMs: number
+    readonly offlineMaxMs: number
+  }
+  /** One region is cut off from the rest for a while, relative to the approval commit. */
+  readonly partition?: { readonly region: number; readonly fromMs: number; readonly durationMs: number }
+  /** A validator crashes, relative to the approval commit. */
+  readonly validatorCrash?: { readonly validator: number; readonly atMs: number }
+  /** Rollout waves of the release; default one wave of 100 % at once. */
+  readonly waves?: RolloutPlan['waves']
+  /** Called every so many events with progress. */
+  readonly progress?: (p: FleetProgress) => void
+  /** Consensus limits; the real defaults unless set. */
+  readonly consensusLimits?: Partial<ConsensusLimits>
+}
+
+export interface FleetProgress {
+  readonly simSeconds: number
+  readonly downloaded: number
+  readonly reportsCommitted: number
+  readonly honestDevices: number
+  readonly events: number
+}
+
+export interface Percentiles {
+  readonly p50: number
+  readonly p90: number
+  readonly p99: number
+  readonly max: number
+}
+
+export interface FleetResult {
+  readonly devices: number
+  readonly imageMiB: number
+  readonly seed: number
+  readonly events: number
+  readonly simSeconds: Percentiles
+  readonly lowerBoundSeconds: number
+  readonly clientServerSeconds: number
+  readonly ratioToBound: number
+  readonly originEgressCopies: number
+  readonly announcementP99Ms: number
+  readonly reportsCommitted: number
+  readonly reportCommitP99Ms: number
+  readonly details: FleetDetails
+  /** Per device: seconds from the approval commit to the whole verified image (NaN: never). */
+  readonly completionSeconds: Float64Array
+  readonly series: FleetSeries
+}
+
+export interface FleetDetails {
+  readonly honestDevices: number
+  readonly maliciousDevices: number
+  readonly installed: number
+  readonly downloaded: number
+  /** Every report (downloading, installed) of every honest device, committed. */
+  readonly allReportsCommitted: boolean
+  readonly boundBinding: string
+  /** Bans of malicious neighbours by honest devices, and of honest neighbours (stalls). */
+  readonly bansOfMalicious: number
+  readonly bansOfHonest: number
+  /** Malicious devices banned by at least one honest neighbour, of those that served anyone. */
+  readonly maliciousBannedByAnyone: number
+  readonly maliciousServedAnyone: number
+  readonly churnedDevices: number
+  readonly viewChanges: number
+  readonly height: number
+  readonly violations: readonly string[]
+  /** Virtual seconds from the approval commit to the last honest installed report committed. */
+  readonly finishedSeconds: number
+  /** Time each device first fetched, seconds after approval (waves). */
+  readonly firstFetchSeconds: readonly number[]
+  readonly rolloutBucketOf: readonly number[]
+  readonly stuck: boolean
+}
+
+export interface FleetSeries {
+  readonly completion: ReadonlyArray<readonly [number, number]>
+  readonly originBps: ReadonlyArray<readonly [number, number]>
+  readonly peerBps: ReadonlyArray<readonly [number, number]>
+  readonly classes: ReadonlyArray<{ name: string; devices: number; p50: number; p90: number; max: number }>
+}
+
+// Event kinds of the hot path (KIND_CLOSURE = 0 runs a closure).
+const K_REQUEST = 1
+const K_UPLOAD_DONE = 2
+const K_DELIVER = 3
+const K_CANCEL = 4
+const K_NOT_FOUND = 5
+const K_TICK = 6
+const K_FLUSH = 7
+
+const OPEN_NONE = 0
+const OPEN_DOWNLOADING = 1
+const OPEN_COMPLETE = 2
+
+const PRODUCT = 'fleet-gw'
+const HARDWARE = 'gw-a'
+const RUNNING_VERSION = '1.0.0'
+const RELEASE_VERSION = '2.0.0'
+/** The publisher submits the release this long after the start (the committee has settled). */
+const PUBLISH_AFTER_MS = 1_000
+/** Events between progress callbacks. */
+const PROGRESS_EVERY_EVENTS = 1 << 16
+
+/** Simulated chain parameters: the real block interval; empty blocks every 5 s keep it live. */
+const FLEET_CHAIN_PARAMS = { blockIntervalMs: 500, emptyBlockIntervalMs: 5_000 } as const
+
+interface PendingTx {
+  readonly device: number
+  readonly reportId: number
+  readonly installed: boolean
+  readonly submittedAt: number
+  committedHeight: number
+}
+
+interface Snapshot {
+  readonly view: LedgerView
+  readonly approved: boolean
+}
+
+export function runFleet(options: FleetOptions): FleetResult {
+  return new Fleet(options).run()
+}
+
+class Fleet {
+  private readonly o: FleetOptions
+  private readonly prng: Prng
+  private readonly queue: FleetQueue
+  private now: number
+  private events = 0
+  private readonly eventsMax: number
+
+  // Sizes and ids. Overlay and gossip share ids for devices (0 … n-1) and the origin (n);
+  // validators are gossip nodes n+1 … n+v.
+  private readonly n: number
+  private readonly origin: number
+  private readonly g: number
+  private readonly chunkCount: number
+  private readonly lastChunkBytes: number
+  private readonly peerIds: string[]
+
+  // The ledger side.
+  private readonly chain: DevChain
+  private readonly committee: Committee
+  private readonly keys: KeyPair[]
+  private readonly release: SignedTx
+  private readonly releaseId: string
+  private readonly releaseCid: CID
+  private readonly imageSha256: Uint8Array
+  private readonly snapshots: Snapshot[] = []
+  private approvalAt = Number.NaN
+  private readonly pendingTx = new Map<string, PendingTx>()
+  private uncommittedTxs = 0
+  private installedCommitted = 0
+  private readonly reportCommitMs: number[] = []
+  private readonly t0: number
+
+  // Topology.
+  private readonly overlay: Graph
+  private readonly mesh: Graph
+  private readonly region: Uint8Array
+  private readonly accessMs: Float64Array
+  private readonly minNeighbourMs: Float64Array
+  private readonly distV: Float64Array[]
+  private readonly blockDist: Float64Array
+  private gossipDirty = false
+  private heartbeatPending = false
+  private partitionRegion = -1
+
+  // Per overlay node (devices and the origin).
+  private readonly online: Uint8Array
+  private readonly epoch: Int32Array
+  private readonly malicious: Uint8Array
+  private readonly upMsPerByte: Float64Array
+  private readonly downMsPerByte: Float64Array
+  private readonly uplinkBusy: Uint8Array
+  private readonly dlFreeAt: Float64Array
+  private readonly open: Uint8Array
+  private readonly sched: (SwarmScheduler | null)[]
+  private readonly uploads: UploadQueue[]
+  private readonly told: Uint8Array
+  private readonly heard: Uint8Array
+  private readonly haveBatch: number[][]
+  private readonly tickAt: Float64Array
+  private readonly seed: SeedPolicy
+  private readonly full: Uint8Array
+
+  // Per device.
+  private readonly agents: (DeviceAgent | null)[]
+  private readonly agentTickAt: Float64Array
+  private readonly viewIdx: Int32Array
+  private readonly behind: Uint8Array
+  private readonly reportsOf: PendingTx[][]
+  private readonly classOf: string[]
+  private readonly completeAt: Float64Array
+  private readonly announceAt: Float64Array
+  private readonly fetchAt: Float64Array
+  private readonly installedAt: Float64Array
+  private readonly churned: Uint8Array
+  private readonly bannedByHonest: Uint8Array
+  private readonly servedHonest: Uint8Array
+
+  // Measurements.
+  private originBytes = 0
+  private readonly originBuckets: number[] = []
+  private readonly peerBuckets: number[] = []
+  private bansOfMalicious = 0
+  private bansOfHonest = 0
+  private downloaded = 0
+  private finishedAt = Number.NaN
+  private readonly honest: number
+  private readonly violations: string[] = []
+
+  constructor(options: FleetOptions) {
+    assert(options.devices >= 2, 'a fleet has at least two devices')
+    assert(options.validators >= 4, 'a committee of at least four validators')
+    assert(options.chunkBytes >= 1 && options.imageBytes >= options.chunkBytes, 'an image of whole chunks')
+    this.o = options
+    this.prng = Prng.fromSeed(`fleet/${options.seed}`)
+    const n = options.devices
+    this.n = n
+    this.origin = n
+    this.g = n + 1 + options.validators
+    this.chunkCount = Math.ceil(options.imageBytes / options.chunkBytes)
+    this.lastChunkBytes = options.imageBytes - (this.chunkCount - 1) * options.chunkBytes
+    this.peerIds = Array.from({ length: n + 1 }, (_, i) => String(i))
+    this.eventsMax = EVENTS_PER_DEVICE_CHUNK_MAX * (n + 1) * (this.chunkCount + 16)
+    this.queue = new FleetQueue(
+      Math.min(1 << 16, QUEUE_EVENTS_PER_DEVICE_MAX * (n + 1)),
+      QUEUE_EVENTS_PER_DEVICE_MAX * (n + 1),
+    )
+
+    // ---- Keys, the fleet's registration history, the release ----
+    this.chain = makeDevChain({
+      seed: `fleet/${options.seed}`,
+      validators: options.validators,
+      params: FLEET_CHAIN_PARAMS,
+    })
+    this.t0 = this.chain.genesis.time
+    this.now = this.t0
+    this.keys = Array.from({ length: n }, (_, i) => this.chain.key(`device/${i}`))
+    const factory = new TxFactory(this.chain)
+    const preloaded = this.history(factory)
+    this.imageSha256 = sha256(utf8(`fleet-image/${options.seed}/${options.imageBytes}`))
+    const manifest = cidOf({ fleetImage: options.seed, size: options.imageBytes, chunk: options.chunkBytes })
+    const rollout: RolloutPlan = {
+      start: this.t0 + PUBLISH_AFTER_MS,
+      waves: options.waves ?? [{ percent: 100, afterMs: 0 }],
+    }
+    this.release = factory.publish({
+      product: PRODUCT,
+      version: RELEASE_VERSION,
+      hardware: [HARDWARE],
+      imageSize: options.imageBytes,
+      imageSha256: this.imageSha256,
+      manifest,
+      chunkSize: options.chunkBytes,
+      rollout,
+    })
+    this.releaseId = this.release.idString
+    this.releaseCid = parseCid(this.releaseId)!
+    const approvals = this.chain.approvers.map((a) => factory.approve(this.release.id, a))
+
+    // ---- Topology ----
+    this.region = new Uint8Array(this.g)
+    this.accessMs = new Float64Array(this.g)
+    const place = this.prng.child('placement')
+    this.classOf = []
+    this.upMsPerByte = new Float64Array(n + 1)
+    this.downMsPerByte = new Float64Array(n + 1)
+    for (let i = 0; i < n; i++) {
+      const c = options.capacity(i)
+      this.classOf.push(c.className)
+      this.upMsPerByte[i] = 8000 / c.uploadBitsPerSec
+      this.downMsPerByte[i] = 8000 / c.downloadBitsPerSec
+      this.accessMs[i] = c.accessMs
+      this.region[i] = place.int(REGIONS)
+    }
+    this.upMsPerByte[n] = 8000 / options.originUploadBitsPerSec
+    this.downMsPerByte[n] = this.upMsPerByte[n]!
+    this.accessMs[n] = 2
+    // The origin and the validators sit in region 0 (a data centre); a partition cuts another.
+    for (let v = 0; v < options.validators; v++) this.accessMs[n + 1 + v] = 2
+    this.overlay = overlayGraph(this.prng.child('overlay'), n, OVERLAY_DIALS_PER_DEVICE, ORIGIN_NEIGHBOURS)
+    this.mesh = gossipMesh(this.prng.child('gossip'), this.g)
+    this.minNeighbourMs = new Float64Array(n + 1)
+    for (let i = 0; i <= n; i++) {
+      let m = Number.POSITIVE_INFINITY
+      for (let k = this.overlay.start[i]!; k < this.overlay.start[i + 1]!; k++)
+        m = Math.min(m, this.latency(i, this.overlay.adj[k]!))
+      this.minNeighbourMs[i] = Number.isFinite(m) ? m : 0
+    }
+    this.distV = Array.from({ length: options.validators }, () => new Float64Array(this.g))
+    this.blockDist = new Float64Array(this.g)
+
+    // ---- Node state ----
+    this.online = new Uint8Array(n + 1).fill(1)
+    this.epoch = new Int32Array(n + 1)
+    this.malicious = new Uint8Array(n + 1)
+    const share = options.maliciousShare ?? 0
+    if (share > 0) {
+      const pick = this.prng.child('malicious')
+      const count = Math.round(share * n)
+      for (const i of pick.shuffle(Array.from({ length: n }, (_, i) => i)).slice(0, count))
+        this.malicious[i] = 1
+    }
+    let honest = 0
+    for (let i = 0; i < n; i++) if (!this.malicious[i]) honest++
+    this.honest = honest
+    this.uplinkBusy = new Uint8Array(n + 1)
+    this.dlFreeAt = new Float64Array(n + 1)
+    this.open = new Uint8Array(n + 1)
+    this.sched = new Array(n + 1).fill(null)
+    this.uploads = Array.from({ length: n + 1 }, () => new UploadQueue())
+    this.told = new Uint8Array(this.overlay.adj.length)
+    this.heard = new Uint8Array(this.overlay.adj.length)
+    this.haveBatch = Array.from({ length: n + 1 }, () => [])
+    this.tickAt = new Float64Array(n + 1).fill(Number.POSITIVE_INFINITY)
+    this.seed = new SeedPolicy(this.chunkCount)
+    this.full = fullBitfield(this.chunkCount)
+
+    this.agents = new Array(n).fill(null)
+    this.agentTickAt = new Float64Array(n).fill(Number.POSITIVE_INFINITY)
+    this.viewIdx = new Int32Array(n).fill(-1)
+    this.behind = new Uint8Array(n)
+    this.reportsOf = Array.from({ length: n }, () => [])
+    this.completeAt = new Float64Array(n).fill(Number.NaN)
+    this.announceAt = new Float64Array(n).fill(Number.NaN)
+    this.fetchAt = new Float64Array(n).fill(Number.NaN)
+    this.installedAt = new Float64Array(n).fill(Number.NaN)
+    this.churned = new Uint8Array(n)
+    this.bannedByHonest = new Uint8Array(n + 1)
+    this.servedHonest = new Uint8Array(n + 1)
+
+    // ---- The committee and the shared follower ----
+    this.committee = new Committee(
+      this.chain,
+      preloaded,
+      options.consensusLimits ?? {},
+      {
+        now: () => this.ms(),
+        at: (time, run) => this.queue.pushClosure(Math.max(time, this.now), run),
+      },
+      {
+        onValidatorCommit: () => {},
+        onFollowerCommit: (block, cert) => this.onFollowerCommit(block, cert),
+        // The shared follower listens from the origin's data centre.
+        latency: (a, b) => this.latency(n + 1 + a, b < 0 ? n : n + 1 + b),
+      },
+    )
+    this.snapshots.push({ view: snapshotView(this.committee.follower.ledger), approved: false })
+
+    for (let v = 0; v < options.validators; v++) this.committee.start(v)
+    this.recomputeGossip()
+    const agentPrng = this.prng.child('agents')
+    for (let i = 0; i < n; i++) {
+      if (this.malicious[i]) continue
+      const booted = DeviceAgent.boot(
+        {
+          publicKey: this.keys[i]!.publicKey,
+          product: PRODUCT,
+          hardware: HARDWARE,
+          channel: 'stable',
+          window: null,
+        },
+        { runningVersion: RUNNING_VERSION, now: this.t0, prng: agentPrng.child(String(i)) },
+      )
+      assert(booted.ok, 'a simulated device boots')
+      this.agents[i] = booted.value
+      this.viewIdx[i] = 0
+      booted.value.handleLedger(this.snapshots[0]!.view, this.t0)
+      this.runAgent(i)
+    }
+    // The publisher's gateway: seeds the image and submits the release and its approvals.
+    this.queue.pushClosure(this.t0 + PUBLISH_AFTER_MS, () => {
+      this.open[this.origin] = OPEN_COMPLETE
+      for (let k = this.overlay.start[this.origin]!; k < this.overlay.start[this.origin + 1]!; k++)
+        this.tell(this.origin, this.overlay.adj[k]!)
+      for (let v = 0; v < options.validators; v++) {
+        const at = this.now + this.latency(this.origin, n + 1 + v)
+        for (const tx of [this.release, ...approvals]) this.queue.pushClosure(at, () => this.submitTo(v, tx))
+      }
+    })
+  }
+
+  /** The fleet's history before the run: roles, then every device registered. */
+  private history(factory: TxFactory): CertifiedBlock[] {
+    const txs: SignedTx[] = [...factory.bootstrap()]
+    for (let i = 0; i < this.n; i++)
+      txs.push(factory.registerDevice(this.keys[i]!.publicKey, PRODUCT, HARDWARE))
+    const genesis = this.chain.genesis
+    const signers = new Map<number, Uint8Array>()
+    for (let v = 0; v < quorumSize(genesis.validators.length); v++)
+      signers.set(v, this.chain.validators[v]!.secretKey)
+    const state = new LedgerState(genesis)
+    const blocks: CertifiedBlock[] = []
+    const per = genesis.params.blockTxsMax
+    let prev: CID | null = null
+    for (let i = 0; i < txs.length; i += per) {
+      const height = blocks.length + 1
+      const block = makeBlock(
+        { chain: genesis.chainId, height, prev, time: this.t0, proposer: height % genesis.validators.length },
+        txs.slice(i, i + per),
+      )
+      // Signed just above by the fleet's own keys: replayed without checking them again.
+      const applied = applyBlock(state, block, { verifySignatures: false })
+      assert(applied.ok, 'the registration history follows the rules')
+      applied.value.mergeIntoParent()
+      blocks.push({ block, cert: certify(genesis, signers, height, 0, block.hash) })
+      prev = block.hash
+    }
+    return blocks
+  }
+
+  /** The clock as the cores that stamp records see it: whole milliseconds, like Date.now(). */
+  private ms(): number {
+    return Math.floor(this.now)
+  }
+
+  // ---- Network model ----
+
+  /** One-way latency between gossip/overlay nodes a and b. */
+  private latency(a: number, b: number): number {
+    const fixed = this.o.linkLatencyMs
+    if (fixed !== undefined) return fixed
+    return (
+      this.accessMs[a]! +
+      this.accessMs[b]! +
+      (this.region[a] === this.region[b] ? INTRA_REGION_MS : INTER_REGION_MS)
+    )
+  }
+
+  /** Can a and b talk (the partition, if any)? Online-ness is checked separately. */
+  private linkUp(a: number, b: number): boolean {
+    const r = this.partitionRegion
+    if (r < 0) return true
+    return (this.region[a] === r) === (this.region[b] === r)
+  }
+
+  private lost(): boolean {
+    const loss = this.o.loss ?? 0
+    return loss > 0 && this.prng.chance(loss)
+  }
+
+  private usableGossip(i: number): boolean {
+    if (i < this.n) return this.online[i] === 1
+    if (i === this.origin) return true
+    return this.committee.isUp(i - this.n - 1)
+  }
+
+  private recomputeGossip(): void {
+    this.gossipDirty = false
+    const usable = (i: number) => this.usableGossip(i)
+    const linkUp = (a: number, b: number) => this.linkUp(a, b)
+    const weight = (a: number, b: number) => this.latency(a, b) + GOSSIP_HOP_MS
+    this.blockDist.fill(Number.POSITIVE_INFINITY)
+    for (let v = 0; v < this.o.validators; v++) {
+      const out = this.distV[v]!
+      distances(this.mesh, [this.n + 1 + v], usable, linkUp, weight, out)
+      for (let i = 0; i < this.g; i++) if (out[i]! < this.blockDist[i]!) this.blockDist[i] = out[i]!
+    }
+  }
+
+  /** The mesh changed (churn, a partition, a crash): repaired at the next heartbeat. */
+  private markGossipDirty(): void {
+    this.gossipDirty = true
+    if (this.heartbeatPending) return
+    this.heartbeatPending = true
+    this.queue.pushClosure(this.now + GOSSIP_HEARTBEAT_MS, () => {
+      this.heartbeatPending = false
+      if (this.gossipDirty) this.recomputeGossip()
+      this.catchUp()
+    })
+  }
+
+  // ---- The run ----
+
+  run(): FleetResult {
+    const q = this.queue
+    const tEnd = this.t0 + SIM_TIME_MAX_MS
+    let stuck = false
+    while (q.pop()) {
+      this.now = q.at
+      if (++this.events > this.eventsMax || this.now > tEnd) {
+        stuck = true
+        break
+      }
+      switch (q.kind) {
+        case KIND_CLOSURE:
+          q.fn!()
+          break
+        case K_REQUEST:
+          this.onRequest(q.a, q.b, q.c, q.d, q.e)
+          break
+        case K_UPLOAD_DONE:
+          this.onUploadDone(q.a, q.b, q.c, q.d, q.e)
+          break
+        case K_DELIVER:
+          this.onDeliver(q.a, q.b, q.c, q.e)
+          break
+        case K_CANCEL:
+          this.onCancel(q.a, q.b, q.c, q.d, q.e)
+          break
+        case K_NOT_FOUND:
+          this.onNotFound(q.a, q.b, q.c, q.d, q.e)
+          break
+        case K_TICK:
+          this.onTick(q.a)
+          break
+        case K_FLUSH:
+          this.onFlush(q.a, q.e)
+          break
+      }
+      if ((this.events & (PROGRESS_EVERY_EVENTS - 1)) === 0) this.reportProgress()
+      if (!Number.isNaN(this.finishedAt)) break
+    }
+    if (Number.isNaN(this.finishedAt)) stuck = true
+    this.reportProgress()
+    return this.result(stuck)
+  }
+
+  private reportProgress(): void {
+    this.o.progress?.({
+      simSeconds: Number.isNaN(this.approvalAt) ? 0 : (this.now - this.approvalAt) / 1000,
+      downloaded: this.downloaded,
+      reportsCommitted: this.installedCommitted,
+      honestDevices: this.honest,
+      events: this.events,
+    })
+  }
+
+  // ---- Chunk protocol ----
+
+  /** x tells y what it holds of the image (a `have` with its bitfield). */
+  private tell(x: number, y: number): void {
+    const e = this.overlay.edgeIndex(x, y)
+    if (this.told[e] || !this.online[x] || !this.online[y] || !this.linkUp(x, y)) return
+    this.told[e] = 1
+    const bits = this.bitfieldOf(x)
+    const ex = this.epoch[x]!
+    const ey = this.epoch[y]!
+    this.queue.pushClosure(this.now + this.latency(x, y), () => this.onHave(x, y, bits, ex, ey))
+  }
+
+  private bitfieldOf(x: number): Uint8Array {
+    if (this.open[x] === OPEN_COMPLETE) return this.full
+    const s = this.sched[x]
+    assert(s !== null && s !== undefined, 'a node tells its bitfield only with the image open')
+    return s.heldBitfield()
+  }
+
+  /** y received x's `have` (transfer-service.ts `have`). */
+  private onHave(x: number, y: number, bits: Uint8Array, ex: number, ey: number): void {
+    if (!this.online[y] || this.epoch[x] !== ex || this.epoch[y] !== ey || !this.linkUp(x, y)) return
+    if (this.open[y] === OPEN_NONE) return
+    if (y === this.origin) this.seed.handlePeerBitfield(this.peerIds[x]!, bits)
+    const s = this.sched[y]
+    if (s) {
+      s.handlePeerJoined(this.peerIds[x]!, bits, this.now)
+      this.drain(y)
+    }
+    const back = this.overlay.edgeIndex(y, x)
+    if (!this.heard[back]) {
+      this.heard[back] = 1
+      this.told[back] = 0
+    }
+    this.tell(y, x)
+  }
+
+  private onRequest(x: number, y: number, chunk: number, ex: number, ey: number): void {
+    if (!this.online[y] || this.epoch[x] !== ex || this.epoch[y] !== ey || !this.linkUp(x, y)) return
+    const peer = this.peerIds[x]!
+    let holds = this.open[y] === OPEN_COMPLETE
+    if (!holds) holds = this.sched[y]?.hasChunk(chunk) ?? false
+    if (!holds) {
+      this.sendNotFound(y, x, chunk, 0)
+      return
+    }
+    if (y === this.origin && this.seed.decide(peer, chunk) === 'refuse') {
+      this.sendNotFound(y, x, chunk, 1)
+      return
+    }
+    const queued = this.uploads[y]!.handleRequest(peer, chunk)
+    if (!queued.ok) {
+      if (queued.error.code !== 'duplicate') this.sendNotFound(y, x, chunk, 1)
+      return
+    }
+    this.pump(y)
+  }
+
+  private sendNotFound(y: number, x: number, chunk: number, busy: number): void {
+    if (this.lost()) return
+    this.queue.push(this.now + this.latency(y, x), K_NOT_FOUND, y, x, chunk, busy, this.epoch[x]!)
+  }
+
+  /** y's uplink takes the next job, if idle. */
+  private pump(y: number): void {
+    if (this.uplinkBusy[y]) return
+    const job = this.uploads[y]!.poll()
+    if (!job) return
+    this.uplinkBusy[y] = 1
+    const x = Number(job.peer)
+    const bytes = this.bytesOf(job.chunk)
+    this.queue.push(
+      this.now + bytes * this.upMsPerByte[y]!,
+      K_UPLOAD_DONE,
+      y,
+      x,
+      job.chunk,
+      this.epoch[y]!,
+      this.epoch[x]!,
+    )
+  }
+
+  private bytesOf(chunk: number): number {
+    return chunk === this.chunkCount - 1 ? this.lastChunkBytes : this.o.chunkBytes
+  }
+
+  private onUploadDone(y: number, x: number, chunk: number, ey: number, ex: number): void {
+    if (this.epoch[y] !== ey) return // y went offline: its queue and uplink were reset
+    this.uploads[y]!.handleSent(this.peerIds[x]!, chunk)
+    this.uplinkBusy[y] = 0
+    const bytes = this.bytesOf(chunk)
+    const bucket = Math.floor((this.now - this.t0) / BANDWIDTH_BUCKET_MS)
+    const series = y === this.origin ? this.originBuckets : this.peerBuckets
+    while (series.length <= bucket) series.push(0)
+    series[bucket]! += bytes
+    if (y === this.origin) this.originBytes += bytes
+    if (this.epoch[x] === ex && this.online[x] && this.linkUp(x, y)) {
+      // The chunk crosses the link, then queues for x's downlink.
+      const arrives = this.now + this.latency(y, x)
+      const start = Math.max(this.dlFreeAt[x]!, arrives)
+      const done = start + bytes * this.downMsPerByte[x]!
+      this.dlFreeAt[x] = done
+      this.queue.push(done, K_DELIVER, y, x, chunk, 0, ex)
+    }
+    this.pump(y)
+  }
+
+  private onDeliver(y: number, x: number, chunk: number, ex: number): void {
+    if (this.epoch[x] !== ex || !this.online[x]) return
+    const s = this.sched[x]
+    if (!s) return
+    const bad = this.malicious[y] === 1
+    const outcome = s.handleChunk(this.peerIds[y]!, chunk, bad ? 'bad-hash' : 'ok', this.now)
+    if (bad && !this.malicious[x]) this.servedHonest[y] = 1
+    if (outcome === 'accepted') {
+      const batch = this.haveBatch[x]!
+      if (batch.length === 0)
+        this.queue.push(
+          this.now + HAVE_BATCH_MS + this.minNeighbourMs[x]!,
+          K_FLUSH,
+          x,
+          0,
+          0,
+          0,
+          this.epoch[x]!,
+        )
+      batch.push(chunk)
+    }
+    this.drain(x)
+    if (s.isComplete()) this.downloadComplete(x)
+  }
+
+  private onCancel(x: number, y: number, chunk: number, ex: number, ey: number): void {
+    if (!this.online[y] || this.epoch[x] !== ex || this.epoch[y] !== ey) return
+    this.uploads[y]!.handleCancel(this.peerIds[x]!, chunk)
+  }
+
+  private onNotFound(y: number, x: number, chunk: number, busy: number, ex: number): void {
+    if (this.epoch[x] !== ex || !this.online[x] || !this.linkUp(x, y)) return
+    const s = this.sched[x]
+    if (!s) return
+    s.handleNotFound(this.peerIds[y]!, chunk, busy ? 'busy' : 'not-held', this.now)
+    this.drain(x)
+  }
+
+  private onTick(x: number): void {
+    if (this.tickAt[x] !== this.now) return
+    this.tickAt[x] = Number.POSITIVE_INFINITY
+    const s = this.sched[x]
+    if (!s) return
+    s.handleTick(this.now)
+    this.drain(x)
+  }
+
+  /** x's batch of have-updates reaches its neighbours (transfer-service.ts `announce`). */
+  private onFlush(x: number, ex: number): void {
+    const chunks = this.haveBatch[x]!
+    if (chunks.length === 0) return
+    this.haveBatch[x] = []
+    if (this.epoch[x] !== ex || !this.online[x]) return
+    const g = this.overlay
+    for (let k = g.start[x]!; k < g.start[x + 1]!; k++) {
+      if (!this.told[k]) continue
+      const y = g.adj[k]!
+      if (!this.online[y] || !this.linkUp(x, y) || this.lost()) continue
+      if (y === this.origin) {
+        this.seed.handlePeerHave(this.peerIds[x]!, chunks)
+        continue
+      }
+      const s = this.sched[y]
+      if (!s) continue
+      s.handlePeerHave(this.peerIds[x]!, chunks, this.now)
+      this.drain(y)
+    }
+  }
+
+  /** Carries out a scheduler's outputs and arms its timer. */
+  private drain(x: number): void {
+    const s = this.sched[x]
+    if (!s) return
+    for (let out: SchedulerOutput | undefined = s.poll(); out; out = s.poll()) {
+      const y = Number(out.peer)
+      if (out.type === 'request') {
+        if (this.lost()) continue
+        this.queue.push(
+          this.now + this.latency(x, y),
+          K_REQUEST,
+          x,
+          y,
+          out.chunk,
+          this.epoch[x]!,
+          this.epoch[y]!,
+        )
+      } else if (out.type === 'cancel') {
+        if (this.lost()) continue
+        this.queue.push(
+          this.now + this.latency(x, y),
+          K_CANCEL,
+          x,
+          y,
+          out.chunk,
+          this.epoch[x]!,
+          this.epoch[y]!,
+        )
+      } else {
+        if (this.malicious[y]) {
+          this.bansOfMalicious++
+          if (!this.malicious[x]) this.bannedByHonest[y] = 1
+        } else {
+          this.bansOfHonest++
+        }
+      }
+    }
+    const next = s.nextTimeout()
+    if (next !== undefined && next < this.tickAt[x]!) {
+      this.tickAt[x] = next
+      this.queue.push(Math.max(next, this.now), K_TICK, x, 0, 0, 0, 0)
+    }
+  }
+
+  /** The agent asked for the image: fetch the manifest from a neighbour, then download. */
+  private startFetch(x: number): void {
+    if (Number.isNaN(this.fetchAt[x]!)) this.fetchAt[x] = this.now
+    if (this.open[x] !== OPEN_NONE) {
+      if (this.open[x] === OPEN_COMPLETE) this.queue.pushClosure(this.now, () => this.agentDownloaded(x))
+      return
+    }
+    this.queue.pushClosure(this.now + 2 * this.minNeighbourMs[x]!, () => {
+      if (this.open[x] !== OPEN_NONE) return
+      this.open[x] = OPEN_DOWNLOADING
+      this.sched[x] = new SwarmScheduler({
+        chunkCount: this.chunkCount,
+        prng: this.prng.child(`scheduler/${x}`),
+      })
+      const g = this.overlay
+      for (let k = g.start[x]!; k < g.start[x + 1]!; k++) this.tell(x, g.adj[k]!)
+    })
+  }
+
+  private downloadComplete(x: number): void {
+    this.open[x] = OPEN_COMPLETE
+    this.sched[x] = null
+    this.tickAt[x] = Number.POSITIVE_INFINITY
+    this.completeAt[x] = this.now
+    this.downloaded++
+    this.agentDownloaded(x)
+  }
+
+  // ---- Churn and partitions ----
+
+  /** The link x–y broke: both sides forget each other (transfer-service.ts `neighbourLeft`). */
+  private linkDown(x: number, y: number): void {
+    for (const [a, b] of [
+      [x, y],
+      [y, x],
+    ] as const) {
+      const e = this.overlay.edgeIndex(a, b)
+      this.told[e] = 0
+      this.heard[e] = 0
+      const peer = this.peerIds[b]!
+      this.uploads[a]!.handlePeerLeft(peer)
+      if (a === this.origin) this.seed.handlePeerLeft(peer)
+      const s = this.sched[a]
+      if (s) {
+        s.handlePeerLeft(peer, this.now)
+        this.drain(a)
+      }
+    }
+  }
+
+  /** The link x–y (re)formed: a side that is downloading tells the other (peer:connect). */
+  private linkUpAgain(x: number, y: number): void {
+    if (this.open[x] === OPEN_DOWNLOADING) this.tell(x, y)
+    if (this.open[y] === OPEN_DOWNLOADING) this.tell(y, x)
+  }
+
+  private leave(x: number): void {
+    if (!this.online[x]) return
+    const g = this.overlay
+    for (let k = g.start[x]!; k < g.start[x + 1]!; k++) {
+      const y = g.adj[k]!
+      if (this.online[y] && this.linkUp(x, y)) this.linkDown(x, y)
+    }
+    this.online[x] = 0
+    this.epoch[x]!++
+    this.uploads[x] = new UploadQueue()
+    this.uplinkBusy[x] = 0
+    this.dlFreeAt[x] = this.now
+    this.haveBatch[x] = []
+    this.markGossipDirty()
+  }
+
+  private rejoin(x: number): void {
+    if (this.online[x]) return
+    this.online[x] = 1
+    this.epoch[x]!++
+    const g = this.overlay
+    for (let k = g.start[x]!; k < g.start[x + 1]!; k++) {
+      const y = g.adj[k]!
+      if (this.online[y] && this.linkUp(x, y)) this.linkUpAgain(x, y)
+    }
+    if (x < this.n) this.behind[x] = 1
+    this.markGossipDirty()
+  }
+
+  private setPartition(region: number): void {
+    const g = this.overlay
+    const before = this.partitionRegion
+    const cut = region >= 0 ? region : before
+    const crossing: [number, number][] = []
+    for (let x = 0; x <= this.n; x++) {
+      for (let k = g.start[x]!; k < g.start[x + 1]!; k++) {
+        const y = g.adj[k]!
+        if (
+          x < y &&
+          (this.region[x] === cut) !== (this.region[y] === cut) &&
+          this.online[x] &&
+          this.online[y]
+        )
+          crossing.push([x, y])
+      }
+    }
+    if (region >= 0) {
+      for (const [x, y] of crossing) this.linkDown(x, y)
+      this.partitionRegion = region
+    } else {
+      this.partitionRegion = -1
+      for (const [x, y] of crossing) this.linkUpAgain(x, y)
+    }
+    if (region < 0) for (let i = 0; i < this.n; i++) if (this.region[i] === cut) this.behind[i] = 1
+    this.markGossipDirty()
+  }
+
+  /** Faults scheduled relative to the approval commit. */
+  private scheduleFaults(): void {
+    const o = this.o
+    const t = this.approvalAt
+    if (o.churn && o.churn.share > 0) {
+      const p = this.prng.child('churn')
+      const candidates = Array.from({ length: this.n }, (_, i) => i).filter((i) => !this.malicious[i])
+      const count = Math.round(o.churn.share * this.n)
+      for (const x of p.shuffle(candidates).slice(0, count)) {
+        const leaveAt = t + p.next() * o.churn.windowMs
+        const back = leaveAt + o.churn.offlineMinMs + p.next() * (o.churn.offlineMaxMs - o.churn.offlineMinMs)
+        this.churned[x] = 1
+        this.queue.pushClosure(leaveAt, () => this.leave(x))
+        this.queue.pushClosure(back, () => this.rejoin(x))
+      }
+    }
+    if (o.partition) {
+      const { region, fromMs, durationMs } = o.partition
+      assert(region > 0 && region < REGIONS, 'the partitioned region is not the data centre region')
+      this.queue.pushClosure(t + fromMs, () => this.setPartition(region))
+      this.queue.pushClosure(t + fromMs + durationMs, () => this.setPartition(-1))
+    }
+    if (o.validatorCrash) {
+      const { validator, atMs } = o.validatorCrash
+      this.queue.pushClosure(t + atMs, () => {
+        this.committee.crash(validator)
+        this.markGossipDirty()
+      })
+    }
+  }
+
+  // ---- Ledger, gossip and agents ----
+
+  private submitTo(v: number, tx: SignedTx): void {
+    this.committee.submit(v, tx)
+  }
+
+  private onFollowerCommit(block: Block, _cert: Certificate): void {
+    const h = block.header.height
+    const committedAt = this.committee.firstCommitAt[h] ?? this.now
+    let releasesChanged = false
+    for (const tx of block.txs) {
+      const type = tx.body.type
+      if (type === 'release.publish' || type === 'release.approve' || type === 'release.revoke')
+        releasesChanged = true
+      if (type !== 'install.report') continue
+      const p = this.pendingTx.get(tx.idString)
+      if (!p || p.committedHeight >= 0) continue
+      p.committedHeight = h
+      this.uncommittedTxs--
+      if (p.installed) {
+        this.installedCommitted++
+        this.reportCommitMs.push(committedAt - p.submittedAt)
+      }
+      this.notifyReport(p.device, p.reportId, committedAt)
+    }
+    if (releasesChanged) {
+      const state = this.committee.follower.ledger
+      const record = state.release(this.releaseId)
+      const approved = record !== undefined && isInstallable(record)
+      this.snapshots.push({ view: snapshotView(state), approved })
+      if (approved && Number.isNaN(this.approvalAt)) {
+        this.approvalAt = committedAt
+        this.scheduleFaults()
+      }
+      const idx = this.snapshots.length - 1
+      for (let d = 0; d < this.n; d++) this.sendView(d, idx, committedAt)
+    }
+    this.checkFinished()
+  }
+
+  private checkFinished(): void {
+    if (Number.isNaN(this.finishedAt) && this.installedCommitted === this.honest && this.uncommittedTxs === 0)
+      this.finishedAt = this.now
+  }
+
+  /** Gossip carries a ledger view (the blocks up to it) to device d. */
+  private sendView(d: number, idx: number, committedAt: number): void {
+    const dist = this.blockDist[d]!
+    if (!this.online[d] || !Number.isFinite(dist)) {
+      this.behind[d] = 1
+      return
+    }
+    this.queue.pushClosure(Math.max(this.now, committedAt + dist), () => this.receiveView(d, idx))
+  }
+
+  private receiveView(d: number, idx: number): void {
+    if (!this.online[d]) {
+      this.behind[d] = 1
+      return
+    }
+    if (idx <= this.viewIdx[d]!) return
+    this.viewIdx[d] = idx
+    const snap = this.snapshots[idx]!
+    if (snap.approved && Number.isNaN(this.announceAt[d]!)) this.announceAt[d] = this.now
+    const agent = this.agents[d]
+    if (!agent) {
+      // A malicious device joins the swarm as soon as it hears of the release, claiming it all.
+      if (this.malicious[d] && snap.approved && this.open[d] === OPEN_NONE) {
+        this.open[d] = OPEN_COMPLETE
+        const g = this.overlay
+        for (let k = g.start[d]!; k < g.start[d + 1]!; k++) this.tell(d, g.adj[k]!)
+      }
+      return
+    }
+    agent.handleLedger(snap.view, this.ms())
+    this.runAgent(d)
+  }
+
+  private notifyReport(d: number, reportId: number, committedAt: number): void {
+    const dist = this.blockDist[d]!
+    if (!this.online[d] || !Number.isFinite(dist)) {
+      this.behind[d] = 1
+      return
+    }
+    this.queue.pushClosure(Math.max(this.now, committedAt + dist), () =>
+      this.receiveReportCommit(d, reportId),
+    )
+  }
+
+  private receiveReportCommit(d: number, reportId: number): void {
+    if (!this.online[d]) {
+      this.behind[d] = 1
+      return
+    }
+    this.agents[d]?.handleReportCommitted(reportId, this.ms())
+    this.runAgent(d)
+  }
+
+  /** Devices that missed gossip sync from a neighbour once they are reachable again. */
+  private catchUp(): void {
+    const latest = this.snapshots.length - 1
+    for (let d = 0; d < this.n; d++) {
+      if (!this.behind[d] || !this.online[d]) continue
+      const dist = this.blockDist[d]!
+      if (!Number.isFinite(dist)) continue
+      this.behind[d] = 0
+      const at = this.now + dist
+      if (this.viewIdx[d]! < latest) this.queue.pushClosure(at, () => this.receiveView(d, latest))
+      for (const p of this.reportsOf[d]!) {
+        if (p.committedHeight >= 0) this.queue.pushClosure(at, () => this.receiveReportCommit(d, p.reportId))
+      }
+    }
+  }
+
+  /** Carries out the agent's outputs (agent-driver.ts) and arms its timer. */
+  private runAgent(d: number): void {
+    const agent = this.agents[d]
+    if (!agent) return
+    for (const out of agent.takeOutputs()) this.carryOut(d, agent, out)
+    const at = agent.nextTickAt()
+    if (at !== undefined && at < this.agentTickAt[d]!) {
+      this.agentTickAt[d] = at
+      this.queue.pushClosure(Math.max(at, this.now), () => {
+        if (this.agentTickAt[d] !== at) return
+        this.agentTickAt[d] = Number.POSITIVE_INFINITY
+        agent.handleTick(this.ms())
+        this.runAgent(d)
+      })
+    }
+  }
+
+  private carryOut(d: number, agent: DeviceAgent, out: AgentOutput): void {
+    switch (out.type) {
+      case 'persist':
+      case 'log':
+        return
+      case 'fetch':
+        assert(out.release === this.releaseId, 'devices fetch the one release')
+        this.startFetch(d)
+        return
+      case 'cancel-fetch':
+        if (this.open[d] === OPEN_DOWNLOADING) {
+          this.open[d] = OPEN_NONE
+          this.sched[d] = null
+        }
+        return
+      case 'verify': {
+        const release = out.release
+        this.queue.pushClosure(this.now + this.o.imageBytes * VERIFY_MS_PER_BYTE, () => {
+          agent.handleVerified(release, this.imageSha256, this.ms())
+          this.runAgent(d)
+        })
+        return
+      }
+      case 'install': {
+        const release = out.release
+        this.queue.pushClosure(this.now + INSTALL_MS, () => {
+          this.installedAt[d] = this.now
+          agent.handleInstallDone(release, { ok: true }, this.ms())
+          this.runAgent(d)
+        })
+        return
+      }
+      case 'report': {
+        const body = {
+          type: 'install.report',
+          chain: this.chain.genesis.chainId,
+          signer: this.keys[d]!.publicKey,
+          nonce: out.id,
+          release: this.releaseCid,
+          device: this.keys[d]!.publicKey,
+          status: out.status,
+          imageSha256: out.imageSha256,
+          time: out.time,
+          ...(out.detail !== undefined ? { detail: out.detail } : {}),
+        } as TxBody
+        const tx = signTx(body, this.keys[d]!)
+        let p = this.pendingTx.get(tx.idString)
+        if (!p) {
+          p = {
+            device: d,
+            reportId: out.id,
+            installed: out.status === 'installed',
+            submittedAt: this.now,
+            committedHeight: -1,
+          }
+          this.pendingTx.set(tx.idString, p)
+          this.reportsOf[d]!.push(p)
+          this.uncommittedTxs++
+        }
+        if (!this.online[d]) return
+        // Gossip on the tx topic reaches every validator that is up and reachable.
+        for (let v = 0; v < this.o.validators; v++) {
+          const dist = this.distV[v]![d]!
+          if (Number.isFinite(dist)) this.queue.pushClosure(this.now + dist, () => this.submitTo(v, tx))
+        }
+        return
+      }
+    }
+  }
+
+  private agentDownloaded(d: number): void {
+    const agent = this.agents[d]
+    if (!agent) return
+    agent.handleDownloaded(this.releaseId, this.ms())
+    this.runAgent(d)
+  }
+
+  // ---- Results ----
+
+  private result(stuck: boolean): FleetResult {
+    const o = this.o
+    const t = this.approvalAt
+    const completion = new Float64Array(this.n).fill(Number.NaN)
+    const times: number[] = []
+    const perClass = new Map<string, number[]>()
+    const capacities: { uploadBps: number; downloadBps: number }[] = []
+    for (let d = 0; d < this.n; d++) {
+      if (this.malicious[d]) continue
+      capacities.push({ uploadBps: 1000 / this.upMsPerByte[d]!, downloadBps: 1000 / this.downMsPerByte[d]! })
+      const c = this.completeAt[d]!
+      const secs = Number.isNaN(c) ? Number.NaN : (c - t) / 1000
+      completion[d] = secs
+      const list = perClass.get(this.classOf[d]!) ?? []
+      perClass.set(this.classOf[d]!, list)
+      if (Number.isNaN(secs)) continue
+      times.push(secs)
+      list.push(secs)
+    }
+    times.sort((a, b) => a - b)
+    const bounds = distributionBounds({
+      fileBytes: o.imageBytes,
+      seedUploadBps: 1000 / this.upMsPerByte[this.origin]!,
+      peers: capacities,
+    })
+    const announce: number[] = []
+    for (let d = 0; d < this.n; d++) {
+      const a = this.announceAt[d]!
+      if (!Number.isNaN(a) && !this.churned[d]) announce.push(a - t)
+    }
+    announce.sort((a, b) => a - b)
+    const commitMs = [...this.reportCommitMs].sort((a, b) => a - b)
+    const simSeconds = percentiles(times)
+    const missing = this.honest - times.length
+    // Devices that never finished make the maximum infinite: the run failed its goal.
+    const max = missing > 0 ? Number.POSITIVE_INFINITY : simSeconds.max
+    let maliciousServed = 0
+    let maliciousBanned = 0
+    for (let d = 0; d < this.n; d++) {
+      if (!this.malicious[d] || !this.servedHonest[d]) continue
+      maliciousServed++
+      if (this.bannedByHonest[d]) maliciousBanned++
+    }
+    const points: [number, number][] = [[0, 0]]
+    const step = Math.max(1, Math.floor(times.length / COMPLETION_POINTS_MAX))
+    for (let i = 0; i < times.length; i += step)
+      points.push([round3(times[i]!), round6((i + 1) / this.honest)])
+    if (times.length > 0) points.push([round3(times.at(-1)!), round6(times.length / this.honest)])
+    const offset = Math.floor((t - this.t0) / BANDWIDTH_BUCKET_MS)
+    const bps = (series: number[]) =>
+      series
+        .slice(Math.max(0, offset))
+        .map(
+          (bytes, i) =>
+            [i * (BANDWIDTH_BUCKET_MS / 1000), (bytes * 1000) / BANDWIDTH_BUCKET_MS] as [number, number],
+        )
+    let reportsAllCommitted = true
+    for (let d = 0; d < this.n; d++)
+      for (const p of this.reportsOf[d]!) if (p.committedHeight < 0) reportsAllCommitted = false
+    let installed = 0
+    for (let d = 0; d < this.n; d++) if (!Number.isNaN(this.installedAt[d]!)) installed++
+    const firstFetch: number[] = []
+    const buckets: number[] = []
+    for (let d = 0; d < this.n; d++) {
+      const agent = this.agents[d]
+      firstFetch.push(round3((this.fetchAt[d]! - t) / 1000))
+      buckets.push(agent ? rolloutBucketOf(this.keys[d]!.publicKey) : -1)
+    }
+    return {
+      devices: this.n,
+      imageMiB: round3(o.imageBytes / 2 ** 20),
+      seed: o.seed,
+      events: this.events,
+      simSeconds: { ...simSeconds, max: round3(max) },
+      lowerBoundSeconds: round3(bounds.lowerBoundSeconds),
+      clientServerSeconds: round3(bounds.clientServerSeconds),
+      ratioToBound: round3(max / bounds.lowerBoundSeconds),
+      originEgressCopies: round3(this.originBytes / o.imageBytes),
+      announcementP99Ms: round3(percentile(announce, 0.99)),
+      reportsCommitted: this.installedCommitted,
+      reportCommitP99Ms: round3(percentile(commitMs, 0.99)),
+      details: {
+        honestDevices: this.honest,
+        maliciousDevices: this.n - this.honest,
+        installed,
+        downloaded: this.downloaded,
+        allReportsCommitted: reportsAllCommitted && !stuck,
+        boundBinding: bounds.binding,
+        bansOfMalicious: this.bansOfMalicious,
+        bansOfHonest: this.bansOfHonest,
+        maliciousBannedByAnyone: maliciousBanned,
+        maliciousServedAnyone: maliciousServed,
+        churnedDevices: this.churned.reduce((a, b) => a + b, 0),
+        viewChanges: this.committee.viewChanges,
+        height: this.committee.head,
+        violations: [...this.committee.violations, ...this.violations].slice(0, 20),
+        finishedSeconds: round3((this.finishedAt - t) / 1000),
+        firstFetchSeconds: firstFetch,
+        rolloutBucketOf: buckets,
+        stuck,
+      },
+      completionSeconds: completion,
+      series: {
+        completion: points,
+        originBps: bps(this.originBuckets),
+        peerBps: bps(this.peerBuckets),
+        classes: [...perClass.entries()].map(([name, list]) => {
+          const sorted = list.sort((a, b) => a - b)
+          const p = percentiles(sorted)
+          return { name, devices: list.length, p50: p.p50, p90: p.p90, max: p.max }
+        }),
+      },
+    }
+  }
+}
+
+/** A frozen ledger view of the state's releases now (the agent's LedgerView contract). */
+function snapshotView(state: LedgerState): LedgerView {
+  const byId = new Map<string, ReleaseRecord>()
+  const groups = new Map<string, ReleaseRecord[]>()
+  for (const [id, record] of state.releases.entries()) {
+    byId.set(id, record)
+    const key = `${record.product}/${record.channel}`
+    const group = groups.get(key) ?? []
+    groups.set(key, group)
+    group.push(record)
+  }
+  for (const group of groups.values()) group.sort((a, b) => compareVersions(b.version, a.version))
+  return {
+    release: (id) => byId.get(id),
+    releasesOf: (product, channel) => groups.get(`${product}/${channel}`) ?? [],
+  }
+}
+
+/** Nearest-rank percentile of a sorted list; NaN when empty. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))
+  return sorted[i]!
+}
+
+function percentiles(sorted: readonly number[]): Percentiles {
+  return {
+    p50: round3(percentile(sorted, 0.5)),
+    p90: round3(percentile(sorted, 0.9)),
+    p99: round3(percentile(sorted, 0.99)),
+    max: round3(sorted.at(-1) ?? Number.NaN),
+  }
+}
+
+function round3(x: number): number {
+  return Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x
+}
+
+function round6(x: number): number {
+  return Math.round(x * 1e6) / 1e6
+}
+
+/** Installs the shared signature memo for a run (see VerifyMemo) and removes it after. */
+export function withVerifyMemo<T>(run: () => T): T {
+  setVerifyMemo(new VerifyMemo(VERIFY_MEMO_MAX))
+  try {
+    return run()
+  } finally {
+    setVerifyMemo(null)
+  }
+}
+
+export type { BandwidthClass }

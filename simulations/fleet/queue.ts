@@ -1,0 +1,187 @@
+import { assert } from '../../src/codec/assert.js'
+
+/**
+ * The fleet simulator's event queue: a binary min-heap on (time, sequence) over preallocated
+ * typed arrays, so the millions of chunk events of a 10,000-device run allocate nothing. An
+ * event is a kind (a small integer the driver switches on) and five integer fields; rare
+ * events (consensus messages, agent work) carry a closure instead (`KIND_CLOSURE`). Ties in
+ * time run in the order they were pushed, so a run is a pure function of its inputs.
+ */
+
+/** The kind of an event that runs a closure. */
+export const KIND_CLOSURE = 0
+
+export class EventBudgetExceeded extends Error {
+  override name = 'EventBudgetExceeded'
+}
+
+export class FleetQueue {
+  private capacity: number
+  private atOf: Float64Array
+  private seqOf: Float64Array
+  private kindOf: Uint8Array
+  private fields: Int32Array
+  private heap: Int32Array
+  private freeSlots: Int32Array
+  private freeTop = 0
+  private count = 0
+  private nextSeq = 0
+  private readonly closures: ((() => void) | undefined)[] = []
+
+  /** The fields of the event last popped, valid until the next pop. */
+  at = 0
+  kind = 0
+  a = 0
+  b = 0
+  c = 0
+  d = 0
+  e = 0
+  fn: (() => void) | undefined
+
+  /**
+   * @param initialCapacity slots allocated up front (grown by doubling)
+   * @param capacityMax events pending at once; beyond it a runaway producer is an error, not an OOM
+   */
+  constructor(
+    initialCapacity: number,
+    readonly capacityMax: number,
+  ) {
+    assert(initialCapacity >= 1 && initialCapacity <= capacityMax, 'a sane initial capacity')
+    this.capacity = initialCapacity
+    this.atOf = new Float64Array(initialCapacity)
+    this.seqOf = new Float64Array(initialCapacity)
+    this.kindOf = new Uint8Array(initialCapacity)
+    this.fields = new Int32Array(initialCapacity * 5)
+    this.heap = new Int32Array(initialCapacity)
+    this.freeSlots = new Int32Array(initialCapacity)
+    for (let i = 0; i < initialCapacity; i++) this.freeSlots[i] = initialCapacity - 1 - i
+    this.freeTop = initialCapacity
+  }
+
+  get size(): number {
+    return this.count
+  }
+
+  /** The time of the next event, or Infinity when none is pending. */
+  peekAt(): number {
+    return this.count === 0 ? Number.POSITIVE_INFINITY : this.atOf[this.heap[0]!]!
+  }
+
+  push(at: number, kind: number, a: number, b: number, c: number, d: number, e: number): void {
+    assert(at === at && at !== Number.POSITIVE_INFINITY, 'events happen at a finite time')
+    const slot = this.allocate()
+    this.atOf[slot] = at
+    this.seqOf[slot] = this.nextSeq++
+    this.kindOf[slot] = kind
+    const f = slot * 5
+    const fields = this.fields
+    fields[f] = a
+    fields[f + 1] = b
+    fields[f + 2] = c
+    fields[f + 3] = d
+    fields[f + 4] = e
+    this.siftUp(slot)
+  }
+
+  pushClosure(at: number, fn: () => void): void {
+    assert(at === at && at !== Number.POSITIVE_INFINITY, 'events happen at a finite time')
+    const slot = this.allocate()
+    this.atOf[slot] = at
+    this.seqOf[slot] = this.nextSeq++
+    this.kindOf[slot] = KIND_CLOSURE
+    this.closures[slot] = fn
+    this.siftUp(slot)
+  }
+
+  /** Pops the earliest event into the public fields; false when the queue is empty. */
+  pop(): boolean {
+    if (this.count === 0) return false
+    const heap = this.heap
+    const slot = heap[0]!
+    this.count--
+    if (this.count > 0) {
+      heap[0] = heap[this.count]!
+      this.siftDown(0)
+    }
+    this.at = this.atOf[slot]!
+    this.kind = this.kindOf[slot]!
+    const f = slot * 5
+    const fields = this.fields
+    this.a = fields[f]!
+    this.b = fields[f + 1]!
+    this.c = fields[f + 2]!
+    this.d = fields[f + 3]!
+    this.e = fields[f + 4]!
+    if (this.kind === KIND_CLOSURE) {
+      this.fn = this.closures[slot]
+      this.closures[slot] = undefined
+    } else {
+      this.fn = undefined
+    }
+    this.freeSlots[this.freeTop++] = slot
+    return true
+  }
+
+  private allocate(): number {
+    if (this.freeTop === 0) this.grow()
+    const slot = this.freeSlots[--this.freeTop]!
+    this.heap[this.count++] = slot
+    return slot
+  }
+
+  private grow(): void {
+    const old = this.capacity
+    if (old >= this.capacityMax) throw new EventBudgetExceeded(`more than ${this.capacityMax} events pending`)
+    const next = Math.min(this.capacityMax, old * 2)
+    const resize = <T extends Float64Array | Int32Array | Uint8Array>(a: T, n: number): T => {
+      const b = new (a.constructor as new (n: number) => T)(n)
+      b.set(a)
+      return b
+    }
+    this.atOf = resize(this.atOf, next)
+    this.seqOf = resize(this.seqOf, next)
+    this.kindOf = resize(this.kindOf, next)
+    this.fields = resize(this.fields, next * 5)
+    this.heap = resize(this.heap, next)
+    this.freeSlots = resize(this.freeSlots, next)
+    for (let i = next - 1; i >= old; i--) this.freeSlots[this.freeTop++] = i
+    this.capacity = next
+  }
+
+  private before(x: number, y: number): boolean {
+    const ax = this.atOf[x]!
+    const ay = this.atOf[y]!
+    return ax < ay || (ax === ay && this.seqOf[x]! < this.seqOf[y]!)
+  }
+
+  private siftUp(slot: number): void {
+    const heap = this.heap
+    let i = this.count - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      const p = heap[parent]!
+      if (!this.before(slot, p)) break
+      heap[i] = p
+      i = parent
+    }
+    heap[i] = slot
+  }
+
+  private siftDown(i: number): void {
+    const heap = this.heap
+    const n = this.count
+    const slot = heap[i]!
+    for (;;) {
+      const l = 2 * i + 1
+      if (l >= n) break
+      const r = l + 1
+      let m = l
+      if (r < n && this.before(heap[r]!, heap[l]!)) m = r
+      const child = heap[m]!
+      if (!this.before(child, slot)) break
+      heap[i] = child
+      i = m
+    }
+    heap[i] = slot
+  }
+}
