@@ -4,6 +4,10 @@
  *   consensus --validators 4 --byzantine <behaviour|mixed|none> --seeds 500 [--first 1] [--json]
  *   consensus --validators 7 --byzantine mixed --seed 123 [--trace]     (replay one seed)
  *   soak [--seeds 2000] [--first 1000|random]                           (npm run test:soak)
+ *   rollout --devices 10000 --image-mib 64 --seed 1 [--scenario <name>] [--json] [--report out.html]
+ *
+ * `rollout` runs the fleet simulator (simulations/fleet, scenarios in simulations/scenarios)
+ * and prints one JSON object; see ROLLOUT_HELP for what its fields mean.
  *
  * Every run prints its seed (or first seed) before anything else, on stderr, so stdout stays
  * one JSON object with --json. The exit code is 1 when any seed broke an invariant, and the
@@ -13,6 +17,7 @@ import '../src/polyfills.js'
 import { randomInt } from 'node:crypto'
 import { BEHAVIOURS } from './consensus/byzantine.js'
 import { type ByzantineMode, type ConsensusRunResult, runConsensusSeed } from './consensus/run.js'
+import { rolloutCommand } from './rollout-cli.js'
 
 interface Summary {
   seeds: number
@@ -25,7 +30,7 @@ interface Summary {
 
 function usage(message: string): never {
   process.stderr.write(
-    `${message}\nusage: npm run sim -- consensus --validators <n> --byzantine <${[...BEHAVIOURS, 'mixed', 'none'].join('|')}> (--seeds <count> [--first <seed>] | --seed <seed> [--trace]) [--json]\n       npm run sim -- soak [--seeds <count>] [--first <seed>|random]\n`,
+    `${message}\nusage: npm run sim -- consensus --validators <n> --byzantine <${[...BEHAVIOURS, 'mixed', 'none'].join('|')}> (--seeds <count> [--first <seed>] | --seed <seed> [--trace]) [--json]\n       npm run sim -- soak [--seeds <count>] [--first <seed>|random]\n       npm run sim -- rollout --devices <n> --image-mib <m> --seed <s> [--scenario <name>] [--json] [--report <file.html>] (--help for the fields)\n`,
   )
   process.exit(2)
 }
@@ -158,6 +163,9 @@ switch (command) {
     break
   case 'soak':
     process.exitCode = soak(opts)
+    break
+  case 'rollout':
+    process.exitCode = rolloutCommand(opts)
     break
   default:
     usage(command ? `unknown simulation "${command}"` : 'which simulation?')

@@ -122,6 +122,10 @@ export interface FleetOptions {
   readonly waves?: RolloutPlan['waves']
   /** Called every so many events with progress. */
   readonly progress?: (p: FleetProgress) => void
+  /** Chunk neighbours each device dials (OVERLAY_DIALS_PER_DEVICE unless set). */
+  readonly overlayDials?: number
+  /** Have-update batching interval (HAVE_BATCH_MS unless set). */
+  readonly haveBatchMs?: number
   /** Consensus limits; the real defaults unless set. */
   readonly consensusLimits?: Partial<ConsensusLimits>
 }
@@ -183,6 +187,10 @@ export interface FleetDetails {
   /** Time each device first fetched, seconds after approval (waves). */
   readonly firstFetchSeconds: readonly number[]
   readonly rolloutBucketOf: readonly number[]
+  /** Each device's region (a partition cuts one off). */
+  readonly regionOf: readonly number[]
+  /** Seconds after approval at which each device's installed report committed (NaN: never). */
+  readonly installedCommitSeconds: readonly number[]
   readonly stuck: boolean
 }
 
@@ -309,6 +317,7 @@ class Fleet {
   private readonly announceAt: Float64Array
   private readonly fetchAt: Float64Array
   private readonly installedAt: Float64Array
+  private readonly installedCommitAt: Float64Array
   private readonly churned: Uint8Array
   private readonly bannedByHonest: Uint8Array
   private readonly servedHonest: Uint8Array
@@ -394,7 +403,12 @@ class Fleet {
     this.accessMs[n] = 2
     // The origin and the validators sit in region 0 (a data centre); a partition cuts another.
     for (let v = 0; v < options.validators; v++) this.accessMs[n + 1 + v] = 2
-    this.overlay = overlayGraph(this.prng.child('overlay'), n, OVERLAY_DIALS_PER_DEVICE, ORIGIN_NEIGHBOURS)
+    this.overlay = overlayGraph(
+      this.prng.child('overlay'),
+      n,
+      options.overlayDials ?? OVERLAY_DIALS_PER_DEVICE,
+      ORIGIN_NEIGHBOURS,
+    )
     this.mesh = gossipMesh(this.prng.child('gossip'), this.g)
     this.minNeighbourMs = new Float64Array(n + 1)
     for (let i = 0; i <= n; i++) {
@@ -441,6 +455,7 @@ class Fleet {
     this.announceAt = new Float64Array(n).fill(Number.NaN)
     this.fetchAt = new Float64Array(n).fill(Number.NaN)
     this.installedAt = new Float64Array(n).fill(Number.NaN)
+    this.installedCommitAt = new Float64Array(n).fill(Number.NaN)
     this.churned = new Uint8Array(n)
     this.bannedByHonest = new Uint8Array(n + 1)
     this.servedHonest = new Uint8Array(n + 1)
@@ -771,7 +786,7 @@ class Fleet {
         )
       batch.push(chunk)
     }
-    this.drain(x)
+    this.drain(x, false)
     if (s.isComplete()) this.downloadComplete(x)
   }
 
@@ -814,16 +829,31 @@ class Fleet {
       }
       const s = this.sched[y]
       if (!s) continue
-      s.handlePeerHave(this.peerIds[x]!, chunks, this.now)
-      this.drain(y)
+      // Have suppression (as BitTorrent clients do): chunks y announced are not announced back.
+      let news: number[] | null = null
+      for (let i = 0; i < chunks.length; i++) {
+        const c = chunks[i]!
+        if (s.hasChunk(c)) {
+          if (news === null) news = chunks.slice(0, i)
+        } else if (news !== null) {
+          news.push(c)
+        }
+      }
+      const fresh = news ?? chunks
+      if (fresh.length === 0) continue
+      s.handlePeerHave(this.peerIds[x]!, fresh, this.now)
+      // Timers change only with a new request, so without outputs there is nothing to re-arm.
+      this.drain(y, false)
     }
   }
 
   /** Carries out a scheduler's outputs and arms its timer. */
-  private drain(x: number): void {
+  private drain(x: number, timersMayChange = true): void {
     const s = this.sched[x]
     if (!s) return
+    let outputs = 0
     for (let out: SchedulerOutput | undefined = s.poll(); out; out = s.poll()) {
+      outputs++
       const y = Number(out.peer)
       if (out.type === 'request') {
         if (this.lost()) continue
@@ -856,6 +886,7 @@ class Fleet {
         }
       }
     }
+    if (outputs === 0 && !timersMayChange) return
     const next = s.nextTimeout()
     if (next !== undefined && next < this.tickAt[x]!) {
       this.tickAt[x] = next
@@ -1028,6 +1059,7 @@ class Fleet {
       this.uncommittedTxs--
       if (p.installed) {
         this.installedCommitted++
+        this.installedCommitAt[p.device] = committedAt
         this.reportCommitMs.push(committedAt - p.submittedAt)
       }
       this.notifyReport(p.device, p.reportId, committedAt)
@@ -1316,6 +1348,8 @@ class Fleet {
         finishedSeconds: round3((this.finishedAt - t) / 1000),
         firstFetchSeconds: firstFetch,
         rolloutBucketOf: buckets,
+        regionOf: Array.from(this.region.subarray(0, this.n)),
+        installedCommitSeconds: Array.from(this.installedCommitAt, (c) => round3((c - t) / 1000)),
         stuck,
       },
       completionSeconds: completion,

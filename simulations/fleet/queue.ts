@@ -68,7 +68,7 @@ export class FleetQueue {
   }
 
   push(at: number, kind: number, a: number, b: number, c: number, d: number, e: number): void {
-    assert(at === at && at !== Number.POSITIVE_INFINITY, 'events happen at a finite time')
+    assert(Number.isFinite(at), 'events happen at a finite time')
     const slot = this.allocate()
     this.atOf[slot] = at
     this.seqOf[slot] = this.nextSeq++
@@ -84,7 +84,7 @@ export class FleetQueue {
   }
 
   pushClosure(at: number, fn: () => void): void {
-    assert(at === at && at !== Number.POSITIVE_INFINITY, 'events happen at a finite time')
+    assert(Number.isFinite(at), 'events happen at a finite time')
     const slot = this.allocate()
     this.atOf[slot] = at
     this.seqOf[slot] = this.nextSeq++

@@ -62,9 +62,29 @@ describe('simulations: HTML report', () => {
     expect(report).not.toContain('<10k devices>')
   })
 
-  it('marks the lower bound and the client-server time on the completion chart', () => {
+  it('marks the lower bound on the completion chart, and the client-server time beside it when off scale', () => {
     expect(report).toContain('lower bound 18.0 s')
-    expect(report).toContain('client-server 640.0 s')
+    expect(report).not.toContain('client-server 640.0 s')
+    expect(report).toContain('would take 640 s, off this chart')
+  })
+
+  it('marks the client-server time on the chart when it is within the chart’s scale', () => {
+    const near = renderRolloutReport({
+      title: 'small fleet',
+      seed: 1,
+      summary: {},
+      completion: [
+        [0, 0],
+        [30, 1],
+      ],
+      lowerBoundSeconds: 18,
+      clientServerSeconds: 64,
+      originBps: [],
+      peerBps: [],
+      classes: [],
+    })
+    expect(near).toContain('client-server 64.0 s')
+    expect(near).not.toContain('off this chart')
   })
 
   it('chooses round tick values from zero up to the range', () => {

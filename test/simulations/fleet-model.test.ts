@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { GOSSIP_D_HI, GOSSIP_D_LO } from '../../simulations/fleet/constants.js'
+import { FleetQueue, KIND_CLOSURE } from '../../simulations/fleet/queue.js'
+import { gossipMesh, overlayGraph } from '../../simulations/fleet/topology.js'
+import { Prng } from '../../src/prng.js'
+
+describe('simulations: fleet event queue', () => {
+  it('pops events by time, ties in the order they were pushed, across growth', () => {
+    const q = new FleetQueue(2, 1_000)
+    const prng = Prng.fromSeed('queue')
+    const pushed: [number, number][] = []
+    for (let i = 0; i < 500; i++) {
+      const at = prng.int(50)
+      pushed.push([at, i])
+      q.push(at, 1, i, 0, 0, 0, 0)
+    }
+    const order: number[] = []
+    while (q.pop()) order.push(q.a)
+    const expected = [...pushed].sort((x, y) => x[0] - y[0] || x[1] - y[1]).map(([, i]) => i)
+    expect(order).toEqual(expected)
+  })
+
+  it('runs closures in their turn and refuses more pending events than its bound', () => {
+    const q = new FleetQueue(1, 3)
+    const ran: string[] = []
+    q.pushClosure(2, () => ran.push('b'))
+    q.pushClosure(1, () => ran.push('a'))
+    q.push(3, 5, 0, 0, 0, 0, 0)
+    expect(() => q.push(4, 5, 0, 0, 0, 0, 0)).toThrow(/pending/)
+    while (q.pop()) if (q.kind === KIND_CLOSURE) q.fn!()
+    expect(ran).toEqual(['a', 'b'])
+  })
+})
+
+describe('simulations: fleet topology', () => {
+  it('the chunk overlay connects every device without the origin', () => {
+    const devices = 2_000
+    const g = overlayGraph(Prng.fromSeed('overlay'), devices, 8, 16)
+    const seen = new Uint8Array(devices)
+    const stack = [0]
+    seen[0] = 1
+    while (stack.length > 0) {
+      const v = stack.pop()!
+      for (let k = g.start[v]!; k < g.start[v + 1]!; k++) {
+        const w = g.adj[k]!
+        if (w < devices && !seen[w]) {
+          seen[w] = 1
+          stack.push(w)
+        }
+      }
+    }
+    expect(seen.every((s) => s === 1)).toBe(true)
+    expect(g.degree(devices)).toBe(16)
+    for (let i = 0; i < devices; i++) expect(g.degree(i), `device ${i}`).toBeGreaterThanOrEqual(8)
+  })
+
+  it('the gossip mesh keeps every degree between D_lo and D_hi', () => {
+    const g = gossipMesh(Prng.fromSeed('mesh'), 3_000)
+    for (let i = 0; i < 3_000; i++) {
+      expect(g.degree(i), `node ${i}`).toBeGreaterThanOrEqual(GOSSIP_D_LO)
+      expect(g.degree(i), `node ${i}`).toBeLessThanOrEqual(GOSSIP_D_HI)
+    }
+  })
+})
+
+describe('simulations: npm run sim -- rollout', () => {
+  it('prints one JSON object, identical for the same seed apart from wall time and memory', () => {
+    const run = () => {
+      const r = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'simulations/cli.ts',
+          'rollout',
+          '--devices',
+          '40',
+          '--image-mib',
+          '2',
+          '--seed',
+          '3',
+          '--json',
+        ],
+        { encoding: 'utf8' },
+      )
+      expect(r.status, r.stderr).toBe(0)
+      const lines = r.stdout.trim().split('\n')
+      expect(lines).toHaveLength(1)
+      const out = JSON.parse(lines[0]!)
+      expect(Object.keys(out).slice(0, 14)).toEqual([
+        'devices',
+        'imageMiB',
+        'seed',
+        'wallSeconds',
+        'peakRssMB',
+        'events',
+        'simSeconds',
+        'lowerBoundSeconds',
+        'clientServerSeconds',
+        'ratioToBound',
+        'originEgressCopies',
+        'announcementP99Ms',
+        'reportsCommitted',
+        'reportCommitP99Ms',
+      ])
+      expect(out.reportsCommitted).toBe(40)
+      delete out.wallSeconds
+      delete out.peakRssMB
+      return JSON.stringify(out)
+    }
+    expect(run()).toBe(run())
+  }, 60_000)
+})
