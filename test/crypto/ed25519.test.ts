@@ -4,10 +4,12 @@ import { fromHex, utf8 } from '../../src/codec/bytes.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
 import {
   keyPairFromSeed,
+  setVerifyMemo,
   sign,
   signNoble,
   strictChecksForTests,
   type VerifyBackend,
+  VerifyMemo,
   verify,
   verifyRawForVectors,
 } from '../../src/crypto/ed25519.js'
@@ -236,5 +238,30 @@ describe('crypto: strict encoding checks', () => {
       ),
       { seed: 12, numRuns: 3000 },
     )
+  })
+})
+
+describe('crypto: the simulator’s verdict memo', () => {
+  it('returns exactly what verification returns: same bytes hit, any other key, message or domain misses', () => {
+    const a = keyPairFromSeed(new Uint8Array(32).fill(1))
+    const b = keyPairFromSeed(new Uint8Array(32).fill(2))
+    const message = utf8('report')
+    const sig = sign(a.secretKey, SigningDomain.tx, message)
+    const memo = new VerifyMemo(2)
+    setVerifyMemo(memo)
+    try {
+      expect(verify(a.publicKey, SigningDomain.tx, message, sig)).toBe(true)
+      expect(memo.size).toBe(1)
+      expect(verify(a.publicKey, SigningDomain.tx, message, sig)).toBe(true)
+      // The same signature bytes over other input are checked, not taken from the memo.
+      expect(verify(b.publicKey, SigningDomain.tx, message, sig)).toBe(false)
+      expect(verify(a.publicKey, SigningDomain.tx, utf8('other'), sig)).toBe(false)
+      expect(verify(a.publicKey, SigningDomain.commit, message, sig)).toBe(false)
+      expect(verify(a.publicKey, SigningDomain.tx, message, sig)).toBe(true)
+      // Bounded: cleared when full.
+      expect(memo.size).toBeLessThanOrEqual(2)
+    } finally {
+      setVerifyMemo(null)
+    }
   })
 })
