@@ -1,0 +1,143 @@
+/**
+ * The real half of the fidelity comparison: a rollout with real `fwmesh node` processes on
+ * 127.0.0.1 (real libp2p, LevelDB, ed25519), the nodes' bandwidth limits set to the scenario's
+ * capacities. Measures what the simulator measures: for every device, the time from the
+ * release's approval being committed to the device holding the whole verified image.
+ *
+ * Needs `npm run build` first (the nodes run the built `fwmesh` binary, as users do).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  address,
+  type DemoNode,
+  deviceSection,
+  fleet,
+  initGenesis,
+  makeNode,
+  publishAndApprove,
+  startNode,
+  stopAll,
+  submitAll,
+  waitForApi,
+} from '../../scripts/fleet.js'
+import { generateKeyPair } from '../../src/crypto/ed25519.js'
+import { writeKeyFile } from '../../src/crypto/key-store.js'
+import { Prng } from '../../src/prng.js'
+
+export interface FidelityCapacities {
+  readonly devices: number
+  readonly validators: number
+  readonly imageBytes: number
+  /** The origin (validator 0, the publisher's node) upload limit, bytes per second. */
+  readonly originUploadBps: number
+  readonly deviceUploadBps: number
+  readonly deviceDownloadBps: number
+}
+
+export interface RealRolloutResult {
+  /** Seconds from the approval's commit to each device holding the whole image, in device order. */
+  readonly completionSeconds: number[]
+  /** Image copies the origin uploaded. */
+  readonly originEgressCopies: number
+}
+
+/** How often every device's download progress is read: the measurement's resolution. */
+const POLL_INTERVAL_MS = 100
+/** A rollout that takes longer than this is a failure, not a data point. */
+const ROLLOUT_DEADLINE_MS = 300_000
+
+/** `keepDir`: leave the fleet's data directories and logs behind, to read after a surprising run. */
+export async function runRealRollout(
+  c: FidelityCapacities,
+  seed: string,
+  options: { keepDir?: boolean } = {},
+): Promise<RealRolloutResult> {
+  fleet.dir = await mkdtemp(join(tmpdir(), 'fwmesh-fidelity-'))
+  const dir = fleet.dir
+  try {
+    const admin = generateKeyPair()
+    const publisher = generateKeyPair()
+    const approvers = [generateKeyPair(), generateKeyPair()]
+    await writeKeyFile(join(dir, 'publisher.key'), publisher)
+    for (const [i, a] of approvers.entries()) await writeKeyFile(join(dir, `approver-${i}.key`), a)
+    const validators = await Promise.all(
+      Array.from({ length: c.validators }, (_, i) => makeNode(`validator-${i}`, generateKeyPair())),
+    )
+    const devices = await Promise.all(
+      Array.from({ length: c.devices }, (_, i) => makeNode(`device-${i}`, generateKeyPair())),
+    )
+    await initGenesis('fidelity', validators, admin.publicKey, 100)
+    for (const [i, v] of validators.entries()) {
+      const others = validators.filter((o) => o !== v).map(address)
+      await startNode(v, 'validator', others, i === 0 ? `[bandwidth]\nupload = ${c.originUploadBps}` : '')
+    }
+    await Promise.all(validators.map(waitForApi))
+    const v0 = validators[0]!
+    await submitAll(v0, 'fidelity', admin, [
+      { type: 'role.grant', subject: publisher.publicKey, role: 'publisher', products: ['gateway'] },
+      ...approvers.map((a) => ({ type: 'role.grant', subject: a.publicKey, role: 'approver' })),
+      { type: 'role.grant', subject: admin.publicKey, role: 'registrar' },
+    ])
+    await submitAll(
+      v0,
+      'fidelity',
+      admin,
+      devices.map((d) => ({
+        type: 'device.register',
+        device: d.keys.publicKey,
+        product: 'gateway',
+        hardware: 'rev-b',
+        groups: [],
+      })),
+    )
+    // Every device dials the validators and every device before it: a full mesh, which the
+    // simulated scenario mirrors.
+    const bandwidth = `[bandwidth]\nupload = ${c.deviceUploadBps}\ndownload = ${c.deviceDownloadBps}`
+    for (const [i, d] of devices.entries()) {
+      const peers = [...validators, ...devices.slice(0, i)].map(address)
+      await startNode(d, 'follower', peers, `${bandwidth}\n${deviceSection(d)}`)
+    }
+    await Promise.all(devices.map(waitForApi))
+    // Let connections and identify settle, as they have on a fleet that has been running.
+    await new Promise((r) => setTimeout(r, 2_000))
+
+    const image = join(dir, 'image.img')
+    await writeFile(image, Prng.fromSeed(seed).bytes(c.imageBytes))
+    await publishAndApprove(
+      `http://127.0.0.1:${v0.apiPort}`,
+      image,
+      { product: 'gateway', version: '1.1.0', hardware: 'rev-b' },
+      2,
+      { quiet: true },
+    )
+    const approvedAt = performance.now()
+    const completionSeconds = await pollCompletions(devices, approvedAt)
+    const originUploaded = Number((await v0.api.downloads())[0]?.uploadedBytes ?? 0)
+    return { completionSeconds, originEgressCopies: originUploaded / c.imageBytes }
+  } finally {
+    await stopAll()
+    if (options.keepDir) process.stderr.write(`fleet data and logs kept in ${dir}\n`)
+    else await rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function pollCompletions(devices: DemoNode[], approvedAt: number): Promise<number[]> {
+  const done: Array<number | undefined> = devices.map(() => undefined)
+  while (done.some((t) => t === undefined)) {
+    if (performance.now() - approvedAt > ROLLOUT_DEADLINE_MS)
+      throw new Error(`the rollout did not finish in ${ROLLOUT_DEADLINE_MS / 1000} s`)
+    await Promise.all(
+      devices.map(async (d, i) => {
+        if (done[i] !== undefined) return
+        const rows = await d.api.downloads().catch(() => [])
+        const row = rows[0] as { chunks?: number; held?: number } | undefined
+        if (row && row.chunks !== undefined && row.held === row.chunks)
+          done[i] = (performance.now() - approvedAt) / 1000
+      }),
+    )
+    await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS))
+  }
+  return done as number[]
+}
