@@ -16,7 +16,7 @@ import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest
 import { type ChunkMessage, chunkProtocolId } from '../transfer/messages.js'
 import { SwarmScheduler } from '../transfer/scheduler.js'
 import { SeedPolicy } from '../transfer/seed-policy.js'
-import { UploadQueue } from '../transfer/upload.js'
+import { type UploadJob, UploadQueue } from '../transfer/upload.js'
 import type { ImageFetcher } from './agent-driver.js'
 import { writeAtomically } from './atomic-file.js'
 import { ChunkLinks } from './chunk-links.js'
@@ -61,7 +61,6 @@ interface Image {
   /** The origin's super-seeding (images this node published); null for downloaded ones. */
   seeding: SeedPolicy | null
   uploadedBytes: number
-  pumping: boolean
 }
 
 /**
@@ -162,7 +161,6 @@ export class TransferService implements ImageFetcher {
       download: null,
       seeding: null,
       uploadedBytes: 0,
-      pumping: false,
     }
     this.images.set(key, image)
     return image
@@ -443,7 +441,7 @@ export class TransferService implements ImageFetcher {
           void this.send(peer, { type: 'not-found', manifest: image.cid, chunk: msg.chunk, reason: 'busy' })
           return
         }
-        void this.pumpUploads(image)
+        this.pumpUploads(image)
         return
       }
       case 'cancel':
@@ -461,29 +459,38 @@ export class TransferService implements ImageFetcher {
     }
   }
 
-  private async pumpUploads(image: Image): Promise<void> {
-    if (image.pumping) return
-    image.pumping = true
+  /**
+   * Starts a send in every free upload slot. Sends run side by side, so a neighbour that reads
+   * slowly (its download limit holds its read loop, and yamux's window then holds our write)
+   * holds one slot, not the whole uplink.
+   */
+  private pumpUploads(image: Image): void {
+    for (let job = image.uploads.poll(); job; job = image.uploads.poll()) void this.sendUpload(image, job)
+  }
+
+  private async sendUpload(image: Image, job: UploadJob): Promise<void> {
     try {
-      for (let job = image.uploads.poll(); job; job = image.uploads.poll()) {
-        const data = await image.store.readChunk(job.chunk)
-        if (!data.ok) {
-          image.uploads.handleSent(job.peer, job.chunk)
-          void this.send(job.peer, {
-            type: 'not-found',
-            manifest: image.cid,
-            chunk: job.chunk,
-            reason: 'not-held',
-          })
-          continue
-        }
-        await this.upload.take(data.value.byteLength)
-        await this.send(job.peer, { type: 'chunk', manifest: image.cid, chunk: job.chunk, data: data.value })
-        image.uploads.handleSent(job.peer, job.chunk)
-        image.uploadedBytes += data.value.byteLength
+      const data = await image.store.readChunk(job.chunk)
+      if (!data.ok) {
+        void this.send(job.peer, {
+          type: 'not-found',
+          manifest: image.cid,
+          chunk: job.chunk,
+          reason: 'not-held',
+        })
+        return
       }
+      await this.upload.take(data.value.byteLength)
+      await this.send(job.peer, { type: 'chunk', manifest: image.cid, chunk: job.chunk, data: data.value })
+      image.uploadedBytes += data.value.byteLength
+    } catch (cause) {
+      this.log.warn(
+        { peer: job.peer, chunk: job.chunk, err: (cause as Error).message },
+        'could not send a chunk',
+      )
     } finally {
-      image.pumping = false
+      image.uploads.handleSent(job.peer, job.chunk)
+      this.pumpUploads(image)
     }
   }
 
