@@ -708,7 +708,7 @@ class Fleet {
       this.sendNotFound(y, x, chunk, 1)
       return
     }
-    const queued = this.uploads[y]!.handleRequest(peer, chunk)
+    const queued = this.uploads[y]!.handleRequest(peer, chunk, this.sched[x]?.chunksHeld)
     if (!queued.ok) {
       if (queued.error.code !== 'duplicate') this.sendNotFound(y, x, chunk, 1)
       return

@@ -436,7 +436,9 @@ export class TransferService implements ImageFetcher {
           return
         }
         const refused = image.seeding?.decide(peer, msg.chunk) === 'refuse'
-        const queued = refused ? undefined : image.uploads.handleRequest(peer, msg.chunk)
+        const queued = refused
+          ? undefined
+          : image.uploads.handleRequest(peer, msg.chunk, image.download?.scheduler.peer(peer)?.chunksHeld)
         if (!queued || (!queued.ok && queued.error.code !== 'duplicate')) {
           void this.send(peer, { type: 'not-found', manifest: image.cid, chunk: msg.chunk, reason: 'busy' })
           return

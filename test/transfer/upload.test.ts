@@ -44,6 +44,34 @@ describe('transfer: upload queue', () => {
     ])
   })
 
+  it('transfer: upload: serves the downloader furthest behind first, yet passes over the one whose turn it is at most once per downloader waiting', () => {
+    const q = new UploadQueue({ slots: 1 })
+    for (let c = 0; c < 4; c++) q.handleRequest('ahead', c, 200)
+    for (let c = 0; c < 8; c++) q.handleRequest('behind', 100 + c, 10)
+    const order: string[] = []
+    for (let i = 0; i < 12; i++) {
+      const [job] = drainJobs(q)
+      if (!job) break
+      order.push(`${job.peer}:${job.chunk}`)
+      q.handleSent(job.peer, job.chunk)
+    }
+    // Two downloaders waiting: once it is at the front, 'ahead' is passed over at most twice.
+    expect(order).toEqual([
+      'behind:100',
+      'behind:101',
+      'ahead:0',
+      'behind:102',
+      'behind:103',
+      'behind:104',
+      'ahead:1',
+      'behind:105',
+      'behind:106',
+      'behind:107',
+      'ahead:2',
+      'ahead:3',
+    ])
+  })
+
   it('transfer: upload: refuses a downloader past its queue bound, everyone past the total bound, and duplicates', () => {
     const q = new UploadQueue({ slots: 1, queuePerPeerMax: 2, queueTotalMax: 3 })
     expect(q.handleRequest('a', 1).ok).toBe(true)
