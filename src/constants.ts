@@ -318,6 +318,28 @@ export const API_BODY_BYTES_MAX = 64 * 1024
 /** How long an API call may wait for a commit; a CLI that wants longer polls again. */
 export const API_WAIT_MS_MAX = 120_000
 
+/**
+ * V8 settings the `fwmesh` command applies to its own process before it loads anything else
+ * (src/cli/heap-tuning.ts). Node 20 lets V8's young generation grow to two 16 MiB semi-spaces:
+ * loading libp2p alone grows it to the full 32 MiB, which an idle follower then keeps. Measured
+ * on a synced follower (4 validators, 3 devices, 127.0.0.1, Node 20.20): 111–115 MB RSS, of which
+ * 32 MB young generation, 22 MB old generation and 47 MB mapped code of the node binary; after the
+ * node benchmark's rollout 128–159 MB. A growth factor of 1 keeps the first 1 MiB semi-space:
+ * 88–89 MB idle, 86–88 MB in bench/download.ts, and the peak RSS growth of a 1 GiB download fell
+ * from 64–69 MB to 19–23 MB (dead chunk buffers are found by the frequent scavenges instead of
+ * piling up). `--max-semi-space-size` would be the direct setting, but V8 reads it only when the
+ * heap is created, so it cannot be set from inside the process; the growth factor is read at
+ * every growth decision, and the measurements above show it takes effect.
+ */
+export const V8_SEMI_SPACE_GROWTH_FACTOR = 1
+
+/**
+ * Free the memory of dead ArrayBuffers (chunk data, socket reads) during the GC that finds them
+ * dead, not later on a background thread. On two busy cores the background sweep lagged: 18 MiB
+ * of dead 256 KiB buffers were still allocated after a scavenge, and none after it with this off.
+ */
+export const V8_CONCURRENT_ARRAY_BUFFER_SWEEPING = false
+
 // ---- Agent (src/agent) ----
 
 /**

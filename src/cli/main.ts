@@ -1,57 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `fwmesh` command. Every user error is one sentence on stderr and a non-zero exit code
- * (see `ExitCode` in output.ts); `--json` prints machine-readable results on stdout.
+ * The `fwmesh` binary. It sets the process's V8 heap options (heap-tuning.ts) before anything
+ * else is even parsed: static imports are all loaded before the first module runs, and loading
+ * libp2p grows V8's young generation to 16 MiB, which it never gives back. So the program
+ * itself (program.ts) comes in by a dynamic import, after the tuning.
  */
 import '../polyfills.js'
-import { Command, CommanderError } from 'commander'
-import { registerGenesis } from './commands/genesis.js'
-import { registerKeygen } from './commands/keygen.js'
-import { registerLedger } from './commands/ledger.js'
-import { registerNode } from './commands/node.js'
-import { registerRemote } from './commands/remote.js'
-import { ExitCode, makeOutput, type Output, reportError } from './output.js'
+import './heap-tuning.js'
 
-const EXIT_CODES_HELP = `
-Exit codes:
-  0  success
-  1  bad input (missing file, bad key, malformed argument)
-  2  usage error (unknown command or option)
-  3  the local node could not be reached
-  4  the ledger refused a transaction (the reason is printed)
-  5  the ledger on disk failed verification
-  6  a wait (for a commit or a rollout) timed out`
-
-export function buildProgram(): { program: Command; json: () => boolean } {
-  const program = new Command('fwmesh')
-    .description('peer-to-peer firmware distribution with a BFT ledger of upgrade records')
-    .option('--json', 'print machine-readable JSON on stdout')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .exitOverride()
-    .showHelpAfterError('(run with --help for usage)')
-  const json = () => program.opts<{ json?: boolean }>().json === true
-  const output = (): Output => makeOutput(json())
-  registerKeygen(program, output)
-  registerGenesis(program, output)
-  registerLedger(program, output)
-  registerNode(program, output)
-  registerRemote(program, output)
-  for (const command of program.commands) command.exitOverride()
-  return { program, json }
-}
-
-async function main(argv: string[]): Promise<number> {
-  const { program, json } = buildProgram()
-  try {
-    await program.parseAsync(argv)
-    return ExitCode.ok
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      // --help and --version end here too, with exit code 0; commander printed the text.
-      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage
-    }
-    return reportError(error, json())
-  }
-}
-
+const { main } = await import('./program.js')
 process.exitCode = await main(process.argv)

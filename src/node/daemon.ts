@@ -1,4 +1,5 @@
 import { mkdir, readFile } from 'node:fs/promises'
+import { getHeapSpaceStatistics } from 'node:v8'
 import { toHex } from '../codec/bytes.js'
 import { jsonReplacer } from '../codec/json.js'
 import { didFromPublicKey } from '../crypto/did.js'
@@ -270,6 +271,7 @@ export class Node {
         type: 'gauge',
         value: this.ledger.recentRejections().length,
       },
+      ...processMetrics(),
       ...this.extraMetrics.flatMap((m) => m()),
     ])
   }
@@ -290,6 +292,34 @@ export class Node {
     })()
     return this.stopping
   }
+}
+
+/** The process's memory, so an operator sees what a node costs (and the heap tuning hold). */
+function processMetrics(): Parameters<typeof prometheus>[0] {
+  const m = process.memoryUsage()
+  const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0
+  return [
+    {
+      name: 'fwmesh_process_resident_memory_bytes',
+      help: 'Resident memory of the node process',
+      type: 'gauge',
+      value: m.rss,
+    },
+    { name: 'fwmesh_heap_used_bytes', help: 'V8 heap in use', type: 'gauge', value: m.heapUsed },
+    { name: 'fwmesh_heap_total_bytes', help: 'V8 heap reserved', type: 'gauge', value: m.heapTotal },
+    {
+      name: 'fwmesh_young_generation_bytes',
+      help: 'V8 young generation (both semi-spaces)',
+      type: 'gauge',
+      value: young,
+    },
+    {
+      name: 'fwmesh_array_buffers_bytes',
+      help: 'Memory of ArrayBuffers (chunk data, socket buffers), live or not yet collected',
+      type: 'gauge',
+      value: m.arrayBuffers,
+    },
+  ]
 }
 
 async function loadOrCreateKey(path: string, log: Logger): Promise<KeyPair> {

@@ -1,0 +1,187 @@
+/**
+ * `npm run bench -- download [--mib 1024] [--seeds 1]`: one device fetching a big image from
+ * `--seeds` neighbours over real `fwmesh node` processes on 127.0.0.1 (needs `npm run build`
+ * first). A focused version of the node benchmark's last phase, without the rollout and the
+ * report burst around it, so the memory and throughput of the receive path can be measured
+ * in a couple of minutes. The origin is a single validator (no upload limit); with
+ * `--seeds 2` or more, devices that already hold the image seed it too. Prints one JSON
+ * object:
+ *
+ * - downloadMBps: image bytes over the download's time, from the device's `download finished`
+ *   log line (MB = 10^6 bytes);
+ * - downloadRssGrowthMB: the device's peak RSS (VmHWM) minus its idle RSS before the download,
+ *   as in the node benchmark (goal < 32 MB);
+ * - idleRssMB beside bareNodeRssMB: the device's RSS before the download, and a bare Node.js
+ *   process measured the same way.
+ */
+import '../src/polyfills.js'
+import { spawn } from 'node:child_process'
+import { mkdtemp, open, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import {
+  address,
+  children,
+  type DemoNode,
+  deviceSection,
+  fleet,
+  initGenesis,
+  makeNode,
+  publishAndApprove,
+  startNode,
+  stopAll,
+  submitAll,
+  waitForApi,
+} from '../scripts/fleet.js'
+import { generateKeyPair, type KeyPair } from '../src/crypto/ed25519.js'
+import { writeKeyFile } from '../src/crypto/key-store.js'
+import { Prng } from '../src/prng.js'
+
+const MiB = 1024 * 1024
+
+function arg(args: string[], name: string, fallback: number): number {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}
+
+async function memoryOf(pid: number): Promise<{ rssMB: number; peakMB: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0)
+  return { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 }
+}
+
+async function baselineNodeRss(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
+  await new Promise((r) => setTimeout(r, 1000))
+  const { rssMB } = await memoryOf(child.pid!)
+  child.kill()
+  return rssMB
+}
+
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
+    await new Promise((r) => setTimeout(r, 200))
+  }
+}
+
+async function installed(node: DemoNode, version: string): Promise<boolean> {
+  const s = await node.api.status()
+  return (s.device as { installedVersion?: string } | null)?.installedVersion === version
+}
+
+/** The seconds of the last `download finished` line in a node's log. */
+async function downloadSeconds(node: DemoNode): Promise<number> {
+  const log = await readFile(join(node.dataDir, 'node.log'), 'utf8')
+  const lines = log.split('\n').filter((l) => l.includes('"download finished"'))
+  const last = lines.at(-1)
+  if (!last) throw new Error(`${node.name} logged no finished download`)
+  return (JSON.parse(last) as { seconds: number }).seconds
+}
+
+async function writeImage(path: string, bytes: number, seed: string): Promise<void> {
+  const fill = Prng.fromSeed(seed)
+  const fh = await open(path, 'w')
+  for (let written = 0; written < bytes; written += 16 * MiB)
+    await fh.write(fill.bytes(Math.min(16 * MiB, bytes - written)))
+  await fh.close()
+}
+
+export async function main(args: string[]): Promise<void> {
+  const imageMiB = arg(args, 'mib', 1024)
+  const seeds = arg(args, 'seeds', 1)
+  fleet.dir = await mkdtemp(join(tmpdir(), 'fwmesh-bench-download-'))
+  const dir = fleet.dir
+  try {
+    const admin = generateKeyPair()
+    const publisher = generateKeyPair()
+    await writeKeyFile(join(dir, 'publisher.key'), publisher)
+    const approvers: KeyPair[] = [generateKeyPair(), generateKeyPair()]
+    for (const [i, a] of approvers.entries()) await writeKeyFile(join(dir, `approver-${i}.key`), a)
+    const origin = await makeNode('validator-0', generateKeyPair())
+    const helpers = await Promise.all(
+      Array.from({ length: seeds - 1 }, (_, i) => makeNode(`seed-${i}`, generateKeyPair())),
+    )
+    const device = await makeNode('device', generateKeyPair())
+    await initGenesis('bench', [origin], admin.publicKey, 100)
+    await startNode(origin, 'validator', [], '')
+    await waitForApi(origin)
+    await submitAll(origin, 'bench', admin, [
+      { type: 'role.grant', subject: publisher.publicKey, role: 'publisher', products: ['gateway', 'seed'] },
+      ...approvers.map((a) => ({ type: 'role.grant', subject: a.publicKey, role: 'approver' })),
+      { type: 'role.grant', subject: admin.publicKey, role: 'registrar' },
+    ])
+    await submitAll(
+      origin,
+      'bench',
+      admin,
+      [...helpers, device].map((d) => ({
+        type: 'device.register',
+        device: d.keys.publicKey,
+        product: d === device ? 'gateway' : 'seed',
+        hardware: 'rev-b',
+        groups: [],
+      })),
+    )
+    const originApi = `http://127.0.0.1:${origin.apiPort}`
+    const image = join(dir, 'big.img')
+    await writeImage(image, imageMiB * MiB, 'download')
+
+    // Seeding devices (another product) fetch the image first, under a release of their own.
+    if (helpers.length > 0) {
+      for (const h of helpers) await startNode(h, 'follower', [address(origin)], deviceSection(h, 'seed'))
+      await Promise.all(helpers.map(waitForApi))
+      await publishAndApprove(originApi, image, { product: 'seed', version: '1.1.0', hardware: 'rev-b' }, 2, {
+        quiet: true,
+        waitSeconds: 120,
+      })
+      await waitUntil(
+        'the seeds installed',
+        async () => (await Promise.all(helpers.map((h) => installed(h, '1.1.0')))).every(Boolean),
+        900_000,
+      )
+    }
+
+    await startNode(device, 'follower', [origin, ...helpers].map(address), deviceSection(device))
+    await waitForApi(device)
+    await new Promise((r) => setTimeout(r, 2000))
+    const pid = children.at(-1)!.pid!
+    const before = await memoryOf(pid)
+    const bareNodeRssMB = await baselineNodeRss()
+    await publishAndApprove(
+      originApi,
+      image,
+      { product: 'gateway', version: '1.1.0', hardware: 'rev-b' },
+      2,
+      {
+        quiet: true,
+        waitSeconds: 120,
+      },
+    )
+    await waitUntil('the image installed', () => installed(device, '1.1.0'), 900_000)
+    const after = await memoryOf(pid)
+    const seconds = await downloadSeconds(device)
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'download',
+        imageMiB,
+        seeds,
+        downloadSeconds: round(seconds),
+        downloadMBps: round((imageMiB * MiB) / 1e6 / seconds),
+        idleRssMB: round(before.rssMB),
+        bareNodeRssMB: round(bareNodeRssMB),
+        peakRssMB: round(after.peakMB),
+        downloadRssGrowthMB: round(after.peakMB - before.rssMB),
+        goals: 'downloadRssGrowthMB < 32',
+      })}\n`,
+    )
+  } finally {
+    await stopAll()
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100
+}

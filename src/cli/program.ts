@@ -1,0 +1,54 @@
+/**
+ * The `fwmesh` command (main.ts runs it). Every user error is one sentence on stderr and a
+ * non-zero exit code (see `ExitCode` in output.ts); `--json` prints machine-readable results on
+ * stdout.
+ */
+import { Command, CommanderError } from 'commander'
+import { registerGenesis } from './commands/genesis.js'
+import { registerKeygen } from './commands/keygen.js'
+import { registerLedger } from './commands/ledger.js'
+import { registerNode } from './commands/node.js'
+import { registerRemote } from './commands/remote.js'
+import { ExitCode, makeOutput, type Output, reportError } from './output.js'
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  success
+  1  bad input (missing file, bad key, malformed argument)
+  2  usage error (unknown command or option)
+  3  the local node could not be reached
+  4  the ledger refused a transaction (the reason is printed)
+  5  the ledger on disk failed verification
+  6  a wait (for a commit or a rollout) timed out`
+
+export function buildProgram(): { program: Command; json: () => boolean } {
+  const program = new Command('fwmesh')
+    .description('peer-to-peer firmware distribution with a BFT ledger of upgrade records')
+    .option('--json', 'print machine-readable JSON on stdout')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)')
+  const json = () => program.opts<{ json?: boolean }>().json === true
+  const output = (): Output => makeOutput(json())
+  registerKeygen(program, output)
+  registerGenesis(program, output)
+  registerLedger(program, output)
+  registerNode(program, output)
+  registerRemote(program, output)
+  for (const command of program.commands) command.exitOverride()
+  return { program, json }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { program, json } = buildProgram()
+  try {
+    await program.parseAsync(argv)
+    return ExitCode.ok
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0; commander printed the text.
+      return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage
+    }
+    return reportError(error, json())
+  }
+}
