@@ -1,3 +1,4 @@
+import * as ed from '@noble/ed25519'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { fromHex, utf8 } from '../../src/codec/bytes.js'
@@ -263,5 +264,24 @@ describe('crypto: the simulator’s verdict memo', () => {
     } finally {
       setVerifyMemo(null)
     }
+  })
+})
+
+describe('crypto: ed25519 key derivation', () => {
+  it('node:crypto derives the same public key and signatures as @noble/ed25519 for any seed', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ maxLength: 64 }),
+        (seed, msg) => {
+          const k = keyPairFromSeed(seed)
+          expect(k.publicKey).toEqual(ed.getPublicKey(seed))
+          expect(sign(k.secretKey, SigningDomain.tx, msg)).toEqual(
+            signNoble(k.secretKey, SigningDomain.tx, msg),
+          )
+        },
+      ),
+      { numRuns: 200 },
+    )
   })
 })
