@@ -114,6 +114,9 @@ export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
   scanBudget: PICKER_SCAN_BUDGET,
 }
 
+/** The one success value of the `Result<void, …>` inputs (read-only; saves an allocation per call). */
+const OK: Result<void, never> = ok(undefined)
+
 /** Weight of a new sample in a neighbour's rate estimate (an exponential moving average). */
 const RATE_SAMPLE_WEIGHT = 0.25
 
@@ -274,22 +277,29 @@ export class SwarmScheduler {
     this.advance(now)
     const peer = this.peers.get(peerId)
     if (!peer) return this.unknown(peerId)
-    for (const chunk of chunks) {
+    // The hot path of a swarm (every chunk anyone receives reaches each of its neighbours):
+    // bit arithmetic inline, and the peer put on the work list once, after the loop.
+    const { have } = peer
+    const { held, picker, requestCount } = this
+    let wants = false
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!
       if (!this.inRange(chunk)) {
+        if (wants) this.unstarve(peer)
         this.fill()
         return err({ code: 'bad-chunk-index', message: `chunk ${chunk} of ${this.chunkCount}` })
       }
-      if (getBit(peer.have, chunk)) continue
-      setBit(peer.have, chunk)
+      const byte = chunk >>> 3
+      const mask = 0x80 >>> (chunk & 7)
+      if ((have[byte]! & mask) !== 0) continue
+      have[byte] = have[byte]! | mask
       peer.haveCount++
-      this.picker.increment(chunk)
-      if (!getBit(this.held, chunk) && (this.picker.has(chunk) || this.requestCount[chunk]! > 0)) {
-        peer.starved = false
-        this.refresh(peer)
-      }
+      picker.increment(chunk)
+      if ((held[byte]! & mask) === 0 && (picker.has(chunk) || requestCount[chunk]! > 0)) wants = true
     }
+    if (wants) this.unstarve(peer)
     this.fill()
-    return ok(undefined)
+    return OK
   }
 
   /**
@@ -560,6 +570,12 @@ export class SwarmScheduler {
     return entry.peer.inflight.get(entry.chunk)?.id === entry.requestId
   }
 
+  /** The peer holds a chunk it could be asked for: it may have work again. */
+  private unstarve(peer: Peer): void {
+    peer.starved = false
+    this.refresh(peer)
+  }
+
   /** Puts a peer on the work list when it can take another request. */
   private refresh(peer: Peer): void {
     if (peer.present && !peer.starved && peer.inflight.size < peer.window && this.now >= peer.backoffUntil) {
@@ -586,6 +602,7 @@ export class SwarmScheduler {
 
   /** Issues requests to every peer with room in its window until none can take more. */
   private fill(): void {
+    if (this.wantsWork.size === 0) return
     for (const peer of this.wantsWork) {
       while (peer.inflight.size < peer.window && this.now >= peer.backoffUntil) {
         const chunk = this.select(peer)

@@ -33,24 +33,42 @@ export type UploadRefusal =
   | { readonly code: 'peer-queue-full'; readonly message: string }
   | { readonly code: 'duplicate'; readonly message: string }
 
+/** The one success value of `handleRequest` (read-only; saves an allocation per request). */
+const OK: Result<void, never> = ok(undefined)
+
 export interface UploadJob {
   readonly peer: PeerId
   readonly chunk: number
 }
 
-interface PeerQueue {
-  readonly waiting: number[]
-  readonly sending: Set<number>
-  /** Chunks the downloader holds, as last told with a request; +Infinity when unknown. */
-  held: number
+/**
+ * One downloader's requests. Queues that have requests waiting form the turn order, a doubly
+ * linked list through `prev`/`next` (O(1) to take the first, move it to the back or unlink one,
+ * with no iterator or entry allocated per turn).
+ */
+class PeerQueue {
+  readonly waiting: number[] = []
+  /** Chunks in a slot (at most `slots` of them: a short array beats a Set). */
+  readonly sending: number[] = []
   /** Turns it was passed over for a downloader further behind, since it was last served. */
-  skipped: number
+  skipped = 0
+  prev: PeerQueue | null = null
+  next: PeerQueue | null = null
+  inTurns = false
+
+  constructor(
+    readonly peer: PeerId,
+    /** Chunks the downloader holds, as last told with a request; +Infinity when unknown. */
+    public held: number,
+  ) {}
 }
 
 export class UploadQueue {
   private readonly options: UploadOptions
   /** Peers with requests waiting, in turn order; a peer is moved to the back after each turn. */
-  private readonly turns = new Map<PeerId, PeerQueue>()
+  private turnsHead: PeerQueue | null = null
+  private turnsTail: PeerQueue | null = null
+  private turnsCount = 0
   /** Every peer with requests waiting or being sent. */
   private readonly queues = new Map<PeerId, PeerQueue>()
   private waitingTotal = 0
@@ -68,10 +86,10 @@ export class UploadQueue {
    */
   handleRequest(peer: PeerId, chunk: number, held = Number.POSITIVE_INFINITY): Result<void, UploadRefusal> {
     const q = this.queues.get(peer)
-    if (q && (q.sending.has(chunk) || q.waiting.includes(chunk))) {
+    if (q && (q.sending.includes(chunk) || q.waiting.includes(chunk))) {
       return err({ code: 'duplicate', message: `${peer} already asked for chunk ${chunk}` })
     }
-    if (q && q.waiting.length + q.sending.size >= this.options.queuePerPeerMax) {
+    if (q && q.waiting.length + q.sending.length >= this.options.queuePerPeerMax) {
       return err({
         code: 'peer-queue-full',
         message: `${peer} has ${this.options.queuePerPeerMax} requests open`,
@@ -80,13 +98,16 @@ export class UploadQueue {
     if (this.waitingTotal >= this.options.queueTotalMax) {
       return err({ code: 'busy', message: `${this.waitingTotal} requests are waiting` })
     }
-    const queue = q ?? { waiting: [], sending: new Set<number>(), held, skipped: 0 }
+    let queue = q
+    if (!queue) {
+      queue = new PeerQueue(peer, held)
+      this.queues.set(peer, queue)
+    }
     queue.held = held
-    if (!q) this.queues.set(peer, queue)
     queue.waiting.push(chunk)
     this.waitingTotal++
-    if (!this.turns.has(peer)) this.turns.set(peer, queue)
-    return ok(undefined)
+    if (!queue.inTurns) this.appendTurn(queue)
+    return OK
   }
 
   /**
@@ -97,21 +118,23 @@ export class UploadQueue {
   handleCancel(peer: PeerId, chunk: number): 'waiting' | 'sending' | 'unknown' {
     const q = this.queues.get(peer)
     if (!q) return 'unknown'
-    if (q.sending.has(chunk)) return 'sending'
+    if (q.sending.includes(chunk)) return 'sending'
     const i = q.waiting.indexOf(chunk)
     if (i < 0) return 'unknown'
     q.waiting.splice(i, 1)
     this.waitingTotal--
-    this.tidy(peer, q)
+    this.tidy(q)
     return 'waiting'
   }
 
   /** A chunk finished sending (or failed to): its slot is free. */
   handleSent(peer: PeerId, chunk: number): void {
     const q = this.queues.get(peer)
-    assert(q?.sending.delete(chunk) === true, 'a finished upload was in a slot')
+    const i = q ? q.sending.indexOf(chunk) : -1
+    assert(q !== undefined && i >= 0, 'a finished upload was in a slot')
+    q.sending.splice(i, 1)
     this.sendingTotal--
-    this.tidy(peer, q)
+    this.tidy(q)
   }
 
   /** A peer went away: its waiting requests are dropped; its slots free as their sends end. */
@@ -120,7 +143,7 @@ export class UploadQueue {
     if (!q) return
     this.waitingTotal -= q.waiting.length
     q.waiting.length = 0
-    this.tidy(peer, q)
+    this.tidy(q)
   }
 
   /**
@@ -134,21 +157,15 @@ export class UploadQueue {
    */
   poll(): UploadJob | undefined {
     if (this.sendingTotal >= this.options.slots) return undefined
-    const first = this.turns.entries().next()
-    if (first.done) return undefined
-    let [peer, q] = first.value
-    if (q.skipped < this.turns.size) {
-      let bestPeer = peer
+    let q = this.turnsHead
+    if (q === null) return undefined
+    if (q.skipped < this.turnsCount) {
       let best = q
-      for (const [p, other] of this.turns) {
-        if (other.held < best.held) {
-          bestPeer = p
-          best = other
-        }
+      for (let other = q.next; other !== null; other = other.next) {
+        if (other.held < best.held) best = other
       }
       if (best !== q) {
         q.skipped++
-        peer = bestPeer
         q = best
       }
     }
@@ -157,10 +174,10 @@ export class UploadQueue {
     assert(chunk !== undefined, 'a peer in the turn order has a request waiting')
     this.waitingTotal--
     this.sendingTotal++
-    q.sending.add(chunk)
-    this.turns.delete(peer)
-    if (q.waiting.length > 0) this.turns.set(peer, q)
-    return { peer, chunk }
+    q.sending.push(chunk)
+    this.unlinkTurn(q)
+    if (q.waiting.length > 0) this.appendTurn(q)
+    return { peer: q.peer, chunk }
   }
 
   get sending(): number {
@@ -171,8 +188,29 @@ export class UploadQueue {
     return this.waitingTotal
   }
 
-  private tidy(peer: PeerId, q: PeerQueue): void {
-    if (q.waiting.length === 0) this.turns.delete(peer)
-    if (q.waiting.length === 0 && q.sending.size === 0) this.queues.delete(peer)
+  private tidy(q: PeerQueue): void {
+    if (q.waiting.length === 0 && q.inTurns) this.unlinkTurn(q)
+    if (q.waiting.length === 0 && q.sending.length === 0) this.queues.delete(q.peer)
+  }
+
+  private appendTurn(q: PeerQueue): void {
+    q.inTurns = true
+    q.prev = this.turnsTail
+    q.next = null
+    if (this.turnsTail) this.turnsTail.next = q
+    else this.turnsHead = q
+    this.turnsTail = q
+    this.turnsCount++
+  }
+
+  private unlinkTurn(q: PeerQueue): void {
+    if (q.prev) q.prev.next = q.next
+    else this.turnsHead = q.next
+    if (q.next) q.next.prev = q.prev
+    else this.turnsTail = q.prev
+    q.prev = null
+    q.next = null
+    q.inTurns = false
+    this.turnsCount--
   }
 }
