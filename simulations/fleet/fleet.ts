@@ -250,6 +250,7 @@ class Fleet {
   private now: number
   private events = 0
   private readonly eventsMax: number
+  private readonly haveBatchMs: number
 
   // Sizes and ids. Overlay and gossip share ids for devices (0 … n-1) and the origin (n);
   // validators are gossip nodes n+1 … n+v.
@@ -338,6 +339,7 @@ class Fleet {
     assert(options.validators >= 4, 'a committee of at least four validators')
     assert(options.chunkBytes >= 1 && options.imageBytes >= options.chunkBytes, 'an image of whole chunks')
     this.o = options
+    this.haveBatchMs = options.haveBatchMs ?? HAVE_BATCH_MS
     this.prng = Prng.fromSeed(`fleet/${options.seed}`)
     const n = options.devices
     this.n = n
@@ -776,7 +778,7 @@ class Fleet {
       const batch = this.haveBatch[x]!
       if (batch.length === 0)
         this.queue.push(
-          this.now + HAVE_BATCH_MS + this.minNeighbourMs[x]!,
+          this.now + this.haveBatchMs + this.minNeighbourMs[x]!,
           K_FLUSH,
           x,
           0,
