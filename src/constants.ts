@@ -325,9 +325,12 @@ export const API_WAIT_MS_MAX = 120_000
  * on a synced follower (4 validators, 3 devices, 127.0.0.1, Node 20.20): 111–115 MB RSS, of which
  * 32 MB young generation, 22 MB old generation and 47 MB mapped code of the node binary; after the
  * node benchmark's rollout 128–159 MB. A growth factor of 1 keeps the first 1 MiB semi-space:
- * 88–89 MB idle, 86–88 MB in bench/download.ts, and the peak RSS growth of a 1 GiB download fell
- * from 64–69 MB to 19–23 MB (dead chunk buffers are found by the frequent scavenges instead of
- * piling up). `--max-semi-space-size` would be the direct setting, but V8 reads it only when the
+ * 88–89 MB idle, 86–88 MB in bench/download.ts; the node benchmark's idleRssMB 159 -> 105 MB (one
+ * run each, load 10–16). The peak RSS growth of a 1 GiB download (bench/download.ts, one seed)
+ * fell from 55–78 MB to 19–26 MB in six of seven runs (76 MB in one at load 20), but in the node
+ * benchmark's last phase it was 73 MB (54.6 MB before): download memory is NOT bounded by this,
+ * and single-seed loopback throughput was 59–79 MB/s against 85–113 MB/s without it (noisy,
+ * shared machine). `--max-semi-space-size` would be the direct setting, but V8 reads it only when the
  * heap is created, so it cannot be set from inside the process; the growth factor is read at
  * every growth decision, and the measurements above show it takes effect.
  */
