@@ -259,7 +259,10 @@ export async function main(args: string[]): Promise<void> {
     for (let written = 0; written < bigBytes; written += 16 * MiB)
       await fh.write(fill.bytes(Math.min(16 * MiB, bigBytes - written)))
     await fh.close()
-    await startNode(big, 'follower', validators.map(address), deviceConfig(big))
+    // Like every device, it dials some neighbours too: with the validators alone its only source
+    // is the origin, which super-seeds and serves it a chunk only after three refusals of that
+    // chunk (seed-policy.ts; a known weakness for isolated devices, see the closing note).
+    await startNode(big, 'follower', [...validators, ...devices.slice(-3)].map(address), deviceConfig(big))
     await waitForApi(big)
     await new Promise((r) => setTimeout(r, 2000))
     const bigPid = children[children.length - 1]!.pid!
