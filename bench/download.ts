@@ -25,16 +25,17 @@ import {
   type DemoNode,
   deviceSection,
   fleet,
+  grantRoles,
   initGenesis,
   makeNode,
+  makeOperators,
   publishAndApprove,
   startNode,
   stopAll,
   submitAll,
   waitForApi,
 } from '../scripts/fleet.js'
-import { generateKeyPair, type KeyPair } from '../src/crypto/ed25519.js'
-import { writeKeyFile } from '../src/crypto/key-store.js'
+import { generateKeyPair } from '../src/crypto/ed25519.js'
 import { Prng } from '../src/prng.js'
 
 const MiB = 1024 * 1024
@@ -94,11 +95,8 @@ export async function main(args: string[]): Promise<void> {
   fleet.dir = await mkdtemp(join(tmpdir(), 'fwmesh-bench-download-'))
   const dir = fleet.dir
   try {
-    const admin = generateKeyPair()
-    const publisher = generateKeyPair()
-    await writeKeyFile(join(dir, 'publisher.key'), publisher)
-    const approvers: KeyPair[] = [generateKeyPair(), generateKeyPair()]
-    for (const [i, a] of approvers.entries()) await writeKeyFile(join(dir, `approver-${i}.key`), a)
+    const ops = await makeOperators()
+    const admin = ops.admin
     const origin = await makeNode('validator-0', generateKeyPair())
     const helpers = await Promise.all(
       Array.from({ length: seeds - 1 }, (_, i) => makeNode(`seed-${i}`, generateKeyPair())),
@@ -107,11 +105,7 @@ export async function main(args: string[]): Promise<void> {
     await initGenesis('bench', [origin], admin.publicKey, 100)
     await startNode(origin, 'validator', [], '')
     await waitForApi(origin)
-    await submitAll(origin, 'bench', admin, [
-      { type: 'role.grant', subject: publisher.publicKey, role: 'publisher', products: ['gateway', 'seed'] },
-      ...approvers.map((a) => ({ type: 'role.grant', subject: a.publicKey, role: 'approver' })),
-      { type: 'role.grant', subject: admin.publicKey, role: 'registrar' },
-    ])
+    await grantRoles(origin, 'bench', ops, ['gateway', 'seed'])
     await submitAll(
       origin,
       'bench',

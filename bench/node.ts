@@ -24,8 +24,10 @@ import {
   type DemoNode,
   deviceSection,
   fleet,
+  grantRoles,
   initGenesis,
   makeNode,
+  makeOperators,
   publishAndApprove,
   startNode,
   stopAll,
@@ -35,7 +37,6 @@ import {
 import { parseCid } from '../src/codec/cid.js'
 import { SigningDomain } from '../src/crypto/domains.js'
 import { generateKeyPair, signingBytes } from '../src/crypto/ed25519.js'
-import { writeKeyFile } from '../src/crypto/key-store.js'
 import { signTx, type TxBody } from '../src/ledger/tx.js'
 import { Prng } from '../src/prng.js'
 
@@ -116,11 +117,8 @@ export async function main(args: string[]): Promise<void> {
   fleet.dir = await mkdtemp(join(tmpdir(), 'fwmesh-bench-node-'))
   const dir = fleet.dir
   try {
-    const admin = generateKeyPair()
-    const publisher = generateKeyPair()
-    const approvers = [generateKeyPair(), generateKeyPair()]
-    await writeKeyFile(join(dir, 'publisher.key'), publisher)
-    for (const [i, a] of approvers.entries()) await writeKeyFile(join(dir, `approver-${i}.key`), a)
+    const ops = await makeOperators()
+    const admin = ops.admin
     const validators = await Promise.all(
       Array.from({ length: 4 }, (_, i) => makeNode(`validator-${i}`, generateKeyPair())),
     )
@@ -140,11 +138,7 @@ export async function main(args: string[]): Promise<void> {
     await Promise.all(validators.map(waitForApi))
     const v0 = validators[0]!
     const reporters = Array.from({ length: 100 }, () => generateKeyPair())
-    await submitAll(v0, 'bench', admin, [
-      { type: 'role.grant', subject: publisher.publicKey, role: 'publisher', products: ['gateway'] },
-      ...approvers.map((a) => ({ type: 'role.grant', subject: a.publicKey, role: 'approver' })),
-      { type: 'role.grant', subject: admin.publicKey, role: 'registrar' },
-    ])
+    await grantRoles(v0, 'bench', ops)
     await submitAll(
       v0,
       'bench',

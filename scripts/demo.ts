@@ -13,15 +13,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '../src/crypto/ed25519.js'
-import { writeKeyFile } from '../src/crypto/key-store.js'
 import { Prng } from '../src/prng.js'
 import {
   address,
   deviceSection,
   fleet,
   fwmesh,
+  grantRoles,
   initGenesis,
   makeNode,
+  makeOperators,
   publishAndApprove,
   startNode,
   stopAll,
@@ -49,15 +50,8 @@ async function main(): Promise<number> {
   say(`fwmesh demo in ${dir}: ${VALIDATORS} validators and ${DEVICES} devices on 127.0.0.1`)
 
   // Keys: the committee, the people who publish and approve, and every device.
-  const key = async (name: string) => {
-    const keys = generateKeyPair()
-    const written = await writeKeyFile(join(dir, `${name}.key`), keys)
-    if (!written.ok) throw new Error(written.error.message)
-    return keys
-  }
-  const admin = await key('admin')
-  const publisher = await key('publisher')
-  const approvers = [await key('approver-0'), await key('approver-1')]
+  const ops = await makeOperators()
+  const { admin, approvers } = ops
   const validators = await Promise.all(
     Array.from({ length: VALIDATORS }, (_, i) => makeNode(`validator-${i}`, generateKeyPair())),
   )
@@ -80,11 +74,7 @@ async function main(): Promise<number> {
   say(`${VALIDATORS} validators up`)
 
   const chainId = 'demo'
-  await submitAll(validators[0]!, chainId, admin, [
-    { type: 'role.grant', subject: publisher.publicKey, role: 'publisher', products: ['gateway'] },
-    ...approvers.map((a) => ({ type: 'role.grant', subject: a.publicKey, role: 'approver' })),
-    { type: 'role.grant', subject: admin.publicKey, role: 'registrar' },
-  ])
+  await grantRoles(validators[0]!, chainId, ops)
   await submitAll(
     validators[0]!,
     chainId,

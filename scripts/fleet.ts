@@ -13,7 +13,7 @@ import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { NodeClient } from '../src/cli/api-client.js'
 import { toHex } from '../src/codec/bytes.js'
 import { didFromPublicKey } from '../src/crypto/did.js'
-import type { KeyPair } from '../src/crypto/ed25519.js'
+import { generateKeyPair, type KeyPair } from '../src/crypto/ed25519.js'
 import { writeKeyFile } from '../src/crypto/key-store.js'
 import { signTx, type TxBody } from '../src/ledger/tx.js'
 
@@ -248,4 +248,43 @@ export async function initGenesis(
   )
   for (const v of validators) args.push('--validator', `${v.name}=${toHex(v.keys.publicKey)}`)
   await fwmesh(args, { quiet: true })
+}
+
+/** The people of a fleet: the admin (also the registrar), a publisher and two approvers. */
+export interface Operators {
+  readonly admin: KeyPair
+  readonly publisher: KeyPair
+  readonly approvers: readonly KeyPair[]
+}
+
+/**
+ * Makes the operators' keys and writes `<fleet>/publisher.key` and `<fleet>/approver-N.key`,
+ * the files `publishAndApprove` signs with.
+ */
+export async function makeOperators(): Promise<Operators> {
+  const key = async (name: string) => {
+    const keys = generateKeyPair()
+    const written = await writeKeyFile(join(fleet.dir, `${name}.key`), keys)
+    if (!written.ok) throw new Error(written.error.message)
+    return keys
+  }
+  return {
+    admin: await key('admin'),
+    publisher: await key('publisher'),
+    approvers: [await key('approver-0'), await key('approver-1')],
+  }
+}
+
+/** Grants the operators their roles (publisher of `products`, approvers, registrar). */
+export async function grantRoles(
+  node: DemoNode,
+  chainId: string,
+  ops: Operators,
+  products: readonly string[] = ['gateway'],
+): Promise<void> {
+  await submitAll(node, chainId, ops.admin, [
+    { type: 'role.grant', subject: ops.publisher.publicKey, role: 'publisher', products: [...products] },
+    ...ops.approvers.map((a) => ({ type: 'role.grant', subject: a.publicKey, role: 'approver' })),
+    { type: 'role.grant', subject: ops.admin.publicKey, role: 'registrar' },
+  ])
 }

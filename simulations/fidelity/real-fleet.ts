@@ -14,8 +14,10 @@ import {
   type DemoNode,
   deviceSection,
   fleet,
+  grantRoles,
   initGenesis,
   makeNode,
+  makeOperators,
   publishAndApprove,
   startNode,
   stopAll,
@@ -23,7 +25,6 @@ import {
   waitForApi,
 } from '../../scripts/fleet.js'
 import { generateKeyPair } from '../../src/crypto/ed25519.js'
-import { writeKeyFile } from '../../src/crypto/key-store.js'
 import { Prng } from '../../src/prng.js'
 
 export interface FidelityCapacities {
@@ -57,33 +58,25 @@ export async function runRealRollout(
   fleet.dir = await mkdtemp(join(tmpdir(), 'fwmesh-fidelity-'))
   const dir = fleet.dir
   try {
-    const admin = generateKeyPair()
-    const publisher = generateKeyPair()
-    const approvers = [generateKeyPair(), generateKeyPair()]
-    await writeKeyFile(join(dir, 'publisher.key'), publisher)
-    for (const [i, a] of approvers.entries()) await writeKeyFile(join(dir, `approver-${i}.key`), a)
+    const ops = await makeOperators()
     const validators = await Promise.all(
       Array.from({ length: c.validators }, (_, i) => makeNode(`validator-${i}`, generateKeyPair())),
     )
     const devices = await Promise.all(
       Array.from({ length: c.devices }, (_, i) => makeNode(`device-${i}`, generateKeyPair())),
     )
-    await initGenesis('fidelity', validators, admin.publicKey, 100)
+    await initGenesis('fidelity', validators, ops.admin.publicKey, 100)
     for (const [i, v] of validators.entries()) {
       const others = validators.filter((o) => o !== v).map(address)
       await startNode(v, 'validator', others, i === 0 ? `[bandwidth]\nupload = ${c.originUploadBps}` : '')
     }
     await Promise.all(validators.map(waitForApi))
     const v0 = validators[0]!
-    await submitAll(v0, 'fidelity', admin, [
-      { type: 'role.grant', subject: publisher.publicKey, role: 'publisher', products: ['gateway'] },
-      ...approvers.map((a) => ({ type: 'role.grant', subject: a.publicKey, role: 'approver' })),
-      { type: 'role.grant', subject: admin.publicKey, role: 'registrar' },
-    ])
+    await grantRoles(v0, 'fidelity', ops)
     await submitAll(
       v0,
       'fidelity',
-      admin,
+      ops.admin,
       devices.map((d) => ({
         type: 'device.register',
         device: d.keys.publicKey,
