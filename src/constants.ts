@@ -286,6 +286,15 @@ export const SEED_REFUSALS_BEFORE_SERVE_MAX = 3
 export const SEED_REFUSALS_TRACKED_PER_PEER_MAX = 256
 
 /**
+ * A neighbour refused by the origin that announces no chunk from elsewhere for this long has no
+ * other source, and the origin serves it until it does (seed-policy.ts). Long enough that a
+ * device early in a rollout, whose neighbours hold nothing yet, is not mistaken for an isolated
+ * one (the first chunks reach most devices within a second); short enough that an isolated
+ * device loses only this much, once.
+ */
+export const SEED_STARVATION_MS = 3_000
+
+/**
  * Verified bytes the chunk store lets accumulate before it makes them durable (fdatasync of the
  * image, then of the held-set file) and marks them held; writes wait when twice this is not
  * yet durable. Group commit: one fdatasync per chunk would cap writes at a few hundred chunks a

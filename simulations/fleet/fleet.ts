@@ -706,7 +706,7 @@ class Fleet {
       this.sendNotFound(y, x, chunk, 0)
       return
     }
-    if (y === this.origin && this.seed.decide(peer, chunk) === 'refuse') {
+    if (y === this.origin && this.seed.decide(peer, chunk, this.now) === 'refuse') {
       this.sendNotFound(y, x, chunk, 1)
       return
     }

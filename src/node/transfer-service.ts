@@ -435,7 +435,7 @@ export class TransferService implements ImageFetcher {
           })
           return
         }
-        const refused = image.seeding?.decide(peer, msg.chunk) === 'refuse'
+        const refused = image.seeding?.decide(peer, msg.chunk, now) === 'refuse'
         const queued = refused
           ? undefined
           : image.uploads.handleRequest(peer, msg.chunk, image.download?.scheduler.peer(peer)?.chunksHeld)
