@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- download [--mib 1024] [--seeds 1]`: one device fetching a big image from
+ * `npm run bench -- download [--mib 1024] [--seeds 1] [--origin-upload-mibps 0]`: one device fetching a big image from
  * `--seeds` neighbours over real `fwmesh node` processes on 127.0.0.1 (needs `npm run build`
  * first). A focused version of the node benchmark's last phase, without the rollout and the
  * report burst around it, so the memory and throughput of the receive path can be measured
@@ -92,6 +92,8 @@ async function writeImage(path: string, bytes: number, seed: string): Promise<vo
 export async function main(args: string[]): Promise<void> {
   const imageMiB = arg(args, 'mib', 1024)
   const seeds = arg(args, 'seeds', 1)
+  // 0: no limit. The node benchmark's origin uploads at 16 MiB/s.
+  const originUploadMiBps = arg(args, 'origin-upload-mibps', 0)
   fleet.dir = await mkdtemp(join(tmpdir(), 'fwmesh-bench-download-'))
   const dir = fleet.dir
   try {
@@ -103,7 +105,12 @@ export async function main(args: string[]): Promise<void> {
     )
     const device = await makeNode('device', generateKeyPair())
     await initGenesis('bench', [origin], admin.publicKey, 100)
-    await startNode(origin, 'validator', [], '')
+    await startNode(
+      origin,
+      'validator',
+      [],
+      originUploadMiBps > 0 ? `[bandwidth]\nupload = ${originUploadMiBps * MiB}` : '',
+    )
     await waitForApi(origin)
     await grantRoles(origin, 'bench', ops, ['gateway', 'seed'])
     await submitAll(

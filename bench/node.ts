@@ -266,7 +266,15 @@ export async function main(args: string[]): Promise<void> {
       deviceSection(big, 'gateway', BIG_HARDWARE),
     )
     await waitForApi(big)
-    await new Promise((r) => setTimeout(r, 2000))
+    // Synced first: the ledger it pulls (the burst's thousand reports among it) is not the download.
+    const headOf = async (n: DemoNode) => ((await n.api.status()).head as { height: number }).height
+    const target = await headOf(v0)
+    await waitUntil(
+      'the big device synced',
+      async () => ((await headOf(big)) >= target ? true : undefined),
+      60_000,
+    )
+    await new Promise((r) => setTimeout(r, 3000))
     const bigPid = children[children.length - 1]!.pid!
     const before = await memoryOf(bigPid)
     await publishAndApprove(

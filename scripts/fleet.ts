@@ -18,7 +18,7 @@ import { writeKeyFile } from '../src/crypto/key-store.js'
 import { signTx, type TxBody } from '../src/ledger/tx.js'
 
 export const ROOT = join(import.meta.dirname, '..')
-export const FWMESH = join(ROOT, 'dist/src/cli/main.js')
+export const FWMESH = join(ROOT, 'bin/fwmesh')
 
 /** Processes started by this process; `stopAll` ends them. */
 export const children: ChildProcess[] = []
@@ -39,7 +39,7 @@ export async function freePort(): Promise<number> {
 /** Runs the CLI as a user would; stdout and stderr pass through; resolves with stdout. */
 export async function fwmesh(args: string[], options: { quiet?: boolean } = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FWMESH, ...args], {
+    const child = spawn(FWMESH, args, {
       stdio: ['ignore', 'pipe', options.quiet ? 'ignore' : 'inherit'],
     })
     let out = ''
@@ -110,7 +110,7 @@ export async function startNode(
     ].join('\n'),
   )
   const log = openSync(join(node.dataDir, 'node.log'), 'a')
-  const child = spawn(process.execPath, [FWMESH, 'node', '--config', config], {
+  const child = spawn(FWMESH, ['node', '--config', config], {
     stdio: ['ignore', 'ignore', log],
   })
   children.push(child)

@@ -319,6 +319,15 @@ export const TRANSFER_TEST_LIMITS = {
   REQUEST_TIMEOUT_MIN_MS: 100,
 } as const
 
+/**
+ * LevelDB's block cache and memtable for the ledger store. The defaults (8 MiB and 4 MiB) suit a
+ * database read at random; the ledger state is held in memory (ledger/state.ts) and LevelDB is
+ * read at open, by sync requests and by `fwmesh audit`, and written once per block, so a small
+ * cache and memtable cost little, and a gateway's follower keeps the memory.
+ */
+export const LEDGER_CACHE_BYTES = 1024 * 1024
+export const LEDGER_WRITE_BUFFER_BYTES = 1024 * 1024
+
 // ---- Node (src/node) ----
 
 /** Request bodies of the local HTTP API: a transaction envelope in base64, or a file path. */
@@ -351,6 +360,19 @@ export const V8_SEMI_SPACE_GROWTH_FACTOR = 1
  * of dead 256 KiB buffers were still allocated after a scavenge, and none after it with this off.
  */
 export const V8_CONCURRENT_ARRAY_BUFFER_SWEEPING = false
+
+/**
+ * How often the node compares its heap and ArrayBuffer memory with what the last full GC left
+ * (src/node/memory-watch.ts), and the garbage it lets pile up before it runs a full GC itself.
+ * V8 sizes its old generation from the live heap and sees dead ArrayBuffers only through a
+ * 64 MB external-memory trigger: a node that had downloaded an image kept ~25 MB of dead heap
+ * and 22 MB of dead chunk buffers for minutes, and a 1 GiB download began with a 55 MB spike
+ * (node benchmark). Checked once a second (a memoryUsage() read, ~10 µs); a full GC of a
+ * follower's 20–30 MB heap pauses it ~10–20 ms, so at most a few percent of a core while
+ * garbage comes faster than the slack, and nothing when idle.
+ */
+export const MEMORY_WATCH_INTERVAL_MS = 1_000
+export const MEMORY_GARBAGE_SLACK_BYTES = 16 * 1024 * 1024
 
 // ---- Agent (src/agent) ----
 

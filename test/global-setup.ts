@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
+import { bundle } from '../scripts/bundle.js'
 
 /**
- * Builds `src/` into `dist/` once per test run, so CLI tests run the built `fwmesh` binary
- * as a user would (and start in 0.6 s instead of 2 s through tsx).
+ * Builds `src/` into `dist/` and bundles the `fwmesh` binary (scripts/bundle.ts) once per
+ * test run, so CLI tests run the built binary as a user would (and start in 0.6 s instead of 2 s through tsx).
  */
 export default function setup(): void {
   const root = join(import.meta.dirname, '..')
@@ -15,4 +16,5 @@ export default function setup(): void {
       stdio: 'inherit',
     },
   )
+  bundle(root)
 }

@@ -8,5 +8,14 @@
 import '../polyfills.js'
 import './heap-tuning.js'
 
+// A reader that stops early (`fwmesh release list | head`) closes the pipe: that ends the output,
+// it is not an error worth a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (cause: NodeJS.ErrnoException) => {
+    if (cause.code !== 'EPIPE') throw cause
+    process.exit(process.exitCode ?? 0)
+  })
+}
+
 const { main } = await import('./program.js')
 process.exitCode = await main(process.argv)

@@ -4,7 +4,12 @@ import { bytesEqual, toHex } from '../codec/bytes.js'
 import { decodeCbor, encodeCbor } from '../codec/cbor.js'
 import { cidToString } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
-import { AUDIT_ROWS_MAX, STORE_VERIFY_BATCH_BLOCKS } from '../constants.js'
+import {
+  AUDIT_ROWS_MAX,
+  LEDGER_CACHE_BYTES,
+  LEDGER_WRITE_BUFFER_BYTES,
+  STORE_VERIFY_BATCH_BLOCKS,
+} from '../constants.js'
 import { type Block, decodeBlock } from './block.js'
 import { type Certificate, decodeCertificate, encodeCertificate } from './certificate.js'
 import { encodeGenesis, type Genesis, genesisId } from './genesis.js'
@@ -103,7 +108,11 @@ export class LedgerStore {
     genesis: Genesis,
     options: StoreOpenOptions = {},
   ): Promise<Result<LedgerStore, StoreOpenError>> {
-    const db: Db = new Level<string, Uint8Array>(dir, { valueEncoding: 'view' })
+    const db: Db = new Level<string, Uint8Array>(dir, {
+      valueEncoding: 'view',
+      cacheSize: LEDGER_CACHE_BYTES,
+      writeBufferSize: LEDGER_WRITE_BUFFER_BYTES,
+    })
     try {
       await db.open()
     } catch (cause) {

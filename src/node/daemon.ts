@@ -17,6 +17,7 @@ import { createHost, type Host, protocolIds } from './host.js'
 import { dataLayout } from './layout.js'
 import { LedgerDriver, toPeerId } from './ledger-driver.js'
 import { type Logger, makeLogger } from './log.js'
+import { MemoryWatch } from './memory-watch.js'
 import { ValidatorChannels } from './pbft-protocol.js'
 import { requestSync, syncHandler } from './sync-protocol.js'
 import { TransferService } from './transfer-service.js'
@@ -50,6 +51,8 @@ export class Node {
     readonly transfer: TransferService,
     readonly agent: AgentDriver | null,
     readonly log: Logger,
+    /** Runs a full GC when garbage piles up, and after a download (memory-watch.ts). */
+    private readonly memory: MemoryWatch,
   ) {}
 
   static async start(config: NodeConfig, options: { log?: Logger } = {}): Promise<Node> {
@@ -151,12 +154,14 @@ export class Node {
         ledger.handlePeerHead(event.detail.toString(), Number.MAX_SAFE_INTEGER)
       })
 
+      const memory = new MemoryWatch()
       const transfer = new TransferService(
         host,
         genesis.chainId,
         layout.images,
         config.bandwidth,
         log.child({ sub: 'transfer' }),
+        () => memory.collectNow(),
       )
       await transfer.start()
       const agent = config.device
@@ -190,7 +195,9 @@ export class Node {
         transfer,
         agent,
         log,
+        memory,
       )
+      memory.start()
       log.info(
         {
           did: didFromPublicKey(keys.publicKey),
@@ -272,6 +279,12 @@ export class Node {
         value: this.ledger.recentRejections().length,
       },
       ...processMetrics(),
+      {
+        name: 'fwmesh_memory_collections_total',
+        help: 'Full garbage collections the node ran because garbage piled up',
+        type: 'counter',
+        value: this.memory.collected,
+      },
       ...this.extraMetrics.flatMap((m) => m()),
     ])
   }
@@ -280,6 +293,7 @@ export class Node {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.log.info('stopping')
+      this.memory.stop()
       await this.api.close()
       await this.agent?.stop()
       await this.transfer.stop()

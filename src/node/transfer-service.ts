@@ -83,6 +83,8 @@ export class TransferService implements ImageFetcher {
     private readonly dir: string,
     bandwidth: { uploadBytesPerSec: number; downloadBytesPerSec: number },
     private readonly log: Logger,
+    /** Called when a download has ended, whatever its outcome (the daemon frees its garbage). */
+    private readonly onDownloadEnded: () => void = () => {},
   ) {
     this.links = new ChunkLinks(
       host,
@@ -534,6 +536,7 @@ export class TransferService implements ImageFetcher {
         'download finished',
       )
       this.stopDownload(image, result)
+      this.onDownloadEnded()
     }
   }
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -29,7 +29,7 @@ interface Running {
 }
 
 function startNode(config: string): Running {
-  const child = spawn(process.execPath, [FWMESH_BIN, 'node', '--config', config], {
+  const child = spawn(FWMESH_BIN, ['node', '--config', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let stderr = ''
@@ -115,6 +115,17 @@ describe('cli: fwmesh node as a process', () => {
     // semi-spaces (2 MiB in all).
     expect(gauge('fwmesh_young_generation_bytes')).toBeGreaterThan(0)
     expect(gauge('fwmesh_young_generation_bytes')).toBeLessThanOrEqual(4 * 1024 * 1024)
+  }, 60_000)
+
+  it('runs as one process under bin/fwmesh, with glibc malloc tuned by the launcher', async () => {
+    // exec: the launcher's pid is the node's, so signals and /proc reach the node itself.
+    const pid = running!.child.pid!
+    expect(await readFile(`/proc/${pid}/cmdline`, 'utf8')).toContain('dist/fwmesh.mjs')
+    const env = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0')
+    expect(env).toContain('MALLOC_MMAP_THRESHOLD_=131072')
+    expect(env).toContain('MALLOC_ARENA_MAX=2')
+    const metrics = await (await fetch(`${client.baseUrl}/metrics`)).text()
+    expect(metrics).toMatch(/^fwmesh_memory_collections_total \d+$/m)
   }, 60_000)
 
   it('stops on SIGTERM with exit code 0 and keeps every committed block', async () => {

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -5,7 +6,7 @@ import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-c
 import { genesisToJson } from '../../src/ledger/genesis.js'
 import { LedgerStore } from '../../src/ledger/store.js'
 import { dataLayout } from '../../src/node/layout.js'
-import { runCli } from '../helpers/cli.js'
+import { FWMESH_BIN, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
 
 describe('cli: commands that need no node', () => {
@@ -113,6 +114,19 @@ describe('cli: commands that need no node', () => {
     } finally {
       await cleanup()
     }
+  })
+
+  it('ends quietly with exit code 0 when its reader closes the pipe early', async () => {
+    const child = spawn(FWMESH_BIN, ['--help'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // The reader goes away before the command writes a byte (it takes ~0.3 s to start).
+    child.stdout.destroy()
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString()
+    })
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+    expect(stderr).toBe('')
+    expect(code).toBe(0)
   })
 
   it('prints usage errors with exit code 2', async () => {

@@ -10,7 +10,7 @@ export interface CliRun {
 }
 
 /** The built binary; test/global-setup.ts builds it once per test run. */
-export const FWMESH_BIN = join(ROOT, 'dist/src/cli/main.js')
+export const FWMESH_BIN = join(ROOT, 'bin/fwmesh')
 
 /**
  * Runs the built `fwmesh` command as a user would: a separate process, with arguments and an
@@ -20,9 +20,8 @@ export function runCli(
   args: string[],
   options: { env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliRun> {
-  const command = [FWMESH_BIN, ...args]
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, command, {
+    const child = spawn(FWMESH_BIN, args, {
       cwd: options.cwd ?? ROOT,
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
