@@ -116,8 +116,12 @@ export async function startNode(
   children.push(child)
 }
 
+/** A node starts in ~0.5 s; at load 20 (twelve starting at once beside other jobs) over 20 s. */
+const NODE_START_TIMEOUT_MS = 60_000
+
 export async function waitForApi(node: DemoNode): Promise<void> {
-  for (let i = 0; i < 200; i++) {
+  const deadline = Date.now() + NODE_START_TIMEOUT_MS
+  while (Date.now() < deadline) {
     try {
       await node.api.status()
       return
