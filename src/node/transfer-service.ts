@@ -146,8 +146,19 @@ export class TransferService implements ImageFetcher {
     const key = cidToString(cid)
     const existing = this.images.get(key)
     if (existing) return existing
-    await writeAtomically(this.paths(key).manifest, manifestBytes)
-    const store = await ChunkStore.open({ imagePath: this.paths(key).image, manifest })
+    // Side by side: the manifest's fsync need not delay the download (a crash that loses it
+    // only means fetching it again; the image file is then reopened and rescanned).
+    const [written, store] = await Promise.all([
+      writeAtomically(this.paths(key).manifest, manifestBytes).then(
+        () => null,
+        (cause: unknown) => cause as Error,
+      ),
+      ChunkStore.open({ imagePath: this.paths(key).image, manifest }),
+    ])
+    if (written) {
+      if (store.ok) await store.value.close({ flush: false })
+      throw written
+    }
     if (!store.ok) throw new Error(`cannot open the image store for ${key}: ${store.error.message}`)
     const image: Image = {
       cid,
