@@ -25,7 +25,27 @@ export const children: ChildProcess[] = []
 /** The working directory of the fleet; set by the caller. */
 export const fleet = { dir: '' }
 
+/** Ports freePort handed out in this process: the kernel may offer a closed one again. */
+const portsHandedOut = new Set<number>()
+/** Attempts at a port not handed out before; the kernel's ephemeral range has thousands. */
+const FREE_PORT_ATTEMPTS_MAX = 100
+
+/**
+ * A port free now and not handed out before by this process. A fleet asks for 40 ports before
+ * any node binds one; a port handed out twice (or taken meanwhile by a connection) makes a node
+ * exit with EADDRINUSE, which failed fidelity runs on a loaded machine. This rules out the first.
+ */
 export async function freePort(): Promise<number> {
+  for (let i = 0; i < FREE_PORT_ATTEMPTS_MAX; i++) {
+    const port = await anyFreePort()
+    if (portsHandedOut.has(port)) continue
+    portsHandedOut.add(port)
+    return port
+  }
+  throw new Error(`no new free port in ${FREE_PORT_ATTEMPTS_MAX} attempts`)
+}
+
+function anyFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)

@@ -34,6 +34,9 @@ Fields:
                             devices' capacities (Kumar & Ross)
   clientServerSeconds       N·F/u_origin: the origin serving every device alone
   ratioToBound              simSeconds.max / lowerBoundSeconds
+  ratioToBoundOnline        max over honest devices of (simSeconds − seconds spent offline
+                            before completing) / lowerBoundSeconds; equals ratioToBound
+                            without churn
   originEgressCopies        bytes the origin uploaded / image bytes
   announcementP99Ms         p99 over devices (online throughout) of the time from the approval
                             commit to the device's agent seeing the approved release (gossip)
@@ -110,6 +113,7 @@ export function rolloutCommand(opts: Map<string, string>): number {
     lowerBoundSeconds: figures.lowerBoundSeconds,
     clientServerSeconds: figures.clientServerSeconds,
     ratioToBound: figures.ratioToBound,
+    ratioToBoundOnline: figures.ratioToBoundOnline,
     originEgressCopies: figures.originEgressCopies,
     announcementP99Ms: figures.announcementP99Ms,
     reportsCommitted: figures.reportsCommitted,

@@ -98,6 +98,10 @@ export async function runRealRollout(
 
     const image = join(dir, 'image.img')
     await writeFile(image, Prng.fromSeed(seed).bytes(c.imageBytes))
+    // The clock starts when the origin's node sees the approval committed, not when the CLI
+    // exits: the CLI's own exit took 0.5-1.2 s on a loaded machine, and devices that had
+    // already chosen the release before it were credited with that time.
+    const approval = watchApproval(v0)
     await publishAndApprove(
       `http://127.0.0.1:${v0.apiPort}`,
       image,
@@ -105,7 +109,11 @@ export async function runRealRollout(
       2,
       { quiet: true },
     )
-    const approvedAt = performance.now()
+    const approvedAt = await approval
+    if (options.keepDir)
+      process.stderr.write(
+        `approval committed at ${new Date(Date.now() - (performance.now() - approvedAt)).toISOString()}\n`,
+      )
     const completionSeconds = await pollCompletions(devices, approvedAt)
     const originUploaded = Number((await v0.api.downloads())[0]?.uploadedBytes ?? 0)
     return { completionSeconds, originEgressCopies: originUploaded / c.imageBytes }
@@ -113,6 +121,21 @@ export async function runRealRollout(
     await stopAll()
     if (options.keepDir) process.stderr.write(`fleet data and logs kept in ${dir}\n`)
     else await rm(dir, { recursive: true, force: true })
+  }
+}
+
+/** How often the origin's node is asked whether the approval has committed. */
+const APPROVAL_POLL_INTERVAL_MS = 20
+
+/** Resolves with the moment (performance.now()) the origin's node first lists the release approved. */
+async function watchApproval(origin: DemoNode): Promise<number> {
+  const started = performance.now()
+  for (;;) {
+    if (performance.now() - started > ROLLOUT_DEADLINE_MS)
+      throw new Error(`the release was not approved in ${ROLLOUT_DEADLINE_MS / 1000} s`)
+    const releases = await origin.api.releases('gateway').catch(() => [])
+    if (releases.some((r) => r.approvedAt !== null && r.approvedAt !== undefined)) return performance.now()
+    await new Promise((r) => setTimeout(r, APPROVAL_POLL_INTERVAL_MS))
   }
 }
 

@@ -154,6 +154,12 @@ export interface FleetResult {
   readonly lowerBoundSeconds: number
   readonly clientServerSeconds: number
   readonly ratioToBound: number
+  /**
+   * Max over honest devices of (completion − time offline before completing) / bound: the
+   * ratio with the time churned devices spent disconnected taken out (equal to ratioToBound
+   * without churn).
+   */
+  readonly ratioToBoundOnline: number
   readonly originEgressCopies: number
   readonly announcementP99Ms: number
   readonly reportsCommitted: number
@@ -161,6 +167,8 @@ export interface FleetResult {
   readonly details: FleetDetails
   /** Per device: seconds from the approval commit to the whole verified image (NaN: never). */
   readonly completionSeconds: Float64Array
+  /** Per device: seconds it spent offline (churn) before it completed. */
+  readonly offlineSeconds: Float64Array
   readonly series: FleetSeries
 }
 
@@ -320,6 +328,9 @@ class Fleet {
   private readonly installedAt: Float64Array
   private readonly installedCommitAt: Float64Array
   private readonly churned: Uint8Array
+  /** When a device last went offline, and the time it spent offline before it completed. */
+  private readonly leftAt: Float64Array
+  private readonly offlineMs: Float64Array
   private readonly bannedByHonest: Uint8Array
   private readonly servedHonest: Uint8Array
 
@@ -459,6 +470,8 @@ class Fleet {
     this.installedAt = new Float64Array(n).fill(Number.NaN)
     this.installedCommitAt = new Float64Array(n).fill(Number.NaN)
     this.churned = new Uint8Array(n)
+    this.leftAt = new Float64Array(n).fill(Number.NaN)
+    this.offlineMs = new Float64Array(n)
     this.bannedByHonest = new Uint8Array(n + 1)
     this.servedHonest = new Uint8Array(n + 1)
 
@@ -960,6 +973,7 @@ class Fleet {
       if (this.online[y] && this.linkUp(x, y)) this.linkDown(x, y)
     }
     this.online[x] = 0
+    if (x < this.n) this.leftAt[x] = this.now
     this.epoch[x]!++
     this.uploads[x] = new UploadQueue()
     this.uplinkBusy[x] = 0
@@ -971,6 +985,8 @@ class Fleet {
   private rejoin(x: number): void {
     if (this.online[x]) return
     this.online[x] = 1
+    // Time offline counts against the device only while it still lacked the image.
+    if (x < this.n && Number.isNaN(this.completeAt[x]!)) this.offlineMs[x]! += this.now - this.leftAt[x]!
     this.epoch[x]!++
     const g = this.overlay
     for (let k = g.start[x]!; k < g.start[x + 1]!; k++) {
@@ -1271,6 +1287,15 @@ class Fleet {
       list.push(secs)
     }
     times.sort((a, b) => a - b)
+    let maxOnline = 0
+    for (let d = 0; d < this.n; d++) {
+      if (this.malicious[d]) continue
+      const c = completion[d]!
+      maxOnline = Math.max(
+        maxOnline,
+        Number.isNaN(c) ? Number.POSITIVE_INFINITY : c - this.offlineMs[d]! / 1000,
+      )
+    }
     const bounds = distributionBounds({
       fileBytes: o.imageBytes,
       seedUploadBps: 1000 / this.upMsPerByte[this.origin]!,
@@ -1328,6 +1353,7 @@ class Fleet {
       lowerBoundSeconds: round3(bounds.lowerBoundSeconds),
       clientServerSeconds: round3(bounds.clientServerSeconds),
       ratioToBound: round3(max / bounds.lowerBoundSeconds),
+      ratioToBoundOnline: round3(maxOnline / bounds.lowerBoundSeconds),
       originEgressCopies: round3(this.originBytes / o.imageBytes),
       announcementP99Ms: round3(percentile(announce, 0.99)),
       reportsCommitted: this.installedCommitted,
@@ -1355,6 +1381,7 @@ class Fleet {
         stuck,
       },
       completionSeconds: completion,
+      offlineSeconds: Float64Array.from(this.offlineMs, (ms) => ms / 1000),
       series: {
         completion: points,
         originBps: bps(this.originBuckets),

@@ -198,6 +198,7 @@ export class AgentDriver {
         this.log[out.level]({ event: out.event }, out.message)
         return
       case 'fetch':
+        this.log.debug({ release: out.release, manifest: out.manifest }, 'fetching the image')
         // Downloads run beside the queue: a persist must not wait for a whole image.
         void this.images
           .fetch(out.manifest, { id: out.release, imageSize: out.imageSize, imageSha256: out.imageSha256 })

@@ -148,8 +148,19 @@ export class TransferService implements ImageFetcher {
     const key = cidToString(cid)
     const existing = this.images.get(key)
     if (existing) return existing
-    await writeAtomically(this.paths(key).manifest, manifestBytes)
-    const store = await ChunkStore.open({ imagePath: this.paths(key).image, manifest })
+    // Side by side: the manifest's fsync need not delay the download (a crash that loses it
+    // only means fetching it again; the image file is then reopened and rescanned).
+    const [written, store] = await Promise.all([
+      writeAtomically(this.paths(key).manifest, manifestBytes).then(
+        () => null,
+        (cause: unknown) => cause as Error,
+      ),
+      ChunkStore.open({ imagePath: this.paths(key).image, manifest }),
+    ])
+    if (written) {
+      if (store.ok) await store.value.close({ flush: false })
+      throw written
+    }
     if (!store.ok) throw new Error(`cannot open the image store for ${key}: ${store.error.message}`)
     const image: Image = {
       cid,
@@ -207,11 +218,18 @@ export class TransferService implements ImageFetcher {
     const key = cidToString(cid)
     let image = this.images.get(key)
     if (!image) {
+      // Debug timings of the steps before the first request (the fidelity run reads them).
+      const asked = Date.now()
       const bytes = await this.fetchManifest(cid)
       if (!bytes) return { ok: false as const, reason: 'no neighbour sent the manifest' }
       const manifest = decodeManifest(bytes, { expectedCid: cid })
       if (!manifest.ok) return { ok: false as const, reason: `bad manifest: ${manifest.error.message}` }
+      const fetched = Date.now()
       image = await this.openImage(cid, manifest.value, bytes)
+      this.log.debug(
+        { manifest: key, fetchMs: fetched - asked, openMs: Date.now() - fetched },
+        'manifest fetched and image store opened',
+      )
     }
     if (
       image.manifest.imageSize !== release.imageSize ||
@@ -505,6 +523,8 @@ export class TransferService implements ImageFetcher {
     const outcome = d.scheduler.handleChunk(peer, chunk, verdict, Date.now())
     if (outcome === 'rejected') this.log.warn({ peer, chunk, verdict }, 'a neighbour sent a bad chunk')
     if (outcome === 'accepted') {
+      if (d.bytesFrom.size === 0)
+        this.log.debug({ manifest: image.key, peer, ms: Date.now() - d.startedAt }, 'first chunk arrived')
       d.bytesFrom.set(peer, (d.bytesFrom.get(peer) ?? 0) + data.byteLength)
       d.writesPending++
       const written = await image.store.writeChunk(chunk, data).finally(() => {

@@ -145,6 +145,8 @@ export class ChunkStore {
   private flushChain: Promise<unknown> = Promise.resolve()
   private queuedFlush: Promise<Result<void, StoreIoError>> | undefined
   private closed = false
+  /** Directories whose new entries (a new store's files) the first flush makes durable. */
+  private directoriesUnsynced: string[] = []
 
   private constructor(
     readonly manifest: Manifest,
@@ -170,6 +172,7 @@ export class ChunkStore {
     const cidBytes = manifestCid(manifest).bytes
     let fh: FileHandle | undefined
     let stateFh: FileHandle | undefined
+    const directoriesUnsynced: string[] = []
     try {
       let existed = true
       try {
@@ -196,19 +199,38 @@ export class ChunkStore {
         const bitfield = existed
           ? await ChunkStore.rescan(fh, manifest)
           : new Uint8Array(bitfieldBytes(count))
-        // Chunks found by a rescan may still sit in the page cache only: durable first, then held.
-        await fh.datasync()
         stateFh = await open(statePath, 'w+')
         await writeFully(stateFh, encodeHeldState(cidBytes, count, bitfield), 0)
-        await stateFh.datasync()
-        await syncDirectory(dirname(statePath))
-        if (dirname(statePath) !== dirname(imagePath)) await syncDirectory(dirname(imagePath))
+        if (existed) {
+          // Chunks found by a rescan may still sit in the page cache only: durable first, then held.
+          await fh.datasync()
+          await stateFh.datasync()
+          await syncDirectory(dirname(statePath))
+          if (dirname(statePath) !== dirname(imagePath)) await syncDirectory(dirname(imagePath))
+        } else {
+          // A new store holds nothing, so nothing needs to be durable before its first flush: a
+          // crash before it leaves no file, or an empty one, or a state that does not decode, and
+          // every case reopens as an empty store. The first flush makes both files durable. This
+          // takes three fsyncs off every download's start, which cost 0.4-0.6 s each while 20
+          // nodes on one machine write (measured in the fidelity run, `npm run sim:fidelity`).
+          directoriesUnsynced.push(dirname(statePath))
+          if (dirname(statePath) !== dirname(imagePath)) directoriesUnsynced.push(dirname(imagePath))
+        }
         state = { bitfield, generation: 0 }
       }
       const held = state.bitfield
-      return ok(
-        new ChunkStore(manifest, fh, stateFh, state.generation, held, countBits(held), resumedFrom, options),
+      const store = new ChunkStore(
+        manifest,
+        fh,
+        stateFh,
+        state.generation,
+        held,
+        countBits(held),
+        resumedFrom,
+        options,
       )
+      store.directoriesUnsynced = directoriesUnsynced
+      return ok(store)
     } catch (cause) {
       await fh?.close().catch(() => undefined)
       await stateFh?.close().catch(() => undefined)
@@ -337,6 +359,8 @@ export class ChunkStore {
     try {
       await this.fh.datasync()
       await this.writeState(next)
+      for (const dir of this.directoriesUnsynced) await syncDirectory(dir)
+      this.directoriesUnsynced = []
     } catch (cause) {
       this.batch.push(...batch)
       this.batchBytes += bytes

@@ -88,7 +88,7 @@ describe('simulations: npm run sim -- rollout', () => {
       const lines = r.stdout.trim().split('\n')
       expect(lines).toHaveLength(1)
       const out = JSON.parse(lines[0]!)
-      expect(Object.keys(out).slice(0, 14)).toEqual([
+      expect(Object.keys(out).slice(0, 15)).toEqual([
         'devices',
         'imageMiB',
         'seed',
@@ -99,6 +99,7 @@ describe('simulations: npm run sim -- rollout', () => {
         'lowerBoundSeconds',
         'clientServerSeconds',
         'ratioToBound',
+        'ratioToBoundOnline',
         'originEgressCopies',
         'announcementP99Ms',
         'reportsCommitted',

@@ -196,6 +196,30 @@ describe('transfer: chunk store', () => {
     await second.close()
   })
 
+  it('transfer: chunk store: a new store lost before its first flush reopens holding nothing it cannot prove', async () => {
+    // A new store makes nothing durable until its first flush: a crash may leave no state file,
+    // an empty one, or an image file without its size. Each reopens as a store, never fails.
+    const cases: Array<[string, () => Promise<void>, number[]]> = [
+      ['no state file', () => rm(join(dir, 'image.bin.held')), [1]],
+      ['an empty state file', () => writeFile(join(dir, 'image.bin.held'), new Uint8Array()), [1]],
+      ['nothing at all', () => rm(join(dir, 'image.bin')).then(() => rm(join(dir, 'image.bin.held'))), []],
+    ]
+    for (const [what, lose, held] of cases) {
+      const first = await openStore()
+      await first.writeChunk(1, chunk(1))
+      await first.close({ flush: false })
+      await lose()
+      const second = await openStore()
+      expect(
+        [...Array(N).keys()].filter((i) => second.has(i)),
+        what,
+      ).toEqual(held)
+      await second.close({ flush: false })
+      await rm(join(dir, 'image.bin'), { force: true })
+      await rm(join(dir, 'image.bin.held'), { force: true })
+    }
+  })
+
   it('transfer: chunk store: a held-state file of another manifest is not trusted', async () => {
     const first = await openStore()
     await first.writeChunk(0, chunk(0))
