@@ -142,6 +142,9 @@ export class AgentDriver {
       installedVersion: this.agent.installedVersion,
       phase: this.agent.phase,
       target: s.target ? { release: s.target.release, version: s.target.version } : null,
+      // Why the current target is not installed yet: the last failure and the attempts so far.
+      lastError: s.lastError,
+      downloadAttempts: s.downloadAttempts,
       releases,
     }
   }
@@ -202,11 +205,16 @@ export class AgentDriver {
         // Downloads run beside the queue: a persist must not wait for a whole image.
         void this.images
           .fetch(out.manifest, { id: out.release, imageSize: out.imageSize, imageSha256: out.imageSha256 })
-          .then((r) => {
-            if (r.ok) this.agent.handleDownloaded(out.release, Date.now(), r.path)
-            else this.agent.handleDownloadFailed(out.release, r.reason, Date.now())
-            this.pump()
-          })
+          .then(
+            (r) => {
+              if (r.ok) this.agent.handleDownloaded(out.release, Date.now(), r.path)
+              else this.agent.handleDownloadFailed(out.release, r.reason, Date.now())
+            },
+            // A fetch that throws (an I/O error opening the image) is a failed attempt too: the
+            // agent retries with backoff and reports `failed` in the end, instead of waiting forever.
+            (cause: Error) => this.agent.handleDownloadFailed(out.release, cause.message, Date.now()),
+          )
+          .then(() => this.pump())
         return
       case 'cancel-fetch':
         await this.images.cancel(out.manifest)

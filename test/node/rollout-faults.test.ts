@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { primaryOf } from '../../src/consensus/view-change.js'
 import { BAD_CHUNK_STRIKES_MAX } from '../../src/constants.js'
 import { TxFactory } from '../../src/ledger/dev-chain.js'
 import type { Node } from '../../src/node/daemon.js'
+import { dataLayout } from '../../src/node/layout.js'
 import { BadPeer } from '../helpers/bad-peer.js'
 import { type Cluster, eventually, startCluster } from '../helpers/cluster.js'
 import { commitAll, deviceConfig, makeImage, publishTx } from '../helpers/release.js'
@@ -120,6 +121,35 @@ describe('node: rollouts under faults (real libp2p on loopback)', () => {
         await readFile(image.path),
       ),
     ).toBe(0)
+  })
+
+  it('a device that cannot store the image keeps running, and its status says why', async () => {
+    const ctx = await fleet('faults-store', 1, 4 * MiB)
+    cluster = ctx.cluster
+    const device = ctx.devices[0]!
+    const image = await makeImage(ctx.cluster.dir, 'fw-store.img', 1 * MiB, 'image-store')
+    // A directory where the device will write the manifest: opening the image store throws.
+    await mkdir(join(dataLayout(device.config.dataDir).images, `${image.cid.toString()}.manifest`), {
+      recursive: true,
+    })
+    expect(await ctx.origin.transfer.addImage(image.path, image.cid.toString())).toMatchObject({ ok: true })
+    const tx = publishTx(ctx.f, image, '1.0.0')
+    await commitAll(ctx.origin, [
+      tx,
+      ctx.f.approve(tx.id, ctx.cluster.chain.approvers[0]!),
+      ctx.f.approve(tx.id, ctx.cluster.chain.approvers[1]!),
+    ])
+    const status = await eventually(
+      'the failed attempt in the device status',
+      () => {
+        const s = device.agent!.status()
+        return s.downloadAttempts > 0 ? s : undefined
+      },
+      30_000,
+    )
+    expect(status.lastError).toMatch(/download failed/)
+    expect(status.target?.version).toBe('1.0.0')
+    expect(status.installedVersion).not.toBe('1.0.0')
   })
 
   it('the primary validator is killed mid-rollout, and the rollout still completes', async () => {
