@@ -15,7 +15,6 @@
  *   process measured the same way.
  */
 import '../src/polyfills.js'
-import { spawn } from 'node:child_process'
 import { mkdtemp, open, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -37,27 +36,9 @@ import {
 } from '../scripts/fleet.js'
 import { generateKeyPair } from '../src/crypto/ed25519.js'
 import { Prng } from '../src/prng.js'
+import { arg, baselineNodeRss, memoryOf } from './process.js'
 
 const MiB = 1024 * 1024
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : fallback
-}
-
-async function memoryOf(pid: number): Promise<{ rssMB: number; peakMB: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0)
-  return { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 }
-}
-
-async function baselineNodeRss(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
-  await new Promise((r) => setTimeout(r, 1000))
-  const { rssMB } = await memoryOf(child.pid!)
-  child.kill()
-  return rssMB
-}
 
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs

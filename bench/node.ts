@@ -16,9 +16,8 @@
  * - downloadRssGrowthMB: a device's peak RSS growth while fetching a big image (goal < 32 MB).
  */
 import '../src/polyfills.js'
-import { spawn } from 'node:child_process'
 import { createPublicKey, verify as nodeVerify } from 'node:crypto'
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -42,32 +41,12 @@ import { SigningDomain } from '../src/crypto/domains.js'
 import { generateKeyPair, signingBytes } from '../src/crypto/ed25519.js'
 import { signTx, type TxBody } from '../src/ledger/tx.js'
 import { Prng } from '../src/prng.js'
+import { arg, baselineNodeRss, memoryOf } from './process.js'
 
 const MiB = 1024 * 1024
 const ORIGIN_UPLOAD_BPS = 16 * MiB
 /** The big-image device's hardware revision: no other device wants its release. */
 const BIG_HARDWARE = 'rev-c'
-
-function arg(args: string[], name: string, fallback: number): number {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? Number(args[i + 1]) : fallback
-}
-
-/** Resident and peak resident memory of a process, from /proc (Linux). */
-async function memoryOf(pid: number): Promise<{ rssMB: number; peakMB: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0)
-  return { rssMB: kb('VmRSS') / 1024, peakMB: kb('VmHWM') / 1024 }
-}
-
-/** A bare Node.js process, idle, measured the same way: the floor under any node's RSS. */
-async function baselineNodeRss(): Promise<number> {
-  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' })
-  await new Promise((r) => setTimeout(r, 1000))
-  const { rssMB } = await memoryOf(child.pid!)
-  child.kill()
-  return rssMB
-}
 
 function verifyLimit(validators: number): number {
   const keys = generateKeyPair()

@@ -367,12 +367,16 @@ export const V8_CONCURRENT_ARRAY_BUFFER_SWEEPING = false
  * V8 sizes its old generation from the live heap and sees dead ArrayBuffers only through a
  * 64 MB external-memory trigger: a node that had downloaded an image kept ~25 MB of dead heap
  * and 22 MB of dead chunk buffers for minutes, and a 1 GiB download began with a 55 MB spike
- * (node benchmark). Checked once a second (a memoryUsage() read, ~10 µs); a full GC of a
- * follower's 20–30 MB heap pauses it ~10–20 ms, so at most a few percent of a core while
- * garbage comes faster than the slack, and nothing when idle.
+ * (node benchmark). Checked once a second (a memoryUsage() read, ~10 µs), and by a download
+ * every MEMORY_CHECK_BYTES it receives, since at loopback speed a second is 75 MB of chunk
+ * buffers. bench/download.ts, 1 GiB from one seed on 127.0.0.1: RSS growth 41.5 MB without the
+ * watch, 29.9–33.6 MB with a 16 MiB slack checked every 8 MiB, 23.9–25.5 MB with 8 MiB every
+ * 4 MiB, at 64–65 MB/s instead of 75–76 (the full GCs). A gateway's link (12.5 MB/s at
+ * 100 Mbit/s) pays a fifth of that; nothing is paid when idle.
  */
 export const MEMORY_WATCH_INTERVAL_MS = 1_000
-export const MEMORY_GARBAGE_SLACK_BYTES = 16 * 1024 * 1024
+export const MEMORY_GARBAGE_SLACK_BYTES = 8 * 1024 * 1024
+export const MEMORY_CHECK_BYTES = 4 * 1024 * 1024
 
 // ---- Agent (src/agent) ----
 

@@ -161,7 +161,7 @@ export class Node {
         layout.images,
         config.bandwidth,
         log.child({ sub: 'transfer' }),
-        () => memory.collectNow(),
+        memory,
       )
       await transfer.start()
       const agent = config.device

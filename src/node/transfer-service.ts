@@ -7,6 +7,7 @@ import {
   MANIFEST_BYTES_MAX,
   MANIFEST_FETCH_TIMEOUT_MS,
   MANIFEST_RETRY_INTERVAL_MS,
+  MEMORY_CHECK_BYTES,
   STORE_FLUSH_INTERVAL_MS,
 } from '../constants.js'
 import { Prng } from '../prng.js'
@@ -71,6 +72,8 @@ interface Image {
  */
 export class TransferService implements ImageFetcher {
   private readonly images = new Map<string, Image>()
+  /** Chunk bytes accepted since the memory watch was last checked. */
+  private receivedSinceCheck = 0
   private readonly links: ChunkLinks
   private readonly manifestWaiters = new Map<string, Array<(bytes: Uint8Array) => void>>()
   private readonly upload: TokenBucket
@@ -83,8 +86,14 @@ export class TransferService implements ImageFetcher {
     private readonly dir: string,
     bandwidth: { uploadBytesPerSec: number; downloadBytesPerSec: number },
     private readonly log: Logger,
-    /** Called when a download has ended, whatever its outcome (the daemon frees its garbage). */
-    private readonly onDownloadEnded: () => void = () => {},
+    /**
+     * The daemon's memory watch: checked every MEMORY_CHECK_BYTES received (a fast download
+     * outruns its once-a-second timer), collected when a download ends, whatever its outcome.
+     */
+    private readonly memory: { check(): boolean; collectNow(): void } = {
+      check: () => false,
+      collectNow: () => {},
+    },
   ) {
     this.links = new ChunkLinks(
       host,
@@ -526,6 +535,11 @@ export class TransferService implements ImageFetcher {
       if (d.bytesFrom.size === 0)
         this.log.debug({ manifest: image.key, peer, ms: Date.now() - d.startedAt }, 'first chunk arrived')
       d.bytesFrom.set(peer, (d.bytesFrom.get(peer) ?? 0) + data.byteLength)
+      this.receivedSinceCheck += data.byteLength
+      if (this.receivedSinceCheck >= MEMORY_CHECK_BYTES) {
+        this.receivedSinceCheck = 0
+        this.memory.check()
+      }
       d.writesPending++
       const written = await image.store.writeChunk(chunk, data).finally(() => {
         d.writesPending--
@@ -556,7 +570,7 @@ export class TransferService implements ImageFetcher {
         'download finished',
       )
       this.stopDownload(image, result)
-      this.onDownloadEnded()
+      this.memory.collectNow()
     }
   }
 
