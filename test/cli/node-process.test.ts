@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { freePort } from '../../scripts/fleet.js'
 import { NodeClient } from '../../src/cli/api-client.js'
 import { toHex } from '../../src/codec/bytes.js'
 import { didFromPublicKey } from '../../src/crypto/did.js'
@@ -11,17 +11,6 @@ import { writeKeyFile } from '../../src/crypto/key-store.js'
 import { signTx, type TxBody } from '../../src/ledger/tx.js'
 import { FWMESH_BIN, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 interface Running {
   readonly child: ChildProcess
