@@ -282,6 +282,14 @@ export const SEED_COPIES_PER_CHUNK = 1
  */
 export const SEED_REFUSALS_BEFORE_SERVE_MAX = 3
 
+/**
+ * Copies of one chunk the origin sends in all before refusals alone stop earning it another
+ * (a starving neighbour is still served). The refusal backstop shortens the tail of slow
+ * devices (1k heterogeneous: ratioToBound 1.32 without it, 1.22 with it), but uncapped its
+ * copies grew with the fleet (10k rollout: 2.31 image copies from the origin; 1.66 capped).
+ */
+export const SEED_BACKSTOP_COPIES_MAX = 2
+
 /** Chunks whose refusals the origin counts per neighbour (oldest forgotten first). */
 export const SEED_REFUSALS_TRACKED_PER_PEER_MAX = 256
 

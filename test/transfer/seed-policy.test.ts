@@ -54,6 +54,31 @@ describe('transfer: seed policy (the origin super-seeds)', () => {
     expect(policy.stats).toEqual({ served: 2, refused: 4, neighbours: 2 })
   })
 
+  it('transfer: seed policy: refusals earn a chunk one extra copy in all, not one per neighbour', () => {
+    const policy = new SeedPolicy(4, { refusalsBeforeServe: 1, backstopCopiesMax: 2 })
+    expect(policy.decide('holder', 0, 0)).toBe('serve')
+    expect([0, 1].map(() => policy.decide('first-asker', 0, 0))).toEqual(['refuse', 'serve'])
+    // Two copies are out: another neighbour's refusals no longer earn it a third.
+    expect([0, 1, 2, 3].map(() => policy.decide('second-asker', 0, 0))).toEqual([
+      'refuse',
+      'refuse',
+      'refuse',
+      'refuse',
+    ])
+    expect(policy.copiesSent(0)).toBe(2)
+  })
+
+  it('transfer: seed policy: the copy cap does not stop a starving neighbour being served', () => {
+    const policy = new SeedPolicy(4, { refusalsBeforeServe: 1, backstopCopiesMax: 2, starvationMs: 3_000 })
+    expect(policy.decide('holder', 0, 0)).toBe('serve')
+    expect(policy.decide('other-holder', 0, 0)).toBe('refuse')
+    expect(policy.decide('other-holder', 0, 0)).toBe('serve')
+    expect(policy.decide('isolated', 0, 1_000)).toBe('refuse')
+    expect(policy.decide('isolated', 0, 2_000)).toBe('refuse')
+    expect(policy.decide('isolated', 0, 4_000)).toBe('serve')
+    expect(policy.copiesSent(0)).toBe(3)
+  })
+
   it('transfer: seed policy: refusals of different chunks do not add up to the backstop', () => {
     const policy = new SeedPolicy(8)
     for (let chunk = 0; chunk < 8; chunk++) expect(policy.decide('holder', chunk, 0)).toBe('serve')
