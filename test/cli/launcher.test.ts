@@ -58,4 +58,13 @@ describe('cli: the bin/fwmesh launcher', () => {
     expect(bundled).toContain('@chainsafe/libp2p-noise')
     expect(bundled).not.toMatch(/WebAssembly\.(Module|Instance|instantiate|compile)/)
   })
+
+  it("sorts libp2p's peer store without localeCompare (scripts/bundle.ts: no ICU collator)", async () => {
+    const bundled = await readFile(join(FWMESH_BIN, '../../dist/fwmesh.mjs'), 'utf8')
+    expect(bundled).toContain('__ordinalCompare(')
+    // What is left is commander's: help listings and "did you mean" suggestions, never the node.
+    const left = [...bundled.matchAll(/.{0,120}\.localeCompare\(/g)].map((m) => m[0])
+    expect(left, left.join('\n')).toHaveLength(3)
+    for (const context of left) expect(context).toMatch(/visibleCommands|getSortKey|similar/)
+  })
 })
