@@ -6,7 +6,7 @@ import { bundle } from '../scripts/bundle.js'
  * Builds `src/` into `dist/` and bundles the `fwmesh` binary (scripts/bundle.ts) once per
  * test run, so CLI tests run the built binary as a user would (and start in 0.6 s instead of 2 s through tsx).
  */
-export default function setup(): void {
+export default async function setup(): Promise<void> {
   const root = join(import.meta.dirname, '..')
   execFileSync(
     process.execPath,
@@ -16,5 +16,5 @@ export default function setup(): void {
       stdio: 'inherit',
     },
   )
-  bundle(root)
+  await bundle(root)
 }

@@ -11,6 +11,7 @@ import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { INBOUND_CONNECTIONS_PER_HOST_PER_SEC, INBOUND_PENDING_CONNECTIONS_MAX } from '../constants.js'
 import type { KeyPair } from '../crypto/ed25519.js'
+import { nodeNoiseCrypto } from './noise-crypto.js'
 
 /**
  * The libp2p host: TCP, noise, yamux, identify, ping, gossipsub; discovery from a bootstrap
@@ -45,7 +46,7 @@ export async function createHost(options: HostOptions) {
     privateKey,
     addresses: { listen: [...options.listen] },
     transports: [tcp()],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: nodeNoiseCrypto })],
     streamMuxers: [yamux()],
     peerDiscovery,
     connectionManager: {

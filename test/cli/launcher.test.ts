@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { chmod, writeFile } from 'node:fs/promises'
+import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -51,5 +51,20 @@ describe('cli: the bin/fwmesh launcher', () => {
     const { env } = await launch({ MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '65536' })
     expect(env).toContain('MALLOC_ARENA_MAX=4')
     expect(env).toContain('MALLOC_MMAP_THRESHOLD_=65536')
+  })
+
+  it("bundles no WebAssembly: noise's is left out (src/node/noise-crypto.ts)", async () => {
+    const bundled = await readFile(join(FWMESH_BIN, '../../dist/fwmesh.mjs'), 'utf8')
+    expect(bundled).toContain('@chainsafe/libp2p-noise')
+    expect(bundled).not.toMatch(/WebAssembly\.(Module|Instance|instantiate|compile)/)
+  })
+
+  it("sorts libp2p's peer store without localeCompare (scripts/bundle.ts: no ICU collator)", async () => {
+    const bundled = await readFile(join(FWMESH_BIN, '../../dist/fwmesh.mjs'), 'utf8')
+    expect(bundled).toContain('__ordinalCompare(')
+    // What is left is commander's: help listings and "did you mean" suggestions, never the node.
+    const left = [...bundled.matchAll(/.{0,120}\.localeCompare\(/g)].map((m) => m[0])
+    expect(left, left.join('\n')).toHaveLength(3)
+    for (const context of left) expect(context).toMatch(/visibleCommands|getSortKey|similar/)
   })
 })
