@@ -58,7 +58,10 @@ async function main(): Promise<number> {
   })
   const simulated = runSimulatedRollout(c, seed)
   process.stderr.write('fidelity: the simulated run is done; starting real processes\n')
-  const real = await runRealRollout(c, `fidelity-${seed}`)
+  // FWMESH_FIDELITY_KEEP=1 keeps the fleet's data directories and per-node logs to read.
+  const real = await runRealRollout(c, `fidelity-${seed}`, {
+    keepDir: process.env.FWMESH_FIDELITY_KEEP === '1',
+  })
   const sim = summary(simulated.completionSeconds)
   const measured = summary(real.completionSeconds)
   const deviation = {
