@@ -162,8 +162,9 @@ export class TransferService implements ImageFetcher {
     if (existing) return existing
     // The manifest is written in the background: its fsync need not delay the download. A
     // crash (or a failed write) that loses it only means fetching it again after a restart;
-    // the image file is then reopened and rescanned. Awaiting it took 0.3-1.8 s off every
-    // download's start while 20 nodes on one machine wrote (`npm run sim:fidelity`).
+    // the image file is then reopened and rescanned. In the fidelity run at load 10+ the write
+    // took 0.07-2.2 s (`npm run sim:fidelity`); the store's open, beside it, often took as long,
+    // both waiting for a saturated CPU, so what this saves depends on the machine.
     const writing = Date.now()
     void writeAtomically(this.paths(key).manifest, manifestBytes).then(
       () => this.log.debug({ manifest: key, ms: Date.now() - writing }, 'manifest written'),
