@@ -7,7 +7,7 @@
  * Needs `npm run build` first (the nodes run the built `fwmesh` binary, as users do).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   address,
@@ -42,6 +42,24 @@ export interface RealRolloutResult {
   readonly completionSeconds: number[]
   /** Image copies the origin uploaded. */
   readonly originEgressCopies: number
+  /**
+   * The machine's CPU busy fraction (all cores) from the approval to the last completion: near
+   * 1 means the processes waited for the CPU, and the run measured the machine, not the links.
+   */
+  readonly cpuBusy: number
+  /** The one-minute load average when the last device completed. */
+  readonly loadAverage: number
+}
+
+/** CPU time of all cores so far, busy and idle, in milliseconds. */
+function cpuTimes(): { busy: number; idle: number } {
+  let busy = 0
+  let idle = 0
+  for (const c of cpus()) {
+    busy += c.times.user + c.times.nice + c.times.sys + c.times.irq
+    idle += c.times.idle
+  }
+  return { busy, idle }
 }
 
 /** How often every device's download progress is read: the measurement's resolution. */
@@ -110,13 +128,22 @@ export async function runRealRollout(
       { quiet: true },
     )
     const approvedAt = await approval
+    const cpuAtApproval = cpuTimes()
     if (options.keepDir)
       process.stderr.write(
         `approval committed at ${new Date(Date.now() - (performance.now() - approvedAt)).toISOString()}\n`,
       )
     const completionSeconds = await pollCompletions(devices, approvedAt)
+    const cpuAtEnd = cpuTimes()
+    const busy = cpuAtEnd.busy - cpuAtApproval.busy
+    const cpuBusy = busy / Math.max(1, busy + cpuAtEnd.idle - cpuAtApproval.idle)
     const originUploaded = Number((await v0.api.downloads())[0]?.uploadedBytes ?? 0)
-    return { completionSeconds, originEgressCopies: originUploaded / c.imageBytes }
+    return {
+      completionSeconds,
+      originEgressCopies: originUploaded / c.imageBytes,
+      cpuBusy,
+      loadAverage: loadavg()[0]!,
+    }
   } finally {
     await stopAll()
     if (options.keepDir) process.stderr.write(`fleet data and logs kept in ${dir}\n`)

@@ -24,6 +24,12 @@ export class TokenBucket {
     return turn
   }
 
+  /** Gives back tokens taken for bytes that were not sent after all (at most a full bucket). */
+  refund(bytes: number): void {
+    if (this.bytesPerSec <= 0 || bytes <= 0) return
+    this.tokens = Math.min(this.burstBytes, this.tokens + bytes)
+  }
+
   private async waitFor(bytes: number): Promise<void> {
     for (;;) {
       const now = this.now()

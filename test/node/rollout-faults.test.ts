@@ -128,8 +128,8 @@ describe('node: rollouts under faults (real libp2p on loopback)', () => {
     cluster = ctx.cluster
     const device = ctx.devices[0]!
     const image = await makeImage(ctx.cluster.dir, 'fw-store.img', 1 * MiB, 'image-store')
-    // A directory where the device will write the manifest: opening the image store throws.
-    await mkdir(join(dataLayout(device.config.dataDir).images, `${image.cid.toString()}.manifest`), {
+    // A directory where the device will write the image: opening the image store throws.
+    await mkdir(join(dataLayout(device.config.dataDir).images, `${image.cid.toString()}.img`), {
       recursive: true,
     })
     expect(await ctx.origin.transfer.addImage(image.path, image.cid.toString())).toMatchObject({ ok: true })
