@@ -21,6 +21,27 @@ describe('simulations: fleet event queue', () => {
     expect(order).toEqual(expected)
   })
 
+  it('interleaved pushes and pops always pop the earliest pending event, ties first-pushed first', () => {
+    const q = new FleetQueue(1, 10_000)
+    const prng = Prng.fromSeed('queue-interleaved')
+    const pending: [number, number][] = []
+    let next = 0
+    for (let step = 0; step < 5_000; step++) {
+      if (pending.length === 0 || prng.int(3) > 0) {
+        const at = prng.int(20)
+        pending.push([at, next])
+        q.push(at, 1, next++, 0, 0, 0, 0)
+      } else {
+        pending.sort((x, y) => x[0] - y[0] || x[1] - y[1])
+        const [at, id] = pending.shift()!
+        expect(q.peekAt()).toBe(at)
+        expect(q.pop()).toBe(true)
+        expect([q.at, q.a]).toEqual([at, id])
+      }
+      expect(q.size).toBe(pending.length)
+    }
+  })
+
   it('runs closures in their turn and refuses more pending events than its bound', () => {
     const q = new FleetQueue(1, 3)
     const ran: string[] = []
