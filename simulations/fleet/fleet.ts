@@ -23,7 +23,7 @@ import { type RolloutPlan, type SignedTx, signTx, type TxBody } from '../../src/
 import { applyBlock } from '../../src/ledger/verify-block.js'
 import { Prng } from '../../src/prng.js'
 import { bitfieldBytes, fullBitfield } from '../../src/transfer/bitfield.js'
-import { type SchedulerOutput, SwarmScheduler } from '../../src/transfer/scheduler.js'
+import { type PeerRef, type SchedulerOutput, SwarmScheduler } from '../../src/transfer/scheduler.js'
 import { SeedPolicy } from '../../src/transfer/seed-policy.js'
 import { UploadQueue } from '../../src/transfer/upload.js'
 import { distributionBounds } from '../report/bounds.js'
@@ -323,6 +323,11 @@ class Fleet {
   private readonly heldBits: Uint8Array
   private readonly heldBytes: number
   private readonly heldCount: Int32Array
+  /**
+   * Per overlay edge x→y (overlay.adj index): y as x's scheduler holds it, so have-updates skip
+   * the lookup by id. Cleared with x's scheduler, which they would otherwise keep alive.
+   */
+  private readonly peerRefs: (PeerRef | undefined)[]
 
   // Per device.
   private readonly agents: (DeviceAgent | null)[]
@@ -470,6 +475,7 @@ class Fleet {
     this.heldBytes = bitfieldBytes(this.chunkCount)
     this.heldBits = new Uint8Array((n + 1) * this.heldBytes)
     this.heldCount = new Int32Array(n + 1)
+    this.peerRefs = new Array(this.overlay.adj.length).fill(undefined)
 
     this.agents = new Array(n).fill(null)
     this.agentTickAt = new Float64Array(n).fill(Number.POSITIVE_INFINITY)
@@ -710,11 +716,12 @@ class Fleet {
     if (this.open[y] === OPEN_NONE) return
     if (y === this.origin) this.seed.handlePeerBitfield(this.peerIds[x]!, bits)
     const s = this.sched[y]
+    const back = this.overlay.edgeIndex(y, x)
     if (s) {
       s.handlePeerJoined(this.peerIds[x]!, bits, this.now)
+      this.peerRefs[back] = s.peerRef(this.peerIds[x]!)
       this.drain(y)
     }
-    const back = this.overlay.edgeIndex(y, x)
     if (!this.heard[back]) {
       this.heard[back] = 1
       this.told[back] = 0
@@ -881,7 +888,7 @@ class Fleet {
       }
       const fresh = news ?? chunks
       if (fresh.length === 0) continue
-      s.handlePeerHave(this.peerIds[x]!, fresh, this.now)
+      s.handlePeerHave(this.peerRefs[g.reverse[k]!] ?? this.peerIds[x]!, fresh, this.now)
       // Timers change only with a new request, so without outputs there is nothing to re-arm.
       this.drain(y, false)
     }
@@ -958,11 +965,16 @@ class Fleet {
 
   private downloadComplete(x: number): void {
     this.open[x] = OPEN_COMPLETE
-    this.sched[x] = null
+    this.dropScheduler(x)
     this.tickAt[x] = Number.POSITIVE_INFINITY
     this.completeAt[x] = this.now
     this.downloaded++
     this.agentDownloaded(x)
+  }
+
+  private dropScheduler(x: number): void {
+    this.sched[x] = null
+    this.peerRefs.fill(undefined, this.overlay.start[x]!, this.overlay.start[x + 1]!)
   }
 
   // ---- Churn and partitions ----
@@ -1228,7 +1240,7 @@ class Fleet {
       case 'cancel-fetch':
         if (this.open[d] === OPEN_DOWNLOADING) {
           this.open[d] = OPEN_NONE
-          this.sched[d] = null
+          this.dropScheduler(d)
         }
         return
       case 'verify': {

@@ -212,6 +212,33 @@ describe('transfer: scheduler', () => {
     expect(s.drain()).toEqual([{ type: 'request', peer: 'a', chunk: 0 }])
   })
 
+  it('transfer: scheduler: a have told through a peer reference counts like one told by id, and a stale reference falls back to the id', () => {
+    const s = scheduler(4, { windowInitial: 1 })
+    const other = scheduler(4, { windowInitial: 1 })
+    join(s, 'a', [])
+    join(other, 'a', [])
+    const ref = s.peerRef('a')!
+    expect(ref.id).toBe('a')
+    expect(s.peerRef('zz')).toBeUndefined()
+    expect(s.handlePeerHave(ref, [2], 1).ok).toBe(true)
+    expect(s.drain()).toEqual([{ type: 'request', peer: 'a', chunk: 2 }])
+    expect(s.peer('a')?.chunksHeld).toBe(1)
+
+    // Another scheduler's reference reaches this scheduler's own peer of that id.
+    expect(s.handlePeerHave(other.peerRef('a')!, [3], 2).ok).toBe(true)
+    expect(s.peer('a')?.chunksHeld).toBe(2)
+    expect(other.peer('a')?.chunksHeld, 'the other scheduler is untouched').toBe(0)
+
+    // After the peer left, its old reference is an unknown peer; after it rejoins, it is the new one.
+    expect(s.handlePeerLeft('a', 3).ok).toBe(true)
+    const gone = s.handlePeerHave(ref, [1], 4)
+    expect(gone.ok ? undefined : gone.error.code).toBe('unknown-peer')
+    join(s, 'a', [], 5)
+    expect(s.handlePeerHave(ref, [1], 6).ok).toBe(true)
+    expect(s.peer('a')?.chunksHeld).toBe(1)
+    s.checkInvariants()
+  })
+
   it('transfer: scheduler: a busy neighbour gets no requests until its back-off ends', () => {
     const s = scheduler(3, { windowInitial: 1, busyBackoffMs: 500 })
     const [first] = requests(join(s, 'a', 'all'))
