@@ -113,6 +113,26 @@ describe('consensus: mempool: admission', () => {
     byBytes.checkInvariants()
   })
 
+  it('refuses for room without touching its draft: a full pool does not re-check what is pending', () => {
+    const state = stateWithRegistrars()
+    const pool = new Mempool({ txsMax: 6, bytesMax: 1 << 20, signerSharePercent: 100 })
+    for (let i = 0; i < 6; i++) expect(pool.admit(registration(i), state, ctx, i).ok, `tx ${i}`).toBe(true)
+    expect(pool.draftRebuilds).toBe(1)
+    for (let i = 0; i < 20; i++) {
+      const r = pool.admit(registration(i % 6), state, ctx, 10 + i)
+      expect(r.ok ? undefined : r.rejection.code).toBe('mempool.full')
+    }
+    expect(pool.draftRebuilds, 'the refusals left the draft as it was').toBe(1)
+    // The refused transactions are not in the draft: a block takes exactly the six pending.
+    const { txs } = pool.take(state, ctx, 100, 1 << 20)
+    expect(txs.length).toBe(6)
+    // A transaction the rules refuse is still refused by the rules, full or not.
+    const forged = registration(0)
+    const bad = pool.admit({ ...forged, signature: new Uint8Array(64) }, state, ctx, 40)
+    expect(bad.ok ? undefined : bad.rejection.code).not.toMatch(/^mempool\./)
+    pool.checkInvariants()
+  })
+
   it('gives one signer at most its share, so a flood leaves room for everyone else', () => {
     const state = stateWithRegistrars()
     const pool = new Mempool({ txsMax: 10, bytesMax: 1 << 20, signerSharePercent: 30 })
