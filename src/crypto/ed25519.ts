@@ -128,9 +128,33 @@ function isCanonicalPoint(encoded: Uint8Array): boolean {
 }
 
 /**
- * A public key's verdict is computed once: canonical encoding, a point on the curve, not of
- * small order. Cached (bounded) with its node:crypto KeyObject, since the same validator and
- * device keys verify again and again.
+ * The canonical encodings of the eight points of small order (the curve's torsion subgroup).
+ * With non-canonical encodings refused first, a key is of small order exactly when it is one
+ * of these (test/crypto/ed25519.test.ts derives the eight from the curve with @noble/ed25519).
+ */
+const SMALL_ORDER_KEYS: ReadonlySet<string> = new Set([
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0000000000000000000000000000000000000000000000000000000000000080',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05',
+  '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a',
+  'c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa',
+])
+
+/** The small-order encodings fwmesh refuses, for the test that derives them from the curve. */
+export function smallOrderKeysForTests(): string[] {
+  return [...SMALL_ORDER_KEYS]
+}
+
+/**
+ * A public key's verdict is computed once: canonical encoding, not of small order. A key that
+ * is not a point on the curve is refused by node:crypto's verify, which decodes it. Cached
+ * (bounded) with its node:crypto KeyObject, since the same validator and device keys verify
+ * again and again. The small-order check is a set lookup: decoding the point with
+ * @noble/ed25519 took ~0.2 ms, and with more device keys than the cache holds (100,000
+ * simulated devices reporting) it was the validators' largest cost.
  */
 const publicKeyCache = new Map<string, KeyObject | null>()
 
@@ -139,13 +163,10 @@ function checkedPublicKey(publicKey: Uint8Array): KeyObject | null {
   const cached = publicKeyCache.get(id)
   if (cached !== undefined) return cached
   let key: KeyObject | null = null
-  if (isCanonicalPoint(publicKey)) {
+  if (isCanonicalPoint(publicKey) && !SMALL_ORDER_KEYS.has(id)) {
     try {
-      const point = ed.Point.fromBytes(publicKey, false)
-      if (!point.isSmallOrder()) {
-        // A JWK import takes the raw key directly (~16 µs against ~130 µs for SPKI DER).
-        key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: base64url(publicKey) }, format: 'jwk' })
-      }
+      // A JWK import takes the raw key directly (~16 µs against ~130 µs for SPKI DER).
+      key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: base64url(publicKey) }, format: 'jwk' })
     } catch {
       key = null
     }

@@ -8,6 +8,7 @@ import {
   setVerifyMemo,
   sign,
   signNoble,
+  smallOrderKeysForTests,
   strictChecksForTests,
   type VerifyBackend,
   VerifyMemo,
@@ -122,6 +123,42 @@ describe('crypto: ed25519 against RFC 8032', () => {
           false,
         )
       }
+    }
+  })
+
+  it('knows exactly the eight small-order points: the torsion subgroup, derived from the curve', () => {
+    // [L]Q keeps only Q's torsion component; a component of order 8 generates all eight.
+    const torsionOf = (q: ed.Point) => q.multiply(L - 1n).add(q)
+    let generator: ed.Point | undefined
+    for (let y = 3; generator === undefined; y++) {
+      const encoded = new Uint8Array(32)
+      encoded[0] = y
+      let q: ed.Point
+      try {
+        q = ed.Point.fromBytes(encoded)
+      } catch {
+        continue // no point with this y
+      }
+      const t = torsionOf(q)
+      if (!t.multiply(4n).is0()) generator = t
+    }
+    const derived = new Set<string>()
+    let p = ed.Point.ZERO
+    for (let k = 0; k < 8; k++) {
+      derived.add(Buffer.from(p.toBytes()).toString('hex'))
+      p = p.add(generator)
+    }
+    expect([...derived].sort()).toEqual([...SMALL_ORDER].sort())
+    expect(smallOrderKeysForTests().sort(), 'the list verify refuses').toEqual([...derived].sort())
+  })
+
+  it('refuses a public key that is not a point on the curve, on both backends', () => {
+    const v = VECTORS[1]!
+    const offCurve = new Uint8Array(32)
+    offCurve[0] = 2 // y = 2: (y² - 1)/(d·y² + 1) has no square root
+    expect(() => ed.Point.fromBytes(offCurve)).toThrow()
+    for (const backend of BACKENDS) {
+      expect(verifyRawForVectors(offCurve, hex(v.message), hex(v.signature), backend), backend).toBe(false)
     }
   })
 
