@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import type { FleetProgress } from './fleet/fleet.js'
+import { rerunWithHeapFor } from './heap-size.js'
 import { renderRolloutReport } from './report/html.js'
 import { fleetOptionsFor, runFleetScenario, SCENARIOS, scenarioNamed } from './scenarios/index.js'
 
@@ -95,6 +96,8 @@ export function rolloutCommand(opts: Map<string, string>): number {
   const chunkBytes = Math.round(chunkKiB * 1024)
   const imageBytes = Math.round(imageMiB * 2 ** 20)
   if (imageBytes < chunkBytes) fail('--image-mib must be at least one chunk')
+  const rerun = rerunWithHeapFor(devices)
+  if (rerun !== undefined) return rerun
   process.stderr.write(`seed ${seed}: ${scenario}, ${devices} devices, ${imageMiB} MiB image\n`)
   const started = performance.now()
   const run = runFleetScenario({ scenario, devices, imageBytes, chunkBytes, seed, progress: progressBar() })

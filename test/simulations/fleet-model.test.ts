@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { GOSSIP_D_HI, GOSSIP_D_LO } from '../../simulations/fleet/constants.js'
 import { FleetQueue, KIND_CLOSURE } from '../../simulations/fleet/queue.js'
 import { gossipMesh, overlayGraph } from '../../simulations/fleet/topology.js'
+import { heapNeededMB } from '../../simulations/heap-size.js'
 import { Prng } from '../../src/prng.js'
 
 describe('simulations: fleet event queue', () => {
@@ -132,5 +133,30 @@ describe('simulations: npm run sim -- rollout', () => {
       return JSON.stringify(out)
     }
     expect(run()).toBe(run())
+  }, 60_000)
+
+  it('runs itself again with a bigger heap when the fleet needs more than it was given', () => {
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--max-old-space-size=128',
+        '--import',
+        'tsx',
+        'simulations/cli.ts',
+        'rollout',
+        '--devices',
+        '40',
+        '--image-mib',
+        '1',
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    )
+    expect(r.status, r.stderr).toBe(0)
+    expect(r.stderr).toContain(
+      `40 devices: running again with a ${(heapNeededMB(40) / 1024).toFixed(1)} GB heap`,
+    )
+    expect(r.stderr.match(/^seed 1: rollout, 40 devices/gm), 'the run itself happens once').toHaveLength(1)
+    expect(JSON.parse(r.stdout).reportsCommitted).toBe(40)
   }, 60_000)
 })

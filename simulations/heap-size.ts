@@ -1,0 +1,47 @@
+import { spawnSync } from 'node:child_process'
+import { totalmem } from 'node:os'
+import { getHeapStatistics } from 'node:v8'
+
+/**
+ * A fleet run's heap grows with the fleet (~200 KB per device at its peak: each downloading
+ * device's scheduler, upload queue and agent; 10,000 devices peaked at 2.0 GB RSS). Node's
+ * default heap limit (~4.3 GB on this machine) ends a 100,000-device run with an out-of-memory
+ * crash an hour in, so a run that needs more re-runs itself at once with a limit that fits.
+ */
+const HEAP_BYTES_PER_DEVICE = 200 * 1024
+const HEAP_BYTES_BASE = 512 * 2 ** 20
+/** Share of the machine's memory a run may ask V8 for. */
+const HEAP_SHARE_OF_MEMORY_MAX = 0.9
+/** Set in the re-run, so it never re-runs again. */
+const HEAP_SET_ENV = 'FWMESH_SIM_HEAP_MB'
+
+export function heapNeededMB(devices: number): number {
+  return Math.ceil((HEAP_BYTES_BASE + devices * HEAP_BYTES_PER_DEVICE) / 2 ** 20)
+}
+
+/**
+ * When `devices` needs a bigger heap than this process has, runs this same command again in a
+ * child with `--max-old-space-size` and returns its exit code; undefined when this process
+ * will do.
+ */
+export function rerunWithHeapFor(devices: number): number | undefined {
+  const limitMB = getHeapStatistics().heap_size_limit / 2 ** 20
+  const neededMB = heapNeededMB(devices)
+  if (neededMB <= limitMB || process.env[HEAP_SET_ENV] !== undefined) return undefined
+  const machineMB = Math.floor((totalmem() * HEAP_SHARE_OF_MEMORY_MAX) / 2 ** 20)
+  const heapMB = Math.min(neededMB, machineMB)
+  if (heapMB < neededMB) {
+    process.stderr.write(
+      `${devices} devices may need ~${(neededMB / 1024).toFixed(1)} GB of heap; this machine has ${(totalmem() / 2 ** 30).toFixed(1)} GB, so the run may stop short of memory\n`,
+    )
+  }
+  if (heapMB <= limitMB) return undefined
+  process.stderr.write(`${devices} devices: running again with a ${(heapMB / 1024).toFixed(1)} GB heap\n`)
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, `--max-old-space-size=${heapMB}`, ...process.argv.slice(1)],
+    { stdio: 'inherit', env: { ...process.env, [HEAP_SET_ENV]: String(heapMB) } },
+  )
+  if (child.error) throw child.error
+  return child.status ?? 1
+}
