@@ -101,6 +101,14 @@ describe('simulations: fleet scenarios (small scale)', () => {
     expect(firstOf[1]!).toBeLessThan(firstOf[2]!)
   })
 
+  it('waves: the origin sends at most two image copies, though each wave opens new neighbours of it', () => {
+    // At 1,000 devices each wave's newcomers wait seconds for the earlier waves' devices; with a
+    // 3 s starvation rule the origin took them for isolated and sent 2.90 copies (seed 2).
+    const r = runFleetScenario({ scenario: 'waves', devices: 1_000, imageBytes: 64 * MiB, seed: 2 })
+    expectEveryHonestDeviceDone(r)
+    expect(r.summary.originEgressCopies).toBeLessThanOrEqual(2)
+  }, 120_000)
+
   it('explicit capacities and one link latency replace the scenario’s model (the fidelity API)', () => {
     const r = runFleetScenario({
       devices: 20,
