@@ -374,14 +374,15 @@ export const V8_CONCURRENT_ARRAY_BUFFER_SWEEPING = false
  * Maglev, 3 Turbofan). 2 keeps Turbofan off; Node 20 ships Maglev disabled, so there the
  * top tier is Sparkplug's baseline code. The node's hot paths are native (node:crypto hashes,
  * verifies and seals noise frames), and Turbofan's code, its compile zones and the pages of
- * the node binary it runs from cost an idle follower ~2-3 MB. Measured, one run each unless
- * said, load 5-17 from other work: node benchmark probe, 12 idle followers 30-60 s after the
- * rollout, mean RSS 76.1-77.9 -> 73.1 MB (code pages and malloc arenas outside the brk heap
- * 4.1 -> 3.3 MB); bench/download.ts 512 MiB from one seed, two runs each, alternated: 35.6
- * and 35.1 MB/s, device CPU 12.5 and 11.3 s -> 32.1 and 39.4 MB/s, 10.2 and 11.2 s (no cost
- * within the noise); ed25519 verify is node:crypto and was as fast (a micro benchmark: 5,257
- * -> 7,103/s, noise). Pure-JS work does slow: a DAG-CBOR round trip of a 256 KiB chunk
- * message 8,449 -> 2,264/s, still 590 MB/s, ten times the download's rate.
+ * the node binary it runs from cost an idle follower ~2-3 MB. Measured, load 5-17 from other
+ * work: node benchmark probe, 12 idle followers 30-60 s after the rollout, one run: mean RSS
+ * 73.1 MB against 75.1-77.9 in three runs without (code pages and malloc arenas outside the brk
+ * heap 3.3 MB against 3.8-4.3); bench/download.ts 512 MiB from one seed, alternated: 35.6 and
+ * 35.1 MB/s, device CPU 12.5 and 11.3 s without; 32.1 and 39.4 MB/s, 10.2 and 11.2 s with (no
+ * cost within the noise). ed25519 verify is node:crypto (a micro benchmark: 5,257 -> 7,103/s,
+ * noise); the node benchmark's committed reports per second were as noisy with it (26-60) as
+ * without (36-52). Pure-JS work does slow: a DAG-CBOR round trip of a 256 KiB chunk message
+ * 8,449 -> 2,264/s, still 590 MB/s, ten times the download's rate.
  */
 export const V8_MAX_OPT_TIER = 2
 
