@@ -374,6 +374,23 @@ export const V8_SEMI_SPACE_GROWTH_FACTOR = 1
 export const V8_CONCURRENT_ARRAY_BUFFER_SWEEPING = false
 
 /**
+ * The highest tier V8 compiles JavaScript to (`--max-opt`: 0 interpreter, 1 Sparkplug, 2
+ * Maglev, 3 Turbofan). 2 keeps Turbofan off; Node 20 ships Maglev disabled, so there the
+ * top tier is Sparkplug's baseline code. The node's hot paths are native (node:crypto hashes,
+ * verifies and seals noise frames), and Turbofan's code, its compile zones and the pages of
+ * the node binary it runs from cost an idle follower ~2-3 MB. Measured, load 5-17 from other
+ * work: node benchmark probe, 12 idle followers 30-60 s after the rollout, one run: mean RSS
+ * 73.1 MB against 75.1-77.9 in three runs without (code pages and malloc arenas outside the brk
+ * heap 3.3 MB against 3.8-4.3); bench/download.ts 512 MiB from one seed, alternated: 35.6 and
+ * 35.1 MB/s, device CPU 12.5 and 11.3 s without; 32.1 and 39.4 MB/s, 10.2 and 11.2 s with (no
+ * cost within the noise). ed25519 verify is node:crypto (a micro benchmark: 5,257 -> 7,103/s,
+ * noise); the node benchmark's committed reports per second were as noisy with it (26-60) as
+ * without (36-52). Pure-JS work does slow: a DAG-CBOR round trip of a 256 KiB chunk message
+ * 8,449 -> 2,264/s, still 590 MB/s, ten times the download's rate.
+ */
+export const V8_MAX_OPT_TIER = 2
+
+/**
  * How often the node compares its heap and ArrayBuffer memory with what the last full GC left
  * (src/node/memory-watch.ts), and the garbage it lets pile up before it runs a full GC itself.
  * V8 sizes its old generation from the live heap and sees dead ArrayBuffers only through a
@@ -388,6 +405,20 @@ export const V8_CONCURRENT_ARRAY_BUFFER_SWEEPING = false
  */
 export const MEMORY_WATCH_INTERVAL_MS = 1_000
 export const MEMORY_GARBAGE_SLACK_BYTES = 8 * 1024 * 1024
+/**
+ * When a node turns idle (this long without a download or a collection for garbage; startup
+ * and a ledger sync count as busy through the collections they cause), the memory watch runs
+ * MEMORY_SETTLE_COLLECTIONS full GCs, one a second. Two, because one does not give pages back:
+ * V8 sweeps after the collection and releases the pages that sweeping emptied only at the next
+ * one (a bare `node`: 40 MB of dead objects, heap total 45.2 MB after one gc(), 7.9 MB after a
+ * second, RSS -38 MB a second later). The GC also frees dead ArrayBuffers (socket reads, noise
+ * frames), and glibc gives back the top of its heap once nothing live is above. Node benchmark
+ * probe, 12 idle followers sampled for 30 s after their rollout, one run each:
+ * mean RSS 77.5 -> 75.1 MB, highest sample 83.6 -> 79.7 MB; the figures in README.md's Memory
+ * section. Costs two ~20 ms GCs per busy spell.
+ */
+export const MEMORY_IDLE_AFTER_MS = 10_000
+export const MEMORY_SETTLE_COLLECTIONS = 2
 export const MEMORY_CHECK_BYTES = 4 * 1024 * 1024
 
 // ---- Agent (src/agent) ----

@@ -281,7 +281,7 @@ export class Node {
       ...processMetrics(),
       {
         name: 'fwmesh_memory_collections_total',
-        help: 'Full garbage collections the node ran because garbage piled up',
+        help: 'Full garbage collections the node ran: garbage piled up, a download ended, or it turned idle',
         type: 'counter',
         value: this.memory.collected,
       },

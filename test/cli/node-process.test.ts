@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../scripts/fleet.js'
 import { NodeClient } from '../../src/cli/api-client.js'
 import { toHex } from '../../src/codec/bytes.js'
+import { MEMORY_IDLE_AFTER_MS, MEMORY_SETTLE_COLLECTIONS } from '../../src/constants.js'
 import { didFromPublicKey } from '../../src/crypto/did.js'
 import { generateKeyPair } from '../../src/crypto/ed25519.js'
 import { writeKeyFile } from '../../src/crypto/key-store.js'
@@ -115,6 +116,24 @@ describe('cli: fwmesh node as a process', () => {
     expect(env).toContain('MALLOC_ARENA_MAX=2')
     const metrics = await (await fetch(`${client.baseUrl}/metrics`)).text()
     expect(metrics).toMatch(/^fwmesh_memory_collections_total \d+$/m)
+  }, 60_000)
+
+  it('settles once idle: two full GCs after MEMORY_IDLE_AFTER_MS, counted in /metrics', async () => {
+    const collections = async () => {
+      const metrics = await (await fetch(`${client.baseUrl}/metrics`)).text()
+      return Number(/^fwmesh_memory_collections_total (\d+)$/m.exec(metrics)?.[1])
+    }
+    const before = await collections()
+    const deadline = Date.now() + MEMORY_IDLE_AFTER_MS + 20_000
+    let now = before
+    while (now < before + MEMORY_SETTLE_COLLECTIONS && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 500))
+      now = await collections()
+    }
+    // Nothing else runs on this node: without settling, no garbage would reach the slack.
+    expect(now, 'the idle node ran its settling collections').toBeGreaterThanOrEqual(
+      before + MEMORY_SETTLE_COLLECTIONS,
+    )
   }, 60_000)
 
   it('stops on SIGTERM with exit code 0 and keeps every committed block', async () => {
