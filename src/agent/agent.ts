@@ -852,13 +852,28 @@ export class DeviceAgent {
 
   /** Exponential backoff with optional jitter, for download attempt n (1-based) that failed. */
   private backoff(n: number): number {
-    const full = Math.min(this.limits.retryBackoffBaseMs * 2 ** (n - 1), this.limits.retryBackoffMaxMs)
-    if (!this.prng) return full
-    return Math.floor(full / 2 + this.prng.next() * (full / 2))
+    return this.jittered(
+      Math.min(this.limits.retryBackoffBaseMs * 2 ** (n - 1), this.limits.retryBackoffMaxMs),
+    )
   }
 
+  /**
+   * The wait after report submission `attempts` before the next: doubling, and jittered like
+   * download backoffs. A fleet reports `downloading` within a second of an approval; when the
+   * validators' mempools are full, the refused reports must not all come back in the same
+   * second a minute later (a 100,000-device simulation without jitter left a quarter of its
+   * reports uncommitted after their last attempt: each wave fit one mempool and no more).
+   */
   private reportDelay(attempts: number): number {
-    return Math.min(this.limits.reportTimeoutMs * 2 ** (attempts - 1), this.limits.reportTimeoutMaxMs)
+    return this.jittered(
+      Math.min(this.limits.reportTimeoutMs * 2 ** (attempts - 1), this.limits.reportTimeoutMaxMs),
+    )
+  }
+
+  /** `full` drawn down to somewhere in [full/2, full] when the agent has a PRNG; else `full`. */
+  private jittered(full: number): number {
+    if (!this.prng) return full
+    return Math.floor(full / 2 + this.prng.next() * (full / 2))
   }
 
   private wake(at: number): void {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { open, readFile } from 'node:fs/promises'
 import {
   type AgentOutput,
@@ -12,6 +13,7 @@ import { STATUS_RELEASES_MAX } from '../constants.js'
 import type { KeyPair } from '../crypto/ed25519.js'
 import { parseSemVer } from '../ledger/semver.js'
 import { signTx, type TxBody } from '../ledger/tx.js'
+import { Prng } from '../prng.js'
 import { hashFile } from '../transfer/chunk-store.js'
 import { writeAtomically } from './atomic-file.js'
 import type { DeviceConfig } from './config.js'
@@ -86,7 +88,8 @@ export class AgentDriver {
         channel: config.channel,
         window,
       },
-      { runningVersion, now: Date.now(), state },
+      // Jitter for retries: a fleet that saw one approval must not retry in lockstep.
+      { runningVersion, now: Date.now(), state, prng: Prng.fromBytes(randomBytes(32)) },
     )
     if (!booted.ok) throw new Error(booted.error.message)
     const driver = new AgentDriver(

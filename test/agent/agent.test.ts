@@ -415,6 +415,30 @@ describe('agent: reports', () => {
     expect(waits).toEqual([60_000, 120_000, 240_000])
   })
 
+  it('agent: reports: with a PRNG each wait is drawn from half to all of it, so devices that reported together resubmit apart', () => {
+    const w = new World()
+    w.publish({ version: '1.1.0' })
+    const waitsOf = (seed: string): number[] => {
+      const d = new Driver(w, { boot: { prng: Prng.fromSeed(seed) } })
+      d.ledger()
+      const waits: number[] = []
+      for (let i = 0; i < 3; i++) {
+        waits.push(d.agent.nextTickAt()! - d.now)
+        d.tick()
+      }
+      return waits
+    }
+    const a = waitsOf('device a')
+    const b = waitsOf('device b')
+    for (const [i, full] of [60_000, 120_000, 240_000].entries()) {
+      for (const waits of [a, b]) {
+        expect(waits[i], `wait ${i + 1}`).toBeGreaterThanOrEqual(full / 2)
+        expect(waits[i], `wait ${i + 1}`).toBeLessThanOrEqual(full)
+      }
+      expect(a[i], `wait ${i + 1} differs between the devices`).not.toBe(b[i])
+    }
+  })
+
   it('agent: reports: a duplicate rejection means the report had committed', () => {
     const { d, id } = atInstall()
     d.installed(id)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { runFleet, withVerifyMemo } from '../../simulations/fleet/fleet.js'
 import { boundMs } from '../../simulations/scenarios/common.js'
-import { fleetOptionsFor, runFleetScenario } from '../../simulations/scenarios/index.js'
+import { fleetOptionsFor, runFleetScenario, summarize } from '../../simulations/scenarios/index.js'
 
 const MiB = 2 ** 20
 
@@ -27,6 +28,21 @@ describe('simulations: fleet scenarios (small scale)', () => {
     expect(r.summary.ratioToBound).toBeLessThanOrEqual(1.25)
     expect(r.summary.originEgressCopies).toBeLessThanOrEqual(2)
     expect(r.summary.announcementP99Ms).toBeLessThan(1_000)
+  })
+
+  it('rollout: with ten devices per mempool slot, refused reports come back spread out and every one commits', () => {
+    // The proportions of 100,000 devices against a 10,000-transaction mempool: every device
+    // reports at once, nine in ten are refused, and retries in lockstep would each fit one
+    // mempool (that run ended with a quarter of its reports abandoned).
+    const devices = 300
+    const options = fleetOptionsFor({ scenario: 'rollout', devices, imageBytes: 8 * MiB, seed: 1 })
+    const result = withVerifyMemo(() =>
+      runFleet({ ...options, consensusLimits: { mempoolTxsMax: devices / 10 } }),
+    )
+    const summary = summarize('rollout', result)
+    expect(summary.details.stuck, 'the run finished').toBe(false)
+    expect(summary.reportsCommitted, 'every installed report committed').toBe(devices)
+    expect(summary.details.allReportsCommitted, 'downloading reports committed too').toBe(true)
   })
 
   it('heterogeneous: LAN gateways finish before DSL devices, DSL before cellular', () => {
