@@ -237,6 +237,8 @@ const FLEET_CHAIN_PARAMS = { blockIntervalMs: 500, emptyBlockIntervalMs: 5_000 }
 interface PendingTx {
   readonly device: number
   readonly reportId: number
+  /** The signed report: a resubmission is the same body, so it is signed once. */
+  readonly tx: SignedTx
   readonly installed: boolean
   readonly submittedAt: number
   committedHeight: number
@@ -1261,6 +1263,13 @@ class Fleet {
         return
       }
       case 'report': {
+        // The agent resubmits a report unchanged (same time, same nonce): sign it once.
+        const known = this.reportsOf[d]!.find((r) => r.reportId === out.id)
+        if (known) {
+          assert(known.installed === (out.status === 'installed'), 'a resubmitted report is unchanged')
+          this.gossipReport(d, known.tx)
+          return
+        }
         const body = {
           type: 'install.report',
           chain: this.chain.genesis.chainId,
@@ -1274,27 +1283,30 @@ class Fleet {
           ...(out.detail !== undefined ? { detail: out.detail } : {}),
         } as TxBody
         const tx = signTx(body, this.keys[d]!)
-        let p = this.pendingTx.get(tx.idString)
-        if (!p) {
-          p = {
-            device: d,
-            reportId: out.id,
-            installed: out.status === 'installed',
-            submittedAt: this.now,
-            committedHeight: -1,
-          }
-          this.pendingTx.set(tx.idString, p)
-          this.reportsOf[d]!.push(p)
-          this.uncommittedTxs++
+        assert(!this.pendingTx.has(tx.idString), 'report ids are unique per device')
+        const p: PendingTx = {
+          device: d,
+          reportId: out.id,
+          tx,
+          installed: out.status === 'installed',
+          submittedAt: this.now,
+          committedHeight: -1,
         }
-        if (!this.online[d]) return
-        // Gossip on the tx topic reaches every validator that is up and reachable.
-        for (let v = 0; v < this.o.validators; v++) {
-          const dist = this.distV[v]![d]!
-          if (Number.isFinite(dist)) this.queue.pushClosure(this.now + dist, () => this.submitTo(v, tx))
-        }
+        this.pendingTx.set(tx.idString, p)
+        this.reportsOf[d]!.push(p)
+        this.uncommittedTxs++
+        this.gossipReport(d, tx)
         return
       }
+    }
+  }
+
+  /** Gossip on the tx topic reaches every validator that is up and reachable from device d. */
+  private gossipReport(d: number, tx: SignedTx): void {
+    if (!this.online[d]) return
+    for (let v = 0; v < this.o.validators; v++) {
+      const dist = this.distV[v]![d]!
+      if (Number.isFinite(dist)) this.queue.pushClosure(this.now + dist, () => this.submitTo(v, tx))
     }
   }
 
