@@ -20,16 +20,28 @@ export function cidOf(value: unknown): CID {
 }
 
 const BASE32_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567'
+const BASE32_CODES = Uint8Array.from(BASE32_ALPHABET, (c) => c.charCodeAt(0))
+/** The multibase prefix of base32, lower case. */
+const MULTIBASE_BASE32 = 'b'.charCodeAt(0)
+/** Bytes of a CID `cidToString` encodes with its scratch buffer (a sha2-256 CIDv1 is 36). */
+const CID_STRING_BYTES_MAX = 128
+const CID_STRING_LENGTH_MAX = 1 + Math.ceil((CID_STRING_BYTES_MAX * 8) / 5)
+const cidStringScratch = Buffer.alloc(CID_STRING_LENGTH_MAX)
 
 /**
- * `cid.toString()` for a CIDv1, about 15× faster than multiformats' generic base encoder
- * (7 µs → 0.5 µs): ids are turned into strings for every transaction on the apply path.
+ * `cid.toString()` for a CIDv1, about 40× faster than multiformats' generic base encoder
+ * (7 µs → 0.16 µs): ids are turned into strings for every transaction on the apply path.
  * Multibase prefix `b`, RFC 4648 base32, lower case, no padding; a test checks it equals
- * `cid.toString()` on random CIDs.
+ * `cid.toString()` on random CIDs. The characters go to a scratch buffer and become one flat
+ * string: appending them one by one made a rope of ~60 cells per id (32 bytes each), which
+ * every kept transaction id carried (6 MB per 4,000 ids in a fleet simulation's heap).
  */
 export function cidToString(cid: CID): string {
   const bytes = cid.bytes
-  let out = 'b'
+  if (bytes.length > CID_STRING_BYTES_MAX) return cid.toString()
+  const out = cidStringScratch
+  let n = 0
+  out[n++] = MULTIBASE_BASE32
   let buffer = 0
   let bits = 0
   for (let i = 0; i < bytes.length; i++) {
@@ -37,11 +49,11 @@ export function cidToString(cid: CID): string {
     bits += 8
     while (bits >= 5) {
       bits -= 5
-      out += BASE32_ALPHABET[(buffer >>> bits) & 31]
+      out[n++] = BASE32_CODES[(buffer >>> bits) & 31]!
     }
   }
-  if (bits > 0) out += BASE32_ALPHABET[(buffer << (5 - bits)) & 31]
-  return out
+  if (bits > 0) out[n++] = BASE32_CODES[(buffer << (5 - bits)) & 31]!
+  return out.toString('latin1', 0, n)
 }
 
 /** Parses a CID string; undefined when it is not a CIDv1 over sha2-256. */

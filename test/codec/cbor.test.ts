@@ -1,8 +1,9 @@
 import fc from 'fast-check'
+import * as Digest from 'multiformats/hashes/digest'
 import { describe, expect, it } from 'vitest'
 import { fromHex } from '../../src/codec/bytes.js'
 import { decodeCbor, encodeCbor } from '../../src/codec/cbor.js'
-import { cidOf, cidToString, parseCid } from '../../src/codec/cid.js'
+import { CID, cidOf, cidToString, parseCid } from '../../src/codec/cid.js'
 import { array, bytes, literal, struct, tagged, text, uint } from '../../src/codec/schema.js'
 
 describe('codec: canonical DAG-CBOR', () => {
@@ -59,6 +60,16 @@ describe('codec: CIDs', () => {
       }),
       { seed: 2, numRuns: 300 },
     )
+  })
+
+  it('writes each CID string on its own, and long CIDs (past the scratch buffer) the generic way', () => {
+    const a = cidOf({ a: 1 })
+    const b = cidOf({ b: 2 })
+    const first = cidToString(a)
+    expect(cidToString(b)).toBe(b.toString())
+    expect(first, 'an earlier string is not overwritten by the next').toBe(a.toString())
+    const long = CID.createV1(0x71, Digest.create(0x00, new Uint8Array(200).fill(7)))
+    expect(cidToString(long)).toBe(long.toString())
   })
 
   it('parses only CIDv1 over sha2-256', () => {
