@@ -27,9 +27,17 @@ export function decodeError(code: DecodeErrorCode, path: string, message: string
   return { code, path, reason: message, message: path ? `${path}: ${message}` : message }
 }
 
-/** Canonical DAG-CBOR: map keys sorted, minimal integers, no floats where ints fit. */
+/**
+ * Canonical DAG-CBOR: map keys sorted, minimal integers, no floats where ints fit. The bytes
+ * are their own: for encodings of ~130 bytes to 4 KiB, cborg returns a view into a Buffer from
+ * Node's shared 8 KiB pool (a 246-byte install report kept 8,192 bytes alive), so such a view
+ * is copied out. Encodings are kept for long (transactions in mempools and blocks, agent state).
+ */
 export function encodeCbor(value: unknown): Uint8Array {
-  return dagCbor.encode(value)
+  const bytes = dagCbor.encode(value)
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !Buffer.isBuffer(bytes))
+    return bytes
+  return new Uint8Array(bytes)
 }
 
 /**

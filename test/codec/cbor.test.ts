@@ -50,6 +50,18 @@ describe('codec: canonical DAG-CBOR', () => {
   })
 })
 
+describe('codec: encoded bytes own their memory', () => {
+  it('encodes to a plain Uint8Array of exactly its length, never a view into a shared pool, at every size', () => {
+    for (const size of [10, 100, 200, 250, 300, 1_000, 3_000, 5_000]) {
+      const encoded = encodeCbor({ release: cidOf({ a: 1 }), note: 'x'.repeat(size) })
+      expect(Buffer.isBuffer(encoded), `${size}`).toBe(false)
+      expect(encoded.byteOffset, `${size}`).toBe(0)
+      expect(encoded.buffer.byteLength, `${size}`).toBe(encoded.byteLength)
+      expect(decodeCbor(encoded, 8_192).ok, `${size}`).toBe(true)
+    }
+  })
+})
+
 describe('codec: CIDs', () => {
   it('writes CID strings exactly as multiformats does, on random values (fast-check)', () => {
     fc.assert(
