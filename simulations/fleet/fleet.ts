@@ -1463,6 +1463,9 @@ function snapshotView(state: LedgerState): LedgerView {
   return {
     release: (id) => byId.get(id),
     releasesOf: (product, channel) => groups.get(`${product}/${channel}`) ?? [],
+    // Read from the follower's live state, as a node's view reads its own: a registration never
+    // changes once committed (device.already-registered), so reading it later reads the same.
+    registration: (publicKey) => state.device(publicKey),
   }
 }
 

@@ -153,6 +153,7 @@ export type AgentLogEvent =
   | 'report-abandoned'
   | 'report-dropped'
   | 'stale-input'
+  | 'registration-mismatch'
 
 /** A command for the driver. */
 export type AgentOutput =
@@ -254,7 +255,8 @@ export class DeviceAgent {
   private booting = true
   private readonly deferred: AgentOutput[] = []
   private wakeAt: number | undefined
-  private readonly profile: DeviceProfile
+  /** The configured profile, with the registration read from the latest ledger view. */
+  private profile: DeviceProfile
   private readonly limits: AgentLimits
   private readonly prng: Prng | undefined
 
@@ -329,6 +331,22 @@ export class DeviceAgent {
   handleLedger(view: LedgerView, now: number): void {
     this.step(now, () => {
       this.view = view
+      const registration = view.registration(this.config.publicKey)
+      if (
+        registration?.product !== this.profile.registration?.product ||
+        registration?.hardware !== this.profile.registration?.hardware
+      ) {
+        this.profile = { ...this.profile, registration }
+        if (
+          registration &&
+          (registration.product !== this.config.product || registration.hardware !== this.config.hardware)
+        )
+          this.log(
+            'warn',
+            'registration-mismatch',
+            `the ledger registers this device as ${registration.product} ${registration.hardware}, its configuration says ${this.config.product} ${this.config.hardware}; installing nothing until they agree`,
+          )
+      }
       this.evaluate()
     })
   }

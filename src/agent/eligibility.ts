@@ -13,13 +13,22 @@ import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { waveOpensAt } from './rollout.js'
 import { isWindowOpen, type MaintenanceWindow, nextWindowOpening } from './window.js'
 
+/** What the ledger's `device.register` says a device is. */
+export interface DeviceRegistration {
+  readonly product: string
+  readonly hardware: string
+}
+
 /** What the agent knows about its own device. */
 export interface DeviceProfile {
+  /** From the device's configuration. */
   readonly product: string
   readonly hardware: string
   readonly channel: string
   /** The device's rollout bucket (`rolloutBucket(publicKey)`). */
   readonly bucket: number
+  /** The device's registration on the ledger; absent while it is not registered. */
+  readonly registration?: DeviceRegistration | undefined
 }
 
 export type IneligibleReason =
@@ -28,6 +37,7 @@ export type IneligibleReason =
   | 'other-product'
   | 'other-channel'
   | 'other-hardware'
+  | 'registration-mismatch'
   | 'bad-version'
   | 'not-newer'
   | 'below-min-from'
@@ -51,8 +61,16 @@ function no(reason: IneligibleReason, opensAt?: number): Eligibility {
 
 /**
  * Everything but the maintenance window: approved and not revoked; same product, channel and
- * a listed hardware model; strictly newer than `installed` (never a downgrade, never a
- * reinstall); `installed` at least the release's min-from version; the device's wave open.
+ * a listed hardware model; the ledger's registration of the device (when there is one) naming
+ * the same product and hardware as its configuration; strictly newer than `installed` (never
+ * a downgrade, never a reinstall); `installed` at least the release's min-from version; the
+ * device's wave open.
+ *
+ * When the configuration and the registration disagree, nothing is installed
+ * (`registration-mismatch`): one of them is wrong, and firmware for the wrong board can brick
+ * a device, while the ledger would refuse the report of a device registered as another
+ * product. An unregistered device is judged by its configuration alone (the ledger refuses
+ * its reports until it is registered; it may be registered after the install).
  */
 export function releaseEligibility(
   release: ReleaseRecord,
@@ -65,6 +83,9 @@ export function releaseEligibility(
   if (release.product !== device.product) return no('other-product')
   if (release.channel !== device.channel) return no('other-channel')
   if (!release.hardware.includes(device.hardware)) return no('other-hardware')
+  const registered = device.registration
+  if (registered && (registered.product !== device.product || registered.hardware !== device.hardware))
+    return no('registration-mismatch')
   // The ledger only accepts semantic versions, so a failure here means a record from
   // elsewhere: refuse it rather than guess an order.
   const version = parseSemVer(release.version)

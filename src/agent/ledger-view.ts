@@ -5,6 +5,7 @@
  */
 import { compareVersions } from '../ledger/semver.js'
 import type { LedgerState, ReleaseRecord } from '../ledger/state.js'
+import type { DeviceRegistration } from './eligibility.js'
 
 export interface LedgerView {
   /** A release by id (the CID string of its publish transaction). */
@@ -16,6 +17,8 @@ export interface LedgerView {
    * and channel, so this is also newest-published first.
    */
   releasesOf(product: string, channel: string): Iterable<ReleaseRecord>
+  /** What the ledger registered the device with this public key as; undefined if unregistered. */
+  registration(publicKey: Uint8Array): DeviceRegistration | undefined
 }
 
 /**
@@ -38,6 +41,7 @@ export function ledgerView(state: LedgerState): LedgerView {
   return {
     release: (id) => state.release(id),
     releasesOf: (product, channel) => groups.get(groupKey(product, channel)) ?? [],
+    registration: (publicKey) => state.device(publicKey),
   }
 }
 

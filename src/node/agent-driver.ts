@@ -109,16 +109,19 @@ export class AgentDriver {
 
   /**
    * What `fwmesh status` shows of the device, including why each recent release of its
-   * product is or is not being installed (`not-approved`, `other-hardware`, `not-newer`, …).
+   * product is or is not being installed (`not-approved`, `other-hardware`, `registration-mismatch`,
+   * `not-newer`, …).
    */
   status() {
     const s = this.agent.state
     const installed = parseSemVer(this.agent.installedVersion)
+    const registered = this.ledger.ledger.device(this.keys.publicKey)
     const profile = {
       product: this.config.product,
       hardware: this.config.hardware,
       channel: this.config.channel,
       bucket: rolloutBucket(this.keys.publicKey),
+      registration: registered,
     }
     const now = Date.now()
     const releases = [...this.ledger.ledger.releases.entries()]
@@ -142,6 +145,8 @@ export class AgentDriver {
       product: this.config.product,
       hardware: this.config.hardware,
       channel: this.config.channel,
+      // What the ledger registered the device as (null: not registered, so its reports are refused).
+      registered: registered ? { product: registered.product, hardware: registered.hardware } : null,
       installedVersion: this.agent.installedVersion,
       phase: this.agent.phase,
       target: s.target ? { release: s.target.release, version: s.target.version } : null,

@@ -385,6 +385,26 @@ describe('agent: failures', () => {
   })
 })
 
+describe('agent: registration', () => {
+  it('agent: registration: a device configured as other hardware than the ledger registered fetches nothing, and says why', () => {
+    const w = new World()
+    w.publish({ version: '1.1.0', hardware: ['rev-b', 'rev-c'] })
+    // The World registers the device as a gw on rev-b boards.
+    const d = new Driver(w, { config: { hardware: 'rev-c' } })
+    expect(d.ledger().filter((o) => o.startsWith('fetch'))).toEqual([])
+    expect(d.agent.phase).toBe('idle')
+    expect(d.logs()).toContain('registration-mismatch')
+  })
+
+  it('agent: registration: a device not registered yet goes by its configuration', () => {
+    const w = new World()
+    w.publish({ version: '1.1.0' })
+    const d = new Driver(w, { config: { publicKey: w.chain.key('unregistered').publicKey } })
+    expect(d.ledger()).toContain('fetch 1.1.0')
+    expect(d.logs()).not.toContain('registration-mismatch')
+  })
+})
+
 describe('agent: reports', () => {
   it('agent: reports: a report not seen committed is resubmitted unchanged, then abandoned with a log', () => {
     const w = new World()

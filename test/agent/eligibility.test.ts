@@ -111,6 +111,27 @@ describe('agent: eligibility (the pure check)', () => {
     })
   }
 
+  it('agent: eligibility (the pure check): a registration that names other hardware or another product stops every install', () => {
+    const w = new World()
+    const id = w.publish({ version: '1.1.0', hardware: ['rev-b', 'rev-c'] })
+    const installed = parseSemVer('1.0.0')!
+    const judge = (registration: DeviceProfile['registration']) =>
+      releaseEligibility(w.release(id), { ...profile(w), registration }, installed, NOW)
+    expect(judge({ product: 'gw', hardware: 'rev-b' }), 'the registration agrees').toEqual({ eligible: true })
+    expect(judge(undefined), 'not registered: the configuration decides').toEqual({ eligible: true })
+    expect(
+      judge({ product: 'gw', hardware: 'rev-c' }),
+      'registered as another board the release also lists',
+    ).toEqual({
+      eligible: false,
+      reason: 'registration-mismatch',
+    })
+    expect(judge({ product: 'camera', hardware: 'rev-b' }), 'registered as another product').toEqual({
+      eligible: false,
+      reason: 'registration-mismatch',
+    })
+  })
+
   it('agent: eligibility (the pure check): the window is checked last and says when it opens', () => {
     const w = new World()
     const id = w.publish({ version: '1.1.0' })

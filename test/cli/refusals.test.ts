@@ -142,5 +142,9 @@ describe('cli: refused releases, as a user sees them', () => {
       expect.objectContaining({ eligible: false, reason: 'other-hardware' }),
     )
     expect(device.status().device?.installedVersion).toBe('1.0.0')
+    expect(device.status().device?.registered, 'the status shows what the ledger registered').toEqual({
+      product: 'gw',
+      hardware: 'rev-a',
+    })
   })
 })
