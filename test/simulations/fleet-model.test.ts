@@ -6,6 +6,13 @@ import { gossipMesh, overlayGraph } from '../../simulations/fleet/topology.js'
 import { heapNeededMB } from '../../simulations/heap-size.js'
 import { Prng } from '../../src/prng.js'
 
+/** Runs `npm run sim -- <args>` as a child process, with Node flags before the script. */
+function simCli(args: readonly string[], nodeFlags: readonly string[] = []) {
+  return spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', 'simulations/cli.ts', ...args], {
+    encoding: 'utf8',
+  })
+}
+
 describe('simulations: fleet event queue', () => {
   it('pops events by time, ties in the order they were pushed, across growth', () => {
     const q = new FleetQueue(2, 1_000)
@@ -89,23 +96,7 @@ describe('simulations: fleet topology', () => {
 describe('simulations: npm run sim -- rollout', () => {
   it('prints one JSON object, identical for the same seed apart from wall time and memory', () => {
     const run = () => {
-      const r = spawnSync(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'simulations/cli.ts',
-          'rollout',
-          '--devices',
-          '40',
-          '--image-mib',
-          '2',
-          '--seed',
-          '3',
-          '--json',
-        ],
-        { encoding: 'utf8' },
-      )
+      const r = simCli(['rollout', '--devices', '40', '--image-mib', '2', '--seed', '3', '--json'])
       expect(r.status, r.stderr).toBe(0)
       const lines = r.stdout.trim().split('\n')
       expect(lines).toHaveLength(1)
@@ -136,21 +127,9 @@ describe('simulations: npm run sim -- rollout', () => {
   }, 60_000)
 
   it('runs itself again with a bigger heap when the fleet needs more than it was given', () => {
-    const r = spawnSync(
-      process.execPath,
-      [
-        '--max-old-space-size=128',
-        '--import',
-        'tsx',
-        'simulations/cli.ts',
-        'rollout',
-        '--devices',
-        '40',
-        '--image-mib',
-        '1',
-        '--json',
-      ],
-      { encoding: 'utf8' },
+    const r = simCli(
+      ['rollout', '--devices', '40', '--image-mib', '1', '--json'],
+      ['--max-old-space-size=128'],
     )
     expect(r.status, r.stderr).toBe(0)
     expect(r.stderr).toContain(
