@@ -75,7 +75,12 @@ export const ORIGIN_NEIGHBOURS = 16
 
 /**
  * A device's have-updates are batched: the first chunk accepted opens a batch that goes out
- * this long after (a node flushes its announcements at this cadence instead of per chunk).
+ * this long after. The node announces each chunk as soon as it is written (to each neighbour it
+ * told about the image), so this is a modelling approximation that saves events; it errs on the
+ * slow side. Batching the node the same way was measured and not adopted: in the node benchmark
+ * (origin 16 MiB/s, loopback) the origin's egress rose from 1.00-1.06 to 1.30 image copies in
+ * two runs, since the origin's super-seeding learns later that a chunk has spread; the
+ * fidelity check was unchanged (real p50/max +3 %/0 % from the simulated ones).
  */
 export const HAVE_BATCH_MS = 100
 
