@@ -565,6 +565,14 @@ export const INBOUND_CONNECTIONS_PER_HOST_PER_SEC = 64
 /** Connections being set up at once (noise handshakes are CPU work). */
 export const INBOUND_PENDING_CONNECTIONS_MAX = 64
 
+/**
+ * A peer found by discovery (mDNS on the LAN) is dialled only while the node has fewer open
+ * connections than this: libp2p 3 puts discovered peers in its peer store and dials none of
+ * them (bootstrap peers alone are kept connected), and a LAN of hundreds of devices must not
+ * make every node dial every other. A download uses up to TRANSFER_PEERS_MAX neighbours.
+ */
+export const DISCOVERY_DIAL_CONNECTIONS_MAX = 32
+
 /** A device waiting for a manifest asks its neighbours again at this interval. */
 export const MANIFEST_RETRY_INTERVAL_MS = 2_000
 

@@ -92,6 +92,8 @@ export class Node {
         listen: config.network.listen,
         bootstrap: config.network.bootstrap,
         mdns: config.network.mdns,
+        onDiscoveryDialError: (peer, error) =>
+          log.debug({ peer, err: error.message }, 'could not dial a discovered peer'),
       })
       const ids = protocolIds(genesis.chainId)
       await host.handle(ids.sync, syncHandler(store, log.child({ sub: 'sync' })), { maxInboundStreams: 16 })

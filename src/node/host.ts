@@ -9,7 +9,11 @@ import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { INBOUND_CONNECTIONS_PER_HOST_PER_SEC, INBOUND_PENDING_CONNECTIONS_MAX } from '../constants.js'
+import {
+  DISCOVERY_DIAL_CONNECTIONS_MAX,
+  INBOUND_CONNECTIONS_PER_HOST_PER_SEC,
+  INBOUND_PENDING_CONNECTIONS_MAX,
+} from '../constants.js'
 import type { KeyPair } from '../crypto/ed25519.js'
 import { nodeNoiseCrypto } from './noise-crypto.js'
 
@@ -23,6 +27,10 @@ export interface HostOptions {
   readonly listen: readonly string[]
   readonly bootstrap: readonly string[]
   readonly mdns: boolean
+  /** A dial of a discovered peer failed (it is only tried again when discovered again). */
+  readonly onDiscoveryDialError?: (peer: string, error: Error) => void
+  /** Discovered peers are dialled below this many connections (DISCOVERY_DIAL_CONNECTIONS_MAX). */
+  readonly discoveryDialConnectionsMax?: number
 }
 
 export function protocolIds(chainId: string) {
@@ -42,7 +50,7 @@ export async function createHost(options: HostOptions) {
   const peerDiscovery = []
   if (options.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: [...options.bootstrap] }))
   if (options.mdns) peerDiscovery.push(mdns())
-  return createLibp2p({
+  const node = await createLibp2p({
     privateKey,
     addresses: { listen: [...options.listen] },
     transports: [tcp()],
@@ -70,6 +78,39 @@ export async function createHost(options: HostOptions) {
         scoreParams: { IPColocationFactorWeight: 0 },
       }),
     },
+  })
+  dialDiscoveredPeers(
+    node,
+    options.discoveryDialConnectionsMax ?? DISCOVERY_DIAL_CONNECTIONS_MAX,
+    options.onDiscoveryDialError,
+  )
+  return node
+}
+
+/**
+ * Dials each peer discovery finds (mDNS), while the node has fewer than `connectionsMax`
+ * connections and none to that peer: libp2p 3 only records
+ * discovered peers (its mDNS documentation says to dial them), so without this a node found
+ * on the LAN would never be connected to.
+ */
+function dialDiscoveredPeers(
+  node: Libp2p,
+  connectionsMax: number,
+  onError?: (peer: string, error: Error) => void,
+): void {
+  // A dial adds the peer to the peer store, which libp2p reports as a discovery again.
+  const dialing = new Set<string>()
+  node.addEventListener('peer:discovery', (event) => {
+    const { id, multiaddrs } = event.detail
+    const key = id.toString()
+    if (id.equals(node.peerId) || node.status !== 'started' || dialing.has(key)) return
+    if (node.getConnections(id).length > 0) return
+    if (node.getConnections().length + dialing.size >= connectionsMax) return
+    dialing.add(key)
+    node
+      .dial(multiaddrs.length > 0 ? multiaddrs : id)
+      .catch((error: Error) => onError?.(key, error))
+      .finally(() => dialing.delete(key))
   })
 }
 
