@@ -15,7 +15,7 @@ import { err, ok, type Result } from '../codec/result.js'
  * [network]
  * listen = ["/ip4/0.0.0.0/tcp/4001"]
  * bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3Koo..."]
- * mdns = true
+ * mdns = true                       # find and dial nodes on the LAN (up to 32 connections)
  *
  * [api]
  * listen = "127.0.0.1:7070"
