@@ -57,21 +57,24 @@ export interface FleetScenarioOptions extends ScenarioInput {
 }
 
 /** The JSON object `npm run sim -- rollout --json` prints, minus wallSeconds and peakRssMB. */
-export interface RolloutSummary {
-  readonly devices: number
-  readonly imageMiB: number
-  readonly seed: number
-  readonly events: number
-  readonly simSeconds: FleetResult['simSeconds']
-  readonly lowerBoundSeconds: number
-  readonly clientServerSeconds: number
-  readonly ratioToBound: number
-  readonly ratioToBoundOnline: number
-  readonly originEgressCopies: number
-  readonly announcementP99Ms: number
-  readonly reportsCommitted: number
-  readonly reportCommitP99Ms: number
+export type RolloutSummary = Pick<
+  FleetResult,
+  | 'devices'
+  | 'imageMiB'
+  | 'seed'
+  | 'events'
+  | 'simSeconds'
+  | 'lowerBoundSeconds'
+  | 'clientServerSeconds'
+  | 'ratioToBound'
+  | 'ratioToBoundOnline'
+  | 'originEgressCopies'
+  | 'announcementP99Ms'
+  | 'reportsCommitted'
+  | 'reportCommitP99Ms'
+> & {
   readonly scenario: string
+  /** The details without the per-device arrays. */
   readonly details: Omit<
     FleetResult['details'],
     'firstFetchSeconds' | 'rolloutBucketOf' | 'regionOf' | 'installedCommitSeconds'
