@@ -246,7 +246,10 @@ export const PICKER_SCAN_BUDGET = 64
  */
 export const SCHEDULER_OUTPUTS_MAX = 4 * TRANSFER_PEERS_MAX * PEER_REQUESTS_IN_FLIGHT_MAX
 
-/** Chunk indices in one have-update message (a node announces each chunk once written; a `have` on connect carries the whole bitfield). */
+/**
+ * Chunk indices in one have-update message (a node announces each chunk once written; a `have`
+ * on connect carries the whole bitfield).
+ */
 export const HAVE_UPDATE_CHUNKS_MAX = 1_024
 
 /** A chunk message: the chunk (at most CHUNK_BYTES_MAX) plus its envelope (CID, index, tag). */

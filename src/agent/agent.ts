@@ -69,7 +69,12 @@ import type { ReleaseRecord } from '../ledger/state.js'
 import type { ReportStatus } from '../ledger/tx.js'
 import type { Prng } from '../prng.js'
 import { reportDetail } from './detail.js'
-import { type DeviceProfile, installEligibility, releaseEligibility } from './eligibility.js'
+import {
+  type DeviceProfile,
+  installEligibility,
+  registrationDisagrees,
+  releaseEligibility,
+} from './eligibility.js'
 import { type InstallOutcome, installFailureDetail } from './install-outcome.js'
 import type { LedgerView } from './ledger-view.js'
 import { rolloutBucket } from './rollout.js'
@@ -331,24 +336,23 @@ export class DeviceAgent {
   handleLedger(view: LedgerView, now: number): void {
     this.step(now, () => {
       this.view = view
-      const registration = view.registration(this.config.publicKey)
-      if (
-        registration?.product !== this.profile.registration?.product ||
-        registration?.hardware !== this.profile.registration?.hardware
-      ) {
-        this.profile = { ...this.profile, registration }
-        if (
-          registration &&
-          (registration.product !== this.config.product || registration.hardware !== this.config.hardware)
-        )
-          this.log(
-            'warn',
-            'registration-mismatch',
-            `the ledger registers this device as ${registration.product} ${registration.hardware}, its configuration says ${this.config.product} ${this.config.hardware}; installing nothing until they agree`,
-          )
-      }
+      this.readRegistration(view)
       this.evaluate()
     })
+  }
+
+  /** Takes the device's registration from the view into the profile; logs a disagreement once. */
+  private readRegistration(view: LedgerView): void {
+    const registration = view.registration(this.config.publicKey)
+    const known = this.profile.registration
+    if (registration?.product === known?.product && registration?.hardware === known?.hardware) return
+    this.profile = { ...this.profile, registration }
+    if (registration && registrationDisagrees(this.profile))
+      this.log(
+        'warn',
+        'registration-mismatch',
+        `the ledger registers this device as ${registration.product} ${registration.hardware}, its configuration says ${this.config.product} ${this.config.hardware}; installing nothing until they agree`,
+      )
   }
 
   /** The time `nextTickAt()` asked for (or any later time) has come. */
@@ -476,6 +480,11 @@ export class DeviceAgent {
 
   get phase(): AgentPhase {
     return this.s.phase
+  }
+
+  /** What the agent judges releases by: its configuration, bucket and ledger registration. */
+  get deviceProfile(): DeviceProfile {
+    return this.profile
   }
 
   /** The newest version known to be installed (never below the running one). */

@@ -31,6 +31,15 @@ export interface DeviceProfile {
   readonly registration?: DeviceRegistration | undefined
 }
 
+/** True when the ledger registered the device as another product or hardware than it is configured as. */
+export function registrationDisagrees(device: DeviceProfile): boolean {
+  const registered = device.registration
+  return (
+    registered !== undefined &&
+    (registered.product !== device.product || registered.hardware !== device.hardware)
+  )
+}
+
 export type IneligibleReason =
   | 'not-approved'
   | 'revoked'
@@ -83,9 +92,7 @@ export function releaseEligibility(
   if (release.product !== device.product) return no('other-product')
   if (release.channel !== device.channel) return no('other-channel')
   if (!release.hardware.includes(device.hardware)) return no('other-hardware')
-  const registered = device.registration
-  if (registered && (registered.product !== device.product || registered.hardware !== device.hardware))
-    return no('registration-mismatch')
+  if (registrationDisagrees(device)) return no('registration-mismatch')
   // The ledger only accepts semantic versions, so a failure here means a record from
   // elsewhere: refuse it rather than guess an order.
   const version = parseSemVer(release.version)

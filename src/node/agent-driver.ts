@@ -6,7 +6,6 @@ import {
   ledgerView,
   parseMaintenanceWindow,
   releaseEligibility,
-  rolloutBucket,
 } from '../agent/index.js'
 import { parseCid } from '../codec/cid.js'
 import { STATUS_RELEASES_MAX } from '../constants.js'
@@ -115,14 +114,8 @@ export class AgentDriver {
   status() {
     const s = this.agent.state
     const installed = parseSemVer(this.agent.installedVersion)
-    const registered = this.ledger.ledger.device(this.keys.publicKey)
-    const profile = {
-      product: this.config.product,
-      hardware: this.config.hardware,
-      channel: this.config.channel,
-      bucket: rolloutBucket(this.keys.publicKey),
-      registration: registered,
-    }
+    const profile = this.agent.deviceProfile
+    const registered = profile.registration
     const now = Date.now()
     const releases = [...this.ledger.ledger.releases.entries()]
       .map(([, r]) => r)

@@ -89,9 +89,9 @@ export async function createHost(options: HostOptions) {
 
 /**
  * Dials each peer discovery finds (mDNS), while the node has fewer than `connectionsMax`
- * connections and none to that peer: libp2p 3 only records
- * discovered peers (its mDNS documentation says to dial them), so without this a node found
- * on the LAN would never be connected to.
+ * connections and none to that peer: libp2p 3 only records discovered peers (its mDNS
+ * documentation says to dial them), so without this a node found on the LAN would never be
+ * connected to.
  */
 function dialDiscoveredPeers(
   node: Libp2p,
