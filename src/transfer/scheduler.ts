@@ -14,6 +14,9 @@
  * - end-game: once every missing chunk that anyone has is in flight, idle neighbours duplicate
  *   in-flight requests (up to ENDGAME_REQUESTS_PER_CHUNK_MAX per chunk), and the first good copy
  *   cancels the others;
+ * - stealing: before end-game, a neighbour with nothing waiting to give may duplicate a request
+ *   that sits with a neighbour at least STEAL_RATE_RATIO_MIN times slower (one copy more, within
+ *   the end-game bound); the first good copy cancels the other;
  * - a chunk failing its hash or truncated is a strike, so is a timeout (once per penalty); each
  *   strike resets the window to its minimum, and enough strikes ban the neighbour. A good chunk
  *   that arrives after its timeout is still accepted, and shows the neighbour is slow, not gone:
@@ -44,6 +47,7 @@ import {
   REQUEST_TIMEOUT_RATE_FACTOR,
   SCHEDULER_OUTPUTS_MAX,
   STALL_STRIKES_MAX,
+  STEAL_RATE_RATIO_MIN,
   TRANSFER_PEERS_MAX,
 } from '../constants.js'
 import type { Prng } from '../prng.js'
@@ -107,6 +111,8 @@ export interface SchedulerOptions {
   readonly busyBackoffMs: number
   readonly bannedPeersMax: number
   readonly scanBudget: number
+  /** See STEAL_RATE_RATIO_MIN; 0 turns stealing off. */
+  readonly stealRateRatio: number
 }
 
 export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
@@ -125,6 +131,7 @@ export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
   busyBackoffMs: PEER_BUSY_BACKOFF_MS,
   bannedPeersMax: BANNED_PEERS_MAX,
   scanBudget: PICKER_SCAN_BUDGET,
+  stealRateRatio: STEAL_RATE_RATIO_MIN,
 }
 
 /** The one success value of the `Result<void, …>` inputs (read-only; saves an allocation per call). */
@@ -208,6 +215,11 @@ export class SwarmScheduler {
   private readonly picker: ChunkPicker
   /** Requests outstanding per chunk (more than one only in end-game). */
   private readonly requestCount: Uint8Array
+  /**
+   * The measured rate of the peer a chunk's only request went to, when it was asked (0: not
+   * known, or not in flight): a much faster idle peer may take the chunk over (`selectSteal`).
+   */
+  private readonly askedRate: Float64Array
   /** Serial of the peer a chunk last failed or timed out at; -1 for none. */
   private readonly lastFailedAt: Float64Array
   /** The picker's membership as a bitfield, so a sweep skips eight chunks per byte. */
@@ -254,6 +266,7 @@ export class SwarmScheduler {
     this.waiting = new Uint8Array(Math.ceil(init.chunkCount / 8))
     this.requestCount = new Uint8Array(init.chunkCount)
     this.lastFailedAt = new Float64Array(init.chunkCount).fill(-1)
+    this.askedRate = new Float64Array(init.chunkCount)
     this.inflightIndex = new Int32Array(init.chunkCount).fill(-1)
     if (init.held) {
       assert(checkBitfield(init.held, init.chunkCount).ok, 'the held bitfield fits the chunk count')
@@ -661,7 +674,7 @@ export class SwarmScheduler {
       let chunk = this.picker.scan(this.prng, this.acceptForSelecting, this.options.scanBudget)
       if (chunk === PICK_BUDGET_SPENT) chunk = this.sweep(peer, this.acceptForSelecting)
       if (chunk !== PICK_NONE) return chunk
-      return PICK_NONE
+      return this.selectSteal(peer)
     }
     return this.selectEndgame(peer)
   }
@@ -728,6 +741,40 @@ export class SwarmScheduler {
     return best
   }
 
+  /**
+   * A peer with nothing waiting to give may take over a chunk whose one request sits with a
+   * peer at least `stealRateRatio` times slower (by the rates measured when each was asked): a
+   * second request, and the first copy to arrive cancels the other. Without it, a slow
+   * neighbour keeps the chunks it was asked for for seconds while fast neighbours that hold
+   * them idle. In a 1k heterogeneous simulation, LAN uplinks sat idle a fifth of the time
+   * mid-rollout; at those moments 63 % of their downloaders lacked only chunks already in
+   * flight elsewhere. The slowest such holder is taken from first; at most PICKER_SCAN_BUDGET
+   * in-flight chunks are read, from a random offset.
+   */
+  private selectSteal(peer: Peer): number {
+    const ratio = this.options.stealRateRatio
+    if (ratio <= 0 || peer.rate <= 0 || this.options.endgameRequestsPerChunkMax < 2) return PICK_NONE
+    const list = this.inflightList
+    const n = list.length
+    if (n === 0) return PICK_NONE
+    const limit = peer.rate / ratio
+    let best = PICK_NONE
+    let bestRate = limit
+    const offset = this.prng.int(n)
+    const budget = Math.min(n, this.options.scanBudget)
+    for (let i = 0; i < budget; i++) {
+      let j = offset + i
+      if (j >= n) j -= n
+      const c = list[j]!
+      const rate = this.askedRate[c]!
+      if (rate <= 0 || rate >= bestRate || this.requestCount[c] !== 1) continue
+      if (!getBit(peer.have, c) || peer.inflight.has(c) || this.lastFailedAt[c] === peer.serial) continue
+      best = c
+      bestRate = rate
+    }
+    return best
+  }
+
   private issue(peer: Peer, chunk: number): void {
     assert(!getBit(this.held, chunk), 'a held chunk is never requested')
     assert(getBit(peer.have, chunk), 'a chunk is requested only of a peer that has it')
@@ -735,6 +782,7 @@ export class SwarmScheduler {
     assert(!peer.inflight.has(chunk), 'one request per chunk per peer')
     const fromPicker = this.picker.has(chunk)
     if (fromPicker) this.removeWaiting(chunk)
+    this.askedRate[chunk] = this.requestCount[chunk] === 0 ? peer.rate : 0
     this.requestCount[chunk] = this.requestCount[chunk]! + 1
     if (this.inflightIndex[chunk] === -1) {
       this.inflightIndex[chunk] = this.inflightList.length

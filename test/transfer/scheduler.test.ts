@@ -183,6 +183,44 @@ describe('transfer: scheduler', () => {
     expect(s.nextTimeout()).toBeUndefined()
   })
 
+  /**
+   * `other` keeps a chunk waiting (its window of one is full), so the download is not in
+   * end-game; `slow` holds chunk 1 on request, asked at the rate it showed for chunk 0; `fast`
+   * has just shown its own rate, and then announces chunk 1.
+   */
+  function stuckAtSlow(slowServiceMs: number, options: Partial<SchedulerOptions> = {}) {
+    const s = scheduler(8, { windowInitial: 1, windowMax: 1, ...options })
+    join(s, 'other', [5, 6])
+    expect(requests(join(s, 'slow', [0], 0))).toEqual([0])
+    join(s, 'fast', [])
+    s.handleChunk('slow', 0, 'ok', slowServiceMs)
+    s.handlePeerHave('slow', [1], 1000)
+    expect(requests(s.drain())).toEqual([1])
+    s.handlePeerHave('fast', [2], 1000)
+    expect(requests(s.drain(), 'fast')).toEqual([2])
+    s.handleChunk('fast', 2, 'ok', 1005)
+    expect(s.drain(), 'fast holds nothing else wanted yet').toEqual([])
+    s.handlePeerHave('fast', [1], 1010)
+    return s
+  }
+
+  it('transfer: scheduler: a fast idle neighbour takes over a chunk stuck at a much slower one, and the first copy cancels the other', () => {
+    const s = stuckAtSlow(1000)
+    expect(s.drain(), 'fast (5 ms a chunk) asks for the chunk slow (1 s a chunk) holds').toEqual([
+      { type: 'request', peer: 'fast', chunk: 1 },
+    ])
+    s.checkInvariants()
+    expect(s.handleChunk('fast', 1, 'ok', 1015)).toBe('accepted')
+    expect(cancels(s.drain())).toEqual([{ type: 'cancel', peer: 'slow', chunk: 1 }])
+    expect(s.handleChunk('slow', 1, 'ok', 1020), 'the slow copy is a duplicate').toBe('duplicate')
+    s.checkInvariants()
+  })
+
+  it('transfer: scheduler: a chunk stays with a neighbour of similar speed, and stealing can be turned off', () => {
+    expect(stuckAtSlow(10).drain(), '10 ms against 5 ms a chunk: no second request').toEqual([])
+    expect(stuckAtSlow(1000, { stealRateRatio: 0 }).drain(), 'stealing off: fast waits').toEqual([])
+  })
+
   it('transfer: scheduler: end-game copies of one chunk stay within their bound', () => {
     const s = scheduler(1, { windowInitial: 1, endgameRequestsPerChunkMax: 2 })
     for (const p of ['a', 'b', 'c', 'd']) join(s, p, 'all')
