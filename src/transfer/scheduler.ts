@@ -213,7 +213,7 @@ export class SwarmScheduler {
   private readonly held: Uint8Array
   private heldChunks = 0
   private readonly picker: ChunkPicker
-  /** Requests outstanding per chunk (more than one only in end-game). */
+  /** Requests outstanding per chunk (more than one only in end-game or after a steal). */
   private readonly requestCount: Uint8Array
   /**
    * The measured rate of the peer a chunk's only request went to, when it was asked (0: not
