@@ -161,6 +161,103 @@ describe('consensus: mempool: admission', () => {
   })
 })
 
+describe('consensus: mempool: eviction', () => {
+  /** A pool of six, full of registrar 0's registrations. */
+  function fullOfOneSigner(): { pool: Mempool; state: LedgerState; flood: SignedTx[] } {
+    const state = stateWithRegistrars()
+    const pool = new Mempool({ txsMax: 6, bytesMax: 1 << 20, signerSharePercent: 100 })
+    const flood = Array.from({ length: 6 }, () => registration(0))
+    for (const [i, tx] of flood.entries()) expect(pool.admit(tx, state, ctx, i).ok, `flood ${i}`).toBe(true)
+    return { pool, state, flood }
+  }
+
+  it('rechecks nothing pending when it evicts; the next block rebuilds the draft once', () => {
+    const { pool, state, flood } = fullOfOneSigner()
+    expect(pool.draftRebuilds).toBe(1)
+    for (let s = 1; s <= 4; s++)
+      expect(pool.admit(registration(s), state, ctx, 10 + s).ok, `registrar ${s}`).toBe(true)
+    expect(pool.has(flood[2]!.idString), 'four evictions took the flood back to two').toBe(false)
+    expect(pool.draftRebuilds, 'evictions left the draft in place').toBe(1)
+    const { txs, draft } = pool.take(state, ctx, 2, 1 << 20)
+    draft.head = { height: 2, hash: 'b-two', time: ctx.time }
+    draft.mergeIntoParent()
+    pool.onCommit(
+      txs.map((t) => t.idString),
+      state,
+    )
+    expect(pool.admit(registration(5), state, { height: 3, time: ctx.time }, 20).ok).toBe(true)
+    expect(pool.draftRebuilds, 'the block after the evictions rebuilt it').toBe(2)
+    pool.checkInvariants()
+  })
+
+  it('admits a transaction that only an evicted one stood against', () => {
+    const { pool, state, flood } = fullOfOneSigner()
+    // Registrar 1's registration evicts flood[5]; its device is free again.
+    expect(pool.admit(registration(1), state, ctx, 10).ok).toBe(true)
+    expect(pool.has(flood[5]!.idString)).toBe(false)
+    const evicted = flood[5]!.body as { device: Uint8Array }
+    const again = f.registerDevice(evicted.device, 'gw', 'rev-a', [], registrars[2]!)
+    const r = pool.admit(again, state, ctx, 11)
+    expect(r.ok ? 'admitted' : r.rejection.code).toBe('admitted')
+    expect(pool.has(again.idString)).toBe(true)
+    pool.checkInvariants()
+  })
+
+  it('never puts in a block what relied on an evicted transaction, and drops it at the next block', () => {
+    const state = stateWithRegistrars()
+    const pool = new Mempool({ txsMax: 6, bytesMax: 1 << 20, signerSharePercent: 100 })
+    const late = Array.from({ length: 6 }, (_, i) => chain.key(`late-registrar/${i}`))
+    const grants = late.map((k) => f.grantRole(k.publicKey, 'registrar'))
+    for (const [i, tx] of grants.entries()) expect(pool.admit(tx, state, ctx, i).ok, `grant ${i}`).toBe(true)
+    // Checked against the pending grants, then the admin's newest grant makes room for it.
+    const dependent = f.registerDevice(chain.key('relies').publicKey, 'gw', 'rev-a', [], late[5]!)
+    expect(pool.admit(dependent, state, ctx, 10).ok).toBe(true)
+    expect(pool.has(grants[5]!.idString)).toBe(false)
+    const { txs, draft } = pool.take(state, ctx, 100, 1 << 20)
+    expect(txs.map((t) => t.idString)).toEqual(grants.slice(0, 5).map((t) => t.idString))
+    draft.head = { height: 2, hash: 'b-grants', time: ctx.time }
+    draft.mergeIntoParent()
+    pool.onCommit(
+      txs.map((t) => t.idString),
+      state,
+    )
+    expect(pool.has(dependent.idString), 'pending until the draft is rebuilt').toBe(true)
+    pool.revalidate(state, { height: 3, time: ctx.time })
+    expect(pool.has(dependent.idString)).toBe(false)
+    expect(pool.size).toBe(0)
+    pool.checkInvariants()
+  })
+})
+
+describe('consensus: mempool: relay to the primary', () => {
+  it('relays what went longest unsent, at most a batch at a time, each again only after the wait', () => {
+    const state = stateWithRegistrars()
+    const pool = new Mempool(roomy)
+    const txs = Array.from({ length: 5 }, (_, i) => registration(i % 6))
+    for (const [i, tx] of txs.entries()) pool.admit(tx, state, ctx, i)
+    const ids = (list: SignedTx[]) => list.map((t) => txs.indexOf(t))
+    expect(pool.nextRelayAt(100)).toBe(100)
+    expect(ids(pool.dueForRelay(101, 100, 3)), 'only those 100 ms old').toEqual([0, 1])
+    expect(pool.nextRelayAt(100)).toBe(102)
+    expect(ids(pool.dueForRelay(104, 100, 2)), 'a batch of two').toEqual([2, 3])
+    expect(pool.nextRelayAt(100)).toBe(104)
+    expect(ids(pool.dueForRelay(201, 100, 10)), 'the never-sent first, then the sent at 101').toEqual([
+      4, 0, 1,
+    ])
+    expect(pool.nextRelayAt(100)).toBe(204)
+    pool.onCommit([txs[2]!.idString, txs[3]!.idString], state)
+    expect(pool.nextRelayAt(100), 'committed ones are not relayed').toBe(301)
+    expect(pool.dueForRelay(250, 100, 10)).toEqual([])
+    pool.checkInvariants()
+  })
+
+  it('is empty of relays when empty', () => {
+    const pool = new Mempool(roomy)
+    expect(pool.nextRelayAt(100)).toBeUndefined()
+    expect(pool.dueForRelay(1_000, 100, 10)).toEqual([])
+  })
+})
+
 describe('consensus: mempool: block building', () => {
   it('takes the oldest first, and every signer gets its share before one signer fills the block', () => {
     const state = stateWithRegistrars()
