@@ -25,12 +25,9 @@ import { bitfieldBytes, fullBitfield } from '../../src/transfer/bitfield.js'
 import { type PeerRef, type SchedulerOutput, SwarmScheduler } from '../../src/transfer/scheduler.js'
 import { SeedPolicy } from '../../src/transfer/seed-policy.js'
 import { UploadQueue } from '../../src/transfer/upload.js'
-import { distributionBounds } from '../report/bounds.js'
 import { Committee } from './committee.js'
 import {
-  BANDWIDTH_BUCKET_MS,
   type BandwidthClass,
-  COMPLETION_POINTS_MAX,
   EVENTS_PER_DEVICE_CHUNK_MAX,
   GOSSIP_HEARTBEAT_MS,
   GOSSIP_HOP_MS,
@@ -46,9 +43,11 @@ import {
   VERIFY_MEMO_MAX,
   VERIFY_MS_PER_BYTE,
 } from './constants.js'
+import { FleetMeter } from './meter.js'
 import { FleetQueue, KIND_CLOSURE } from './queue.js'
+import { fleetResult } from './result.js'
 import { distances, type Graph, gossipMesh, overlayGraph } from './topology.js'
-import type { FleetOptions, FleetResult, Percentiles } from './types.js'
+import type { FleetOptions, FleetResult } from './types.js'
 
 /**
  * The fleet simulator: thousands of devices, an origin and a validator committee in one
@@ -167,8 +166,6 @@ class Fleet {
   private approvalAt = Number.NaN
   private readonly pendingTx = new Map<string, PendingTx>()
   private uncommittedTxs = 0
-  private installedCommitted = 0
-  private readonly reportCommitMs: number[] = []
   private readonly t0: number
 
   // Topology.
@@ -222,25 +219,9 @@ class Fleet {
   private readonly behind: Uint8Array
   private readonly reportsOf: PendingTx[][]
   private readonly classOf: string[]
-  private readonly completeAt: Float64Array
-  private readonly announceAt: Float64Array
-  private readonly fetchAt: Float64Array
-  private readonly installedAt: Float64Array
-  private readonly installedCommitAt: Float64Array
-  private readonly churned: Uint8Array
-  /** When a device last went offline, and the time it spent offline before it completed. */
-  private readonly leftAt: Float64Array
-  private readonly offlineMs: Float64Array
-  private readonly bannedByHonest: Uint8Array
-  private readonly servedHonest: Uint8Array
 
-  // Measurements.
-  private originBytes = 0
-  private readonly originBuckets: number[] = []
-  private readonly peerBuckets: number[] = []
-  private bansOfMalicious = 0
-  private bansOfHonest = 0
-  private downloaded = 0
+  /** What the run measures (meter.ts); `result()` reads it. */
+  private readonly meter: FleetMeter
   private finishedAt = Number.NaN
   private readonly honest: number
   private readonly violations: string[] = []
@@ -368,16 +349,7 @@ class Fleet {
     this.viewIdx = new Int32Array(n).fill(-1)
     this.behind = new Uint8Array(n)
     this.reportsOf = Array.from({ length: n }, () => [])
-    this.completeAt = new Float64Array(n).fill(Number.NaN)
-    this.announceAt = new Float64Array(n).fill(Number.NaN)
-    this.fetchAt = new Float64Array(n).fill(Number.NaN)
-    this.installedAt = new Float64Array(n).fill(Number.NaN)
-    this.installedCommitAt = new Float64Array(n).fill(Number.NaN)
-    this.churned = new Uint8Array(n)
-    this.leftAt = new Float64Array(n).fill(Number.NaN)
-    this.offlineMs = new Float64Array(n)
-    this.bannedByHonest = new Uint8Array(n + 1)
-    this.servedHonest = new Uint8Array(n + 1)
+    this.meter = new FleetMeter(n, this.t0)
 
     // ---- The committee and the shared follower ----
     this.committee = new Committee(
@@ -569,8 +541,8 @@ class Fleet {
   private reportProgress(): void {
     this.o.progress?.({
       simSeconds: Number.isNaN(this.approvalAt) ? 0 : (this.now - this.approvalAt) / 1000,
-      downloaded: this.downloaded,
-      reportsCommitted: this.installedCommitted,
+      downloaded: this.meter.downloaded,
+      reportsCommitted: this.meter.installedCommitted,
       honestDevices: this.honest,
       events: this.events,
     })
@@ -679,11 +651,7 @@ class Fleet {
     this.uploads[y]!.handleSent(this.peerIds[x]!, chunk)
     this.uplinkBusy[y] = 0
     const bytes = this.bytesOf(chunk)
-    const bucket = Math.floor((this.now - this.t0) / BANDWIDTH_BUCKET_MS)
-    const series = y === this.origin ? this.originBuckets : this.peerBuckets
-    while (series.length <= bucket) series.push(0)
-    series[bucket]! += bytes
-    if (y === this.origin) this.originBytes += bytes
+    this.meter.uploaded(y === this.origin, bytes, this.now)
     if (this.epoch[x] === ex && this.online[x] && this.linkUp(x, y)) {
       // The chunk crosses the link, then queues for x's downlink.
       const arrives = this.now + this.latency(y, x)
@@ -701,7 +669,7 @@ class Fleet {
     if (!s) return
     const bad = this.malicious[y] === 1
     const outcome = s.handleChunk(this.peerIds[y]!, chunk, bad ? 'bad-hash' : 'ok', this.now)
-    if (bad && !this.malicious[x]) this.servedHonest[y] = 1
+    if (bad && !this.malicious[x]) this.meter.servedHonest[y] = 1
     if (outcome === 'accepted') {
       const bit = x * this.heldBytes * 8 + chunk
       this.heldBits[bit >>> 3] = this.heldBits[bit >>> 3]! | (0x80 >>> (bit & 7))
@@ -811,12 +779,7 @@ class Fleet {
           this.epoch[y]!,
         )
       } else {
-        if (this.malicious[y]) {
-          this.bansOfMalicious++
-          if (!this.malicious[x]) this.bannedByHonest[y] = 1
-        } else {
-          this.bansOfHonest++
-        }
+        this.meter.banned(y, this.malicious[y] === 1, this.malicious[x] === 0)
       }
     }
     if (outputs === 0 && !timersMayChange) return
@@ -829,7 +792,7 @@ class Fleet {
 
   /** The agent asked for the image: fetch the manifest from a neighbour, then download. */
   private startFetch(x: number): void {
-    if (Number.isNaN(this.fetchAt[x]!)) this.fetchAt[x] = this.now
+    if (Number.isNaN(this.meter.fetchAt[x]!)) this.meter.fetchAt[x] = this.now
     if (this.open[x] !== OPEN_NONE) {
       if (this.open[x] === OPEN_COMPLETE) this.queue.pushClosure(this.now, () => this.agentDownloaded(x))
       return
@@ -853,8 +816,7 @@ class Fleet {
     this.open[x] = OPEN_COMPLETE
     this.dropScheduler(x)
     this.tickAt[x] = Number.POSITIVE_INFINITY
-    this.completeAt[x] = this.now
-    this.downloaded++
+    this.meter.downloadDone(x, this.now)
     this.agentDownloaded(x)
   }
 
@@ -899,7 +861,7 @@ class Fleet {
       if (this.online[y] && this.linkUp(x, y)) this.linkDown(x, y)
     }
     this.online[x] = 0
-    if (x < this.n) this.leftAt[x] = this.now
+    if (x < this.n) this.meter.wentOffline(x, this.now)
     this.epoch[x]!++
     this.uploads[x] = new UploadQueue()
     this.uplinkBusy[x] = 0
@@ -911,8 +873,7 @@ class Fleet {
   private rejoin(x: number): void {
     if (this.online[x]) return
     this.online[x] = 1
-    // Time offline counts against the device only while it still lacked the image.
-    if (x < this.n && Number.isNaN(this.completeAt[x]!)) this.offlineMs[x]! += this.now - this.leftAt[x]!
+    if (x < this.n) this.meter.cameBack(x, this.now)
     this.epoch[x]!++
     const g = this.overlay
     for (let k = g.start[x]!; k < g.start[x + 1]!; k++) {
@@ -962,7 +923,7 @@ class Fleet {
       for (const x of p.shuffle(candidates).slice(0, count)) {
         const leaveAt = t + p.next() * o.churn.windowMs
         const back = leaveAt + o.churn.offlineMinMs + p.next() * (o.churn.offlineMaxMs - o.churn.offlineMinMs)
-        this.churned[x] = 1
+        this.meter.churned[x] = 1
         this.queue.pushClosure(leaveAt, () => this.leave(x))
         this.queue.pushClosure(back, () => this.rejoin(x))
       }
@@ -1001,11 +962,7 @@ class Fleet {
       if (!p || p.committedHeight >= 0) continue
       p.committedHeight = h
       this.uncommittedTxs--
-      if (p.installed) {
-        this.installedCommitted++
-        this.installedCommitAt[p.device] = committedAt
-        this.reportCommitMs.push(committedAt - p.submittedAt)
-      }
+      if (p.installed) this.meter.reportCommitted(p.device, p.submittedAt, committedAt)
       this.notifyReport(p.device, p.reportId, committedAt)
     }
     if (releasesChanged) {
@@ -1024,7 +981,11 @@ class Fleet {
   }
 
   private checkFinished(): void {
-    if (Number.isNaN(this.finishedAt) && this.installedCommitted === this.honest && this.uncommittedTxs === 0)
+    if (
+      Number.isNaN(this.finishedAt) &&
+      this.meter.installedCommitted === this.honest &&
+      this.uncommittedTxs === 0
+    )
       this.finishedAt = this.now
   }
 
@@ -1046,7 +1007,7 @@ class Fleet {
     if (idx <= this.viewIdx[d]!) return
     this.viewIdx[d] = idx
     const snap = this.snapshots[idx]!
-    if (snap.approved && Number.isNaN(this.announceAt[d]!)) this.announceAt[d] = this.now
+    if (snap.approved && Number.isNaN(this.meter.announceAt[d]!)) this.meter.announceAt[d] = this.now
     const agent = this.agents[d]
     if (!agent) {
       // A malicious device joins the swarm as soon as it hears of the release, claiming it all.
@@ -1140,7 +1101,7 @@ class Fleet {
       case 'install': {
         const release = out.release
         this.queue.pushClosure(this.now + INSTALL_MS, () => {
-          this.installedAt[d] = this.now
+          this.meter.installedAt[d] = this.now
           agent.handleInstallDone(release, { ok: true }, this.ms())
           this.runAgent(d)
         })
@@ -1204,131 +1165,34 @@ class Fleet {
   // ---- Results ----
 
   private result(stuck: boolean): FleetResult {
-    const o = this.o
-    const t = this.approvalAt
-    const completion = new Float64Array(this.n).fill(Number.NaN)
-    const times: number[] = []
-    const perClass = new Map<string, number[]>()
-    const capacities: { uploadBps: number; downloadBps: number }[] = []
-    for (let d = 0; d < this.n; d++) {
-      if (this.malicious[d]) continue
-      capacities.push({ uploadBps: 1000 / this.upMsPerByte[d]!, downloadBps: 1000 / this.downMsPerByte[d]! })
-      const c = this.completeAt[d]!
-      const secs = Number.isNaN(c) ? Number.NaN : (c - t) / 1000
-      completion[d] = secs
-      const list = perClass.get(this.classOf[d]!) ?? []
-      perClass.set(this.classOf[d]!, list)
-      if (Number.isNaN(secs)) continue
-      times.push(secs)
-      list.push(secs)
-    }
-    times.sort((a, b) => a - b)
-    let maxOnline = 0
-    for (let d = 0; d < this.n; d++) {
-      if (this.malicious[d]) continue
-      const c = completion[d]!
-      maxOnline = Math.max(
-        maxOnline,
-        Number.isNaN(c) ? Number.POSITIVE_INFINITY : c - this.offlineMs[d]! / 1000,
-      )
-    }
-    const bounds = distributionBounds({
-      fileBytes: o.imageBytes,
-      seedUploadBps: 1000 / this.upMsPerByte[this.origin]!,
-      peers: capacities,
-    })
-    const announce: number[] = []
-    for (let d = 0; d < this.n; d++) {
-      const a = this.announceAt[d]!
-      if (!Number.isNaN(a) && !this.churned[d]) announce.push(a - t)
-    }
-    announce.sort((a, b) => a - b)
-    const commitMs = [...this.reportCommitMs].sort((a, b) => a - b)
-    const simSeconds = percentiles(times)
-    const missing = this.honest - times.length
-    // Devices that never finished make the maximum infinite: the run failed its goal.
-    const max = missing > 0 ? Number.POSITIVE_INFINITY : simSeconds.max
-    let maliciousServed = 0
-    let maliciousBanned = 0
-    for (let d = 0; d < this.n; d++) {
-      if (!this.malicious[d] || !this.servedHonest[d]) continue
-      maliciousServed++
-      if (this.bannedByHonest[d]) maliciousBanned++
-    }
-    const points: [number, number][] = [[0, 0]]
-    const step = Math.max(1, Math.floor(times.length / COMPLETION_POINTS_MAX))
-    for (let i = 0; i < times.length; i += step)
-      points.push([round3(times[i]!), round6((i + 1) / this.honest)])
-    if (times.length > 0) points.push([round3(times.at(-1)!), round6(times.length / this.honest)])
-    const offset = Math.floor((t - this.t0) / BANDWIDTH_BUCKET_MS)
-    const bps = (series: number[]) =>
-      series
-        .slice(Math.max(0, offset))
-        .map(
-          (bytes, i) =>
-            [i * (BANDWIDTH_BUCKET_MS / 1000), (bytes * 1000) / BANDWIDTH_BUCKET_MS] as [number, number],
-        )
     let reportsAllCommitted = true
     for (let d = 0; d < this.n; d++)
       for (const p of this.reportsOf[d]!) if (p.committedHeight < 0) reportsAllCommitted = false
-    let installed = 0
-    for (let d = 0; d < this.n; d++) if (!Number.isNaN(this.installedAt[d]!)) installed++
-    const firstFetch: number[] = []
-    const buckets: number[] = []
-    for (let d = 0; d < this.n; d++) {
-      const agent = this.agents[d]
-      firstFetch.push(round3((this.fetchAt[d]! - t) / 1000))
-      buckets.push(agent ? rolloutBucketOf(this.keys[d]!.publicKey) : -1)
-    }
-    return {
-      devices: this.n,
-      imageMiB: round3(o.imageBytes / 2 ** 20),
-      seed: o.seed,
-      events: this.events,
-      simSeconds: { ...simSeconds, max: round3(max) },
-      lowerBoundSeconds: round3(bounds.lowerBoundSeconds),
-      clientServerSeconds: round3(bounds.clientServerSeconds),
-      ratioToBound: round3(max / bounds.lowerBoundSeconds),
-      ratioToBoundOnline: round3(maxOnline / bounds.lowerBoundSeconds),
-      originEgressCopies: round3(this.originBytes / o.imageBytes),
-      announcementP99Ms: round3(percentile(announce, 0.99)),
-      reportsCommitted: this.installedCommitted,
-      reportCommitP99Ms: round3(percentile(commitMs, 0.99)),
-      details: {
-        honestDevices: this.honest,
-        maliciousDevices: this.n - this.honest,
-        installed,
-        downloaded: this.downloaded,
-        allReportsCommitted: reportsAllCommitted && !stuck,
-        boundBinding: bounds.binding,
-        bansOfMalicious: this.bansOfMalicious,
-        bansOfHonest: this.bansOfHonest,
-        maliciousBannedByAnyone: maliciousBanned,
-        maliciousServedAnyone: maliciousServed,
-        churnedDevices: this.churned.reduce((a, b) => a + b, 0),
+    return fleetResult(
+      {
+        options: this.o,
+        devices: this.n,
+        honest: this.honest,
+        malicious: this.malicious,
+        upMsPerByte: this.upMsPerByte,
+        downMsPerByte: this.downMsPerByte,
+        classOf: this.classOf,
+        regionOf: this.region,
+        rolloutBuckets: this.agents.map((agent, d) =>
+          agent ? rolloutBucketOf(this.keys[d]!.publicKey) : -1,
+        ),
+        startAt: this.t0,
+        approvalAt: this.approvalAt,
+        finishedAt: this.finishedAt,
+        events: this.events,
+        reportsAllCommitted,
         viewChanges: this.committee.viewChanges,
         height: this.committee.head,
-        violations: [...this.committee.violations, ...this.violations].slice(0, 20),
-        finishedSeconds: round3((this.finishedAt - t) / 1000),
-        firstFetchSeconds: firstFetch,
-        rolloutBucketOf: buckets,
-        regionOf: Array.from(this.region.subarray(0, this.n)),
-        installedCommitSeconds: Array.from(this.installedCommitAt, (c) => round3((c - t) / 1000)),
+        violations: [...this.committee.violations, ...this.violations],
         stuck,
       },
-      completionSeconds: completion,
-      offlineSeconds: Float64Array.from(this.offlineMs, (ms) => ms / 1000),
-      series: {
-        completion: points,
-        originBps: bps(this.originBuckets),
-        peerBps: bps(this.peerBuckets),
-        classes: [...perClass.entries()].map(([name, list]) => {
-          const sorted = list.sort((a, b) => a - b)
-          const p = percentiles(sorted)
-          return { name, devices: list.length, p50: p.p50, p90: p.p90, max: p.max }
-        }),
-      },
-    }
+      this.meter,
+    )
   }
 }
 
@@ -1351,30 +1215,6 @@ function snapshotView(state: LedgerState): LedgerView {
     // changes once committed (device.already-registered), so reading it later reads the same.
     registration: (publicKey) => state.device(publicKey),
   }
-}
-
-/** Nearest-rank percentile of a sorted list; NaN when empty. */
-export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))
-  return sorted[i]!
-}
-
-function percentiles(sorted: readonly number[]): Percentiles {
-  return {
-    p50: round3(percentile(sorted, 0.5)),
-    p90: round3(percentile(sorted, 0.9)),
-    p99: round3(percentile(sorted, 0.99)),
-    max: round3(sorted.at(-1) ?? Number.NaN),
-  }
-}
-
-function round3(x: number): number {
-  return Number.isFinite(x) ? Math.round(x * 1000) / 1000 : x
-}
-
-function round6(x: number): number {
-  return Math.round(x * 1e6) / 1e6
 }
 
 /** Installs the shared signature memo for a run (see VerifyMemo) and removes it after. */
