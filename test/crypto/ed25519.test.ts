@@ -302,6 +302,22 @@ describe('crypto: the simulator’s verdict memo', () => {
       setVerifyMemo(null)
     }
   })
+
+  it('refuses a key the checks refuse with the memo on, and keeps no verdict for it', () => {
+    const trivial = new Uint8Array(64)
+    trivial[0] = 1
+    const memo = new VerifyMemo(100)
+    setVerifyMemo(memo)
+    try {
+      for (const key of SMALL_ORDER) {
+        for (let round = 0; round < 2; round++)
+          expect(verify(hex(key), SigningDomain.tx, utf8('anything'), trivial), key).toBe(false)
+      }
+      expect(memo.size).toBe(0)
+    } finally {
+      setVerifyMemo(null)
+    }
+  })
 })
 
 describe('crypto: ed25519 key derivation', () => {
