@@ -358,9 +358,9 @@ function byteLimitOf(type: unknown, limits: CodecLimits): number {
 export interface DecodeOptions {
   /**
    * Transactions the receiver already holds, looked up by envelope bytes (a replica's
-   * `knownTx`). A block's transaction whose bytes equal a known one's is not decoded again:
-   * decoding is most of the cost of receiving a proposal, and backups already hold its
-   * transactions. A candidate is used only when its bytes are identical.
+   * `knownTx`). A block's or a relayed transaction whose bytes equal a known one's is not
+   * decoded again: decoding is most of the cost of receiving a proposal, and backups already
+   * hold its transactions. A candidate is used only when its bytes are identical.
    */
   readonly knownTx?: (envelope: Uint8Array) => SignedTx | undefined
 }
@@ -451,6 +451,9 @@ export function decode(
     case 'new-view':
       return ok(m)
     case 'tx': {
+      // A backup relays what the primary usually holds already.
+      const known = options.knownTx?.(m.tx)
+      if (known && bytesEqual(known.bytes, m.tx)) return ok({ type: 'tx', tx: known })
       const tx = decodeTx(m.tx, limits.txBytesMax)
       if (!tx.ok) return err(nestDecodeError('tx', tx.error))
       return ok({ type: 'tx', tx: tx.value })

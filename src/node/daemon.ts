@@ -133,6 +133,7 @@ export class Node {
         })
         const driver = ledger
         deliver = (from, msg) => driver.handleValidatorMessage(from, msg)
+        channels.knownTx = (envelope) => driver.knownTx(envelope)
       } else {
         ledger = await LedgerDriver.follower({ store, syncFrom, log: log.child({ sub: 'follower' }) })
       }

@@ -187,6 +187,14 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
    * state first, so a refusal comes back at once with its reason; then a validator puts it in
    * its mempool, and a follower relays it (the caller publishes it by gossip).
    */
+  /**
+   * A validator's pending transaction whose envelope these bytes may be, so the channels
+   * decode a proposal's transactions (and relays) only when they are new (see `DecodeOptions`).
+   */
+  knownTx(envelope: Uint8Array): SignedTx | undefined {
+    return this.core.kind === 'validator' ? this.core.replica.knownTx(envelope) : undefined
+  }
+
   submit(tx: SignedTx, origin: 'local' | 'gossip'): TxOutcome {
     const committedAt = this.ledger.txs.get(tx.idString)
     if (committedAt !== undefined) return { status: 'committed', height: committedAt }

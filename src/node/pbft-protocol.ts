@@ -2,7 +2,7 @@ import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { toHex } from '../codec/bytes.js'
-import { decode, encode, type Msg } from '../consensus/index.js'
+import { DEFAULT_CODEC_LIMITS, decode, encode, type Msg } from '../consensus/index.js'
 import {
   CONSENSUS_MESSAGE_BYTES_MAX,
   PBFT_OUTBOX_MAX,
@@ -10,6 +10,7 @@ import {
   PBFT_WRITE_TIMEOUT_MS,
 } from '../constants.js'
 import type { Genesis } from '../ledger/genesis.js'
+import type { SignedTx } from '../ledger/tx.js'
 import { FramedStream } from './framing.js'
 import { type Host, peerPublicKey } from './host.js'
 import type { Logger } from './log.js'
@@ -28,6 +29,8 @@ export class ValidatorChannels {
   private readonly peerOf: readonly PeerId[]
   private readonly indexOfKey: ReadonlyMap<string, number>
   private stopped = false
+  /** Transactions the replica holds, reused when decoding (set once the replica exists). */
+  knownTx: ((envelope: Uint8Array) => SignedTx | undefined) | undefined
 
   constructor(
     private readonly host: Host,
@@ -131,7 +134,7 @@ export class ValidatorChannels {
         // silence means the stream is dead.
         const frame = await framed.read(3_600_000)
         if (frame === null || this.stopped) return
-        const msg = decode(frame)
+        const msg = decode(frame, DEFAULT_CODEC_LIMITS, this.knownTx ? { knownTx: this.knownTx } : {})
         if (!msg.ok) {
           this.log.warn({ from, err: msg.error.message }, 'undecodable pbft message; closing the stream')
           framed.abort('undecodable message')

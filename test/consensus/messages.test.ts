@@ -172,6 +172,18 @@ describe('consensus: messages: codec', () => {
     expect(decode(encode(pp).subarray(0, 40), DEFAULT_CODEC_LIMITS, { knownTx: () => tx }).ok).toBe(false)
   })
 
+  it('reuses a relayed transaction the receiver already holds, only when its bytes are identical', () => {
+    const relayed = encode({ type: 'tx', tx })
+    const reused = decode(relayed, DEFAULT_CODEC_LIMITS, { knownTx: () => tx })
+    if (!reused.ok || reused.value.type !== 'tx') throw new Error('not a tx')
+    expect(reused.value.tx).toBe(tx)
+    const impostor = { ...tx, bytes: new Uint8Array(tx.bytes.byteLength) }
+    const guarded = decode(relayed, DEFAULT_CODEC_LIMITS, { knownTx: () => impostor })
+    if (!guarded.ok || guarded.value.type !== 'tx') throw new Error('not a tx')
+    expect(guarded.value.tx).not.toBe(impostor)
+    expect(guarded.value.tx.idString).toBe(tx.idString)
+  })
+
   it('refuses every truncation of every message type with a typed error', () => {
     for (const msg of everyType) {
       const bytes = encode(msg)

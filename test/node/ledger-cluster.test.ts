@@ -39,6 +39,18 @@ describe('node: a ledger over real libp2p (4 validators and 2 followers on loopb
     expect(new Set(hashes).size, 'one block at that height everywhere').toBe(1)
   })
 
+  it('lets a validator’s channels reuse the transactions its mempool holds instead of decoding them', async () => {
+    const f = new TxFactory(cluster.chain)
+    const validator = cluster.validators[2]!
+    const tx = f.registerDevice(cluster.chain.key('device-known').publicKey, 'gw', 'rev-a')
+    expect(validator.ledger.knownTx(tx.bytes)).toBeUndefined()
+    expect(validator.ledger.submit(tx, 'local').status).toBe('pending')
+    // Synchronously after admission: nothing can have committed it yet.
+    expect(validator.ledger.knownTx(tx.bytes)).toBe(tx)
+    expect(cluster.followers[0]!.ledger.knownTx(tx.bytes), 'a follower has no mempool').toBeUndefined()
+    expect((await validator.ledger.waitForCommit(tx.idString, 20_000)).status).toBe('committed')
+  })
+
   it('refuses a transaction the rules refuse, with its code in the API answer and in status', async () => {
     const f = new TxFactory(cluster.chain)
     const outsider = cluster.chain.key('outsider')
