@@ -101,6 +101,8 @@ export const EVENTS_PER_DEVICE_CHUNK_MAX = 64
 export const SIM_TIME_MAX_MS = 6 * 60 * 60_000
 /** Memoised signature verdicts kept (cleared beyond). */
 export const VERIFY_MEMO_MAX = 1_000_000
+/** Submitted transactions the committee keeps for its validators' block decoding (cleared beyond). */
+export const SUBMITTED_TX_MEMO_MAX = 1_000_000
 /** Width of the buckets of the bandwidth-over-time series. */
 export const BANDWIDTH_BUCKET_MS = 1_000
 /** Points of the completion-over-time series. */

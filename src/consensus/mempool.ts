@@ -113,9 +113,8 @@ export class Mempool {
    * inside them); the caller compares the bytes before trusting it.
    */
   byEnvelope(envelope: Uint8Array): SignedTx | undefined {
-    if (envelope.byteLength < ENVELOPE_SIG_END || !ENVELOPE_PREFIX.every((b, i) => envelope[i] === b))
-      return undefined
-    const id = this.bySignature.get(signatureKey(envelope.subarray(ENVELOPE_PREFIX.length, ENVELOPE_SIG_END)))
+    const key = envelopeSignatureKey(envelope)
+    const id = key === undefined ? undefined : this.bySignature.get(key)
     return id === undefined ? undefined : this.entries.get(id)?.tx
   }
 
@@ -440,6 +439,17 @@ export const TX_FRAMING_BYTES = 8
 const ENVELOPE_PREFIX = [0xa2, 0x63, 0x73, 0x69, 0x67, 0x58, 0x40] as const
 const ENVELOPE_SIG_END = ENVELOPE_PREFIX.length + 64
 
-function signatureKey(sig: Uint8Array): string {
+/**
+ * The key of the signature inside envelope bytes, as `signatureKey(tx.signature)` gives it;
+ * undefined when the bytes cannot be a canonical envelope.
+ */
+export function envelopeSignatureKey(envelope: Uint8Array): string | undefined {
+  if (envelope.byteLength < ENVELOPE_SIG_END || !ENVELOPE_PREFIX.every((b, i) => envelope[i] === b))
+    return undefined
+  return signatureKey(envelope.subarray(ENVELOPE_PREFIX.length, ENVELOPE_SIG_END))
+}
+
+/** A signature as a map key (latin1: one character per byte). */
+export function signatureKey(sig: Uint8Array): string {
   return Buffer.from(sig.buffer, sig.byteOffset, sig.byteLength).toString('latin1')
 }
