@@ -5,7 +5,7 @@ import { getHeapStatistics } from 'node:v8'
 /**
  * A fleet run's heap grows with the fleet (up to ~200 KB per device at its peak: each
  * downloading device's scheduler, upload queue and agent; 10,000 devices peak at 1.9 GB RSS,
- * 100,000 at 13.9 GB, so the estimate errs high for big fleets, which is the safe side). Node's
+ * 100,000 at 15,004 MiB, so the estimate errs high for big fleets, which is the safe side). Node's
  * default heap limit (~4.3 GB on this machine) ends a 100,000-device run with an out-of-memory
  * crash an hour in, so a run that needs more re-runs itself at once with a limit that fits.
  */
