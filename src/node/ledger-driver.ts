@@ -183,11 +183,6 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
   }
 
   /**
-   * A transaction from a local client or from gossip. It is checked against the committed
-   * state first, so a refusal comes back at once with its reason; then a validator puts it in
-   * its mempool, and a follower relays it (the caller publishes it by gossip).
-   */
-  /**
    * A validator's pending transaction whose envelope these bytes may be, so the channels
    * decode a proposal's transactions (and relays) only when they are new (see `DecodeOptions`).
    */
@@ -195,6 +190,11 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     return this.core.kind === 'validator' ? this.core.replica.knownTx(envelope) : undefined
   }
 
+  /**
+   * A transaction from a local client or from gossip. It is checked against the committed
+   * state first, so a refusal comes back at once with its reason; then a validator puts it in
+   * its mempool, and a follower relays it (the caller publishes it by gossip).
+   */
   submit(tx: SignedTx, origin: 'local' | 'gossip'): TxOutcome {
     const committedAt = this.ledger.txs.get(tx.idString)
     if (committedAt !== undefined) return { status: 'committed', height: committedAt }
