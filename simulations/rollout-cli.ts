@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import type { FleetProgress } from './fleet/fleet.js'
-import { rerunWithHeapFor } from './heap-size.js'
+import { limitHeapGrowth, rerunWithHeapFor } from './heap-size.js'
 import { renderRolloutReport } from './report/html.js'
 import { fleetOptionsFor, runFleetScenario, SCENARIOS, scenarioNamed } from './scenarios/index.js'
 
@@ -98,6 +98,7 @@ export function rolloutCommand(opts: Map<string, string>): number {
   if (imageBytes < chunkBytes) fail('--image-mib must be at least one chunk')
   const rerun = rerunWithHeapFor(devices)
   if (rerun !== undefined) return rerun
+  limitHeapGrowth()
   process.stderr.write(`seed ${seed}: ${scenario}, ${devices} devices, ${imageMiB} MiB image\n`)
   const started = performance.now()
   const run = runFleetScenario({ scenario, devices, imageBytes, chunkBytes, seed, progress: progressBar() })
