@@ -24,10 +24,11 @@ export function limitHeapGrowth(): void {
 
 /**
  * A fleet run's heap grows with the fleet (up to ~200 KB per device at its peak: each
- * downloading device's scheduler, upload queue and agent; 10,000 devices peak at 1.9 GB RSS,
- * 100,000 at 15,004 MiB, so the estimate errs high for big fleets, which is the safe side). Node's
- * default heap limit (~4.3 GB on this machine) ends a 100,000-device run with an out-of-memory
- * crash an hour in, so a run that needs more re-runs itself at once with a limit that fits.
+ * downloading device's scheduler, upload queue and agent, with V8's default heap growth;
+ * HEAP_GROWING_PERCENT brought 10,000 devices to 1.1 GB RSS and 100,000 to 9,429 MiB, so the
+ * estimate errs high, which is the safe side). Node's default heap limit (~4.3 GB on this
+ * machine) ends a 100,000-device run with an out-of-memory crash, so a run that needs more
+ * re-runs itself at once with a limit that fits.
  */
 const HEAP_BYTES_PER_DEVICE = 200 * 1024
 const HEAP_BYTES_BASE = 512 * 2 ** 20
