@@ -1,5 +1,3 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { bootstrap } from '@libp2p/bootstrap'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -7,7 +5,6 @@ import { identify } from '@libp2p/identify'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
-import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import {
   DISCOVERY_DIAL_CONNECTIONS_MAX,
@@ -15,7 +12,7 @@ import {
   INBOUND_PENDING_CONNECTIONS_MAX,
 } from '../constants.js'
 import type { KeyPair } from '../crypto/ed25519.js'
-import { nodeNoiseCrypto } from './noise-crypto.js'
+import { transportStack } from './transport.js'
 
 /**
  * The libp2p host: TCP, noise, yamux, identify, ping, gossipsub; discovery from a bootstrap
@@ -53,9 +50,7 @@ export async function createHost(options: HostOptions) {
   const node = await createLibp2p({
     privateKey,
     addresses: { listen: [...options.listen] },
-    transports: [tcp()],
-    connectionEncrypters: [noise({ crypto: nodeNoiseCrypto })],
-    streamMuxers: [yamux()],
+    ...transportStack(),
     peerDiscovery,
     connectionManager: {
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_SEC,
