@@ -11,6 +11,7 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   address,
+  children,
   type DemoNode,
   deviceSection,
   fleet,
@@ -24,6 +25,7 @@ import {
   submitAll,
   waitForApi,
 } from '../../scripts/fleet.js'
+import { totalCpuSeconds } from '../../scripts/proc-cpu.js'
 import { generateKeyPair } from '../../src/crypto/ed25519.js'
 import { Prng } from '../../src/prng.js'
 
@@ -38,8 +40,15 @@ export interface FidelityCapacities {
 }
 
 export interface RealRolloutResult {
-  /** Seconds from the approval's commit to each device holding the whole image, in device order. */
-  readonly completionSeconds: number[]
+  /**
+   * Seconds from the approval's commit to each device holding the whole image, in device order;
+   * null for a device that had not finished by the deadline (a stuck device).
+   */
+  readonly completionSeconds: Array<number | null>
+  /** Seconds from the approval's commit to each device holding its first chunk; null: none by the deadline. */
+  readonly firstChunkSeconds: Array<number | null>
+  /** User + system CPU seconds of every fleet process (validators, origin, devices) over the same window. */
+  readonly fleetCpuSeconds: number
   /** Image copies the origin uploaded. */
   readonly originEgressCopies: number
   /**
@@ -67,54 +76,90 @@ const POLL_INTERVAL_MS = 100
 /** A rollout that takes longer than this is a failure, not a data point. */
 const ROLLOUT_DEADLINE_MS = 300_000
 
+/** A fleet of `fwmesh node` processes, started and registered, before any release. */
+export interface RealFleet {
+  readonly dir: string
+  readonly validators: readonly DemoNode[]
+  readonly devices: readonly DemoNode[]
+  /** The process ids of every node, validators first. */
+  readonly pids: readonly number[]
+}
+
+/**
+ * Starts the validators (validator 0 is the origin, with the scenario's upload limit), grants the
+ * operators' roles, registers the devices and starts them with their limits. Stop it with
+ * `stopRealFleet`.
+ */
+export async function startRealFleet(c: FidelityCapacities): Promise<RealFleet> {
+  fleet.dir = await mkdtemp(join(tmpdir(), 'fwmesh-fleet-'))
+  const dir = fleet.dir
+  const ops = await makeOperators()
+  const validators = await Promise.all(
+    Array.from({ length: c.validators }, (_, i) => makeNode(`validator-${i}`, generateKeyPair())),
+  )
+  const devices = await Promise.all(
+    Array.from({ length: c.devices }, (_, i) => makeNode(`device-${i}`, generateKeyPair())),
+  )
+  await initGenesis('fidelity', validators, ops.admin.publicKey, 100)
+  for (const [i, v] of validators.entries()) {
+    const others = validators.filter((o) => o !== v).map(address)
+    await startNode(v, 'validator', others, i === 0 ? `[bandwidth]\nupload = ${c.originUploadBps}` : '')
+  }
+  await Promise.all(validators.map(waitForApi))
+  const v0 = validators[0]!
+  await grantRoles(v0, 'fidelity', ops)
+  await submitAll(
+    v0,
+    'fidelity',
+    ops.admin,
+    devices.map((d) => ({
+      type: 'device.register',
+      device: d.keys.publicKey,
+      product: 'gateway',
+      hardware: 'rev-b',
+      groups: [],
+    })),
+  )
+  // Every device dials the validators and every device before it: a full mesh, which the
+  // simulated scenario mirrors.
+  const bandwidth = `[bandwidth]\nupload = ${c.deviceUploadBps}\ndownload = ${c.deviceDownloadBps}`
+  for (const [i, d] of devices.entries()) {
+    const peers = [...validators, ...devices.slice(0, i)].map(address)
+    await startNode(d, 'follower', peers, `${bandwidth}\n${deviceSection(d)}`)
+  }
+  await Promise.all(devices.map(waitForApi))
+  const pids = children.map((child) => child.pid).filter((pid) => pid !== undefined)
+  return { dir, validators, devices, pids }
+}
+
+/** Stops every node of the fleet and removes its directory unless `keepDir`. */
+export async function stopRealFleet(f: RealFleet, options: { keepDir?: boolean } = {}): Promise<void> {
+  await stopAll()
+  // The next fleet of this process starts with no stopped processes on its books.
+  children.length = 0
+  if (options.keepDir) process.stderr.write(`fleet data and logs kept in ${f.dir}\n`)
+  else await rm(f.dir, { recursive: true, force: true })
+}
+
 /** `keepDir`: leave the fleet's data directories and logs behind, to read after a surprising run. */
 export async function runRealRollout(
   c: FidelityCapacities,
   seed: string,
-  options: { keepDir?: boolean } = {},
+  options: {
+    keepDir?: boolean
+    /** Devices not done this long after the approval count as stuck (default ROLLOUT_DEADLINE_MS). */
+    deadlineMs?: number
+  } = {},
 ): Promise<RealRolloutResult> {
-  fleet.dir = await mkdtemp(join(tmpdir(), 'fwmesh-fidelity-'))
-  const dir = fleet.dir
+  let started: RealFleet | undefined
   try {
-    const ops = await makeOperators()
-    const validators = await Promise.all(
-      Array.from({ length: c.validators }, (_, i) => makeNode(`validator-${i}`, generateKeyPair())),
-    )
-    const devices = await Promise.all(
-      Array.from({ length: c.devices }, (_, i) => makeNode(`device-${i}`, generateKeyPair())),
-    )
-    await initGenesis('fidelity', validators, ops.admin.publicKey, 100)
-    for (const [i, v] of validators.entries()) {
-      const others = validators.filter((o) => o !== v).map(address)
-      await startNode(v, 'validator', others, i === 0 ? `[bandwidth]\nupload = ${c.originUploadBps}` : '')
-    }
-    await Promise.all(validators.map(waitForApi))
-    const v0 = validators[0]!
-    await grantRoles(v0, 'fidelity', ops)
-    await submitAll(
-      v0,
-      'fidelity',
-      ops.admin,
-      devices.map((d) => ({
-        type: 'device.register',
-        device: d.keys.publicKey,
-        product: 'gateway',
-        hardware: 'rev-b',
-        groups: [],
-      })),
-    )
-    // Every device dials the validators and every device before it: a full mesh, which the
-    // simulated scenario mirrors.
-    const bandwidth = `[bandwidth]\nupload = ${c.deviceUploadBps}\ndownload = ${c.deviceDownloadBps}`
-    for (const [i, d] of devices.entries()) {
-      const peers = [...validators, ...devices.slice(0, i)].map(address)
-      await startNode(d, 'follower', peers, `${bandwidth}\n${deviceSection(d)}`)
-    }
-    await Promise.all(devices.map(waitForApi))
+    started = await startRealFleet(c)
+    const { validators, devices, pids } = started
     // Let connections and identify settle, as they have on a fleet that has been running.
     await new Promise((r) => setTimeout(r, 2_000))
 
-    const image = join(dir, 'image.img')
+    const v0 = validators[0]!
+    const image = join(started.dir, 'image.img')
     await writeFile(image, Prng.fromSeed(seed).bytes(c.imageBytes))
     // The clock starts when the origin's node sees the approval committed, not when the CLI
     // exits: the CLI's own exit took 0.5-1.2 s on a loaded machine, and devices that had
@@ -129,25 +174,28 @@ export async function runRealRollout(
     )
     const approvedAt = await approval
     const cpuAtApproval = cpuTimes()
+    const fleetCpuAtApproval = await totalCpuSeconds(pids)
     if (options.keepDir)
       process.stderr.write(
         `approval committed at ${new Date(Date.now() - (performance.now() - approvedAt)).toISOString()}\n`,
       )
-    const completionSeconds = await pollCompletions(devices, approvedAt)
+    const progress = await pollProgress(devices, approvedAt, options.deadlineMs ?? ROLLOUT_DEADLINE_MS)
+    const fleetCpuSeconds = (await totalCpuSeconds(pids)) - fleetCpuAtApproval
     const cpuAtEnd = cpuTimes()
     const busy = cpuAtEnd.busy - cpuAtApproval.busy
     const cpuBusy = busy / Math.max(1, busy + cpuAtEnd.idle - cpuAtApproval.idle)
     const originUploaded = Number((await v0.api.downloads())[0]?.uploadedBytes ?? 0)
     return {
-      completionSeconds,
+      completionSeconds: progress.completion,
+      firstChunkSeconds: progress.firstChunk,
+      fleetCpuSeconds,
       originEgressCopies: originUploaded / c.imageBytes,
       cpuBusy,
       loadAverage: loadavg()[0]!,
     }
   } finally {
-    await stopAll()
-    if (options.keepDir) process.stderr.write(`fleet data and logs kept in ${dir}\n`)
-    else await rm(dir, { recursive: true, force: true })
+    if (started) await stopRealFleet(started, options)
+    else await stopAll()
   }
 }
 
@@ -166,21 +214,29 @@ async function watchApproval(origin: DemoNode): Promise<number> {
   }
 }
 
-async function pollCompletions(devices: DemoNode[], approvedAt: number): Promise<number[]> {
-  const done: Array<number | undefined> = devices.map(() => undefined)
-  while (done.some((t) => t === undefined)) {
-    if (performance.now() - approvedAt > ROLLOUT_DEADLINE_MS)
-      throw new Error(`the rollout did not finish in ${ROLLOUT_DEADLINE_MS / 1000} s`)
+/**
+ * Reads every device's download progress until all hold the whole image or the deadline passes:
+ * when each first held a chunk and when each held them all, in seconds after the approval.
+ */
+async function pollProgress(
+  devices: readonly DemoNode[],
+  approvedAt: number,
+  deadlineMs: number,
+): Promise<{ completion: Array<number | null>; firstChunk: Array<number | null> }> {
+  const completion: Array<number | null> = devices.map(() => null)
+  const firstChunk: Array<number | null> = devices.map(() => null)
+  while (completion.some((t) => t === null) && performance.now() - approvedAt <= deadlineMs) {
     await Promise.all(
       devices.map(async (d, i) => {
-        if (done[i] !== undefined) return
+        if (completion[i] !== null) return
         const rows = await d.api.downloads().catch(() => [])
-        const row = rows[0] as { chunks?: number; held?: number } | undefined
-        if (row && row.chunks !== undefined && row.held === row.chunks)
-          done[i] = (performance.now() - approvedAt) / 1000
+        const row = rows[0] as { chunks?: number; held?: number; written?: number } | undefined
+        const seconds = (performance.now() - approvedAt) / 1000
+        if ((row?.written ?? 0) > 0 && firstChunk[i] === null) firstChunk[i] = seconds
+        if (row && row.chunks !== undefined && row.held === row.chunks) completion[i] = seconds
       }),
     )
     await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS))
   }
-  return done as number[]
+  return { completion, firstChunk }
 }

@@ -330,6 +330,7 @@ export class TransferService implements ImageFetcher {
       manifest: image.key,
       chunks: image.store.chunkCount,
       held: image.store.chunksHeld,
+      written: image.store.chunksWritten,
       complete: image.store.isComplete(),
       downloading: image.download !== null,
       bytesFrom: Object.fromEntries(

@@ -273,6 +273,11 @@ export class ChunkStore {
     return this.heldChunks
   }
 
+  /** Chunks verified and written, durable or not yet: what the node already serves and announces. */
+  get chunksWritten(): number {
+    return this.heldChunks + this.unsynced.size
+  }
+
   isComplete(): boolean {
     return this.heldChunks === this.chunkCount
   }

@@ -1,0 +1,211 @@
+/**
+ * `npm run bench -- swarm [--scenario all|linkBound|cpuBound|idle] [--runs 1] [--devices N]
+ * [--image-mib M] [--origin-up-kibps K] [--device-up-kibps K] [--device-down-kibps K]
+ * [--idle-seconds 60]`: real fleets of `fwmesh node` processes on 127.0.0.1 (4 validators,
+ * validator 0 being the origin, N devices, each node rate-limited by its own config), beside
+ * the anchors measured in the same run. Needs `npm run build` first. Prints one JSON object.
+ *
+ * Per rollout scenario (medians over `--runs`):
+ * - slowestSeconds: approval commit (seen by the origin) to the last device holding the image;
+ * - lowerBoundSeconds, ratioToBound: the Kumar–Ross bound for one seed (simulations/report/bounds.ts);
+ * - originCopies: image copies the origin uploaded;
+ * - stuckDevices: devices unfinished at the deadline (the maximum over runs, and every run's count);
+ * - firstChunkSeconds {p50, max}: approval commit to each device's first written chunk;
+ * - cpuSecondsPerGiB: user + system CPU of every fleet process (validators included) from /proc,
+ *   over the same window, per GiB delivered to devices.
+ * Beside them, `libtorrent` (the same image, peers and limits, one seed) and `rawLibp2p` (the
+ * same bytes over plain streams of the node's transport stack): see bench/anchors/.
+ *
+ * `idle`: the same fleet with no release, after start-up settles: each process's share of one
+ * core over `--idle-seconds`, validators and followers apart.
+ */
+import '../src/polyfills.js'
+import { processCpuSeconds } from '../scripts/proc-cpu.js'
+import {
+  type FidelityCapacities,
+  runRealRollout,
+  startRealFleet,
+  stopRealFleet,
+} from '../simulations/fidelity/real-fleet.js'
+import { distributionBounds } from '../simulations/report/bounds.js'
+import { arg } from './process.js'
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const GiB = 1024 * MiB
+
+interface Scenario {
+  readonly name: 'linkBound' | 'cpuBound'
+  readonly capacities: FidelityCapacities
+}
+
+/** The issue's two rollouts: one bound by the links, one by the CPU of a 2-core machine. */
+const SCENARIOS: Record<Scenario['name'], FidelityCapacities> = {
+  linkBound: {
+    devices: 16,
+    validators: 4,
+    imageBytes: 8 * MiB,
+    originUploadBps: 512 * KiB,
+    deviceUploadBps: 256 * KiB,
+    deviceDownloadBps: 1 * MiB,
+  },
+  cpuBound: {
+    devices: 12,
+    validators: 4,
+    imageBytes: 64 * MiB,
+    originUploadBps: 8 * MiB,
+    deviceUploadBps: 8 * MiB,
+    deviceDownloadBps: 8 * MiB,
+  },
+}
+
+/** Start-up settles (connections, identify, the first empty blocks) before the idle window. */
+const IDLE_SETTLE_MS = 10_000
+/** Devices unfinished this many lower bounds (plus a minute) after the approval are stuck. */
+const STUCK_AFTER_BOUNDS = 10
+const STUCK_AFTER_EXTRA_MS = 60_000
+
+function flagText(args: string[], name: string, fallback: string): string {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? (args[i + 1] ?? fallback) : fallback
+}
+
+/** The scenario's capacities with any flags given over them. */
+function withFlags(c: FidelityCapacities, args: string[]): FidelityCapacities {
+  return {
+    ...c,
+    devices: arg(args, 'devices', c.devices),
+    imageBytes: arg(args, 'image-mib', c.imageBytes / MiB) * MiB,
+    originUploadBps: arg(args, 'origin-up-kibps', c.originUploadBps / KiB) * KiB,
+    deviceUploadBps: arg(args, 'device-up-kibps', c.deviceUploadBps / KiB) * KiB,
+    deviceDownloadBps: arg(args, 'device-down-kibps', c.deviceDownloadBps / KiB) * KiB,
+  }
+}
+
+function lowerBoundSeconds(c: FidelityCapacities): number {
+  return distributionBounds({
+    fileBytes: c.imageBytes,
+    seedUploadBps: c.originUploadBps,
+    peers: Array.from({ length: c.devices }, () => ({
+      uploadBps: c.deviceUploadBps,
+      downloadBps: c.deviceDownloadBps,
+    })),
+  }).lowerBoundSeconds
+}
+
+export function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000
+}
+
+interface RolloutRun {
+  slowestSeconds: number
+  originCopies: number
+  stuckDevices: number
+  firstChunkP50: number
+  firstChunkMax: number
+  cpuSecondsPerGiB: number
+  cpuBusy: number
+}
+
+async function fwmeshRollout(c: FidelityCapacities, run: number): Promise<RolloutRun> {
+  const bound = lowerBoundSeconds(c)
+  const real = await runRealRollout(c, `swarm-${run}`, {
+    deadlineMs: STUCK_AFTER_BOUNDS * bound * 1000 + STUCK_AFTER_EXTRA_MS,
+    keepDir: process.env.FWMESH_BENCH_KEEP === '1',
+  })
+  const done = real.completionSeconds.filter((t) => t !== null)
+  const firsts = real.firstChunkSeconds.map((t) => t ?? Number.POSITIVE_INFINITY)
+  const delivered = done.length * c.imageBytes
+  return {
+    slowestSeconds:
+      done.length === real.completionSeconds.length ? Math.max(...done) : Number.POSITIVE_INFINITY,
+    originCopies: real.originEgressCopies,
+    stuckDevices: real.completionSeconds.length - done.length,
+    firstChunkP50: median(firsts),
+    firstChunkMax: Math.max(...firsts),
+    cpuSecondsPerGiB: real.fleetCpuSeconds / Math.max(1, delivered / GiB),
+    cpuBusy: real.cpuBusy,
+  }
+}
+
+async function rolloutScenario(name: Scenario['name'], args: string[], runs: number) {
+  const c = withFlags(SCENARIOS[name], args)
+  const bound = lowerBoundSeconds(c)
+  const results: RolloutRun[] = []
+  for (let run = 1; run <= runs; run++) {
+    process.stderr.write(
+      `swarm: ${name} run ${run}/${runs}: fwmesh, ${c.devices} devices × ${c.imageBytes / MiB} MiB\n`,
+    )
+    results.push(await fwmeshRollout(c, run))
+  }
+  const pick = (f: (r: RolloutRun) => number) => round(median(results.map(f)))
+  return {
+    devices: c.devices,
+    imageMiB: c.imageBytes / MiB,
+    originUpKiBps: c.originUploadBps / KiB,
+    deviceUpKiBps: c.deviceUploadBps / KiB,
+    deviceDownKiBps: c.deviceDownloadBps / KiB,
+    runs,
+    slowestSeconds: pick((r) => r.slowestSeconds),
+    lowerBoundSeconds: round(bound),
+    ratioToBound: pick((r) => r.slowestSeconds / bound),
+    originCopies: pick((r) => r.originCopies),
+    stuckDevices: Math.max(...results.map((r) => r.stuckDevices)),
+    stuckDevicesPerRun: results.map((r) => r.stuckDevices),
+    firstChunkSeconds: { p50: pick((r) => r.firstChunkP50), max: pick((r) => r.firstChunkMax) },
+    cpuSecondsPerGiB: pick((r) => r.cpuSecondsPerGiB),
+    machineCpuBusy: pick((r) => r.cpuBusy),
+  }
+}
+
+/** Each process's share of one core over the window, in percent. */
+async function idleScenario(args: string[], runs: number) {
+  const c = withFlags({ ...SCENARIOS.linkBound }, args)
+  const windowMs = arg(args, 'idle-seconds', 60) * 1000
+  const follower: number[] = []
+  const validator: number[] = []
+  for (let run = 1; run <= runs; run++) {
+    process.stderr.write(`swarm: idle run ${run}/${runs}: ${c.validators} validators, ${c.devices} devices\n`)
+    const f = await startRealFleet(c)
+    try {
+      await new Promise((r) => setTimeout(r, IDLE_SETTLE_MS))
+      const before = await Promise.all(f.pids.map(processCpuSeconds))
+      const started = performance.now()
+      await new Promise((r) => setTimeout(r, windowMs))
+      const after = await Promise.all(f.pids.map(processCpuSeconds))
+      const seconds = (performance.now() - started) / 1000
+      const percent = after.map((a, i) => ((a - before[i]!) / seconds) * 100)
+      validator.push(median(percent.slice(0, f.validators.length)))
+      follower.push(median(percent.slice(f.validators.length)))
+    } finally {
+      await stopRealFleet(f)
+    }
+  }
+  return {
+    validators: c.validators,
+    devices: c.devices,
+    windowSeconds: windowMs / 1000,
+    runs,
+    followerCorePercent: round(median(follower)),
+    validatorCorePercent: round(median(validator)),
+  }
+}
+
+export async function main(args: string[]): Promise<void> {
+  const which = flagText(args, 'scenario', 'all')
+  const runs = arg(args, 'runs', 1)
+  const names = which === 'all' ? ['linkBound', 'cpuBound', 'idle'] : [which]
+  const out: Record<string, unknown> = { bench: 'swarm' }
+  for (const name of names) {
+    if (name === 'idle') out.idle = await idleScenario(args, runs)
+    else if (name === 'linkBound' || name === 'cpuBound') out[name] = await rolloutScenario(name, args, runs)
+    else throw new Error(`unknown scenario "${name}": linkBound, cpuBound, idle or all`)
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`)
+}
