@@ -19,8 +19,11 @@ export interface GossipHandlers {
 export class Gossip {
   private readonly topics: { tx: string; block: string }
   private readonly listener = (
-    event: CustomEvent<{ topic: string; data: Uint8Array; from?: { toString(): string } }>,
-  ) => this.onMessage(event.detail)
+    event: CustomEvent<{
+      propagationSource: { toString(): string }
+      msg: { topic: string; data: Uint8Array }
+    }>,
+  ) => this.onMessage(event.detail.propagationSource.toString(), event.detail.msg)
 
   constructor(
     private readonly host: Host,
@@ -33,14 +36,15 @@ export class Gossip {
 
   start(): void {
     const pubsub = this.host.services.pubsub
-    pubsub.addEventListener('message', this.listener as never)
+    // `gossipsub:message` names the neighbour that forwarded the message: messages are unsigned
+    // (host.ts says why), and that neighbour holds the block, so it is the one to sync from.
+    pubsub.addEventListener('gossipsub:message', this.listener as never)
     pubsub.subscribe(this.topics.tx)
     pubsub.subscribe(this.topics.block)
   }
 
-  private onMessage(message: { topic: string; data: Uint8Array; from?: { toString(): string } }): void {
+  private onMessage(from: string, message: { topic: string; data: Uint8Array }): void {
     if (message.topic !== this.topics.tx && message.topic !== this.topics.block) return
-    const from = message.from?.toString() ?? 'unknown'
     const decoded = decode(message.data)
     if (!decoded.ok) {
       this.log.debug(
@@ -93,6 +97,6 @@ export class Gossip {
   }
 
   stop(): void {
-    this.host.services.pubsub.removeEventListener('message', this.listener as never)
+    this.host.services.pubsub.removeEventListener('gossipsub:message', this.listener as never)
   }
 }
