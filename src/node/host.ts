@@ -52,6 +52,15 @@ export async function createHost(options: HostOptions) {
     addresses: { listen: [...options.listen] },
     ...transportStack(),
     peerDiscovery,
+    // libp2p's connection monitor opens a ping stream on every connection every 10 s
+    // (multistream-select, noise and yamux frames, a peer-store write of the round trip) and
+    // aborts the connection when a ping is late. On an idle follower with 20 neighbours that was
+    // four new streams a second; on a busy one-core gateway a late ping tore down healthy
+    // connections, chunk streams included, and the redial pulled the ledger again. Nothing here
+    // reads its round-trip times; yamux's keep-alive (a 12-byte ping frame every 30 s, no new
+    // stream) keeps idle connections open, and the chunk and sync protocols time out their own
+    // requests.
+    connectionMonitor: { enabled: false },
     connectionManager: {
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_SEC,
       maxIncomingPendingConnections: INBOUND_PENDING_CONNECTIONS_MAX,
