@@ -11,8 +11,12 @@
  *   `flush()`, or when the last chunk is in) it fdatasyncs the image, then atomically replaces
  *   the held-state file. A crash loses at most the chunks written since the last flush; a chunk
  *   once held is never fetched again.
- * - `readChunk` serves a held chunk by reading at its offset, re-verified, so a rotting disk
- *   never makes this node serve bad chunks (a bad one is dropped from the held set).
+ * - `readChunk` serves a held chunk by reading at its offset. A chunk this process has not
+ *   verified itself (one held from an earlier run, per the held-state file) is re-verified on
+ *   its first read, so a disk that rotted while the node was down never makes it serve bad
+ *   chunks (a bad one is dropped from the held set). Chunks it verified, when they arrived or
+ *   by a rescan, are trusted: hashing each chunk again on every upload cost as much as the
+ *   receiving side's check, and the neighbour checks it anyway.
  * - `verifyImage` hashes the whole file in constant memory against the manifest.
  *
  * Errors of the world (a bad chunk, a full disk) are typed results; I/O failures carry `io`.
@@ -147,6 +151,8 @@ export class ChunkStore {
   private closed = false
   /** Directories whose new entries (a new store's files) the first flush makes durable. */
   private directoriesUnsynced: string[] = []
+  /** Chunks whose bytes on disk this process has checked against the manifest. */
+  private readonly trusted: Uint8Array
 
   private constructor(
     readonly manifest: Manifest,
@@ -162,6 +168,8 @@ export class ChunkStore {
     this.cidBytes = manifestCid(manifest).bytes
     this.flushBytes = options.flushBytes ?? STORE_FLUSH_BYTES
     this.verifyOnRead = options.verifyOnRead ?? true
+    // A rescan has just hashed every held chunk; a held-state file only says an earlier run did.
+    this.trusted = resumedFrom === 'rescan' ? new Uint8Array(held) : new Uint8Array(held.byteLength)
   }
 
   /** Opens (or creates) the image file for a manifest and loads what is already held. */
@@ -294,12 +302,19 @@ export class ChunkStore {
    * much), or when it completes the image. `held` lists the chunks that became held since the
    * previous `writeChunk` or `flush` reported any: the node announces them in a have-update.
    */
-  async writeChunk(index: number, data: Uint8Array): Promise<Result<WriteOutcome, ChunkRejection>> {
+  async writeChunk(
+    index: number,
+    data: Uint8Array,
+    options: {
+      /** The caller has just checked these bytes with `verifyChunk` against this store's manifest. */
+      readonly verified?: boolean
+    } = {},
+  ): Promise<Result<WriteOutcome, ChunkRejection>> {
     assert(!this.closed, 'the store is open')
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.chunkCount) {
       return err({ code: 'out-of-range', message: `chunk ${index} of ${this.chunkCount}` })
     }
-    const verdict = verifyChunk(this.manifest, index, data)
+    const verdict = options.verified === true ? 'ok' : verifyChunk(this.manifest, index, data)
     if (verdict !== 'ok') return err({ code: verdict, message: `chunk ${index}: ${verdict}` })
     const failed = this.takeFailure()
     if (failed) return err(failed)
@@ -314,6 +329,7 @@ export class ChunkStore {
     } finally {
       this.writing.delete(index)
     }
+    setBit(this.trusted, index)
     this.unsynced.add(index)
     this.unsyncedBytes += data.byteLength
     this.batch.push(index)
@@ -424,30 +440,33 @@ export class ChunkStore {
     )
   }
 
-  /** Reads a servable chunk for a peer; re-verified unless `verifyOnRead` is off. */
+  /**
+   * Reads a servable chunk for a peer; one this process has not verified is checked first
+   * (unless `verifyOnRead` is off), and trusted from then on.
+   */
   async readChunk(index: number): Promise<Result<Uint8Array, ReadRejection>> {
     assert(!this.closed, 'the store is open')
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.chunkCount) {
       return err({ code: 'out-of-range', message: `chunk ${index} of ${this.chunkCount}` })
     }
     if (!this.canServe(index)) return err({ code: 'not-held', message: `chunk ${index} is not held` })
+    const length = chunkLength(this.manifest, index)
+    const data = new Uint8Array(length)
     if (!getBit(this.held, index)) {
-      // Written but not durable yet: read and check it, but leave dropping to the flush path.
-      const length = chunkLength(this.manifest, index)
-      const data = new Uint8Array(length)
+      // Written (and verified) by this process but not durable yet; a short read is a fault.
       try {
         const got = await readFully(this.fh, data, length, chunkOffset(this.manifest, index))
-        if (got === length && verifyChunk(this.manifest, index, data) === 'ok') return ok(data)
+        if (got === length) return ok(data)
       } catch (cause) {
         return err(ioError(cause))
       }
       return err({ code: 'corrupt', message: `chunk ${index} does not match its hash yet` })
     }
-    const length = chunkLength(this.manifest, index)
-    const data = new Uint8Array(length)
     try {
       const got = await readFully(this.fh, data, length, chunkOffset(this.manifest, index))
-      if (got === length && (!this.verifyOnRead || verifyChunk(this.manifest, index, data) === 'ok')) {
+      const trusted = getBit(this.trusted, index) || !this.verifyOnRead
+      if (got === length && (trusted || verifyChunk(this.manifest, index, data) === 'ok')) {
+        setBit(this.trusted, index)
         return ok(data)
       }
       await this.drop([index])
@@ -508,6 +527,7 @@ export class ChunkStore {
       for (const i of chunks) clearBit(next, i)
       await this.writeState(next)
       for (const i of chunks) {
+        clearBit(this.trusted, i)
         if (getBit(this.held, i)) {
           clearBit(this.held, i)
           this.heldChunks--

@@ -165,6 +165,93 @@ export function encodeChunkMessage(msg: ChunkMessage, limits = DEFAULT_CHUNK_MES
   return encoded
 }
 
+/** `{ data: <bytes>` opening a chunk message: keys sort by length then bytes, so `data` is first. */
+const CHUNK_DATA_KEY = new Uint8Array([0xa4, 0x64, 0x64, 0x61, 0x74, 0x61])
+const EMPTY = new Uint8Array(0)
+
+/** The CBOR head of a byte string of `length` bytes, in its shortest form (canonical). */
+function bytesHead(length: number): Uint8Array {
+  if (length < 24) return new Uint8Array([0x40 + length])
+  if (length < 0x100) return new Uint8Array([0x58, length])
+  if (length < 0x10000) return new Uint8Array([0x59, length >> 8, length & 0xff])
+  return new Uint8Array([0x5a, length >>> 24, (length >> 16) & 0xff, (length >> 8) & 0xff, length & 0xff])
+}
+
+/**
+ * A chunk message's canonical encoding in three parts, the chunk's bytes in the middle as they
+ * are: what `encodeChunkMessage` gives, byte for byte, without copying 256 KiB twice (cborg
+ * copies the data into its output, and its Buffer output was copied again). The parts are sent
+ * as one frame.
+ */
+export function encodeChunkDataParts(
+  manifest: CID,
+  chunk: number,
+  data: Uint8Array,
+  limits = DEFAULT_CHUNK_MESSAGE_LIMITS,
+): readonly [Uint8Array, Uint8Array, Uint8Array] {
+  const template = encodeCbor({ type: 'chunk', manifest, chunk, data: EMPTY })
+  assert(
+    startsWith(template, CHUNK_DATA_KEY) && template[CHUNK_DATA_KEY.length] === 0x40,
+    'a chunk message opens with its data',
+  )
+  const head = bytesHead(data.byteLength)
+  const prefix = new Uint8Array(CHUNK_DATA_KEY.length + head.byteLength)
+  prefix.set(CHUNK_DATA_KEY)
+  prefix.set(head, CHUNK_DATA_KEY.length)
+  const suffix = template.subarray(CHUNK_DATA_KEY.length + 1)
+  assert(
+    prefix.byteLength + data.byteLength + suffix.byteLength <= messageBytesMax('chunk', limits),
+    'an outgoing chunk message within its limit',
+  )
+  return [prefix, data, suffix]
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.byteLength < prefix.byteLength) return false
+  for (let i = 0; i < prefix.byteLength; i++) if (bytes[i] !== prefix[i]) return false
+  return true
+}
+
+/**
+ * A chunk message in the layout `encodeChunkDataParts` writes, split without copying the data:
+ * the data as a view into the frame, and the other three fields as a map of their own. Anything
+ * else (another type, a longer-than-shortest length head) is left to the general decoder.
+ */
+function splitChunkData(encoded: Uint8Array): { data: Uint8Array; rest: Uint8Array } | undefined {
+  if (!startsWith(encoded, CHUNK_DATA_KEY)) return undefined
+  const at = CHUNK_DATA_KEY.length
+  const initial = encoded[at]
+  if (initial === undefined) return undefined
+  let length: number
+  let headBytes: number
+  if (initial >= 0x40 && initial < 0x58) {
+    length = initial - 0x40
+    headBytes = 1
+  } else if (initial === 0x58 && encoded.byteLength > at + 1) {
+    length = encoded[at + 1]!
+    headBytes = 2
+  } else if (initial === 0x59 && encoded.byteLength > at + 2) {
+    length = (encoded[at + 1]! << 8) | encoded[at + 2]!
+    headBytes = 3
+  } else if (initial === 0x5a && encoded.byteLength > at + 4) {
+    length =
+      ((encoded[at + 1]! << 24) | (encoded[at + 2]! << 16) | (encoded[at + 3]! << 8) | encoded[at + 4]!) >>> 0
+    headBytes = 5
+  } else {
+    return undefined
+  }
+  if (bytesHead(length).byteLength !== headBytes) return undefined
+  const start = at + headBytes
+  const end = start + length
+  if (end > encoded.byteLength) return undefined
+  const suffix = encoded.subarray(end)
+  // The remaining three entries, as a map of three: a few dozen bytes, copied.
+  const rest = new Uint8Array(1 + suffix.byteLength)
+  rest[0] = 0xa3
+  rest.set(suffix, 1)
+  return { data: encoded.subarray(start, end), rest }
+}
+
 /**
  * Decodes a message from a peer: the length is checked before parsing (CHUNK_MESSAGE_BYTES_MAX
  * for any frame, CHUNK_CONTROL_MESSAGE_BYTES_MAX for anything but a chunk), then the shape and
@@ -180,7 +267,25 @@ export function decodeChunkMessage(
     limits === DEFAULT_CHUNK_MESSAGE_LIMITS
       ? Math.max(CHUNK_MESSAGE_BYTES_MAX, MANIFEST_BYTES_MAX + 1024)
       : Math.max(limits.chunkBytesMax, MANIFEST_BYTES_MAX) + 1024
-  const raw = decodeCbor(encoded, frameMax)
+  if (encoded.byteLength > frameMax) {
+    return err(decodeError('too-large', '', `${encoded.byteLength} bytes is over the limit of ${frameMax}`))
+  }
+  // Chunk messages (nearly every byte this protocol carries) keep their data as a view into the
+  // frame: the general decoder copies it out.
+  const split = splitChunkData(encoded)
+  let raw: Result<unknown, DecodeError>
+  if (split) {
+    raw = decodeCbor(split.rest, CHUNK_CONTROL_MESSAGE_BYTES_MAX)
+    if (raw.ok) {
+      const fields = raw.value as Record<string, unknown>
+      if (typeof fields !== 'object' || fields === null || Array.isArray(fields) || 'data' in fields) {
+        return err(decodeError('malformed', '', 'a chunk message with its data twice or not a map'))
+      }
+      fields.data = split.data
+    }
+  } else {
+    raw = decodeCbor(encoded, frameMax)
+  }
   if (!raw.ok) return raw
   const schema = limits === DEFAULT_CHUNK_MESSAGE_LIMITS ? defaultSchema : schemaFor(limits)
   const decoded = schema(raw.value, '')

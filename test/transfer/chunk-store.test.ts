@@ -146,20 +146,43 @@ describe('transfer: chunk store', () => {
     await store.close()
   })
 
-  it('transfer: chunk store: a chunk that rotted on disk is not served and stops being held', async () => {
+  it('transfer: chunk store: a chunk that rotted on disk while the node was down is not served and stops being held', async () => {
     const store = await openStore()
     await store.writeChunk(1, chunk(1))
     await store.flush()
+    await store.close()
     const fh = await open(join(dir, 'image.bin'), 'r+')
     await fh.write(new Uint8Array([0xaa]), 0, 1, CHUNK + 10)
     await fh.close()
-    const r = await store.readChunk(1)
+    const resumed = await openStore()
+    expect(resumed.has(1), 'held per the held-state file').toBe(true)
+    const r = await resumed.readChunk(1)
     expect(r.ok ? undefined : r.error.code).toBe('corrupt')
-    expect(store.has(1)).toBe(false)
-    await store.close()
+    expect(resumed.has(1)).toBe(false)
+    await resumed.close()
     const reopened = await openStore()
     expect(reopened.has(1), 'the drop was recorded').toBe(false)
     await reopened.close()
+  })
+
+  it('transfer: chunk store: a resumed chunk is hashed on its first read only; chunks written in this run are trusted', async () => {
+    const store = await openStore()
+    await store.writeChunk(1, chunk(1))
+    await store.flush()
+    await store.close()
+    const resumed = await openStore()
+    expect((await resumed.readChunk(1)).ok, 'verified on its first read').toBe(true)
+    await resumed.writeChunk(2, chunk(2))
+    // Rot now goes unseen by this run (the neighbour that fetches it checks every chunk).
+    const fh = await open(join(dir, 'image.bin'), 'r+')
+    await fh.write(new Uint8Array([0xaa]), 0, 1, CHUNK + 10)
+    await fh.write(new Uint8Array([0xaa]), 0, 1, 2 * CHUNK + 10)
+    await fh.close()
+    const again = await resumed.readChunk(1)
+    const fresh = await resumed.readChunk(2)
+    expect(again.ok && again.value[10], 'trusted after its check').toBe(0xaa)
+    expect(fresh.ok && fresh.value[10], 'trusted since it was verified on arrival').toBe(0xaa)
+    await resumed.close()
   })
 
   it('transfer: chunk store: a complete image that fails its hash names the bad chunks and drops them', async () => {

@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { bytesEqual } from '../../src/codec/bytes.js'
 import { encodeCbor } from '../../src/codec/cbor.js'
 import { cidOf } from '../../src/codec/cid.js'
 import {
@@ -12,6 +13,7 @@ import {
   type ChunkMessage,
   chunkProtocolId,
   decodeChunkMessage,
+  encodeChunkDataParts,
   encodeChunkMessage,
 } from '../../src/transfer/messages.js'
 
@@ -140,5 +142,72 @@ describe('transfer: messages', () => {
         },
       ),
     )
+  })
+
+  describe('transfer: messages: chunk data travels without copies', () => {
+    const joined = (parts: readonly Uint8Array[]) => {
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+      let at = 0
+      for (const p of parts) {
+        out.set(p, at)
+        at += p.byteLength
+      }
+      return out
+    }
+
+    it.each([0, 1, 23, 24, 255, 256, 65_535, 65_536, 262_144, CHUNK_BYTES_MAX])(
+      'a %i-byte chunk in three parts is the canonical encoding, byte for byte',
+      (size) => {
+        const data = new Uint8Array(size).map((_, i) => i * 7)
+        const msg: ChunkMessage = { type: 'chunk', manifest, chunk: 3, data }
+        const parts = encodeChunkDataParts(manifest, 3, data)
+        expect(parts[1]).toBe(data)
+        // bytesEqual, not toEqual: vitest's diffing of 4 MiB arrays takes seconds.
+        expect(bytesEqual(joined(parts), encodeChunkMessage(msg))).toBe(true)
+      },
+    )
+
+    it('a decoded chunk is a view into the frame, not a copy', () => {
+      const data = new Uint8Array(4096).fill(9)
+      const frame = joined(encodeChunkDataParts(manifest, 5, data))
+      const back = decodeChunkMessage(frame)
+      expect(back.ok).toBe(true)
+      if (!back.ok || back.value.type !== 'chunk') return
+      expect(back.value).toEqual({ type: 'chunk', manifest, chunk: 5, data })
+      expect(back.value.data.buffer).toBe(frame.buffer)
+    })
+
+    it('a chunk message that names its data twice is refused', () => {
+      // {data: h'01', data: h'02', ...}: the second data key stands among the other fields.
+      const tail = encodeCbor({ type: 'chunk', manifest, chunk: 1, data: new Uint8Array([2]) }).subarray(1)
+      const frame = joined([new Uint8Array([0xa5, 0x64, 0x64, 0x61, 0x74, 0x61, 0x41, 0x01]), tail])
+      expect(code(frame)).not.toBe('accepted')
+      const twice = joined([new Uint8Array([0xa4, 0x64, 0x64, 0x61, 0x74, 0x61, 0x41, 0x01]), tail])
+      expect(code(twice)).not.toBe('accepted')
+    })
+
+    it('a longer-than-shortest length head is decoded as any other message would be', () => {
+      const canonical = encodeChunkMessage({ type: 'chunk', manifest, chunk: 2, data: new Uint8Array([7]) })
+      // h'07' written with a one-byte length (0x58 0x01) instead of 0x41.
+      const long = joined([canonical.subarray(0, 6), new Uint8Array([0x58, 0x01]), canonical.subarray(7)])
+      expect(code(long)).toBe(code(long.slice()))
+      expect(code(long)).not.toBe('accepted')
+    })
+
+    it('random frames decode the same with and without the fast path (fast-check, seeded)', () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 300 }), fc.nat(40), (garbage, cut) => {
+          const frame = joined([
+            encodeChunkDataParts(manifest, cut, garbage.subarray(0, cut))[0],
+            garbage.subarray(0, cut),
+            garbage.subarray(cut),
+          ])
+          const r = decodeChunkMessage(frame)
+          if (r.ok) expect(r.value.type).toBe('chunk')
+          else expect(r.error.code.length).toBeGreaterThan(0)
+        }),
+        { seed: 18, numRuns: 2_000 },
+      )
+    })
   })
 })
