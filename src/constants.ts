@@ -558,8 +558,53 @@ export const TX_WAITERS_MAX = 4096
  */
 export const MANIFEST_FETCH_TIMEOUT_MS = 30_000
 
-/** A write on a chunk stream taking longer means the neighbour stopped reading. */
+/** Opening a chunk stream to a connected neighbour taking longer means the connection is gone. */
 export const TRANSFER_WRITE_TIMEOUT_MS = 30_000
+
+/**
+ * yamux's largest data frame. Its default, 64 KiB, cut every 256 KiB chunk into four frames,
+ * each with its own header, send call, window accounting and, on the receiving side, a window
+ * update frame back (yamux sends one after every data frame it takes in). 256 KiB carries a
+ * chunk in one; noise still seals it in 64 KiB messages.
+ */
+export const YAMUX_FRAME_BYTES_MAX = 256 * 1024
+/**
+ * The most a yamux stream's receive window may grow to (it doubles while the reader keeps up).
+ * yamux's default, 16 MiB, is what a neighbour could push into one stream after this node paused
+ * it (the chunk links pause a stream whose frames wait unread); 1 MiB still fills a 100 ms path
+ * at 10 MB/s, far more than a gateway's uplink.
+ */
+export const YAMUX_STREAM_WINDOW_BYTES_MAX = 1024 * 1024
+
+/**
+ * A chunk-protocol frame, in either direction, may take FRAME_DEADLINE_BASE_MS plus its size at
+ * FRAME_FLOOR_BYTES_PER_SEC; a neighbour slower than that is stalling, and its link is dropped.
+ * 16 KiB/s is a sixteenth of the slowest device downlink the simulator models (256 KiB/s, shared
+ * by up to 16 requests in flight), so an honest neighbour on a poor link never meets it, while a
+ * peer that starts a frame and stops holds its buffer for seconds, not the hour it did: a 256 KiB
+ * chunk gets 26 s. Time this node holds the stream paused (its own download limit) does not count.
+ */
+export const FRAME_DEADLINE_BASE_MS = 10_000
+export const FRAME_FLOOR_BYTES_PER_SEC = 16 * 1024
+/** How often the chunk links' deadlines are checked: one timer for all links, none per frame. */
+export const FRAME_WATCHDOG_INTERVAL_MS = 1_000
+/**
+ * Frames read off a chunk stream and not yet handled before the stream is paused (yamux then
+ * stops granting the sender window). Two: one being handled, one ready behind it.
+ */
+export const CHUNK_LINK_QUEUED_FRAMES_MAX = 2
+/**
+ * Chunk streams a neighbour may open to this node at once: one link per neighbour, both sides
+ * possibly opening theirs at the same moment, and a spare while a broken one closes. libp2p's
+ * default is 32 per connection, each able to hold a frame's buffer.
+ */
+export const CHUNK_INBOUND_STREAMS_MAX = 4
+/**
+ * Frames larger than a control message (chunks, manifests) a neighbour may send beyond what was
+ * asked of it: a request cancelled while its chunk was already on the way still arrives. A peer
+ * that sends more large frames than it was asked for (plus this slack) is disconnected.
+ */
+export const LARGE_FRAME_CREDIT_MAX = 2 * PEER_REQUESTS_IN_FLIGHT_MAX
 
 /**
  * A downloading node flushes its chunk store (and announces the chunks that became held) at

@@ -1,7 +1,16 @@
 import type { Connection, Stream } from '@libp2p/interface'
-import { CHUNK_MESSAGE_BYTES_MAX, TRANSFER_WRITE_TIMEOUT_MS } from '../constants.js'
+import {
+  CHUNK_INBOUND_STREAMS_MAX,
+  CHUNK_LINK_QUEUED_FRAMES_MAX,
+  CHUNK_MESSAGE_BYTES_MAX,
+  FRAME_DEADLINE_BASE_MS,
+  FRAME_FLOOR_BYTES_PER_SEC,
+  FRAME_WATCHDOG_INTERVAL_MS,
+  TRANSFER_WRITE_TIMEOUT_MS,
+} from '../constants.js'
 import { type ChunkMessage, decodeChunkMessage, encodeChunkMessage } from '../transfer/messages.js'
-import { FramedStream } from './framing.js'
+import { FrameReader, frameOf } from './frame-reader.js'
+import { FrameError } from './framing.js'
 import type { Host } from './host.js'
 import type { Logger } from './log.js'
 
@@ -12,9 +21,13 @@ import type { Logger } from './log.js'
  */
 interface Link {
   readonly peer: string
-  framed: FramedStream | null
-  readonly queue: Array<{ frame: Uint8Array; written?: () => void }>
+  stream: Stream | null
+  reader: FrameReader | null
+  readonly queue: Array<{ parts: readonly Uint8Array[]; written?: () => void }>
   writing: boolean
+  /** Since when the writer has waited for the stream to drain, and for how many bytes. */
+  drainingSince: number | null
+  drainingBytes: number
 }
 
 export interface ChunkLinkHandlers {
@@ -22,16 +35,31 @@ export interface ChunkLinkHandlers {
   onMessage(peer: string, msg: ChunkMessage): Promise<void>
   /** The link to a neighbour broke or closed: forget what it announced. */
   onDropped(peer: string): void
+  /**
+   * Judges a frame's length before any of it is buffered: a reason refuses it, and the link is
+   * dropped (a neighbour sending what nobody asked for).
+   */
+  admit?(peer: string, length: number): string | undefined
+}
+
+/** What a frame of `bytes` may take, at the floor rate (constants.ts says why). */
+export function frameDeadlineMs(bytes: number): number {
+  return FRAME_DEADLINE_BASE_MS + (bytes * 1000) / FRAME_FLOOR_BYTES_PER_SEC
 }
 
 /**
  * The chunk protocol's streams (`/fwmesh/<chain>/chunks/1`): opened lazily by whichever side
  * sends first, every frame decoded against the protocol's limits, an undecodable frame closes
  * the stream. What the messages mean is the handler's business (TransferService).
+ *
+ * Deadlines are one timer for all links (FRAME_WATCHDOG_INTERVAL_MS), none per frame: a link
+ * whose incoming frame, or whose wait for the neighbour to take our bytes, outlasts
+ * `frameDeadlineMs` of its size is dropped.
  */
 export class ChunkLinks {
   private readonly links = new Map<string, Link>()
   private stopped = false
+  private watchdog: NodeJS.Timeout | undefined
 
   constructor(
     private readonly host: Host,
@@ -42,20 +70,24 @@ export class ChunkLinks {
 
   async start(): Promise<void> {
     await this.host.handle(this.protocol, (stream, connection) => this.accept(stream, connection), {
-      maxInboundStreams: 64,
+      maxInboundStreams: CHUNK_INBOUND_STREAMS_MAX,
     })
+    this.watchdog = setInterval(() => this.checkDeadlines(Date.now()), FRAME_WATCHDOG_INTERVAL_MS).unref()
   }
 
   /**
    * Queues a message for a neighbour and returns at once; the promise resolves when the frame
-   * is written (or dropped with a broken link). Read loops never await it.
+   * is handed to the stream (or dropped with a broken link). Read loops never await it.
    */
   send(peer: string, msg: ChunkMessage): Promise<void> {
+    return this.sendParts(peer, [encodeChunkMessage(msg)])
+  }
+
+  /** `send` for a message already encoded in parts (a chunk's data is not copied). */
+  sendParts(peer: string, parts: readonly Uint8Array[]): Promise<void> {
     if (this.stopped) return Promise.resolve()
     const link = this.linkOf(peer)
-    const written = new Promise<void>((resolve) =>
-      link.queue.push({ frame: encodeChunkMessage(msg), written: resolve }),
-    )
+    const written = new Promise<void>((resolve) => link.queue.push({ parts, written: resolve }))
     if (!link.writing) void this.writeLoop(link)
     return written
   }
@@ -63,7 +95,15 @@ export class ChunkLinks {
   private linkOf(peer: string): Link {
     let link = this.links.get(peer)
     if (!link) {
-      link = { peer, framed: null, queue: [], writing: false }
+      link = {
+        peer,
+        stream: null,
+        reader: null,
+        queue: [],
+        writing: false,
+        drainingSince: null,
+        drainingBytes: 0,
+      }
       this.links.set(peer, link)
     }
     return link
@@ -71,10 +111,17 @@ export class ChunkLinks {
 
   private adopt(peer: string, stream: Stream): void {
     const link = this.linkOf(peer)
-    const framed = new FramedStream(stream, CHUNK_MESSAGE_BYTES_MAX)
+    const reader = new FrameReader(stream, {
+      maxFrameBytes: CHUNK_MESSAGE_BYTES_MAX,
+      queuedFramesMax: CHUNK_LINK_QUEUED_FRAMES_MAX,
+      admit: this.handlers.admit ? (length) => this.handlers.admit?.(peer, length) : undefined,
+    })
     // Both sides may open a stream at once: read from every stream, write on the first.
-    if (!link.framed) link.framed = framed
-    void this.readLoop(link, framed)
+    if (!link.stream) {
+      link.stream = stream
+      link.reader = reader
+    }
+    void this.readLoop(link, reader)
   }
 
   private accept(stream: Stream, connection: Connection): void {
@@ -85,17 +132,31 @@ export class ChunkLinks {
     link.writing = true
     try {
       while (link.queue.length > 0 && !this.stopped) {
-        if (!link.framed) {
+        if (!link.stream) {
           const connection = this.host.getConnections().find((c) => c.remotePeer.toString() === link.peer)
           if (!connection) throw new Error('not connected')
           const stream = await connection.newStream(this.protocol, {
             signal: AbortSignal.timeout(TRANSFER_WRITE_TIMEOUT_MS),
           })
-          if (link.framed) stream.abort(new Error('duplicate link'))
+          if (link.stream) stream.abort(new Error('duplicate link'))
           else this.adopt(link.peer, stream)
         }
+        const stream = link.stream!
         const item = link.queue.shift()!
-        await link.framed!.write(item.frame, TRANSFER_WRITE_TIMEOUT_MS)
+        const frame = frameOf(item.parts)
+        if (frame.byteLength - 5 > CHUNK_MESSAGE_BYTES_MAX)
+          throw new FrameError('too-large', `refusing to send a ${frame.byteLength}-byte frame`)
+        if (!stream.send(frame)) {
+          // The stream holds the frame; wait until the neighbour takes enough of it. The
+          // watchdog drops the link if that outlasts the deadline for what is waiting.
+          link.drainingSince = Date.now()
+          link.drainingBytes = stream.writeBufferLength
+          try {
+            await stream.onDrain()
+          } finally {
+            link.drainingSince = null
+          }
+        }
         item.written?.()
       }
     } catch (cause) {
@@ -106,18 +167,41 @@ export class ChunkLinks {
     }
   }
 
+  /** Drops every link whose incoming frame or outgoing drain has outlasted its deadline. */
+  private checkDeadlines(now: number): void {
+    for (const link of this.links.values()) {
+      const incoming = link.reader?.progress()
+      if (incoming && incoming.activeMs > frameDeadlineMs(incoming.length)) {
+        this.log.warn(
+          { peer: link.peer, bytes: incoming.length, received: incoming.received, ms: incoming.activeMs },
+          'a neighbour stalled inside a frame; dropping the link',
+        )
+        link.reader?.abort(new FrameError('timeout', 'frame deadline passed'))
+        continue
+      }
+      if (link.drainingSince !== null && now - link.drainingSince > frameDeadlineMs(link.drainingBytes)) {
+        this.log.warn(
+          { peer: link.peer, bytes: link.drainingBytes, ms: now - link.drainingSince },
+          'a neighbour stopped taking our frames; dropping the link',
+        )
+        this.drop(link)
+      }
+    }
+  }
+
   private drop(link: Link): void {
     if (this.links.get(link.peer) === link) this.links.delete(link.peer)
-    link.framed?.abort('link dropped')
+    link.reader?.abort(new FrameError('reset', 'link dropped'))
+    link.stream?.abort(new Error('link dropped'))
     for (const item of link.queue) item.written?.()
     link.queue.length = 0
     this.handlers.onDropped(link.peer)
   }
 
-  private async readLoop(link: Link, framed: FramedStream): Promise<void> {
+  private async readLoop(link: Link, reader: FrameReader): Promise<void> {
     try {
       for (;;) {
-        const frame = await framed.read(3_600_000)
+        const frame = await reader.read()
         if (frame === null || this.stopped) return
         const msg = decodeChunkMessage(frame)
         if (!msg.ok) {
@@ -125,22 +209,24 @@ export class ChunkLinks {
             { peer: link.peer, err: msg.error.message },
             'undecodable chunk message; closing the stream',
           )
-          framed.abort('undecodable message')
+          reader.abort(new FrameError('refused', 'undecodable message'))
           return
         }
         await this.handlers.onMessage(link.peer, msg.value)
       }
     } catch (cause) {
-      this.log.debug({ peer: link.peer, err: (cause as Error).message }, 'chunk stream ended')
+      const level = cause instanceof FrameError && cause.code !== 'reset' ? 'warn' : 'debug'
+      this.log[level]({ peer: link.peer, err: (cause as Error).message }, 'chunk stream ended')
     } finally {
-      if (this.links.get(link.peer) === link && link.framed === framed) this.drop(link)
-      else framed.abort('stream ended')
+      if (this.links.get(link.peer) === link && link.reader === reader) this.drop(link)
+      else reader.stream.abort(new Error('stream ended'))
     }
   }
 
   stop(): void {
     this.stopped = true
-    for (const link of this.links.values()) link.framed?.abort('stopping')
+    clearInterval(this.watchdog)
+    for (const link of this.links.values()) link.stream?.abort(new Error('stopping'))
     this.links.clear()
   }
 }

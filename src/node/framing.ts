@@ -47,7 +47,7 @@ export class FramedStream {
   }
 }
 
-export type FrameErrorCode = 'too-large' | 'timeout' | 'reset'
+export type FrameErrorCode = 'too-large' | 'timeout' | 'reset' | 'refused'
 
 /** A stream-level fault: the peer sent an oversized frame, stalled, or went away. */
 export class FrameError extends Error {

@@ -4,6 +4,8 @@ import { join } from 'node:path'
 import { bytesEqual } from '../codec/bytes.js'
 import { type CID, cidToString, parseCid } from '../codec/cid.js'
 import {
+  CHUNK_CONTROL_MESSAGE_BYTES_MAX,
+  LARGE_FRAME_CREDIT_MAX,
   MANIFEST_BYTES_MAX,
   MANIFEST_FETCH_TIMEOUT_MS,
   MANIFEST_RETRY_INTERVAL_MS,
@@ -15,7 +17,7 @@ import { Prng } from '../prng.js'
 import { ChunkStore } from '../transfer/chunk-store.js'
 import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
-import { type ChunkMessage, chunkProtocolId } from '../transfer/messages.js'
+import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../transfer/messages.js'
 import { SwarmScheduler } from '../transfer/scheduler.js'
 import { SeedPolicy } from '../transfer/seed-policy.js'
 import { type UploadJob, UploadQueue } from '../transfer/upload.js'
@@ -82,6 +84,12 @@ export class TransferService implements ImageFetcher {
   private readonly upload: TokenBucket
   private readonly download: TokenBucket
   private readonly prng = Prng.fromBytes(randomBytes(32))
+  /**
+   * Per neighbour, the frames larger than a control message (chunks, manifests) it may still
+   * send: one per request or manifest request sent to it, spent when such a frame begins,
+   * capped at LARGE_FRAME_CREDIT_MAX. A neighbour sending more than it was asked is dropped.
+   */
+  private readonly largeFrameCredit = new Map<string, number>()
 
   constructor(
     private readonly host: Host,
@@ -108,6 +116,7 @@ export class TransferService implements ImageFetcher {
           await this.handle(peer, msg)
         },
         onDropped: (peer) => this.neighbourLeft(peer),
+        admit: (peer, length) => this.admitFrame(peer, length),
       },
       log,
     )
@@ -388,8 +397,25 @@ export class TransferService implements ImageFetcher {
     return got
   }
 
+  /** Whether a neighbour may send a frame of `length` bytes: a large one only if asked for. */
+  private admitFrame(peer: string, length: number): string | undefined {
+    if (length <= CHUNK_CONTROL_MESSAGE_BYTES_MAX) return undefined
+    const credit = this.largeFrameCredit.get(peer) ?? 0
+    if (credit === 0) return `an unrequested ${length}-byte frame`
+    this.largeFrameCredit.set(peer, credit - 1)
+    return undefined
+  }
+
+  private grantLargeFrame(peer: string): void {
+    this.largeFrameCredit.set(
+      peer,
+      Math.min(LARGE_FRAME_CREDIT_MAX, (this.largeFrameCredit.get(peer) ?? 0) + 1),
+    )
+  }
+
   /** A neighbour's link broke: forget what it announced and what it asked. */
   private neighbourLeft(peer: string): void {
+    this.largeFrameCredit.delete(peer)
     for (const image of this.images.values()) {
       image.told.delete(peer)
       image.heard.delete(peer)
@@ -403,6 +429,7 @@ export class TransferService implements ImageFetcher {
   }
 
   private send(peer: string, msg: ChunkMessage): Promise<void> {
+    if (msg.type === 'request' || msg.type === 'manifest-request') this.grantLargeFrame(peer)
     return this.links.send(peer, msg)
   }
 
@@ -551,7 +578,7 @@ export class TransferService implements ImageFetcher {
       // The tokens were taken for a whole chunk; the last one may be shorter.
       this.upload.refund(image.manifest.chunkSize - data.value.byteLength)
       const granted = Date.now()
-      await this.send(job.peer, { type: 'chunk', manifest: image.cid, chunk: job.chunk, data: data.value })
+      await this.links.sendParts(job.peer, encodeChunkDataParts(image.cid, job.chunk, data.value))
       image.uploadedBytes += data.value.byteLength
       // Debug timings of one upload (the fidelity run reads them): waiting for the uplink's
       // tokens, then for the frame to be written into the neighbour's stream.
@@ -588,7 +615,8 @@ export class TransferService implements ImageFetcher {
         this.memory.check()
       }
       d.writesPending++
-      const written = await image.store.writeChunk(chunk, data).finally(() => {
+      // Verified above: the store does not hash it again.
+      const written = await image.store.writeChunk(chunk, data, { verified: true }).finally(() => {
         d.writesPending--
       })
       if (!written.ok) {

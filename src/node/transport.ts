@@ -1,6 +1,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
+import { YAMUX_FRAME_BYTES_MAX, YAMUX_STREAM_WINDOW_BYTES_MAX } from '../constants.js'
 import { nodeNoiseCrypto } from './noise-crypto.js'
 
 /**
@@ -12,6 +13,11 @@ export function transportStack() {
   return {
     transports: [tcp()],
     connectionEncrypters: [noise({ crypto: nodeNoiseCrypto })],
-    streamMuxers: [yamux()],
+    streamMuxers: [
+      yamux({
+        maxMessageSize: YAMUX_FRAME_BYTES_MAX,
+        streamOptions: { maxStreamWindowSize: YAMUX_STREAM_WINDOW_BYTES_MAX },
+      }),
+    ],
   }
 }
