@@ -586,6 +586,32 @@ export const INBOUND_PENDING_CONNECTIONS_MAX = 64
  */
 export const DISCOVERY_DIAL_CONNECTIONS_MAX = 32
 
+/**
+ * Redialling (src/node/redial.ts): a failed dial of a known peer is retried after 1 s, then
+ * 2, 4, 8, 16 s, then every 30 s for as long as the node runs, each delay scaled by a random
+ * factor in [0.5, 1.5) so a fleet that lost its origin at once does not redial it in lockstep.
+ * 1 s rides out a peer that is still binding its port; 30 s (15–45 s with the jitter) brings a
+ * rebooted gateway back within a minute, while 10,000 devices dialling a dead origin send it
+ * ~330 refused SYNs a second, which costs it little. A connection that stayed open 10 s was a
+ * success (the backoff starts over when it closes); one closed sooner, as a peer at its limit
+ * prunes the newest, counts as a failure, so such a peer is not redialled every second.
+ */
+export const REDIAL_BACKOFF_BASE_MS = 1_000
+export const REDIAL_BACKOFF_MAX_MS = 30_000
+export const REDIAL_BACKOFF_FACTOR = 2
+export const REDIAL_BACKOFF_JITTER = 0.5
+export const REDIAL_STABLE_CONNECTION_MS = 10_000
+
+/** How often the connector looks for due dials: a quarter of the first backoff, a map scan. */
+export const REDIAL_TICK_MS = 250
+
+/**
+ * Peers the connector remembers to redial. Bootstrap peers are always kept; past this, the
+ * learned peer with the most failed dials is forgotten, so peer exchange from a churning (or
+ * lying) fleet cannot grow it.
+ */
+export const REDIAL_KNOWN_PEERS_MAX = 512
+
 /** A device waiting for a manifest asks its neighbours again at this interval. */
 export const MANIFEST_RETRY_INTERVAL_MS = 2_000
 
