@@ -98,6 +98,8 @@ export class Node {
         mdns: config.network.mdns,
         chainId: genesis.chainId,
         deferConnector: true,
+        targetConnections: config.network.targetConnections,
+        maxConnections: config.network.maxConnections,
         onDiscoveryDialError: (peer, error, retryInMs) =>
           log.debug({ peer, err: error.message, retryInMs }, 'could not dial a peer; will retry'),
       })
