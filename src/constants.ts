@@ -624,12 +624,95 @@ export const INBOUND_CONNECTIONS_PER_HOST_PER_SEC = 64
 export const INBOUND_PENDING_CONNECTIONS_MAX = 64
 
 /**
- * A peer found by discovery (mDNS on the LAN) is dialled only while the node has fewer open
- * connections than this: libp2p 3 puts discovered peers in its peer store and dials none of
- * them (bootstrap peers alone are kept connected), and a LAN of hundreds of devices must not
- * make every node dial every other. A download uses up to TRANSFER_PEERS_MAX neighbours.
+ * The default of `network.target_connections`: the node dials peers it knows of (bootstrap
+ * addresses, peers found by mDNS or peer exchange, peers it lost) only while it has fewer open
+ * connections than this. libp2p 3 dials none of them by itself, and a LAN of hundreds of
+ * devices must not make every node dial every other. 32 is well above gossipsub's mesh (D = 6,
+ * Dhi = 12) and gives a download tens of neighbours to spread its requests over.
  */
-export const DISCOVERY_DIAL_CONNECTIONS_MAX = 32
+export const NETWORK_TARGET_CONNECTIONS_DEFAULT = 32
+
+/**
+ * The default of `network.max_connections`, which is libp2p's `maxConnections`: above it libp2p
+ * closes the newest connections, and at it refuses inbound ones. Every node dials up to its
+ * target and is dialled on average as often as it dials, so twice the target is room for both;
+ * it is also TRANSFER_PEERS_MAX, the neighbours one download spreads over, beyond which more
+ * connections give a download nothing. A bootstrap node that a whole fleet dials first (the
+ * origin) needs more; each connection holds a socket, so past ~1,000 raise `ulimit -n`.
+ */
+export const NETWORK_MAX_CONNECTIONS_DEFAULT = 128
+/** The range `network.max_connections` accepts. */
+export const NETWORK_MAX_CONNECTIONS_LIMIT = 10_000
+
+/**
+ * Redialling (src/node/redial.ts): a failed dial of a known peer is retried after 1 s, then
+ * 2, 4, 8, 16 s, then every 30 s for as long as the node runs, each delay scaled by a random
+ * factor in [0.5, 1.5) so a fleet that lost its origin at once does not redial it in lockstep.
+ * 1 s rides out a peer that is still binding its port; 30 s (15–45 s with the jitter) brings a
+ * rebooted gateway back within a minute, while 10,000 devices dialling a dead origin send it
+ * ~330 refused SYNs a second, which costs it little. A connection that stayed open 10 s was a
+ * success (the backoff starts over when it closes); one closed sooner, as a peer at its limit
+ * prunes the newest, counts as a failure, so such a peer is not redialled every second.
+ */
+export const REDIAL_BACKOFF_BASE_MS = 1_000
+export const REDIAL_BACKOFF_MAX_MS = 30_000
+export const REDIAL_BACKOFF_FACTOR = 2
+export const REDIAL_BACKOFF_JITTER = 0.5
+export const REDIAL_STABLE_CONNECTION_MS = 10_000
+
+/** How often the connector looks for due dials: a quarter of the first backoff, a map scan. */
+export const REDIAL_TICK_MS = 250
+
+/**
+ * Peers the connector remembers to redial. Bootstrap peers are always kept; past this, the
+ * learned peer with the most failed dials is forgotten, so peer exchange from a churning (or
+ * lying) fleet cannot grow it. Four times the default max connections.
+ */
+export const REDIAL_KNOWN_PEERS_MAX = 512
+
+/**
+ * Peer exchange (`/fwmesh/<chain>/peers/1`, src/node/peer-exchange.ts): peers one answer lists.
+ * Sixteen random neighbours from each of a few neighbours fill the default target of 32.
+ */
+export const PEER_EXCHANGE_PEERS_MAX = 16
+
+/**
+ * Addresses per listed peer: a node listening on 0.0.0.0 has one per interface (loopback,
+ * LAN, a container bridge, IPv6); the answer puts loopback last.
+ */
+export const PEER_EXCHANGE_ADDRS_PER_PEER_MAX = 4
+
+/** A peer id in text (Ed25519 ones are 52 characters, CIDv1 forms ~62). */
+export const PEER_EXCHANGE_PEER_ID_LENGTH_MAX = 64
+
+/** A multiaddr in text: a 253-character DNS name plus its protocol parts. */
+export const PEER_EXCHANGE_ADDR_LENGTH_MAX = 300
+
+/**
+ * One peer-exchange answer: PEER_EXCHANGE_PEERS_MAX peers of at most
+ * PEER_EXCHANGE_ADDRS_PER_PEER_MAX addresses at their longest encode to ~20 KiB
+ * (test/node/peer-exchange.test.ts checks that the largest valid answer fits).
+ */
+export const PEER_EXCHANGE_RESPONSE_BYTES_MAX = 24 * 1024
+
+/** One peer-exchange request: a map with one small integer. */
+export const PEER_EXCHANGE_REQUEST_BYTES_MAX = 64
+
+/** A peer-exchange request unanswered for this long is given up (a loopback answer takes ms). */
+export const PEER_EXCHANGE_TIMEOUT_MS = 5_000
+
+/**
+ * While below its target, a node also asks one random neighbour for peers (besides asking
+ * every neighbour once when it connects): after 1 s, then 2, 4, 8, 16 s, then every 30 s,
+ * and after 1 s again whenever an answer names a peer it did not know. Devices that start
+ * together ask the origin before it has heard of each other; the quick early asks mesh them
+ * within seconds, and 30 s keeps an idle small fleet (below target for good) cheap.
+ */
+export const PEER_EXCHANGE_INTERVAL_MIN_MS = 1_000
+export const PEER_EXCHANGE_INTERVAL_MAX_MS = 30_000
+
+/** Peer-exchange streams a neighbour may have open to us at once; one ask is one stream. */
+export const PEER_EXCHANGE_INBOUND_STREAMS_MAX = 2
 
 /** A device waiting for a manifest asks its neighbours again at this interval. */
 export const MANIFEST_RETRY_INTERVAL_MS = 2_000

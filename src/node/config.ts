@@ -2,6 +2,11 @@ import { readFile } from 'node:fs/promises'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { err, ok, type Result } from '../codec/result.js'
+import {
+  NETWORK_MAX_CONNECTIONS_DEFAULT,
+  NETWORK_MAX_CONNECTIONS_LIMIT,
+  NETWORK_TARGET_CONNECTIONS_DEFAULT,
+} from '../constants.js'
 
 /**
  * The node's configuration: a TOML file, then environment variables over it, then defaults.
@@ -15,7 +20,11 @@ import { err, ok, type Result } from '../codec/result.js'
  * [network]
  * listen = ["/ip4/0.0.0.0/tcp/4001"]
  * bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3Koo..."]
- * mdns = true                       # find and dial nodes on the LAN (up to 32 connections)
+ * mdns = true                       # find and dial nodes on the LAN
+ * target_connections = 32           # dial known peers (bootstrap, mDNS, peer exchange, lost
+ *                                   # ones, with backoff) while below this; 1..max_connections
+ * max_connections = 128             # libp2p's limit: refuses inbound at it, prunes above it;
+ *                                   # 1..10000; raise it on a bootstrap node a fleet dials first
  *
  * [api]
  * listen = "127.0.0.1:7070"
@@ -47,6 +56,10 @@ export interface NodeConfig {
     readonly listen: readonly string[]
     readonly bootstrap: readonly string[]
     readonly mdns: boolean
+    /** Known peers are dialled while the node has fewer connections than this. */
+    readonly targetConnections: number
+    /** libp2p's maxConnections; at least `targetConnections`. */
+    readonly maxConnections: number
   }
   readonly api: { readonly host: string; readonly port: number }
   /** Bytes per second; 0 means unlimited. */
@@ -121,6 +134,20 @@ export function parseDuration(value: unknown, key: string): Result<number, Confi
   return ok(Number(m[1]) * DURATION_UNITS[m[2]!]!)
 }
 
+/** A whole number in [min, max], from TOML or from an environment variable's text. */
+function integer(
+  value: unknown,
+  key: string,
+  min: number,
+  max: number,
+  maxIs = '',
+): Result<number, ConfigError> {
+  const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max)
+    return fail(`${key} must be a whole number from ${min} to ${max}${maxIs}`)
+  return ok(n)
+}
+
 function stringList(value: unknown, key: string): Result<string[], ConfigError> {
   if (typeof value === 'string')
     return ok(
@@ -162,6 +189,8 @@ export const ENV_OVERRIDES = {
   FWMESH_LISTEN: 'network.listen',
   FWMESH_BOOTSTRAP: 'network.bootstrap',
   FWMESH_MDNS: 'network.mdns',
+  FWMESH_TARGET_CONNECTIONS: 'network.target_connections',
+  FWMESH_MAX_CONNECTIONS: 'network.max_connections',
   FWMESH_API_LISTEN: 'api.listen',
   FWMESH_UPLOAD: 'bandwidth.upload',
   FWMESH_DOWNLOAD: 'bandwidth.download',
@@ -209,7 +238,11 @@ export function buildConfig(
 
   const network = table(doc.network, 'network')
   if (!network.ok) return network
-  const networkKeys = checkKeys(network.value, ['listen', 'bootstrap', 'mdns'], 'network')
+  const networkKeys = checkKeys(
+    network.value,
+    ['listen', 'bootstrap', 'mdns', 'target_connections', 'max_connections'],
+    'network',
+  )
   if (!networkKeys.ok) return networkKeys
   const listen = stringList(network.value.listen ?? ['/ip4/0.0.0.0/tcp/4001'], 'network.listen')
   if (!listen.ok) return listen
@@ -223,6 +256,22 @@ export function buildConfig(
         ? false
         : undefined
   if (mdns === undefined) return fail('network.mdns must be true or false')
+  const maxConnections = integer(
+    network.value.max_connections ?? NETWORK_MAX_CONNECTIONS_DEFAULT,
+    'network.max_connections',
+    1,
+    NETWORK_MAX_CONNECTIONS_LIMIT,
+  )
+  if (!maxConnections.ok) return maxConnections
+  // A max below the default target lowers the target with it, unless a target is given.
+  const targetConnections = integer(
+    network.value.target_connections ?? Math.min(NETWORK_TARGET_CONNECTIONS_DEFAULT, maxConnections.value),
+    'network.target_connections',
+    1,
+    maxConnections.value,
+    ' (network.max_connections)',
+  )
+  if (!targetConnections.ok) return targetConnections
 
   const api = table(doc.api, 'api')
   if (!api.ok) return api
@@ -317,7 +366,13 @@ export function buildConfig(
     genesisPath,
     keyPath,
     role,
-    network: { listen: listen.value, bootstrap: bootstrap.value, mdns },
+    network: {
+      listen: listen.value,
+      bootstrap: bootstrap.value,
+      mdns,
+      targetConnections: targetConnections.value,
+      maxConnections: maxConnections.value,
+    },
     api: { host: apiHost, port: apiPort },
     bandwidth: { uploadBytesPerSec: upload.value, downloadBytesPerSec: download.value },
     device,

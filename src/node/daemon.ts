@@ -12,6 +12,7 @@ import { decodeTx } from '../ledger/tx.js'
 import { AgentDriver } from './agent-driver.js'
 import { type ApiResult, type NodeApiHandlers, prometheus, startApi } from './api.js'
 import type { NodeConfig } from './config.js'
+import { parseBootstrapList } from './connector.js'
 import { Gossip } from './gossip.js'
 import { createHost, type Host, protocolIds } from './host.js'
 import { dataLayout } from './layout.js'
@@ -76,6 +77,9 @@ export class Node {
       )
     }
 
+    const bootstrap = parseBootstrapList(config.network.bootstrap)
+    if (!bootstrap.ok) throw new StartError(`network.bootstrap: ${bootstrap.error}`)
+
     const opened = await LedgerStore.open(layout.ledger, genesis)
     if (!opened.ok) {
       const e = opened.error
@@ -92,8 +96,12 @@ export class Node {
         listen: config.network.listen,
         bootstrap: config.network.bootstrap,
         mdns: config.network.mdns,
-        onDiscoveryDialError: (peer, error) =>
-          log.debug({ peer, err: error.message }, 'could not dial a discovered peer'),
+        chainId: genesis.chainId,
+        deferConnector: true,
+        targetConnections: config.network.targetConnections,
+        maxConnections: config.network.maxConnections,
+        onDiscoveryDialError: (peer, error, retryInMs) =>
+          log.debug({ peer, err: error.message, retryInMs }, 'could not dial a peer; will retry'),
       })
       const ids = protocolIds(genesis.chainId)
       await host.handle(ids.sync, syncHandler(store, log.child({ sub: 'sync' })), { maxInboundStreams: 16 })
@@ -201,6 +209,8 @@ export class Node {
         memory,
       )
       memory.start()
+      // Only now that every protocol and listener is in place: dial bootstrap and known peers.
+      await host.connector.start()
       log.info(
         {
           did: didFromPublicKey(keys.publicKey),

@@ -1,4 +1,4 @@
-import { bootstrap } from '@libp2p/bootstrap'
+import { randomBytes } from 'node:crypto'
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
@@ -7,27 +7,57 @@ import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import {
-  DISCOVERY_DIAL_CONNECTIONS_MAX,
   INBOUND_CONNECTIONS_PER_HOST_PER_SEC,
   INBOUND_PENDING_CONNECTIONS_MAX,
+  NETWORK_MAX_CONNECTIONS_DEFAULT,
+  NETWORK_TARGET_CONNECTIONS_DEFAULT,
+  PEER_EXCHANGE_INBOUND_STREAMS_MAX,
 } from '../constants.js'
 import type { KeyPair } from '../crypto/ed25519.js'
+import { Prng } from '../prng.js'
+import { Connector, type ConnectorOptions, parseBootstrapList } from './connector.js'
+import { peerExchangeHandler } from './peer-exchange.js'
 import { transportStack } from './transport.js'
 
 /**
- * The libp2p host: TCP, noise, yamux, identify, ping, gossipsub; discovery from a bootstrap
- * list and mDNS. Its peer id is the node's own ed25519 key, so a peer's libp2p identity and
- * its ledger identity (device key, validator key) are the same key.
+ * The libp2p host: TCP, noise, yamux, identify, ping, gossipsub; peers from a bootstrap list,
+ * mDNS and peer exchange, kept connected by the connector (connector.ts). Its peer id is the
+ * node's own ed25519 key, so a peer's libp2p identity and its ledger identity (device key,
+ * validator key) are the same key.
  */
 export interface HostOptions {
   readonly keys: KeyPair
   readonly listen: readonly string[]
+  /** Multiaddrs ending in /p2p/<peer id>, dialled (and redialled) by the connector. */
   readonly bootstrap: readonly string[]
   readonly mdns: boolean
-  /** A dial of a discovered peer failed (it is only tried again when discovered again). */
-  readonly onDiscoveryDialError?: (peer: string, error: Error) => void
-  /** Discovered peers are dialled below this many connections (DISCOVERY_DIAL_CONNECTIONS_MAX). */
+  /** With a chain id the host serves and uses peer exchange, `/fwmesh/<chain>/peers/1`. */
+  readonly chainId?: string
+  /**
+   * A dial the node made by itself failed: to a bootstrap address, or to a peer found by
+   * discovery or peer exchange, or lost. It is tried again after a backoff (`retryInMs`).
+   */
+  readonly onDiscoveryDialError?: (peer: string, error: Error, retryInMs: number) => void
+  /** A neighbour answered a peer-exchange request (see Connector). */
+  readonly onPeersExchanged?: ConnectorOptions['onPeersExchanged']
+  /**
+   * Known peers (bootstrap, discovered, exchanged, lost) are dialled only below this many
+   * connections: `network.target_connections` (NETWORK_TARGET_CONNECTIONS_DEFAULT). Its old
+   * name `discoveryDialConnectionsMax` still works.
+   */
+  readonly targetConnections?: number
+  /** @deprecated The same as `targetConnections`. */
   readonly discoveryDialConnectionsMax?: number
+  /** libp2p's maxConnections, `network.max_connections` (NETWORK_MAX_CONNECTIONS_DEFAULT). */
+  readonly maxConnections?: number
+  /** Randomness for backoff jitter and peer exchange; from the OS when not given. */
+  readonly prng?: Prng
+  /**
+   * Leave `host.connector` stopped: the caller starts it once its protocol handlers and
+   * `peer:connect` listeners are in place (the daemon), so no neighbour connects before the
+   * node can serve it or pull from it.
+   */
+  readonly deferConnector?: boolean
 }
 
 export function protocolIds(chainId: string) {
@@ -35,6 +65,7 @@ export function protocolIds(chainId: string) {
     pbft: `/fwmesh/${chainId}/pbft/1`,
     sync: `/fwmesh/${chainId}/sync/1`,
     chunks: `/fwmesh/${chainId}/chunks/1`,
+    peers: `/fwmesh/${chainId}/peers/1`,
   }
 }
 
@@ -43,15 +74,20 @@ export function gossipTopics(chainId: string) {
 }
 
 export async function createHost(options: HostOptions) {
+  const bootstrap = parseBootstrapList(options.bootstrap)
+  if (!bootstrap.ok) throw new Error(bootstrap.error)
+  const maxConnections = options.maxConnections ?? NETWORK_MAX_CONNECTIONS_DEFAULT
+  const targetConnections = Math.min(
+    maxConnections,
+    options.targetConnections ?? options.discoveryDialConnectionsMax ?? NETWORK_TARGET_CONNECTIONS_DEFAULT,
+  )
   const privateKey = await generateKeyPairFromSeed('Ed25519', options.keys.secretKey)
-  const peerDiscovery = []
-  if (options.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: [...options.bootstrap] }))
-  if (options.mdns) peerDiscovery.push(mdns())
   const node = await createLibp2p({
     privateKey,
     addresses: { listen: [...options.listen] },
     ...transportStack(),
-    peerDiscovery,
+    // The bootstrap list is the connector's, which redials it; mDNS only reports peers.
+    peerDiscovery: options.mdns ? [mdns()] : [],
     // libp2p's connection monitor opens a ping stream on every connection every 10 s
     // (multistream-select, noise and yamux frames, a peer-store write of the round trip) and
     // aborts the connection when a ping is late. On an idle follower with 20 neighbours that was
@@ -62,6 +98,7 @@ export async function createHost(options: HostOptions) {
     // requests.
     connectionMonitor: { enabled: false },
     connectionManager: {
+      maxConnections,
       inboundConnectionThreshold: INBOUND_CONNECTIONS_PER_HOST_PER_SEC,
       maxIncomingPendingConnections: INBOUND_PENDING_CONNECTIONS_MAX,
     },
@@ -91,39 +128,23 @@ export async function createHost(options: HostOptions) {
       }),
     },
   })
-  dialDiscoveredPeers(
-    node,
-    options.discoveryDialConnectionsMax ?? DISCOVERY_DIAL_CONNECTIONS_MAX,
-    options.onDiscoveryDialError,
-  )
-  return node
-}
-
-/**
- * Dials each peer discovery finds (mDNS), while the node has fewer than `connectionsMax`
- * connections and none to that peer: libp2p 3 only records discovered peers (its mDNS
- * documentation says to dial them), so without this a node found on the LAN would never be
- * connected to.
- */
-function dialDiscoveredPeers(
-  node: Libp2p,
-  connectionsMax: number,
-  onError?: (peer: string, error: Error) => void,
-): void {
-  // A dial adds the peer to the peer store, which libp2p reports as a discovery again.
-  const dialing = new Set<string>()
-  node.addEventListener('peer:discovery', (event) => {
-    const { id, multiaddrs } = event.detail
-    const key = id.toString()
-    if (id.equals(node.peerId) || node.status !== 'started' || dialing.has(key)) return
-    if (node.getConnections(id).length > 0) return
-    if (node.getConnections().length + dialing.size >= connectionsMax) return
-    dialing.add(key)
-    node
-      .dial(multiaddrs.length > 0 ? multiaddrs : id)
-      .catch((error: Error) => onError?.(key, error))
-      .finally(() => dialing.delete(key))
+  const prng = options.prng ?? Prng.fromBytes(randomBytes(32))
+  const peerExchangeProtocol = options.chainId === undefined ? undefined : protocolIds(options.chainId).peers
+  if (peerExchangeProtocol !== undefined) {
+    await node.handle(peerExchangeProtocol, peerExchangeHandler(node, prng.child('peer-exchange')), {
+      maxInboundStreams: PEER_EXCHANGE_INBOUND_STREAMS_MAX,
+    })
+  }
+  const connector = new Connector(node, {
+    bootstrap: bootstrap.value,
+    targetConnections,
+    prng: prng.child('connector'),
+    peerExchangeProtocol,
+    onDialError: options.onDiscoveryDialError,
+    onPeersExchanged: options.onPeersExchanged,
   })
+  if (options.deferConnector !== true) await connector.start()
+  return Object.assign(node, { connector })
 }
 
 export type Host = Awaited<ReturnType<typeof createHost>>

@@ -15,9 +15,27 @@ describe('node: config', () => {
       role: 'follower',
       api: { host: '127.0.0.1', port: 7070 },
       bandwidth: { uploadBytesPerSec: 0, downloadBytesPerSec: 0 },
-      network: { mdns: true, bootstrap: [] },
+      network: { mdns: true, bootstrap: [], targetConnections: 32, maxConnections: 128 },
       device: null,
     })
+  })
+
+  it('reads the connection target and maximum from the file or the environment', () => {
+    const file = buildConfig(
+      { data_dir: 'd', network: { target_connections: 8, max_connections: 16 } },
+      {},
+      '/x',
+    )
+    expect(file.ok && file.value.network).toMatchObject({ targetConnections: 8, maxConnections: 16 })
+    const env = buildConfig(
+      { data_dir: 'd' },
+      { FWMESH_TARGET_CONNECTIONS: '4', FWMESH_MAX_CONNECTIONS: '6' },
+      '/x',
+    )
+    expect(env.ok && env.value.network).toMatchObject({ targetConnections: 4, maxConnections: 6 })
+    // A max below the default target brings the default target down with it.
+    const small = buildConfig({ data_dir: 'd', network: { max_connections: 10 } }, {}, '/x')
+    expect(small.ok && small.value.network).toMatchObject({ targetConnections: 10, maxConnections: 10 })
   })
 
   it('lets environment variables override the file', () => {
@@ -121,6 +139,21 @@ describe('node: config', () => {
       /install_command is required/,
     ],
     ['a log level that does not exist', { data_dir: 'd', log: { level: 'loud' } }, /log\.level/],
+    [
+      'a target above the maximum of connections',
+      { data_dir: 'd', network: { target_connections: 20, max_connections: 10 } },
+      /network\.target_connections must be a whole number from 1 to 10 \(network\.max_connections\)/,
+    ],
+    [
+      'a maximum of connections out of range',
+      { data_dir: 'd', network: { max_connections: 0 } },
+      /network\.max_connections must be a whole number from 1 to 10000/,
+    ],
+    [
+      'a maximum of connections that is not a number',
+      { data_dir: 'd', network: { max_connections: 'many' } },
+      /network\.max_connections/,
+    ],
   ]
   for (const [name, doc, message] of faults) {
     it(`refuses ${name} with a sentence naming the key`, () => {
