@@ -138,8 +138,10 @@ export class ChunkLinks {
           const stream = await connection.newStream(this.protocol, {
             signal: AbortSignal.timeout(TRANSFER_WRITE_TIMEOUT_MS),
           })
-          if (link.stream) stream.abort(new Error('duplicate link'))
-          else this.adopt(link.peer, stream)
+          // Both sides may have opened one at once. Neither is aborted: each side aborting its
+          // own left both with the other's stream reset under them, and both dropped the link
+          // (seen as resets in the first seconds of every rollout). The spare stays idle.
+          this.adopt(link.peer, stream)
         }
         const stream = link.stream!
         const item = link.queue.shift()!
