@@ -159,6 +159,7 @@ export class AgentDriver {
   private pump(): void {
     if (this.stopped) return
     this.queue.push(...this.agent.takeOutputs())
+    this.startFetchesEarly()
     if (!this.running) void this.run()
     if (this.timer) clearTimeout(this.timer)
     const at = this.agent.nextTickAt()
@@ -170,6 +171,28 @@ export class AgentDriver {
         },
         Math.max(0, Math.min(at - Date.now(), 2_147_000_000)),
       )
+    }
+  }
+
+  /**
+   * Starts a fetch that waits in the queue only behind persists and log lines. A download does
+   * not depend on the agent's state being durable (after a crash the agent chooses the release
+   * again and the download resumes from what it holds), while a persist's fsync took 0.2-1.3 s
+   * on a disk shared by 20 nodes, all of it added to the time to a device's first chunk.
+   * Nothing else is reordered: a fetch never passes a cancel-fetch, a verify or an install.
+   */
+  private startFetchesEarly(): void {
+    for (let i = 0; i < this.queue.length; i++) {
+      const out = this.queue[i]!
+      if (out.type === 'fetch') {
+        this.queue.splice(i, 1)
+        i--
+        this.carryOut(out).catch((cause: Error) =>
+          this.log.error({ output: out.type, err: cause.message }, 'carrying out an agent command failed'),
+        )
+      } else if (out.type !== 'persist' && out.type !== 'log') {
+        return
+      }
     }
   }
 

@@ -169,11 +169,14 @@ export class TransferService implements ImageFetcher {
     const key = cidToString(cid)
     const existing = this.images.get(key)
     if (existing) return existing
-    // The manifest is written in the background: its fsync need not delay the download. A
-    // crash (or a failed write) that loses it only means fetching it again after a restart;
-    // the image file is then reopened and rescanned. In the fidelity run at load 10+ the write
-    // took 0.07-2.2 s (`npm run sim:fidelity`); the store's open, beside it, often took as long,
-    // both waiting for a saturated CPU, so what this saves depends on the machine.
+    const store = await ChunkStore.open({ imagePath: this.paths(key).image, manifest })
+    if (!store.ok) throw new Error(`cannot open the image store for ${key}: ${store.error.message}`)
+    // The manifest is written in the background, after the store is open: its fsync need not
+    // delay the download. A crash (or a failed write) that loses it only means fetching it
+    // again after a restart; the image file is then reopened and rescanned. Started before the
+    // open, its fsync (0.07-2.2 s while 20 nodes write, in the fidelity and swarm runs) held one
+    // of libuv's four file threads, and the open waited behind it and the agent's own fsync:
+    // 1.6 s of a device's 2.8 s from approval to its download starting, in a linkBound run.
     const writing = Date.now()
     void writeAtomically(this.paths(key).manifest, manifestBytes).then(
       () => this.log.debug({ manifest: key, ms: Date.now() - writing }, 'manifest written'),
@@ -183,8 +186,6 @@ export class TransferService implements ImageFetcher {
           'could not write the manifest; a restart will fetch it again',
         ),
     )
-    const store = await ChunkStore.open({ imagePath: this.paths(key).image, manifest })
-    if (!store.ok) throw new Error(`cannot open the image store for ${key}: ${store.error.message}`)
     const image: Image = {
       cid,
       key,
