@@ -347,6 +347,9 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         result = run_swarm(opts, work)
+    except (TimeoutError, RuntimeError) as e:
+        log(e)
+        sys.exit(1)
     finally:
         if own_dir:
             shutil.rmtree(work, ignore_errors=True)

@@ -77,6 +77,9 @@ async function sender(addr: string, bytes: number, writeBytes: number): Promise<
   tell({ type: 'ready' })
 }
 
+// The parent is gone (it crashed or was killed): nobody will ever stop this process.
+process.on('disconnect', () => process.exit(0))
+
 const [role, ...rest] = process.argv.slice(2)
 if (role === 'receiver') await receiver(Number(rest[0]))
 else if (role === 'sender') await sender(rest[0]!, Number(rest[1]), Number(rest[2]))
