@@ -594,6 +594,11 @@ export const FRAME_WATCHDOG_INTERVAL_MS = 1_000
  */
 export const CHUNK_LINK_QUEUED_FRAMES_MAX = 2
 /**
+ * Messages a chunk link writes in one send. What waits is bounded already (upload slots, the
+ * scheduler's requests in flight, one have-update per chunk); this bounds one write's list.
+ */
+export const CHUNK_LINK_WRITE_BATCH_MAX = 256
+/**
  * Chunk streams a neighbour may open to this node at once: one link per neighbour, both sides
  * possibly opening theirs at the same moment, and a spare while a broken one closes. libp2p's
  * default is 32 per connection, each able to hold a frame's buffer.

@@ -1,7 +1,9 @@
 import type { Connection, Stream } from '@libp2p/interface'
+import { Uint8ArrayList } from 'uint8arraylist'
 import {
   CHUNK_INBOUND_STREAMS_MAX,
   CHUNK_LINK_QUEUED_FRAMES_MAX,
+  CHUNK_LINK_WRITE_BATCH_MAX,
   CHUNK_MESSAGE_BYTES_MAX,
   FRAME_DEADLINE_BASE_MS,
   FRAME_FLOOR_BYTES_PER_SEC,
@@ -25,6 +27,8 @@ interface Link {
   reader: FrameReader | null
   readonly queue: Array<{ parts: readonly Uint8Array[]; written?: () => void }>
   writing: boolean
+  /** A write loop is set to start once this turn of the event loop has queued what it will. */
+  scheduled: boolean
   /** Since when the writer has waited for the stream to drain, and for how many bytes. */
   drainingSince: number | null
   drainingBytes: number
@@ -88,7 +92,16 @@ export class ChunkLinks {
     if (this.stopped) return Promise.resolve()
     const link = this.linkOf(peer)
     const written = new Promise<void>((resolve) => link.queue.push({ parts, written: resolve }))
-    if (!link.writing) void this.writeLoop(link)
+    // The write waits for the end of this turn, so what the turn queued for this neighbour
+    // (a chunk's have-updates, requests, a chunk) leaves as one write: one yamux frame, one
+    // noise seal, one socket write and one window update back, not one of each per message.
+    if (!link.writing && !link.scheduled) {
+      link.scheduled = true
+      setImmediate(() => {
+        link.scheduled = false
+        if (!link.writing) void this.writeLoop(link)
+      })
+    }
     return written
   }
 
@@ -101,6 +114,7 @@ export class ChunkLinks {
         reader: null,
         queue: [],
         writing: false,
+        scheduled: false,
         drainingSince: null,
         drainingBytes: 0,
       }
@@ -144,12 +158,17 @@ export class ChunkLinks {
           this.adopt(link.peer, stream)
         }
         const stream = link.stream!
-        const item = link.queue.shift()!
-        const frame = frameOf(item.parts)
-        if (frame.byteLength - 5 > CHUNK_MESSAGE_BYTES_MAX)
-          throw new FrameError('too-large', `refusing to send a ${frame.byteLength}-byte frame`)
-        if (!stream.send(frame)) {
-          // The stream holds the frame; wait until the neighbour takes enough of it. The
+        // Everything queued so far goes in one send, frames back to back.
+        const items = link.queue.splice(0, CHUNK_LINK_WRITE_BATCH_MAX)
+        const batch = new Uint8ArrayList<ArrayBufferLike>()
+        for (const item of items) {
+          const frame = frameOf(item.parts)
+          if (frame.byteLength - 5 > CHUNK_MESSAGE_BYTES_MAX)
+            throw new FrameError('too-large', `refusing to send a ${frame.byteLength}-byte frame`)
+          batch.append(frame)
+        }
+        if (!stream.send(batch)) {
+          // The stream holds the frames; wait until the neighbour takes enough of them. The
           // watchdog drops the link if that outlasts the deadline for what is waiting.
           link.drainingSince = Date.now()
           link.drainingBytes = stream.writeBufferLength
@@ -159,7 +178,7 @@ export class ChunkLinks {
             link.drainingSince = null
           }
         }
-        item.written?.()
+        for (const item of items) item.written?.()
       }
     } catch (cause) {
       this.log.debug({ peer: link.peer, err: (cause as Error).message }, 'chunk stream broke')

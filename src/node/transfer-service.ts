@@ -5,6 +5,7 @@ import { bytesEqual } from '../codec/bytes.js'
 import { type CID, cidToString, parseCid } from '../codec/cid.js'
 import {
   CHUNK_CONTROL_MESSAGE_BYTES_MAX,
+  HAVE_UPDATE_CHUNKS_MAX,
   LARGE_FRAME_CREDIT_MAX,
   MANIFEST_BYTES_MAX,
   MANIFEST_FETCH_TIMEOUT_MS,
@@ -655,15 +656,23 @@ export class TransferService implements ImageFetcher {
     await image.store.flush()
   }
 
-  /** Sends a have-update of newly held chunks to every neighbour we told about the image. */
+  /**
+   * Sends a have-update of newly held chunks to every neighbour that told us it takes part in
+   * the image, leaving out chunks a neighbour already holds: it will never ask us for those.
+   * A device in a 12-device rollout sent one message per chunk to each of its 15 neighbours,
+   * validators included, and each cost a noise seal, a yamux frame and a window update back:
+   * `announce` was a quarter of a device's CPU in the swarm benchmark's profile.
+   */
   private announce(image: Image, chunks: readonly number[]): void {
-    const HAVE_BATCH = 256
-    for (const peer of image.told) {
-      for (let i = 0; i < chunks.length; i += HAVE_BATCH) {
+    const scheduler = image.download?.scheduler
+    for (const peer of image.heard) {
+      if (!image.told.has(peer)) continue
+      const news = scheduler ? chunks.filter((c) => !scheduler.peerHas(peer, c)) : chunks
+      for (let i = 0; i < news.length; i += HAVE_UPDATE_CHUNKS_MAX) {
         void this.send(peer, {
           type: 'have-update',
           manifest: image.cid,
-          chunks: chunks.slice(i, i + HAVE_BATCH),
+          chunks: news.slice(i, i + HAVE_UPDATE_CHUNKS_MAX),
         })
       }
     }

@@ -537,6 +537,12 @@ export class SwarmScheduler {
     }
   }
 
+  /** Whether a joined neighbour has said it holds `chunk` (false for one not joined). */
+  peerHas(peerId: PeerId, chunk: number): boolean {
+    const p = this.peers.get(peerId)
+    return p !== undefined && this.inRange(chunk) && getBit(p.have, chunk)
+  }
+
   peerIds(): PeerId[] {
     return [...this.peers.keys()]
   }

@@ -36,6 +36,17 @@ const cancels = (outs: SchedulerOutput[]) =>
   outs.filter((o): o is Extract<SchedulerOutput, { type: 'cancel' }> => o.type === 'cancel')
 
 describe('transfer: scheduler', () => {
+  it('transfer: scheduler: knows which chunks a neighbour holds, from its have and its updates', () => {
+    const s = scheduler(8)
+    join(s, 'a', [1, 2])
+    s.handlePeerHave('a', [5], 0)
+    s.drain()
+    const holds = [0, 1, 2, 3, 4, 5, 6, 7].filter((c) => s.peerHas('a', c))
+    expect(holds).toEqual([1, 2, 5])
+    expect(s.peerHas('stranger', 1), 'a neighbour that never joined holds nothing').toBe(false)
+    expect(s.peerHas('a', 99), 'out of range').toBe(false)
+  })
+
   it('transfer: scheduler: asks for the rarest chunk first', () => {
     const s = scheduler(4, { windowInitial: 1 })
     join(s, 'y', [0, 1, 2])
