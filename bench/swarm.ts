@@ -111,6 +111,7 @@ interface RolloutRun {
   firstChunkMax: number
   cpuSecondsPerGiB: number
   cpuBusy: number
+  cpuSecondsByRole: { origin: number; validators: number; devices: number }
 }
 
 async function fwmeshRollout(c: FidelityCapacities, run: number): Promise<RolloutRun> {
@@ -131,6 +132,7 @@ async function fwmeshRollout(c: FidelityCapacities, run: number): Promise<Rollou
     firstChunkMax: Math.max(...firsts),
     cpuSecondsPerGiB: real.fleetCpuSeconds / Math.max(1, delivered / GiB),
     cpuBusy: real.cpuBusy,
+    cpuSecondsByRole: real.cpuSecondsByRole,
   }
 }
 
@@ -161,6 +163,11 @@ async function rolloutScenario(name: Scenario['name'], args: string[], runs: num
     firstChunkSeconds: { p50: pick((r) => r.firstChunkP50), max: pick((r) => r.firstChunkMax) },
     cpuSecondsPerGiB: pick((r) => r.cpuSecondsPerGiB),
     machineCpuBusy: pick((r) => r.cpuBusy),
+    cpuSecondsByRole: {
+      origin: pick((r) => r.cpuSecondsByRole.origin),
+      validators: pick((r) => r.cpuSecondsByRole.validators),
+      devices: pick((r) => r.cpuSecondsByRole.devices),
+    },
   }
 }
 

@@ -25,7 +25,7 @@ import {
   submitAll,
   waitForApi,
 } from '../../scripts/fleet.js'
-import { totalCpuSeconds } from '../../scripts/proc-cpu.js'
+import { processCpuSeconds } from '../../scripts/proc-cpu.js'
 import { generateKeyPair } from '../../src/crypto/ed25519.js'
 import { Prng } from '../../src/prng.js'
 
@@ -49,6 +49,12 @@ export interface RealRolloutResult {
   readonly firstChunkSeconds: Array<number | null>
   /** User + system CPU seconds of every fleet process (validators, origin, devices) over the same window. */
   readonly fleetCpuSeconds: number
+  /** The same CPU seconds by role: the origin (validator 0), the other validators, the devices. */
+  readonly cpuSecondsByRole: {
+    readonly origin: number
+    readonly validators: number
+    readonly devices: number
+  }
   /** Image copies the origin uploaded. */
   readonly originEgressCopies: number
   /**
@@ -174,13 +180,22 @@ export async function runRealRollout(
     )
     const approvedAt = await approval
     const cpuAtApproval = cpuTimes()
-    const fleetCpuAtApproval = await totalCpuSeconds(pids)
+    const cpuAtApprovalByPid = await Promise.all(pids.map(processCpuSeconds))
     if (options.keepDir)
       process.stderr.write(
         `approval committed at ${new Date(Date.now() - (performance.now() - approvedAt)).toISOString()}\n`,
       )
     const progress = await pollProgress(devices, approvedAt, options.deadlineMs ?? ROLLOUT_DEADLINE_MS)
-    const fleetCpuSeconds = (await totalCpuSeconds(pids)) - fleetCpuAtApproval
+    const cpuByPid = (await Promise.all(pids.map(processCpuSeconds))).map(
+      (c, i) => c - cpuAtApprovalByPid[i]!,
+    )
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
+    const fleetCpuSeconds = sum(cpuByPid)
+    const cpuSecondsByRole = {
+      origin: cpuByPid[0]!,
+      validators: sum(cpuByPid.slice(1, validators.length)),
+      devices: sum(cpuByPid.slice(validators.length)),
+    }
     const cpuAtEnd = cpuTimes()
     const busy = cpuAtEnd.busy - cpuAtApproval.busy
     const cpuBusy = busy / Math.max(1, busy + cpuAtEnd.idle - cpuAtApproval.idle)
@@ -189,6 +204,7 @@ export async function runRealRollout(
       completionSeconds: progress.completion,
       firstChunkSeconds: progress.firstChunk,
       fleetCpuSeconds,
+      cpuSecondsByRole,
       originEgressCopies: originUploaded / c.imageBytes,
       cpuBusy,
       loadAverage: loadavg()[0]!,
