@@ -13,8 +13,10 @@
  * - firstChunkSeconds {p50, max}: approval commit to each device's first written chunk;
  * - cpuSecondsPerGiB: user + system CPU of every fleet process (validators included) from /proc,
  *   over the same window, per GiB delivered to devices.
- * Beside them, `libtorrent` (the same image, peers and limits, one seed) and `rawLibp2p` (the
- * same bytes over plain streams of the node's transport stack): see bench/anchors/.
+ * Beside them, from the same run: `libtorrent` (the same image, peers and limits, one seed;
+ * `npm run bench:install-anchors` installs Debian's python3-libtorrent, and without it the
+ * bench says so there) and `rawLibp2p` (the same bytes over four plain streams of the node's
+ * transport stack), with the ratios `cpuVsLibtorrent` and `cpuVsRawLibp2p`: see bench/anchors/.
  *
  * `idle`: the same fleet with no release, after start-up settles: each process's share of one
  * core over `--idle-seconds`, validators and followers apart.
@@ -28,6 +30,8 @@ import {
   stopRealFleet,
 } from '../simulations/fidelity/real-fleet.js'
 import { distributionBounds } from '../simulations/report/bounds.js'
+import { runLibtorrentSwarm } from './anchors/libtorrent.js'
+import { runRawLibp2p } from './anchors/raw-libp2p.js'
 import { arg } from './process.js'
 
 const KiB = 1024
@@ -136,6 +140,64 @@ async function fwmeshRollout(c: FidelityCapacities, run: number): Promise<Rollou
   }
 }
 
+/** Streams the raw anchor moves its bytes over: a device's several neighbours at once. */
+const RAW_LIBP2P_STREAMS = 4
+
+interface TorrentFigures {
+  slowestSeconds: number
+  ratioToBound: number
+  originCopies: number
+  cpuSecondsPerGiB: number
+}
+
+/**
+ * libtorrent on the same image size, peer count and limits from one seed, and the same bytes
+ * over plain streams of the node's transport stack; medians over the runs. libtorrent reports
+ * why it is missing instead of figures when python3-libtorrent is not installed.
+ */
+async function anchors(c: FidelityCapacities, runs: number) {
+  const torrent: TorrentFigures[] = []
+  let unavailable: string | undefined
+  const raw: number[] = []
+  const rawMBps: number[] = []
+  for (let run = 1; run <= runs; run++) {
+    process.stderr.write(`swarm: anchors run ${run}/${runs}: libtorrent, raw libp2p\n`)
+    const t = await runLibtorrentSwarm({
+      peers: c.devices,
+      imageBytes: c.imageBytes,
+      seedUploadBps: c.originUploadBps,
+      peerUploadBps: c.deviceUploadBps,
+      peerDownloadBps: c.deviceDownloadBps,
+    })
+    if ('unavailable' in t) unavailable = t.unavailable
+    else torrent.push(t)
+    const r = await runRawLibp2p({
+      senders: RAW_LIBP2P_STREAMS,
+      bytesPerSender: Math.ceil((c.devices * c.imageBytes) / RAW_LIBP2P_STREAMS),
+    })
+    raw.push(r.cpuSecondsPerGiB)
+    rawMBps.push(r.MBps)
+  }
+  const pick = (f: (r: TorrentFigures) => number) => round(median(torrent.map(f)))
+  const libtorrent: TorrentFigures | { unavailable: string | undefined } =
+    torrent.length > 0
+      ? {
+          slowestSeconds: pick((r) => r.slowestSeconds),
+          ratioToBound: pick((r) => r.ratioToBound),
+          originCopies: pick((r) => r.originCopies),
+          cpuSecondsPerGiB: pick((r) => r.cpuSecondsPerGiB),
+        }
+      : { unavailable }
+  return {
+    libtorrent,
+    rawLibp2p: {
+      cpuSecondsPerGiB: round(median(raw)),
+      MBps: round(median(rawMBps)),
+      streams: RAW_LIBP2P_STREAMS,
+    },
+  }
+}
+
 async function rolloutScenario(name: Scenario['name'], args: string[], runs: number) {
   const c = withFlags(SCENARIOS[name], args)
   const bound = lowerBoundSeconds(c)
@@ -147,6 +209,8 @@ async function rolloutScenario(name: Scenario['name'], args: string[], runs: num
     results.push(await fwmeshRollout(c, run))
   }
   const pick = (f: (r: RolloutRun) => number) => round(median(results.map(f)))
+  const anchor = await anchors(c, runs)
+  const cpuSecondsPerGiB = pick((r) => r.cpuSecondsPerGiB)
   return {
     devices: c.devices,
     imageMiB: c.imageBytes / MiB,
@@ -161,13 +225,19 @@ async function rolloutScenario(name: Scenario['name'], args: string[], runs: num
     stuckDevices: Math.max(...results.map((r) => r.stuckDevices)),
     stuckDevicesPerRun: results.map((r) => r.stuckDevices),
     firstChunkSeconds: { p50: pick((r) => r.firstChunkP50), max: pick((r) => r.firstChunkMax) },
-    cpuSecondsPerGiB: pick((r) => r.cpuSecondsPerGiB),
+    cpuSecondsPerGiB,
     machineCpuBusy: pick((r) => r.cpuBusy),
     cpuSecondsByRole: {
       origin: pick((r) => r.cpuSecondsByRole.origin),
       validators: pick((r) => r.cpuSecondsByRole.validators),
       devices: pick((r) => r.cpuSecondsByRole.devices),
     },
+    ...anchor,
+    cpuVsLibtorrent:
+      'cpuSecondsPerGiB' in anchor.libtorrent
+        ? round(cpuSecondsPerGiB / anchor.libtorrent.cpuSecondsPerGiB)
+        : null,
+    cpuVsRawLibp2p: round(cpuSecondsPerGiB / anchor.rawLibp2p.cpuSecondsPerGiB),
   }
 }
 

@@ -7,7 +7,10 @@
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { GiB, totalCpuSeconds } from './cpu.js'
+import { totalCpuSeconds } from '../../scripts/proc-cpu.js'
+
+const GiB = 2 ** 30
+
 import type { ChildMessage } from './raw-libp2p-child.js'
 
 export interface RawLibp2pOptions {

@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
-import { cpuSecondsOf, parseCpuTicks } from '../../bench/anchors/cpu.js'
 import {
   LIBTORRENT_UNAVAILABLE,
   libtorrentAvailable,
@@ -46,25 +44,6 @@ describe('swarmLowerBoundSeconds', () => {
       peerDownloadBps: 2 * MiB,
     })
     expect(bound).toBe(5)
-  })
-})
-
-describe('parseCpuTicks', () => {
-  it('adds utime and stime of a name with spaces and parentheses', () => {
-    // Fields 3 to 17: state, ppid, pgrp, session, tty, tpgid, flags, minflt, cminflt, majflt,
-    // cmajflt, utime = 1234, stime = 56, cutime, cstime.
-    const stat = '4242 (a (b) c) d)) S 1 4242 4242 0 -1 4194560 900 0 0 0 1234 56 7 8 20 0 1 0'
-    expect(parseCpuTicks(stat)).toBe(1290)
-  })
-
-  it('reads this process from /proc', async () => {
-    expect(parseCpuTicks(await readFile('/proc/self/stat', 'utf8'))).toBeGreaterThan(0)
-    expect(await cpuSecondsOf(process.pid)).toBeGreaterThan(0)
-  })
-
-  it('refuses text that is not a stat line', () => {
-    expect(() => parseCpuTicks('no command name here')).toThrow()
-    expect(() => parseCpuTicks('1 (x) S 1 2')).toThrow()
   })
 })
 

@@ -14,6 +14,7 @@ describe('benchmarks: CPU time of a process from /proc', () => {
 
   it('refuses a line that is not a stat line', () => {
     expect(() => cpuSecondsOfStat('no parenthesis here')).toThrow(/stat line/)
+    expect(() => cpuSecondsOfStat('1 (x) S 1 2'), 'too short for fields 14 and 15').toThrow(/CPU times/)
   })
 
   it('grows for this very process as it burns CPU, and is 0 for a process that does not exist', async () => {
