@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- swarm [--scenario all|linkBound|cpuBound|idle] [--runs 1] [--devices N]
  * [--image-mib M] [--origin-up-kibps K] [--device-up-kibps K] [--device-down-kibps K]
- * [--idle-seconds 60]`: real fleets of `fwmesh node` processes on 127.0.0.1 (4 validators,
+ * [--idle-seconds 60] [--bootstrap mesh|origin]`: real fleets of `fwmesh node` processes on 127.0.0.1 (4 validators,
  * validator 0 being the origin, N devices, each node rate-limited by its own config), beside
  * the anchors measured in the same run. Needs `npm run build` first. Prints one JSON object.
  *
@@ -17,6 +17,9 @@
  * `npm run bench:install-anchors` installs Debian's python3-libtorrent, and without it the
  * bench says so there) and `rawLibp2p` (the same bytes over four plain streams of the node's
  * transport stack), with the ratios `cpuVsLibtorrent` and `cpuVsRawLibp2p`: see bench/anchors/.
+ *
+ * `--bootstrap origin` gives each device only the origin's address, so the devices must find
+ * each other by peer exchange (the default gives each every validator and earlier device).
  *
  * `idle`: the same fleet with no release, after start-up settles: each process's share of one
  * core over `--idle-seconds`, validators and followers apart.
@@ -83,6 +86,7 @@ function withFlags(c: FidelityCapacities, args: string[]): FidelityCapacities {
     originUploadBps: arg(args, 'origin-up-kibps', c.originUploadBps / KiB) * KiB,
     deviceUploadBps: arg(args, 'device-up-kibps', c.deviceUploadBps / KiB) * KiB,
     deviceDownloadBps: arg(args, 'device-down-kibps', c.deviceDownloadBps / KiB) * KiB,
+    bootstrap: flagText(args, 'bootstrap', 'mesh') === 'origin' ? 'origin' : 'mesh',
   }
 }
 
@@ -213,6 +217,7 @@ async function rolloutScenario(name: Scenario['name'], args: string[], runs: num
   const cpuSecondsPerGiB = pick((r) => r.cpuSecondsPerGiB)
   return {
     devices: c.devices,
+    bootstrap: c.bootstrap,
     imageMiB: c.imageBytes / MiB,
     originUpKiBps: c.originUploadBps / KiB,
     deviceUpKiBps: c.deviceUploadBps / KiB,

@@ -37,6 +37,12 @@ export interface FidelityCapacities {
   readonly originUploadBps: number
   readonly deviceUploadBps: number
   readonly deviceDownloadBps: number
+  /**
+   * What each device is given to find the others: every validator and every device started
+   * before it (`mesh`, the default, which the simulated scenario mirrors), or only the
+   * origin's address (`origin`): the rest is left to the nodes' peer exchange.
+   */
+  readonly bootstrap?: 'mesh' | 'origin'
 }
 
 export interface RealRolloutResult {
@@ -130,7 +136,10 @@ export async function startRealFleet(c: FidelityCapacities): Promise<RealFleet> 
   // simulated scenario mirrors.
   const bandwidth = `[bandwidth]\nupload = ${c.deviceUploadBps}\ndownload = ${c.deviceDownloadBps}`
   for (const [i, d] of devices.entries()) {
-    const peers = [...validators, ...devices.slice(0, i)].map(address)
+    const peers =
+      c.bootstrap === 'origin'
+        ? [address(validators[0]!)]
+        : [...validators, ...devices.slice(0, i)].map(address)
     await startNode(d, 'follower', peers, `${bandwidth}\n${deviceSection(d)}`)
   }
   await Promise.all(devices.map(waitForApi))
