@@ -1,7 +1,7 @@
 /**
  * `npm run bench -- swarm [--scenario all|linkBound|cpuBound|idle] [--runs 1] [--devices N]
  * [--image-mib M] [--origin-up-kibps K] [--device-up-kibps K] [--device-down-kibps K]
- * [--idle-seconds 60] [--bootstrap mesh|origin]`: real fleets of `fwmesh node` processes on 127.0.0.1 (4 validators,
+ * [--idle-seconds 60] [--bootstrap mesh|origin] [--anchors 0]`: real fleets of `fwmesh node` processes on 127.0.0.1 (4 validators,
  * validator 0 being the origin, N devices, each node rate-limited by its own config), beside
  * the anchors measured in the same run. Needs `npm run build` first. Prints one JSON object.
  *
@@ -213,7 +213,8 @@ async function rolloutScenario(name: Scenario['name'], args: string[], runs: num
     results.push(await fwmeshRollout(c, run))
   }
   const pick = (f: (r: RolloutRun) => number) => round(median(results.map(f)))
-  const anchor = await anchors(c, runs)
+  // --anchors 0 skips them, for a quick comparison of two builds of fwmesh alone.
+  const anchor = arg(args, 'anchors', 1) === 0 ? null : await anchors(c, runs)
   const cpuSecondsPerGiB = pick((r) => r.cpuSecondsPerGiB)
   return {
     devices: c.devices,
@@ -237,12 +238,16 @@ async function rolloutScenario(name: Scenario['name'], args: string[], runs: num
       validators: pick((r) => r.cpuSecondsByRole.validators),
       devices: pick((r) => r.cpuSecondsByRole.devices),
     },
-    ...anchor,
-    cpuVsLibtorrent:
-      'cpuSecondsPerGiB' in anchor.libtorrent
-        ? round(cpuSecondsPerGiB / anchor.libtorrent.cpuSecondsPerGiB)
-        : null,
-    cpuVsRawLibp2p: round(cpuSecondsPerGiB / anchor.rawLibp2p.cpuSecondsPerGiB),
+    ...(anchor
+      ? {
+          ...anchor,
+          cpuVsLibtorrent:
+            'cpuSecondsPerGiB' in anchor.libtorrent
+              ? round(cpuSecondsPerGiB / anchor.libtorrent.cpuSecondsPerGiB)
+              : null,
+          cpuVsRawLibp2p: round(cpuSecondsPerGiB / anchor.rawLibp2p.cpuSecondsPerGiB),
+        }
+      : {}),
   }
 }
 
