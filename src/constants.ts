@@ -607,7 +607,9 @@ export const CHUNK_INBOUND_STREAMS_MAX = 4
 /**
  * Frames larger than a control message (chunks, manifests) a neighbour may send beyond what was
  * asked of it: a request cancelled while its chunk was already on the way still arrives. A peer
- * that sends more large frames than it was asked for (plus this slack) is disconnected.
+ * that sends more large frames than it was asked for (plus this slack), or a larger one than it
+ * was asked for (a chunk message of the image's chunk size, or a manifest), is disconnected.
+ * Chunk and manifest credits are counted apart, each up to this.
  */
 export const LARGE_FRAME_CREDIT_MAX = 2 * PEER_REQUESTS_IN_FLIGHT_MAX
 

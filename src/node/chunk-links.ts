@@ -23,8 +23,13 @@ import type { Logger } from './log.js'
  */
 interface Link {
   readonly peer: string
+  /** The stream this side writes on: the first one opened, by either side. */
   stream: Stream | null
-  reader: FrameReader | null
+  /**
+   * A reader for every stream of the link: both sides may open one at once, and a peer may open
+   * up to CHUNK_INBOUND_STREAMS_MAX. Each frame on any of them is under the same deadline.
+   */
+  readonly readers: Set<FrameReader>
   readonly queue: Array<{ parts: readonly Uint8Array[]; written?: () => void }>
   writing: boolean
   /** A write loop is set to start once this turn of the event loop has queued what it will. */
@@ -52,13 +57,24 @@ export function frameDeadlineMs(bytes: number): number {
 }
 
 /**
+ * The chunk links' deadlines, injectable so a test can see a stalled frame dropped without
+ * waiting the real deadline (26 s for a 256 KiB chunk). A node uses the defaults.
+ */
+export interface ChunkLinkOptions {
+  /** What a frame of `bytes` may take; `frameDeadlineMs` by default. */
+  readonly frameDeadlineMs?: (bytes: number) => number
+  /** How often the deadlines are checked; FRAME_WATCHDOG_INTERVAL_MS by default. */
+  readonly watchdogIntervalMs?: number
+}
+
+/**
  * The chunk protocol's streams (`/fwmesh/<chain>/chunks/1`): opened lazily by whichever side
  * sends first, every frame decoded against the protocol's limits, an undecodable frame closes
  * the stream. What the messages mean is the handler's business (TransferService).
  *
  * Deadlines are one timer for all links (FRAME_WATCHDOG_INTERVAL_MS), none per frame: a link
- * whose incoming frame, or whose wait for the neighbour to take our bytes, outlasts
- * `frameDeadlineMs` of its size is dropped.
+ * whose incoming frame on any of its streams, or whose wait for the neighbour to take our bytes,
+ * outlasts `frameDeadlineMs` of its size is dropped.
  */
 export class ChunkLinks {
   private readonly links = new Map<string, Link>()
@@ -70,13 +86,32 @@ export class ChunkLinks {
     private readonly protocol: string,
     private readonly handlers: ChunkLinkHandlers,
     private readonly log: Logger,
+    private readonly options: ChunkLinkOptions = {},
   ) {}
 
   async start(): Promise<void> {
     await this.host.handle(this.protocol, (stream, connection) => this.accept(stream, connection), {
       maxInboundStreams: CHUNK_INBOUND_STREAMS_MAX,
     })
-    this.watchdog = setInterval(() => this.checkDeadlines(Date.now()), FRAME_WATCHDOG_INTERVAL_MS).unref()
+    this.watchdog = setInterval(
+      () => this.checkDeadlines(Date.now()),
+      this.options.watchdogIntervalMs ?? FRAME_WATCHDOG_INTERVAL_MS,
+    ).unref()
+  }
+
+  /**
+   * The frames being received now, with the bytes buffered for each so far: what neighbours
+   * make this node hold in unfinished frames (for tests and diagnostics).
+   */
+  receiving(): Array<{ readonly peer: string; readonly length: number; readonly received: number }> {
+    const frames: Array<{ peer: string; length: number; received: number }> = []
+    for (const link of this.links.values()) {
+      for (const reader of link.readers) {
+        const p = reader.progress()
+        if (p) frames.push({ peer: link.peer, length: p.length, received: p.received })
+      }
+    }
+    return frames
   }
 
   /**
@@ -111,7 +146,7 @@ export class ChunkLinks {
       link = {
         peer,
         stream: null,
-        reader: null,
+        readers: new Set(),
         queue: [],
         writing: false,
         scheduled: false,
@@ -131,10 +166,8 @@ export class ChunkLinks {
       admit: this.handlers.admit ? (length) => this.handlers.admit?.(peer, length) : undefined,
     })
     // Both sides may open a stream at once: read from every stream, write on the first.
-    if (!link.stream) {
-      link.stream = stream
-      link.reader = reader
-    }
+    if (!link.stream) link.stream = stream
+    link.readers.add(reader)
     void this.readLoop(link, reader)
   }
 
@@ -190,17 +223,24 @@ export class ChunkLinks {
 
   /** Drops every link whose incoming frame or outgoing drain has outlasted its deadline. */
   private checkDeadlines(now: number): void {
+    const deadlineOf = this.options.frameDeadlineMs ?? frameDeadlineMs
     for (const link of this.links.values()) {
-      const incoming = link.reader?.progress()
-      if (incoming && incoming.activeMs > frameDeadlineMs(incoming.length)) {
+      // Every stream's frame, not only the one we write on: a peer that opened spare streams
+      // could otherwise leave a frame's buffer on each for as long as the connection lasts.
+      const stalled = [...link.readers].find((reader) => {
+        const incoming = reader.progress()
+        return incoming !== undefined && incoming.activeMs > deadlineOf(incoming.length)
+      })
+      if (stalled) {
+        const incoming = stalled.progress()
         this.log.warn(
-          { peer: link.peer, bytes: incoming.length, received: incoming.received, ms: incoming.activeMs },
+          { peer: link.peer, bytes: incoming?.length, received: incoming?.received, ms: incoming?.activeMs },
           'a neighbour stalled inside a frame; dropping the link',
         )
-        link.reader?.abort(new FrameError('timeout', 'frame deadline passed'))
+        stalled.abort(new FrameError('timeout', 'frame deadline passed'))
         continue
       }
-      if (link.drainingSince !== null && now - link.drainingSince > frameDeadlineMs(link.drainingBytes)) {
+      if (link.drainingSince !== null && now - link.drainingSince > deadlineOf(link.drainingBytes)) {
         this.log.warn(
           { peer: link.peer, bytes: link.drainingBytes, ms: now - link.drainingSince },
           'a neighbour stopped taking our frames; dropping the link',
@@ -212,14 +252,21 @@ export class ChunkLinks {
 
   private drop(link: Link): void {
     if (this.links.get(link.peer) === link) this.links.delete(link.peer)
-    link.reader?.abort(new FrameError('reset', 'link dropped'))
+    for (const reader of link.readers) reader.abort(new FrameError('reset', 'link dropped'))
     link.stream?.abort(new Error('link dropped'))
     for (const item of link.queue) item.written?.()
     link.queue.length = 0
     this.handlers.onDropped(link.peer)
   }
 
+  /**
+   * Reads one stream of a link until it ends. A fault on any of the link's streams (a refused,
+   * oversized, stalled or undecodable frame, a reset) drops the whole link: the neighbour
+   * misbehaved or went away, whichever stream it used. A spare stream the neighbour closed
+   * cleanly is only closed.
+   */
   private async readLoop(link: Link, reader: FrameReader): Promise<void> {
+    let faulted = false
     try {
       for (;;) {
         const frame = await reader.read()
@@ -231,15 +278,18 @@ export class ChunkLinks {
             'undecodable chunk message; closing the stream',
           )
           reader.abort(new FrameError('refused', 'undecodable message'))
+          faulted = true
           return
         }
         await this.handlers.onMessage(link.peer, msg.value)
       }
     } catch (cause) {
+      faulted = true
       const level = cause instanceof FrameError && cause.code !== 'reset' ? 'warn' : 'debug'
       this.log[level]({ peer: link.peer, err: (cause as Error).message }, 'chunk stream ended')
     } finally {
-      if (this.links.get(link.peer) === link && link.reader === reader) this.drop(link)
+      link.readers.delete(reader)
+      if (this.links.get(link.peer) === link && (faulted || reader.stream === link.stream)) this.drop(link)
       else reader.stream.abort(new Error('stream ended'))
     }
   }
@@ -247,7 +297,10 @@ export class ChunkLinks {
   stop(): void {
     this.stopped = true
     clearInterval(this.watchdog)
-    for (const link of this.links.values()) link.stream?.abort(new Error('stopping'))
+    for (const link of this.links.values()) {
+      link.stream?.abort(new Error('stopping'))
+      for (const reader of link.readers) reader.stream.abort(new Error('stopping'))
+    }
     this.links.clear()
   }
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { bytesEqual } from '../codec/bytes.js'
 import { type CID, cidToString, parseCid } from '../codec/cid.js'
 import {
+  CHUNK_BYTES_MAX,
   CHUNK_CONTROL_MESSAGE_BYTES_MAX,
   HAVE_UPDATE_CHUNKS_MAX,
   LARGE_FRAME_CREDIT_MAX,
@@ -18,7 +19,15 @@ import { Prng } from '../prng.js'
 import { ChunkStore } from '../transfer/chunk-store.js'
 import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
-import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../transfer/messages.js'
+import {
+  type ChunkMessage,
+  chunkProtocolId,
+  DEFAULT_CHUNK_MESSAGE_LIMITS,
+  encodeChunkDataParts,
+  type ManifestRequestMessage,
+  messageBytesMax,
+  type RequestMessage,
+} from '../transfer/messages.js'
 import { SwarmScheduler } from '../transfer/scheduler.js'
 import { SeedPolicy } from '../transfer/seed-policy.js'
 import { type UploadJob, UploadQueue } from '../transfer/upload.js'
@@ -45,6 +54,23 @@ interface Download {
   readonly banned: Map<string, string>
   /** Chunks already held when this download (re)started: what a resume did not fetch again. */
   readonly heldAtStart: number
+}
+
+/**
+ * Frames larger than a control message that a neighbour may still send, by what it was asked
+ * for: one per request or manifest request sent to it, each pool capped at
+ * LARGE_FRAME_CREDIT_MAX.
+ */
+interface LargeFrameCredit {
+  chunks: number
+  /**
+   * The largest chunk message asked of it: a chunk of its image's chunk size plus the envelope.
+   * A peer asked for 256 KiB chunks cannot make this node buffer a 4 MiB frame, and a frame it
+   * stalls inside is dropped by the deadline of a chunk (26 s), not of 4 MiB (4.4 min).
+   */
+  chunkMessageBytesMax: number
+  /** Manifests asked for; their size is unknown until they arrive (up to MANIFEST_BYTES_MAX). */
+  manifests: number
 }
 
 /** An image this node holds, whole or in part, by manifest CID. */
@@ -87,10 +113,10 @@ export class TransferService implements ImageFetcher {
   private readonly prng = Prng.fromBytes(randomBytes(32))
   /**
    * Per neighbour, the frames larger than a control message (chunks, manifests) it may still
-   * send: one per request or manifest request sent to it, spent when such a frame begins,
-   * capped at LARGE_FRAME_CREDIT_MAX. A neighbour sending more than it was asked is dropped.
+   * send, spent when such a frame begins. A neighbour sending more, or larger, than it was
+   * asked is dropped.
    */
-  private readonly largeFrameCredit = new Map<string, number>()
+  private readonly largeFrameCredit = new Map<string, LargeFrameCredit>()
 
   constructor(
     private readonly host: Host,
@@ -399,19 +425,41 @@ export class TransferService implements ImageFetcher {
     return got
   }
 
-  /** Whether a neighbour may send a frame of `length` bytes: a large one only if asked for. */
+  /**
+   * Whether a neighbour may send a frame of `length` bytes: a large one only if asked for, and
+   * no larger than what was asked (a chunk credit first, a manifest credit for the rest).
+   */
   private admitFrame(peer: string, length: number): string | undefined {
     if (length <= CHUNK_CONTROL_MESSAGE_BYTES_MAX) return undefined
-    const credit = this.largeFrameCredit.get(peer) ?? 0
-    if (credit === 0) return `an unrequested ${length}-byte frame`
-    this.largeFrameCredit.set(peer, credit - 1)
-    return undefined
+    const credit = this.largeFrameCredit.get(peer)
+    if (credit && credit.chunks > 0 && length <= credit.chunkMessageBytesMax) {
+      credit.chunks--
+      return undefined
+    }
+    if (credit && credit.manifests > 0 && length <= messageBytesMax('manifest')) {
+      credit.manifests--
+      return undefined
+    }
+    return `an unrequested ${length}-byte frame`
   }
 
-  private grantLargeFrame(peer: string): void {
-    this.largeFrameCredit.set(
-      peer,
-      Math.min(LARGE_FRAME_CREDIT_MAX, (this.largeFrameCredit.get(peer) ?? 0) + 1),
+  /** Credits a neighbour with one large frame for a request or manifest request sent to it. */
+  private grantLargeFrame(peer: string, msg: RequestMessage | ManifestRequestMessage): void {
+    let credit = this.largeFrameCredit.get(peer)
+    if (!credit) {
+      credit = { chunks: 0, chunkMessageBytesMax: 0, manifests: 0 }
+      this.largeFrameCredit.set(peer, credit)
+    }
+    if (msg.type === 'manifest-request') {
+      credit.manifests = Math.min(LARGE_FRAME_CREDIT_MAX, credit.manifests + 1)
+      return
+    }
+    // Requests are only sent for images held (in part); the protocol's largest chunk otherwise.
+    const chunkBytesMax = this.images.get(cidToString(msg.manifest))?.manifest.chunkSize ?? CHUNK_BYTES_MAX
+    credit.chunks = Math.min(LARGE_FRAME_CREDIT_MAX, credit.chunks + 1)
+    credit.chunkMessageBytesMax = Math.max(
+      credit.chunkMessageBytesMax,
+      messageBytesMax('chunk', { ...DEFAULT_CHUNK_MESSAGE_LIMITS, chunkBytesMax }),
     )
   }
 
@@ -431,7 +479,7 @@ export class TransferService implements ImageFetcher {
   }
 
   private send(peer: string, msg: ChunkMessage): Promise<void> {
-    if (msg.type === 'request' || msg.type === 'manifest-request') this.grantLargeFrame(peer)
+    if (msg.type === 'request' || msg.type === 'manifest-request') this.grantLargeFrame(peer, msg)
     return this.links.send(peer, msg)
   }
 
