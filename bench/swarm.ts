@@ -271,7 +271,7 @@ async function idleScenario(args: string[], runs: number) {
       validator.push(median(percent.slice(0, f.validators.length)))
       follower.push(median(percent.slice(f.validators.length)))
     } finally {
-      await stopRealFleet(f)
+      await stopRealFleet(f, { keepDir: process.env.FWMESH_BENCH_KEEP === '1' })
     }
   }
   return {
