@@ -605,6 +605,12 @@ export const CHUNK_LINK_WRITE_BATCH_MAX = 256
  */
 export const CHUNK_INBOUND_STREAMS_MAX = 4
 /**
+ * After a chunk link to a still-connected neighbour breaks, this node tells it its downloads
+ * again after this long: long enough for the broken stream's close to reach both sides (a
+ * message sent sooner could land on the stream being torn down), short beside a download.
+ */
+export const LINK_RETELL_DELAY_MS = 1_000
+/**
  * Frames larger than a control message (chunks, manifests) a neighbour may send beyond what was
  * asked of it: a request cancelled while its chunk was already on the way still arrives. A peer
  * that sends more large frames than it was asked for (plus this slack), or a larger one than it

@@ -43,7 +43,7 @@ export interface ChunkLinkHandlers {
   /** A decoded message from a neighbour; the read loop awaits it (back-pressure). */
   onMessage(peer: string, msg: ChunkMessage): Promise<void>
   /** The link to a neighbour broke or closed: forget what it announced. */
-  onDropped(peer: string): void
+  onDropped(peer: string, misbehaved: boolean): void
   /**
    * Judges a frame's length before any of it is buffered: a reason refuses it, and the link is
    * dropped (a neighbour sending what nobody asked for).
@@ -215,7 +215,7 @@ export class ChunkLinks {
       }
     } catch (cause) {
       this.log.debug({ peer: link.peer, err: (cause as Error).message }, 'chunk stream broke')
-      this.drop(link)
+      this.drop(link, false)
     } finally {
       link.writing = false
     }
@@ -245,18 +245,19 @@ export class ChunkLinks {
           { peer: link.peer, bytes: link.drainingBytes, ms: now - link.drainingSince },
           'a neighbour stopped taking our frames; dropping the link',
         )
-        this.drop(link)
+        this.drop(link, true)
       }
     }
   }
 
-  private drop(link: Link): void {
+  /** `misbehaved`: the neighbour broke a rule (a refused, stalled or undecodable frame). */
+  private drop(link: Link, misbehaved: boolean): void {
     if (this.links.get(link.peer) === link) this.links.delete(link.peer)
     for (const reader of link.readers) reader.abort(new FrameError('reset', 'link dropped'))
     link.stream?.abort(new Error('link dropped'))
     for (const item of link.queue) item.written?.()
     link.queue.length = 0
-    this.handlers.onDropped(link.peer)
+    this.handlers.onDropped(link.peer, misbehaved)
   }
 
   /**
@@ -267,6 +268,7 @@ export class ChunkLinks {
    */
   private async readLoop(link: Link, reader: FrameReader): Promise<void> {
     let faulted = false
+    let misbehaved = false
     try {
       for (;;) {
         const frame = await reader.read()
@@ -279,17 +281,20 @@ export class ChunkLinks {
           )
           reader.abort(new FrameError('refused', 'undecodable message'))
           faulted = true
+          misbehaved = true
           return
         }
         await this.handlers.onMessage(link.peer, msg.value)
       }
     } catch (cause) {
       faulted = true
-      const level = cause instanceof FrameError && cause.code !== 'reset' ? 'warn' : 'debug'
+      misbehaved = cause instanceof FrameError && cause.code !== 'reset'
+      const level = misbehaved ? 'warn' : 'debug'
       this.log[level]({ peer: link.peer, err: (cause as Error).message }, 'chunk stream ended')
     } finally {
       link.readers.delete(reader)
-      if (this.links.get(link.peer) === link && (faulted || reader.stream === link.stream)) this.drop(link)
+      if (this.links.get(link.peer) === link && (faulted || reader.stream === link.stream))
+        this.drop(link, misbehaved)
       else reader.stream.abort(new Error('stream ended'))
     }
   }

@@ -8,6 +8,7 @@ import {
   CHUNK_CONTROL_MESSAGE_BYTES_MAX,
   HAVE_UPDATE_CHUNKS_MAX,
   LARGE_FRAME_CREDIT_MAX,
+  LINK_RETELL_DELAY_MS,
   MANIFEST_BYTES_MAX,
   MANIFEST_FETCH_TIMEOUT_MS,
   MANIFEST_RETRY_INTERVAL_MS,
@@ -142,7 +143,7 @@ export class TransferService implements ImageFetcher {
           if (msg.type === 'chunk') await this.download.take(msg.data.byteLength)
           await this.handle(peer, msg)
         },
-        onDropped: (peer) => this.neighbourLeft(peer),
+        onDropped: (peer, misbehaved) => this.neighbourLeft(peer, misbehaved),
         admit: (peer, length) => this.admitFrame(peer, length),
       },
       log,
@@ -464,18 +465,44 @@ export class TransferService implements ImageFetcher {
   }
 
   /** A neighbour's link broke: forget what it announced and what it asked. */
-  private neighbourLeft(peer: string): void {
+  private neighbourLeft(peer: string, misbehaved = false): void {
     this.largeFrameCredit.delete(peer)
+    let downloading = false
     for (const image of this.images.values()) {
       image.told.delete(peer)
       image.heard.delete(peer)
       image.uploads.handlePeerLeft(peer)
       image.seeding?.handlePeerLeft(peer)
       if (image.download) {
+        downloading = true
         image.download.scheduler.handlePeerLeft(peer, Date.now())
         this.drainScheduler(image)
       }
     }
+    // A neighbour that broke a rule is not invited back on this connection: rejoining would
+    // give it a clean record with the scheduler. A new connection starts afresh.
+    if (downloading && !misbehaved) this.retellLater(peer)
+  }
+
+  /** Neighbours to tell our downloads again, once their broken link has had time to clear. */
+  private readonly retells = new Map<string, NodeJS.Timeout>()
+
+  /**
+   * A link can break while the connection stays up (a stalled frame, a reset stream). The
+   * neighbour is only told our images again on a new connection, so without this two connected
+   * neighbours stopped trading chunks for good. A neighbour still connected after
+   * LINK_RETELL_DELAY_MS is told again (a new link opens with the message), and answers with
+   * what it holds. Only after a link that ended without a fault of the neighbour's.
+   */
+  private retellLater(peer: string): void {
+    if (this.retells.has(peer)) return
+    const timer = setTimeout(() => {
+      this.retells.delete(peer)
+      if (this.host.getConnections().every((c) => c.remotePeer.toString() !== peer)) return
+      for (const image of this.images.values()) if (image.download) this.tell(image, peer)
+    }, LINK_RETELL_DELAY_MS)
+    timer.unref()
+    this.retells.set(peer, timer)
   }
 
   private send(peer: string, msg: ChunkMessage): Promise<void> {
@@ -761,6 +788,8 @@ export class TransferService implements ImageFetcher {
   }
 
   async stop(): Promise<void> {
+    for (const timer of this.retells.values()) clearTimeout(timer)
+    this.retells.clear()
     for (const image of this.images.values()) {
       this.stopDownload(image, { ok: false, reason: 'the node is stopping' })
       await image.store.close()
