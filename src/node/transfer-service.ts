@@ -5,9 +5,7 @@ import { bytesEqual } from '../codec/bytes.js'
 import { type CID, cidToString, parseCid } from '../codec/cid.js'
 import {
   CHUNK_BYTES_MAX,
-  CHUNK_CONTROL_MESSAGE_BYTES_MAX,
   HAVE_UPDATE_CHUNKS_MAX,
-  LARGE_FRAME_CREDIT_MAX,
   LINK_RETELL_DELAY_MS,
   MANIFEST_BYTES_MAX,
   MANIFEST_FETCH_TIMEOUT_MS,
@@ -18,17 +16,10 @@ import {
 } from '../constants.js'
 import { Prng } from '../prng.js'
 import { ChunkStore } from '../transfer/chunk-store.js'
+import { FrameCredits } from '../transfer/frame-credits.js'
 import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
-import {
-  type ChunkMessage,
-  chunkProtocolId,
-  DEFAULT_CHUNK_MESSAGE_LIMITS,
-  encodeChunkDataParts,
-  type ManifestRequestMessage,
-  messageBytesMax,
-  type RequestMessage,
-} from '../transfer/messages.js'
+import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../transfer/messages.js'
 import { SwarmScheduler } from '../transfer/scheduler.js'
 import { SeedPolicy } from '../transfer/seed-policy.js'
 import { type UploadJob, UploadQueue } from '../transfer/upload.js'
@@ -55,23 +46,6 @@ interface Download {
   readonly banned: Map<string, string>
   /** Chunks already held when this download (re)started: what a resume did not fetch again. */
   readonly heldAtStart: number
-}
-
-/**
- * Frames larger than a control message that a neighbour may still send, by what it was asked
- * for: one per request or manifest request sent to it, each pool capped at
- * LARGE_FRAME_CREDIT_MAX.
- */
-interface LargeFrameCredit {
-  chunks: number
-  /**
-   * The largest chunk message asked of it: a chunk of its image's chunk size plus the envelope.
-   * A peer asked for 256 KiB chunks cannot make this node buffer a 4 MiB frame, and a frame it
-   * stalls inside is dropped by the deadline of a chunk (26 s), not of 4 MiB (4.4 min).
-   */
-  chunkMessageBytesMax: number
-  /** Manifests asked for; their size is unknown until they arrive (up to MANIFEST_BYTES_MAX). */
-  manifests: number
 }
 
 /** An image this node holds, whole or in part, by manifest CID. */
@@ -112,12 +86,8 @@ export class TransferService implements ImageFetcher {
   private readonly upload: TokenBucket
   private readonly download: TokenBucket
   private readonly prng = Prng.fromBytes(randomBytes(32))
-  /**
-   * Per neighbour, the frames larger than a control message (chunks, manifests) it may still
-   * send, spent when such a frame begins. A neighbour sending more, or larger, than it was
-   * asked is dropped.
-   */
-  private readonly largeFrameCredit = new Map<string, LargeFrameCredit>()
+  /** Which large frames each neighbour may send: what this node asked of it (frame-credits.ts). */
+  private readonly credits = new FrameCredits()
 
   constructor(
     private readonly host: Host,
@@ -144,7 +114,7 @@ export class TransferService implements ImageFetcher {
           await this.handle(peer, msg)
         },
         onDropped: (peer, misbehaved) => this.neighbourLeft(peer, misbehaved),
-        admit: (peer, length) => this.admitFrame(peer, length),
+        admit: (peer, length) => this.credits.admit(peer, length),
       },
       log,
     )
@@ -426,47 +396,9 @@ export class TransferService implements ImageFetcher {
     return got
   }
 
-  /**
-   * Whether a neighbour may send a frame of `length` bytes: a large one only if asked for, and
-   * no larger than what was asked (a chunk credit first, a manifest credit for the rest).
-   */
-  private admitFrame(peer: string, length: number): string | undefined {
-    if (length <= CHUNK_CONTROL_MESSAGE_BYTES_MAX) return undefined
-    const credit = this.largeFrameCredit.get(peer)
-    if (credit && credit.chunks > 0 && length <= credit.chunkMessageBytesMax) {
-      credit.chunks--
-      return undefined
-    }
-    if (credit && credit.manifests > 0 && length <= messageBytesMax('manifest')) {
-      credit.manifests--
-      return undefined
-    }
-    return `an unrequested ${length}-byte frame`
-  }
-
-  /** Credits a neighbour with one large frame for a request or manifest request sent to it. */
-  private grantLargeFrame(peer: string, msg: RequestMessage | ManifestRequestMessage): void {
-    let credit = this.largeFrameCredit.get(peer)
-    if (!credit) {
-      credit = { chunks: 0, chunkMessageBytesMax: 0, manifests: 0 }
-      this.largeFrameCredit.set(peer, credit)
-    }
-    if (msg.type === 'manifest-request') {
-      credit.manifests = Math.min(LARGE_FRAME_CREDIT_MAX, credit.manifests + 1)
-      return
-    }
-    // Requests are only sent for images held (in part); the protocol's largest chunk otherwise.
-    const chunkBytesMax = this.images.get(cidToString(msg.manifest))?.manifest.chunkSize ?? CHUNK_BYTES_MAX
-    credit.chunks = Math.min(LARGE_FRAME_CREDIT_MAX, credit.chunks + 1)
-    credit.chunkMessageBytesMax = Math.max(
-      credit.chunkMessageBytesMax,
-      messageBytesMax('chunk', { ...DEFAULT_CHUNK_MESSAGE_LIMITS, chunkBytesMax }),
-    )
-  }
-
   /** A neighbour's link broke: forget what it announced and what it asked. */
   private neighbourLeft(peer: string, misbehaved = false): void {
-    this.largeFrameCredit.delete(peer)
+    this.credits.forget(peer)
     let downloading = false
     for (const image of this.images.values()) {
       image.told.delete(peer)
@@ -506,7 +438,12 @@ export class TransferService implements ImageFetcher {
   }
 
   private send(peer: string, msg: ChunkMessage): Promise<void> {
-    if (msg.type === 'request' || msg.type === 'manifest-request') this.grantLargeFrame(peer, msg)
+    if (msg.type === 'manifest-request') this.credits.grantManifest(peer)
+    if (msg.type === 'request') {
+      // Requests are only sent for images held (in part); the protocol's largest chunk otherwise.
+      const image = this.images.get(cidToString(msg.manifest))
+      this.credits.grantChunk(peer, image?.manifest.chunkSize ?? CHUNK_BYTES_MAX)
+    }
     return this.links.send(peer, msg)
   }
 
