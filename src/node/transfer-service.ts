@@ -670,7 +670,8 @@ export class TransferService implements ImageFetcher {
 
   /**
    * Sends a have-update of newly held chunks to every neighbour that told us it takes part in
-   * the image, leaving out chunks a neighbour already holds: it will never ask us for those.
+   * the image, leaving out chunks a neighbour already holds (it will never ask us for those)
+   * unless it holds them all.
    * A device in a 12-device rollout sent one message per chunk to each of its 15 neighbours,
    * validators included, and each cost a noise seal, a yamux frame and a window update back:
    * `announce` was a quarter of a device's CPU in the swarm benchmark's profile.
@@ -679,7 +680,11 @@ export class TransferService implements ImageFetcher {
     const scheduler = image.download?.scheduler
     for (const peer of image.heard) {
       if (!image.told.has(peer)) continue
-      const news = scheduler ? chunks.filter((c) => !scheduler.peerHas(peer, c)) : chunks
+      // A neighbour holding every chunk still hears of ours: it may be the origin, whose
+      // super-seeding (seed-policy.ts) sends a chunk again only while it knows of no holder.
+      // Left out, the origin sent 1.9 image copies in linkBound instead of 1.2.
+      const complete = scheduler?.peer(peer)?.chunksHeld === image.store.chunkCount
+      const news = scheduler && !complete ? chunks.filter((c) => !scheduler.peerHas(peer, c)) : chunks
       for (let i = 0; i < news.length; i += HAVE_UPDATE_CHUNKS_MAX) {
         void this.send(peer, {
           type: 'have-update',

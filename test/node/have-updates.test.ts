@@ -19,10 +19,10 @@ const CHUNKS = 8
 
 /**
  * A neighbour on the chunk protocol that records the have-updates it is sent. One that takes
- * part answers a have with its own, holding every chunk or none (and turns requests away as
- * busy); a bystander (`holds` null) takes no part in the image and answers nothing.
+ * part answers a have with its own, holding every chunk, the first half or none (and turns
+ * requests away as busy); a bystander (`holds` null) takes no part and answers nothing.
  */
-async function neighbour(seed: number, chain: string, holds: 'all' | 'none' | null) {
+async function neighbour(seed: number, chain: string, holds: 'all' | 'half' | 'none' | null) {
   const host = await createHost({
     keys: keyPairFromSeed(new Uint8Array(32).fill(seed)),
     listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -41,7 +41,10 @@ async function neighbour(seed: number, chain: string, holds: 'all' | 'none' | nu
         if (m.type === 'have-update') haveUpdates.push([...m.chunks])
         if (holds === null) continue
         if (m.type === 'have') {
-          const bitfield = new Uint8Array(bitfieldBytes(CHUNKS)).fill(holds === 'all' ? 0xff : 0)
+          // 'half' holds chunks 0-3 (the first byte's four high bits).
+          const bitfield = new Uint8Array(bitfieldBytes(CHUNKS)).fill(
+            holds === 'all' ? 0xff : holds === 'half' ? 0xf0 : 0,
+          )
           await send({ type: 'have', manifest: m.manifest, bitfield })
         } else if (m.type === 'request') {
           await send({ type: 'not-found', manifest: m.manifest, chunk: m.chunk, reason: 'busy' })
@@ -66,19 +69,20 @@ describe('node: have-updates go only to neighbours that can use them (real libp2
     await cluster?.stop()
   })
 
-  it('a device tells no chunk to a neighbour that holds them all, nor to one that takes no part', async () => {
+  it('a device tells a neighbour only the chunks it lacks, a seed all of them, and a bystander none', async () => {
     const chain = cluster.chain.genesis.chainId
     const origin = cluster.validators[0]!
     const image = await makeImage(cluster.dir, 'fw-have.img', CHUNKS * 256 * KiB, 'have-updates')
     expect(await origin.transfer.addImage(image.path, image.cid.toString())).toMatchObject({ ok: true })
     const device = await cluster.addFollower({ name: 'device' })
-    const holder = await neighbour(91, chain, 'all')
+    const holder = await neighbour(91, chain, 'half')
+    const seed = await neighbour(94, chain, 'all')
     const bystander = await neighbour(92, chain, null)
     const newcomer = await neighbour(93, chain, 'none')
-    hosts.push(holder.host, bystander.host, newcomer.host)
-    for (const n of [holder, bystander, newcomer]) await n.host.dial(device.host.getMultiaddrs()[0]!)
-    await eventually('the device sees all three neighbours', () =>
-      device.host.getConnections().length >= 4 ? true : undefined,
+    hosts.push(holder.host, bystander.host, newcomer.host, seed.host)
+    for (const n of [holder, bystander, newcomer, seed]) await n.host.dial(device.host.getMultiaddrs()[0]!)
+    await eventually('the device sees all four neighbours', () =>
+      device.host.getConnections().length >= 5 ? true : undefined,
     )
     const fetched = await device.transfer.fetch(image.cid.toString(), {
       id: 'release',
@@ -92,7 +96,14 @@ describe('node: have-updates go only to neighbours that can use them (real libp2
       newcomer.haveUpdates.flat().length >= CHUNKS ? true : undefined,
     )
     expect(newcomer.haveUpdates.flat().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
-    expect(holder.haveUpdates, 'nothing to a neighbour that holds every chunk').toEqual([])
+    // A neighbour holding every chunk may be an origin that super-seeds: it hears of all.
+    await eventually('the seed hears of all 8 chunks', () =>
+      seed.haveUpdates.flat().length >= CHUNKS ? true : undefined,
+    )
+    expect(
+      holder.haveUpdates.flat().sort((a, b) => a - b),
+      'only the chunks the half-holder lacks',
+    ).toEqual([4, 5, 6, 7])
     expect(bystander.haveUpdates, 'nothing to a neighbour without the image').toEqual([])
   }, 60_000)
 })
