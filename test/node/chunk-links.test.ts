@@ -1,23 +1,18 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { cidOf } from '../../src/codec/cid.js'
-import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
 import { ChunkLinks } from '../../src/node/chunk-links.js'
-import { createHost, type Host } from '../../src/node/host.js'
+import type { Host } from '../../src/node/host.js'
 import { makeLogger } from '../../src/node/log.js'
 import type { ChunkMessage } from '../../src/transfer/messages.js'
 import { eventually } from '../helpers/cluster.js'
+import { loopbackHost } from '../helpers/hosts.js'
 
 const PROTOCOL = '/fwmesh/test/chunks/1'
 const manifest = cidOf({ links: 1 })
 const started: Array<{ host: Host; links: ChunkLinks }> = []
 
 async function node(seed: number) {
-  const host = await createHost({
-    keys: keyPairFromSeed(new Uint8Array(32).fill(seed)),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    mdns: false,
-  })
+  const host = await loopbackHost(seed)
   const got: Array<{ from: string; msg: ChunkMessage }> = []
   const dropped: string[] = []
   const links = new ChunkLinks(

@@ -1,11 +1,11 @@
 import type { Stream } from '@libp2p/interface'
 import { afterEach, describe, expect, it } from 'vitest'
 import { YAMUX_STREAM_WINDOW_BYTES_MAX } from '../../src/constants.js'
-import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
 import { FrameReader, type FrameReaderOptions, frameOf } from '../../src/node/frame-reader.js'
 import { FrameError } from '../../src/node/framing.js'
-import { createHost, type Host } from '../../src/node/host.js'
+import type { Host } from '../../src/node/host.js'
 import { eventually } from '../helpers/cluster.js'
+import { loopbackHost } from '../helpers/hosts.js'
 
 const PROTOCOL = '/fwmesh-test/frames/1'
 const started: Host[] = []
@@ -14,13 +14,7 @@ const started: Host[] = []
 async function pair(
   options: Partial<FrameReaderOptions> = {},
 ): Promise<{ out: Stream; reader: FrameReader }> {
-  const make = (seed: number) =>
-    createHost({
-      keys: keyPairFromSeed(new Uint8Array(32).fill(seed)),
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-      bootstrap: [],
-      mdns: false,
-    })
+  const make = (seed: number) => loopbackHost(seed)
   const [a, b] = [await make(71), await make(72)]
   started.push(a, b)
   const inbound = new Promise<Stream>((resolve) => {

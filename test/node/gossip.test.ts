@@ -1,16 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
-import { createHost, gossipTopics, type Host } from '../../src/node/host.js'
+import { gossipTopics, type Host } from '../../src/node/host.js'
 import { eventually } from '../helpers/cluster.js'
+import { loopbackHost } from '../helpers/hosts.js'
 
 const started: Host[] = []
 async function host(seed: number): Promise<Host> {
-  const h = await createHost({
-    keys: keyPairFromSeed(new Uint8Array(32).fill(seed)),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    mdns: false,
-  })
+  const h = await loopbackHost(seed)
   started.push(h)
   return h
 }

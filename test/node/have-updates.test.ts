@@ -1,9 +1,8 @@
 import type { Stream } from '@libp2p/interface'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CHUNK_MESSAGE_BYTES_MAX } from '../../src/constants.js'
-import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
 import { FramedStream } from '../../src/node/framing.js'
-import { createHost, type Host } from '../../src/node/host.js'
+import type { Host } from '../../src/node/host.js'
 import { bitfieldBytes } from '../../src/transfer/bitfield.js'
 import {
   type ChunkMessage,
@@ -12,6 +11,7 @@ import {
   encodeChunkMessage,
 } from '../../src/transfer/messages.js'
 import { type Cluster, eventually, startCluster } from '../helpers/cluster.js'
+import { loopbackHost } from '../helpers/hosts.js'
 import { makeImage } from '../helpers/release.js'
 
 const KiB = 1024
@@ -23,12 +23,7 @@ const CHUNKS = 8
  * requests away as busy); a bystander (`holds` null) takes no part and answers nothing.
  */
 async function neighbour(seed: number, chain: string, holds: 'all' | 'half' | 'none' | null) {
-  const host = await createHost({
-    keys: keyPairFromSeed(new Uint8Array(32).fill(seed)),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    mdns: false,
-  })
+  const host = await loopbackHost(seed)
   const haveUpdates: number[][] = []
   const serve = async (stream: Stream) => {
     const framed = new FramedStream(stream, CHUNK_MESSAGE_BYTES_MAX)
