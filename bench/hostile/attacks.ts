@@ -9,7 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from '../../src/codec/cid.js'
 import { CHUNK_INBOUND_STREAMS_MAX, CHUNK_MESSAGE_BYTES_MAX } from '../../src/constants.js'
 import { generateKeyPair } from '../../src/crypto/ed25519.js'
-import { frameOf } from '../../src/node/frame-reader.js'
+import { frameOf, lengthPrefix } from '../../src/node/frame-reader.js'
 import { FramedStream } from '../../src/node/framing.js'
 import { createHost, type Host } from '../../src/node/host.js'
 import { Prng } from '../../src/prng.js'
@@ -116,18 +116,6 @@ class Tally {
           : null,
     }
   }
-}
-
-/** A varint frame length with no body: the opening of a frame. */
-export function lengthPrefix(length: number): Uint8Array {
-  const out: number[] = []
-  let rest = length
-  do {
-    const low = rest % 128
-    rest = Math.floor(rest / 128)
-    out.push(rest > 0 ? low | 0x80 : low)
-  } while (rest > 0)
-  return new Uint8Array(out)
 }
 
 /**

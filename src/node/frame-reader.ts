@@ -210,10 +210,11 @@ export class FrameReader {
   }
 }
 
-/** One frame (varint length, then the parts back to back) as one list for `stream.send`. */
-export function frameOf(parts: readonly Uint8Array[]): Uint8ArrayList<ArrayBufferLike> {
-  let length = 0
-  for (const p of parts) length += p.byteLength
+/**
+ * The unsigned varint that opens a frame of `length` bytes (libp2p's `lp` format). Exported
+ * for the benchmarks' and tests' hostile peers, which send a frame's opening and stop.
+ */
+export function lengthPrefix(length: number): Uint8Array {
   const head: number[] = []
   let rest = length
   do {
@@ -221,7 +222,14 @@ export function frameOf(parts: readonly Uint8Array[]): Uint8ArrayList<ArrayBuffe
     rest = Math.floor(rest / 128)
     head.push(rest > 0 ? low | 0x80 : low)
   } while (rest > 0)
-  const list = new Uint8ArrayList<ArrayBufferLike>(new Uint8Array(head))
+  return new Uint8Array(head)
+}
+
+/** One frame (varint length, then the parts back to back) as one list for `stream.send`. */
+export function frameOf(parts: readonly Uint8Array[]): Uint8ArrayList<ArrayBufferLike> {
+  let length = 0
+  for (const p of parts) length += p.byteLength
+  const list = new Uint8ArrayList<ArrayBufferLike>(lengthPrefix(length))
   for (const p of parts) if (p.byteLength > 0) list.append(p)
   return list
 }

@@ -3,18 +3,13 @@ import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import { freePort } from '../../scripts/fleet.js'
 import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
-import { createHost, type Host, type HostOptions } from '../../src/node/host.js'
+import type { Host, HostOptions } from '../../src/node/host.js'
 import { eventually } from '../helpers/cluster.js'
+import { loopbackHost } from '../helpers/hosts.js'
 
 const started: Host[] = []
 async function host(seed: number, extra: Partial<HostOptions> = {}): Promise<Host> {
-  const h = await createHost({
-    keys: keyPairFromSeed(new Uint8Array(32).fill(seed)),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    bootstrap: [],
-    mdns: false,
-    ...extra,
-  })
+  const h = await loopbackHost(seed, extra)
   started.push(h)
   return h
 }

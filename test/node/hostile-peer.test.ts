@@ -13,7 +13,7 @@ import { CHUNK_INBOUND_STREAMS_MAX, CHUNK_MESSAGE_BYTES_MAX } from '../../src/co
 import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
 import { type ChunkLinkOptions, ChunkLinks } from '../../src/node/chunk-links.js'
 import type { Node } from '../../src/node/daemon.js'
-import { frameOf } from '../../src/node/frame-reader.js'
+import { frameOf, lengthPrefix } from '../../src/node/frame-reader.js'
 import { FramedStream } from '../../src/node/framing.js'
 import { createHost, type Host } from '../../src/node/host.js'
 import { makeLogger } from '../../src/node/log.js'
@@ -46,18 +46,6 @@ async function host(seed: number): Promise<Host> {
   })
   hosts.push(h)
   return h
-}
-
-/** The varint length that opens a frame, without its body: what a peer sends to stall. */
-function lengthPrefix(length: number): Uint8Array {
-  const out: number[] = []
-  let n = length
-  do {
-    const low = n % 128
-    n = Math.floor(n / 128)
-    out.push(n > 0 ? low | 0x80 : low)
-  } while (n > 0)
-  return new Uint8Array(out)
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
