@@ -178,6 +178,18 @@ export const MANIFEST_BYTES_MAX = MANIFEST_CHUNKS_MAX * 32 + 1024
 export const TRANSFER_PEERS_MAX = 128
 
 /**
+ * Neighbours one transfer session (transfer/session.ts) keeps a record of: what it told them
+ * and heard from them. A node's connections are capped well below this (network.max_connections).
+ */
+export const TRANSFER_NEIGHBOURS_MAX = 1_024
+
+/**
+ * Outputs a transfer session holds between polls: a have-update per neighbour per announce,
+ * a have per neighbour told, a not-found per refused request. Drivers poll after every input.
+ */
+export const SESSION_OUTPUTS_MAX = 1 << 16
+
+/**
  * Requests in flight per neighbour. The window starts at INITIAL and follows the neighbour's
  * measured rate between MIN and MAX. 16 × 256 KiB = 4 MiB queued: more than the
  * bandwidth-delay product of 100 Mbit/s at 300 ms (3.75 MB), and what an uploader queues per

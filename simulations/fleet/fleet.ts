@@ -21,10 +21,8 @@ import { isInstallable, LedgerState, type ReleaseRecord } from '../../src/ledger
 import { type RolloutPlan, type SignedTx, signTx, type TxBody } from '../../src/ledger/tx.js'
 import { applyBlock } from '../../src/ledger/verify-block.js'
 import { Prng } from '../../src/prng.js'
-import { bitfieldBytes, fullBitfield } from '../../src/transfer/bitfield.js'
-import { type PeerRef, type SchedulerOutput, SwarmScheduler } from '../../src/transfer/scheduler.js'
-import { SeedPolicy } from '../../src/transfer/seed-policy.js'
-import { UploadQueue } from '../../src/transfer/upload.js'
+import { fullBitfield } from '../../src/transfer/bitfield.js'
+import { type SessionOutput, TransferSession } from '../../src/transfer/session.js'
 import { Committee } from './committee.js'
 import {
   type BandwidthClass,
@@ -59,9 +57,11 @@ import type { FleetOptions, FleetResult } from './types.js'
  *   result when the block's gossip reaches them (see committee.ts for why that is exact).
  * - Devices: the real `DeviceAgent` decides (fetch, verify, install, report); reports are
  *   real `install.report` transactions signed with the device's ed25519 key.
- * - Transfer: the real `SwarmScheduler` downloads from neighbours, the real `UploadQueue`
- *   serves them round robin, the real `SeedPolicy` makes the origin super-seed. Chunk bytes
- *   are modelled: a delivery carries a verdict (malicious devices' chunks fail their hash).
+ * - Transfer: every node runs the real `TransferSession` (src/transfer/session.ts), the core
+ *   the libp2p node drives too: its `SwarmScheduler` downloads from neighbours, its
+ *   `UploadQueue` serves them, its `SeedPolicy` makes the origin super-seed, and it decides
+ *   what is told, announced and refused. Chunk bytes are modelled: a delivery carries a
+ *   verdict (malicious devices' chunks fail their hash).
  *
  * Network model:
  * - Every node has an upload and a download capacity. A node's uplink sends one chunk at a
@@ -100,10 +100,6 @@ const K_CANCEL = 4
 const K_NOT_FOUND = 5
 const K_TICK = 6
 const K_FLUSH = 7
-
-const OPEN_NONE = 0
-const OPEN_DOWNLOADING = 1
-const OPEN_COMPLETE = 2
 
 const PRODUCT = 'fleet-gw'
 const HARDWARE = 'gw-a'
@@ -187,30 +183,16 @@ class Fleet {
   private readonly upMsPerByte: Float64Array
   private readonly downMsPerByte: Float64Array
   private readonly uplinkBusy: Uint8Array
+  /** The chunk on each uplink, its requester and the session that queued it (uplinkBusy). */
+  private readonly uplinkChunk: Int32Array
+  private readonly uplinkPeer: Int32Array
+  private readonly uplinkSession: (TransferSession | null)[]
   private readonly dlFreeAt: Float64Array
-  private readonly open: Uint8Array
-  private readonly sched: (SwarmScheduler | null)[]
-  private readonly uploads: UploadQueue[]
-  private readonly told: Uint8Array
-  private readonly heard: Uint8Array
-  private readonly haveBatch: number[][]
+  /** Each node's part in the image's swarm (the real core); null until it fetches or seeds. */
+  private readonly sessions: (TransferSession | null)[]
+  /** A have-update flush is scheduled (K_FLUSH) for the node's newly stored chunks. */
+  private readonly flushPending: Uint8Array
   private readonly tickAt: Float64Array
-  private readonly seed: SeedPolicy
-  private readonly full: Uint8Array
-  /**
-   * What each node's scheduler holds (its chunks accepted so far), bit for bit, and how many:
-   * a copy in one flat array. The have-suppression check in onFlush reads a neighbour's
-   * holdings for every chunk anyone receives; reading them through each neighbour's scheduler
-   * was a chain of cache misses that grew with the fleet (a fifth of a 10k run's time).
-   */
-  private readonly heldBits: Uint8Array
-  private readonly heldBytes: number
-  private readonly heldCount: Int32Array
-  /**
-   * Per overlay edge x→y (overlay.adj index): y as x's scheduler holds it, so have-updates skip
-   * the lookup by id. Cleared with x's scheduler, which they would otherwise keep alive.
-   */
-  private readonly peerRefs: (PeerRef | undefined)[]
 
   // Per device.
   private readonly agents: (DeviceAgent | null)[]
@@ -329,20 +311,13 @@ class Fleet {
     for (let i = 0; i < n; i++) if (!this.malicious[i]) honest++
     this.honest = honest
     this.uplinkBusy = new Uint8Array(n + 1)
+    this.uplinkChunk = new Int32Array(n + 1)
+    this.uplinkPeer = new Int32Array(n + 1)
+    this.uplinkSession = new Array(n + 1).fill(null)
     this.dlFreeAt = new Float64Array(n + 1)
-    this.open = new Uint8Array(n + 1)
-    this.sched = new Array(n + 1).fill(null)
-    this.uploads = Array.from({ length: n + 1 }, () => new UploadQueue())
-    this.told = new Uint8Array(this.overlay.adj.length)
-    this.heard = new Uint8Array(this.overlay.adj.length)
-    this.haveBatch = Array.from({ length: n + 1 }, () => [])
+    this.sessions = new Array(n + 1).fill(null)
+    this.flushPending = new Uint8Array(n + 1)
     this.tickAt = new Float64Array(n + 1).fill(Number.POSITIVE_INFINITY)
-    this.seed = new SeedPolicy(this.chunkCount)
-    this.full = fullBitfield(this.chunkCount)
-    this.heldBytes = bitfieldBytes(this.chunkCount)
-    this.heldBits = new Uint8Array((n + 1) * this.heldBytes)
-    this.heldCount = new Int32Array(n + 1)
-    this.peerRefs = new Array(this.overlay.adj.length).fill(undefined)
 
     this.agents = new Array(n).fill(null)
     this.agentTickAt = new Float64Array(n).fill(Number.POSITIVE_INFINITY)
@@ -392,9 +367,9 @@ class Fleet {
     }
     // The publisher's gateway: seeds the image and submits the release and its approvals.
     this.queue.pushClosure(this.t0 + PUBLISH_AFTER_MS, () => {
-      this.open[this.origin] = OPEN_COMPLETE
-      for (let k = this.overlay.start[this.origin]!; k < this.overlay.start[this.origin + 1]!; k++)
-        this.tell(this.origin, this.overlay.adj[k]!)
+      const origin = this.completeSession(this.origin)
+      origin.startSeeding(this.connected(this.origin))
+      this.drain(this.origin)
       for (let v = 0; v < options.validators; v++) {
         const at = this.now + this.latency(this.origin, n + 1 + v)
         for (const tx of [this.release, ...approvals]) this.queue.pushClosure(at, () => this.submitTo(v, tx))
@@ -550,66 +525,42 @@ class Fleet {
 
   // ---- Chunk protocol ----
 
-  /** x tells y what it holds of the image (a `have` with its bitfield). */
-  private tell(x: number, y: number): void {
-    const e = this.overlay.edgeIndex(x, y)
-    if (this.told[e] || !this.online[x] || !this.online[y] || !this.linkUp(x, y)) return
-    this.told[e] = 1
-    const bits = this.bitfieldOf(x)
-    const ex = this.epoch[x]!
-    const ey = this.epoch[y]!
-    this.queue.pushClosure(this.now + this.latency(x, y), () => this.onHave(x, y, bits, ex, ey))
+  /** The neighbours x can reach now, as peer ids: what a node's connection list would say. */
+  private connected(x: number): string[] {
+    const g = this.overlay
+    const peers: string[] = []
+    for (let k = g.start[x]!; k < g.start[x + 1]!; k++) {
+      const y = g.adj[k]!
+      if (this.online[y] && this.linkUp(x, y)) peers.push(this.peerIds[y]!)
+    }
+    return peers
   }
 
-  private bitfieldOf(x: number): Uint8Array {
-    if (this.open[x] === OPEN_COMPLETE) return this.full
-    const s = this.sched[x]
-    assert(s !== null && s !== undefined, 'a node tells its bitfield only with the image open')
-    return s.heldBitfield()
+  /** A session holding the whole image (the origin's, a malicious device's claim). */
+  private completeSession(x: number): TransferSession {
+    const session = new TransferSession({ chunkCount: this.chunkCount, held: fullBitfield(this.chunkCount) })
+    this.sessions[x] = session
+    return session
   }
 
   /** y received x's `have` (transfer-service.ts `have`). */
   private onHave(x: number, y: number, bits: Uint8Array, ex: number, ey: number): void {
     if (!this.online[y] || this.epoch[x] !== ex || this.epoch[y] !== ey || !this.linkUp(x, y)) return
-    if (this.open[y] === OPEN_NONE) return
-    if (y === this.origin) this.seed.handlePeerBitfield(this.peerIds[x]!, bits)
-    const s = this.sched[y]
-    const back = this.overlay.edgeIndex(y, x)
-    if (s) {
-      s.handlePeerJoined(this.peerIds[x]!, bits, this.now)
-      this.peerRefs[back] = s.peerRef(this.peerIds[x]!)
-      this.drain(y)
-    }
-    if (!this.heard[back]) {
-      this.heard[back] = 1
-      this.told[back] = 0
-    }
-    this.tell(y, x)
+    const session = this.sessions[y]
+    if (!session) return
+    session.handleHave(this.peerIds[x]!, bits, this.now)
+    this.drain(y)
   }
 
   private onRequest(x: number, y: number, chunk: number, ex: number, ey: number): void {
     if (!this.online[y] || this.epoch[x] !== ex || this.epoch[y] !== ey || !this.linkUp(x, y)) return
-    const peer = this.peerIds[x]!
-    let holds = this.open[y] === OPEN_COMPLETE
-    if (!holds) holds = this.sched[y] !== null && this.holds(y, chunk)
-    if (!holds) {
+    const session = this.sessions[y]
+    if (!session) {
       this.sendNotFound(y, x, chunk, 0)
       return
     }
-    if (y === this.origin && this.seed.decide(peer, chunk, this.now) === 'refuse') {
-      this.sendNotFound(y, x, chunk, 1)
-      return
-    }
-    const queued = this.uploads[y]!.handleRequest(
-      peer,
-      chunk,
-      this.sched[x] !== null ? this.heldCount[x] : undefined,
-    )
-    if (!queued.ok) {
-      if (queued.error.code !== 'duplicate') this.sendNotFound(y, x, chunk, 1)
-      return
-    }
-    this.pump(y)
+    if (session.handleRequest(this.peerIds[x]!, chunk, this.now)) this.pump(y)
+    this.drain(y, false)
   }
 
   private sendNotFound(y: number, x: number, chunk: number, busy: number): void {
@@ -620,10 +571,14 @@ class Fleet {
   /** y's uplink takes the next job, if idle. */
   private pump(y: number): void {
     if (this.uplinkBusy[y]) return
-    const job = this.uploads[y]!.poll()
-    if (!job) return
+    const session = this.sessions[y]
+    const job = session?.takeUpload()
+    if (!session || !job) return
     this.uplinkBusy[y] = 1
     const x = Number(job.peer)
+    this.uplinkChunk[y] = job.chunk
+    this.uplinkPeer[y] = x
+    this.uplinkSession[y] = session
     const bytes = this.bytesOf(job.chunk)
     this.queue.push(
       this.now + bytes * this.upMsPerByte[y]!,
@@ -636,10 +591,12 @@ class Fleet {
     )
   }
 
-  /** Whether y's scheduler holds `chunk` (heldBits; only meaningful while it has one). */
-  private holds(y: number, chunk: number): boolean {
-    const bit = y * this.heldBytes * 8 + chunk
-    return (this.heldBits[bit >>> 3]! & (0x80 >>> (bit & 7))) !== 0
+  /** The uplink's job ends (sent, or y went offline): its upload slot is free. */
+  private freeUplink(y: number): void {
+    if (!this.uplinkBusy[y]) return
+    this.uplinkBusy[y] = 0
+    this.uplinkSession[y]!.uploadSent(this.peerIds[this.uplinkPeer[y]!]!, this.uplinkChunk[y]!)
+    this.uplinkSession[y] = null
   }
 
   private bytesOf(chunk: number): number {
@@ -647,9 +604,8 @@ class Fleet {
   }
 
   private onUploadDone(y: number, x: number, chunk: number, ey: number, ex: number): void {
-    if (this.epoch[y] !== ey) return // y went offline: its queue and uplink were reset
-    this.uploads[y]!.handleSent(this.peerIds[x]!, chunk)
-    this.uplinkBusy[y] = 0
+    if (this.epoch[y] !== ey) return // y went offline: its uplink was freed then
+    this.freeUplink(y)
     const bytes = this.bytesOf(chunk)
     this.meter.uploaded(y === this.origin, bytes, this.now)
     if (this.epoch[x] === ex && this.online[x] && this.linkUp(x, y)) {
@@ -665,17 +621,16 @@ class Fleet {
 
   private onDeliver(y: number, x: number, chunk: number, ex: number): void {
     if (this.epoch[x] !== ex || !this.online[x]) return
-    const s = this.sched[x]
-    if (!s) return
+    const session = this.sessions[x]
+    if (!session?.downloading) return
     const bad = this.malicious[y] === 1
-    const outcome = s.handleChunk(this.peerIds[y]!, chunk, bad ? 'bad-hash' : 'ok', this.now)
+    const outcome = session.handleChunk(this.peerIds[y]!, chunk, bad ? 'bad-hash' : 'ok', this.now)
     if (bad && !this.malicious[x]) this.meter.servedHonest[y] = 1
     if (outcome === 'accepted') {
-      const bit = x * this.heldBytes * 8 + chunk
-      this.heldBits[bit >>> 3] = this.heldBits[bit >>> 3]! | (0x80 >>> (bit & 7))
-      this.heldCount[x]!++
-      const batch = this.haveBatch[x]!
-      if (batch.length === 0)
+      // Stored at once (the store is not modelled); announced after the batching delay.
+      session.chunkStored(chunk)
+      if (!this.flushPending[x]) {
+        this.flushPending[x] = 1
         this.queue.push(
           this.now + this.haveBatchMs + this.minNeighbourMs[x]!,
           K_FLUSH,
@@ -685,144 +640,129 @@ class Fleet {
           0,
           this.epoch[x]!,
         )
-      batch.push(chunk)
+      }
     }
     this.drain(x, false)
-    if (s.isComplete()) this.downloadComplete(x)
+    if (session.isComplete()) this.downloadComplete(x)
   }
 
   private onCancel(x: number, y: number, chunk: number, ex: number, ey: number): void {
     if (!this.online[y] || this.epoch[x] !== ex || this.epoch[y] !== ey) return
-    this.uploads[y]!.handleCancel(this.peerIds[x]!, chunk)
+    this.sessions[y]?.handleCancel(this.peerIds[x]!, chunk)
   }
 
   private onNotFound(y: number, x: number, chunk: number, busy: number, ex: number): void {
     if (this.epoch[x] !== ex || !this.online[x] || !this.linkUp(x, y)) return
-    const s = this.sched[x]
-    if (!s) return
-    s.handleNotFound(this.peerIds[y]!, chunk, busy ? 'busy' : 'not-held', this.now)
+    const session = this.sessions[x]
+    if (!session) return
+    session.handleNotFound(this.peerIds[y]!, chunk, busy ? 'busy' : 'not-held', this.now)
     this.drain(x)
   }
 
   private onTick(x: number): void {
     if (this.tickAt[x] !== this.now) return
     this.tickAt[x] = Number.POSITIVE_INFINITY
-    const s = this.sched[x]
-    if (!s) return
-    s.handleTick(this.now)
+    const session = this.sessions[x]
+    if (!session) return
+    session.handleTick(this.now)
     this.drain(x)
   }
 
-  /** x's batch of have-updates reaches its neighbours (transfer-service.ts `announce`). */
+  /**
+   * x's have-updates go out (the session's announce, as transfer-service.ts sends them at the
+   * end of a turn). They reach the neighbours at once: the flush was scheduled a link's
+   * latency after the batching delay, which saves an event per neighbour and chunk batch.
+   */
   private onFlush(x: number, ex: number): void {
-    const chunks = this.haveBatch[x]!
-    if (chunks.length === 0) return
-    this.haveBatch[x] = []
+    this.flushPending[x] = 0
     if (this.epoch[x] !== ex || !this.online[x]) return
-    const g = this.overlay
-    for (let k = g.start[x]!; k < g.start[x + 1]!; k++) {
-      if (!this.told[k]) continue
-      const y = g.adj[k]!
-      if (!this.online[y] || !this.linkUp(x, y) || this.lost()) continue
-      if (y === this.origin) {
-        this.seed.handlePeerHave(this.peerIds[x]!, chunks)
-        continue
-      }
-      const s = this.sched[y]
-      if (!s) continue
-      // Have suppression (as BitTorrent clients do): chunks y announced are not announced back.
-      let news: number[] | null = null
-      for (let i = 0; i < chunks.length; i++) {
-        const c = chunks[i]!
-        if (this.holds(y, c)) {
-          if (news === null) news = chunks.slice(0, i)
-        } else if (news !== null) {
-          news.push(c)
-        }
-      }
-      const fresh = news ?? chunks
-      if (fresh.length === 0) continue
-      s.handlePeerHave(this.peerRefs[g.reverse[k]!] ?? this.peerIds[x]!, fresh, this.now)
-      // Timers change only with a new request, so without outputs there is nothing to re-arm.
-      this.drain(y, false)
-    }
+    this.sessions[x]?.announce()
+    this.drain(x, false)
   }
 
-  /** Carries out a scheduler's outputs and arms its timer. */
+  /** Carries out a session's outputs and arms its timer. */
   private drain(x: number, timersMayChange = true): void {
-    const s = this.sched[x]
-    if (!s) return
+    const session = this.sessions[x]
+    if (!session) return
     let outputs = 0
-    for (let out: SchedulerOutput | undefined = s.poll(); out; out = s.poll()) {
+    for (let out: SessionOutput | undefined = session.poll(); out; out = session.poll()) {
       outputs++
-      const y = Number(out.peer)
-      if (out.type === 'request') {
-        if (this.lost()) continue
-        this.queue.push(
-          this.now + this.latency(x, y),
-          K_REQUEST,
-          x,
-          y,
-          out.chunk,
-          this.epoch[x]!,
-          this.epoch[y]!,
-        )
-      } else if (out.type === 'cancel') {
-        if (this.lost()) continue
-        this.queue.push(
-          this.now + this.latency(x, y),
-          K_CANCEL,
-          x,
-          y,
-          out.chunk,
-          this.epoch[x]!,
-          this.epoch[y]!,
-        )
-      } else {
-        this.meter.banned(y, this.malicious[y] === 1, this.malicious[x] === 0)
-      }
+      this.send(x, out)
     }
     if (outputs === 0 && !timersMayChange) return
-    const next = s.nextTimeout()
+    const next = session.nextTimeout()
     if (next !== undefined && next < this.tickAt[x]!) {
       this.tickAt[x] = next
       this.queue.push(Math.max(next, this.now), K_TICK, x, 0, 0, 0, 0)
     }
   }
 
+  /** One output of x's session: a message on its way to a neighbour, or a ban to count. */
+  private send(x: number, out: SessionOutput): void {
+    const y = Number(out.peer)
+    switch (out.type) {
+      case 'request':
+      case 'cancel':
+        if (this.lost()) return
+        this.queue.push(
+          this.now + this.latency(x, y),
+          out.type === 'request' ? K_REQUEST : K_CANCEL,
+          x,
+          y,
+          out.chunk,
+          this.epoch[x]!,
+          this.epoch[y]!,
+        )
+        return
+      case 'not-found':
+        this.sendNotFound(x, y, out.chunk, out.reason === 'busy' ? 1 : 0)
+        return
+      case 'have': {
+        if (!this.online[x] || !this.online[y] || !this.linkUp(x, y)) return
+        const ex = this.epoch[x]!
+        const ey = this.epoch[y]!
+        const bits = out.bitfield
+        this.queue.pushClosure(this.now + this.latency(x, y), () => this.onHave(x, y, bits, ex, ey))
+        return
+      }
+      case 'have-update': {
+        if (!this.online[y] || !this.linkUp(x, y) || this.lost()) return
+        const session = this.sessions[y]
+        if (!session) return
+        session.handleHaveUpdate(this.peerIds[x]!, out.chunks, this.now)
+        // Timers change only with a new request, so without outputs there is nothing to re-arm.
+        this.drain(y, false)
+        return
+      }
+      case 'ban':
+        this.meter.banned(y, this.malicious[y] === 1, this.malicious[x] === 0)
+        return
+    }
+  }
+
   /** The agent asked for the image: fetch the manifest from a neighbour, then download. */
   private startFetch(x: number): void {
     if (Number.isNaN(this.meter.fetchAt[x]!)) this.meter.fetchAt[x] = this.now
-    if (this.open[x] !== OPEN_NONE) {
-      if (this.open[x] === OPEN_COMPLETE) this.queue.pushClosure(this.now, () => this.agentDownloaded(x))
+    const existing = this.sessions[x]
+    if (existing) {
+      if (!existing.downloading) this.queue.pushClosure(this.now, () => this.agentDownloaded(x))
       return
     }
     this.queue.pushClosure(this.now + 2 * this.minNeighbourMs[x]!, () => {
-      if (this.open[x] !== OPEN_NONE) return
-      this.open[x] = OPEN_DOWNLOADING
-      // A fresh scheduler holds nothing, whatever an earlier, cancelled one had.
-      this.heldBits.fill(0, x * this.heldBytes, (x + 1) * this.heldBytes)
-      this.heldCount[x] = 0
-      this.sched[x] = new SwarmScheduler({
-        chunkCount: this.chunkCount,
-        prng: this.prng.child(`scheduler/${x}`),
-      })
-      const g = this.overlay
-      for (let k = g.start[x]!; k < g.start[x + 1]!; k++) this.tell(x, g.adj[k]!)
+      if (this.sessions[x]) return
+      // A fresh session holds nothing, whatever an earlier, cancelled one had.
+      const session = new TransferSession({ chunkCount: this.chunkCount })
+      this.sessions[x] = session
+      session.startDownload(this.prng.child(`scheduler/${x}`), this.connected(x))
+      this.drain(x)
     })
   }
 
   private downloadComplete(x: number): void {
-    this.open[x] = OPEN_COMPLETE
-    this.dropScheduler(x)
+    this.sessions[x]!.stopDownload()
     this.tickAt[x] = Number.POSITIVE_INFINITY
     this.meter.downloadDone(x, this.now)
     this.agentDownloaded(x)
-  }
-
-  private dropScheduler(x: number): void {
-    this.sched[x] = null
-    this.peerRefs.fill(undefined, this.overlay.start[x]!, this.overlay.start[x + 1]!)
   }
 
   // ---- Churn and partitions ----
@@ -833,24 +773,24 @@ class Fleet {
       [x, y],
       [y, x],
     ] as const) {
-      const e = this.overlay.edgeIndex(a, b)
-      this.told[e] = 0
-      this.heard[e] = 0
-      const peer = this.peerIds[b]!
-      this.uploads[a]!.handlePeerLeft(peer)
-      if (a === this.origin) this.seed.handlePeerLeft(peer)
-      const s = this.sched[a]
-      if (s) {
-        s.handlePeerLeft(peer, this.now)
-        this.drain(a)
-      }
+      const session = this.sessions[a]
+      if (!session) continue
+      session.handlePeerLeft(this.peerIds[b]!, this.now)
+      this.drain(a)
     }
   }
 
   /** The link x–y (re)formed: a side that is downloading tells the other (peer:connect). */
   private linkUpAgain(x: number, y: number): void {
-    if (this.open[x] === OPEN_DOWNLOADING) this.tell(x, y)
-    if (this.open[y] === OPEN_DOWNLOADING) this.tell(y, x)
+    for (const [a, b] of [
+      [x, y],
+      [y, x],
+    ] as const) {
+      const session = this.sessions[a]
+      if (!session) continue
+      session.handlePeerConnected(this.peerIds[b]!)
+      this.drain(a)
+    }
   }
 
   private leave(x: number): void {
@@ -863,10 +803,8 @@ class Fleet {
     this.online[x] = 0
     if (x < this.n) this.meter.wentOffline(x, this.now)
     this.epoch[x]!++
-    this.uploads[x] = new UploadQueue()
-    this.uplinkBusy[x] = 0
+    this.freeUplink(x)
     this.dlFreeAt[x] = this.now
-    this.haveBatch[x] = []
     this.markGossipDirty()
   }
 
@@ -1011,10 +949,9 @@ class Fleet {
     const agent = this.agents[d]
     if (!agent) {
       // A malicious device joins the swarm as soon as it hears of the release, claiming it all.
-      if (this.malicious[d] && snap.approved && this.open[d] === OPEN_NONE) {
-        this.open[d] = OPEN_COMPLETE
-        const g = this.overlay
-        for (let k = g.start[d]!; k < g.start[d + 1]!; k++) this.tell(d, g.adj[k]!)
+      if (this.malicious[d] && snap.approved && !this.sessions[d]) {
+        this.completeSession(d).tellAll(this.connected(d))
+        this.drain(d)
       }
       return
     }
@@ -1085,9 +1022,9 @@ class Fleet {
         this.startFetch(d)
         return
       case 'cancel-fetch':
-        if (this.open[d] === OPEN_DOWNLOADING) {
-          this.open[d] = OPEN_NONE
-          this.dropScheduler(d)
+        if (this.sessions[d]?.downloading) {
+          this.sessions[d] = null
+          this.tickAt[d] = Number.POSITIVE_INFINITY
         }
         return
       case 'verify': {

@@ -5,7 +5,6 @@ import { bytesEqual } from '../codec/bytes.js'
 import { type CID, cidToString, parseCid } from '../codec/cid.js'
 import {
   CHUNK_BYTES_MAX,
-  HAVE_UPDATE_CHUNKS_MAX,
   LINK_RETELL_DELAY_MS,
   MANIFEST_BYTES_MAX,
   MANIFEST_FETCH_TIMEOUT_MS,
@@ -20,9 +19,7 @@ import { FrameCredits } from '../transfer/frame-credits.js'
 import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
 import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../transfer/messages.js'
-import { SwarmScheduler } from '../transfer/scheduler.js'
-import { SeedPolicy } from '../transfer/seed-policy.js'
-import { type UploadJob, UploadQueue } from '../transfer/upload.js'
+import { type SessionOutput, TransferSession, type UploadJob } from '../transfer/session.js'
 import type { ImageFetcher } from './agent-driver.js'
 import { writeAtomically } from './atomic-file.js'
 import { ChunkLinks } from './chunk-links.js'
@@ -30,12 +27,10 @@ import type { Host } from './host.js'
 import type { Logger } from './log.js'
 import { TokenBucket } from './token-bucket.js'
 
-/** A download in progress: the scheduler deciding, bytes counted per neighbour. */
+/** A download in progress (the session's scheduler decides), bytes counted per neighbour. */
 interface Download {
-  readonly scheduler: SwarmScheduler
   readonly bytesFrom: Map<string, number>
   readonly startedAt: number
-  timer: NodeJS.Timeout | undefined
   flushTimer: NodeJS.Timeout | undefined
   done: Promise<{ ok: true; path: string } | { ok: false; reason: string }>
   finish: (r: { ok: true; path: string } | { ok: false; reason: string }) => void
@@ -55,27 +50,24 @@ interface Image {
   readonly manifest: Manifest
   readonly manifestBytes: Uint8Array
   readonly store: ChunkStore
-  readonly uploads: UploadQueue
-  /** Neighbours we have told what we hold (a `have`), who get our have-updates. */
-  readonly told: Set<string>
-  /**
-   * Neighbours whose `have` we received. The first one is always answered with ours: our
-   * earlier `have` may have reached them before they knew the manifest, and been dropped.
-   */
-  readonly heard: Set<string>
+  /** The chunk protocol's decisions for this image (transfer/session.ts), shared with the simulator. */
+  session: TransferSession
   download: Download | null
-  /** The origin's super-seeding (images this node published); null for downloaded ones. */
-  seeding: SeedPolicy | null
   uploadedBytes: number
   /** An upload pump is waiting for tokens or starting sends (pumpUploads). */
   pumping: boolean
+  /** Chunks were stored this turn: their have-update goes out at its end, in one message. */
+  announcing: boolean
+  /** The one timer of the session (its scheduler's next timeout). */
+  timer: NodeJS.Timeout | undefined
 }
 
 /**
- * The node's side of `/fwmesh/<chain>/chunks/1` (DESIGN.md §5): it serves the chunks it holds
- * within upload slots and the upload bandwidth limit, and downloads images from every
- * neighbour at once through the swarm scheduler, writing verified chunks into a resumable
- * chunk store. Manifests are fetched by CID from neighbours and checked against it.
+ * The node's side of `/fwmesh/<chain>/chunks/1` (DESIGN.md §5): the I/O around each image's
+ * `TransferSession`, which decides what to tell, ask, serve and refuse (the simulator drives
+ * the same core). Here: messages over chunk links, the upload and download bandwidth limits,
+ * upload slots sending side by side, chunks verified against the manifest and written into a
+ * resumable chunk store, manifests fetched by CID from neighbours and checked against it.
  */
 export class TransferService implements ImageFetcher {
   private readonly images = new Map<string, Image>()
@@ -127,7 +119,10 @@ export class TransferService implements ImageFetcher {
     // A neighbour that connects during a download is asked at once.
     this.host.addEventListener('peer:connect', (event) => {
       const peer = event.detail.toString()
-      for (const image of this.images.values()) if (image.download) this.tell(image, peer)
+      for (const image of this.images.values()) {
+        image.session.handlePeerConnected(peer)
+        this.drainSession(image)
+      }
     })
     await this.loadExisting()
   }
@@ -190,13 +185,12 @@ export class TransferService implements ImageFetcher {
       manifest,
       manifestBytes,
       store: store.value,
-      uploads: new UploadQueue(),
-      told: new Set(),
-      heard: new Set(),
+      session: new TransferSession({ chunkCount: store.value.chunkCount, held: store.value.heldBitfield() }),
       download: null,
-      seeding: null,
       uploadedBytes: 0,
       pumping: false,
+      announcing: false,
+      timer: undefined,
     }
     this.images.set(key, image)
     return image
@@ -219,15 +213,22 @@ export class TransferService implements ImageFetcher {
     if (!image.store.isComplete()) return { ok: false, message: 'the copied image did not verify' }
     await writeAtomically(this.paths(key).origin, new Uint8Array())
     this.startSeeding(image)
-    for (const peer of this.host.getPeers()) this.tell(image, peer.toString())
     return { ok: true, chunks: image.store.chunkCount }
   }
 
-  /** The origin sends each chunk once and lets the swarm carry it (transfer/seed-policy.ts). */
+  /**
+   * The origin sends each chunk once and lets the swarm carry it (transfer/seed-policy.ts), and
+   * tells every neighbour it holds the image.
+   */
   private startSeeding(image: Image): void {
-    if (image.seeding || image.download) return
-    image.seeding = new SeedPolicy(image.store.chunkCount)
+    if (image.download || !image.session.isComplete()) return
+    image.session.startSeeding(this.connectedPeers())
+    this.drainSession(image)
     this.log.info({ manifest: image.key, chunks: image.store.chunkCount }, 'super-seeding a published image')
+  }
+
+  private connectedPeers(): string[] {
+    return this.host.getPeers().map((p) => p.toString())
   }
 
   imagePath(manifest: string): string {
@@ -270,16 +271,17 @@ export class TransferService implements ImageFetcher {
     const done = new Promise<{ ok: true; path: string } | { ok: false; reason: string }>((resolve) => {
       finish = resolve
     })
-    const scheduler = new SwarmScheduler({
-      chunkCount: image.store.chunkCount,
-      prng: this.prng.child(image.key),
-      held: image.store.heldBitfield(),
-    })
+    // The store may hold less than the session thinks (a final check found a bad chunk, and
+    // its rescan dropped it): a session that disagrees starts again from the store.
+    if (image.session.chunksHeld !== image.store.chunksWritten) {
+      image.session = new TransferSession({
+        chunkCount: image.store.chunkCount,
+        held: image.store.heldBitfield(),
+      })
+    }
     const download: Download = {
-      scheduler,
       bytesFrom: new Map(),
       startedAt: Date.now(),
-      timer: undefined,
       flushTimer: undefined,
       writesPending: 0,
       banned: new Map(),
@@ -291,7 +293,8 @@ export class TransferService implements ImageFetcher {
     image.download = download
     // Slow links must still announce chunks promptly: flush (and tell) on an interval too.
     download.flushTimer = setInterval(() => void this.flushAndTell(image), STORE_FLUSH_INTERVAL_MS)
-    for (const peer of this.host.getPeers()) this.tell(image, peer.toString())
+    image.session.startDownload(this.prng.child(image.key), this.connectedPeers())
+    this.drainSession(image)
     this.log.info(
       { manifest: image.key, chunks: image.store.chunkCount, held: image.store.chunksHeld },
       'download started',
@@ -326,8 +329,10 @@ export class TransferService implements ImageFetcher {
   ): void {
     const d = image.download
     if (!d) return
-    if (d.timer) clearTimeout(d.timer)
+    if (image.timer) clearTimeout(image.timer)
+    image.timer = undefined
     if (d.flushTimer) clearInterval(d.flushTimer)
+    image.session.stopDownload()
     image.download = null
     d.finish(result)
   }
@@ -400,16 +405,11 @@ export class TransferService implements ImageFetcher {
   private neighbourLeft(peer: string, misbehaved = false): void {
     this.credits.forget(peer)
     let downloading = false
+    const now = Date.now()
     for (const image of this.images.values()) {
-      image.told.delete(peer)
-      image.heard.delete(peer)
-      image.uploads.handlePeerLeft(peer)
-      image.seeding?.handlePeerLeft(peer)
-      if (image.download) {
-        downloading = true
-        image.download.scheduler.handlePeerLeft(peer, Date.now())
-        this.drainScheduler(image)
-      }
+      if (image.download) downloading = true
+      image.session.handlePeerLeft(peer, now)
+      this.drainSession(image)
     }
     // A neighbour that broke a rule is not invited back on this connection: rejoining would
     // give it a clean record with the scheduler. A new connection starts afresh.
@@ -431,7 +431,10 @@ export class TransferService implements ImageFetcher {
     const timer = setTimeout(() => {
       this.retells.delete(peer)
       if (this.host.getConnections().every((c) => c.remotePeer.toString() !== peer)) return
-      for (const image of this.images.values()) if (image.download) this.tell(image, peer)
+      for (const image of this.images.values()) {
+        image.session.handlePeerConnected(peer)
+        this.drainSession(image)
+      }
     }, LINK_RETELL_DELAY_MS)
     timer.unref()
     this.retells.set(peer, timer)
@@ -445,13 +448,6 @@ export class TransferService implements ImageFetcher {
       this.credits.grantChunk(peer, image?.manifest.chunkSize ?? CHUNK_BYTES_MAX)
     }
     return this.links.send(peer, msg)
-  }
-
-  /** Tells a neighbour which chunks of an image we hold; it answers with its own. */
-  private tell(image: Image, peer: string): void {
-    if (image.told.has(peer)) return
-    image.told.add(peer)
-    void this.send(peer, { type: 'have', manifest: image.cid, bitfield: image.store.heldBitfield() })
   }
 
   private async handle(peer: string, msg: ChunkMessage): Promise<void> {
@@ -476,67 +472,31 @@ export class TransferService implements ImageFetcher {
       return
     }
     const now = Date.now()
+    const session = image.session
     switch (msg.type) {
       case 'manifest-request':
         void this.send(peer, { type: 'manifest', manifest: image.cid, bytes: image.manifestBytes })
         return
-      case 'have': {
-        image.seeding?.handlePeerBitfield(peer, msg.bitfield)
-        if (image.download) {
-          const r = image.download.scheduler.handlePeerJoined(peer, msg.bitfield, now)
-          if (!r.ok && r.error.code !== 'already-joined')
-            this.log.debug({ peer, err: r.error.message }, 'refused a have')
-          this.drainScheduler(image)
-        }
-        if (!image.heard.has(peer)) {
-          image.heard.add(peer)
-          image.told.delete(peer)
-        }
-        this.tell(image, peer)
-        return
-      }
+      case 'have':
+        session.handleHave(peer, msg.bitfield, now)
+        break
       case 'have-update':
-        image.seeding?.handlePeerHave(peer, msg.chunks)
-        if (image.download) {
-          image.download.scheduler.handlePeerHave(peer, msg.chunks, now)
-          this.drainScheduler(image)
-        }
-        return
-      case 'request': {
-        if (!image.store.canServe(msg.chunk)) {
-          void this.send(peer, {
-            type: 'not-found',
-            manifest: image.cid,
-            chunk: msg.chunk,
-            reason: 'not-held',
-          })
-          return
-        }
-        const refused = image.seeding?.decide(peer, msg.chunk, now) === 'refuse'
-        const queued = refused
-          ? undefined
-          : image.uploads.handleRequest(peer, msg.chunk, image.download?.scheduler.peer(peer)?.chunksHeld)
-        if (!queued || (!queued.ok && queued.error.code !== 'duplicate')) {
-          this.log.debug({ peer, chunk: msg.chunk, seeding: refused }, 'refused a request')
-          void this.send(peer, { type: 'not-found', manifest: image.cid, chunk: msg.chunk, reason: 'busy' })
-          return
-        }
-        this.pumpUploads(image)
-        return
-      }
+        session.handleHaveUpdate(peer, msg.chunks, now)
+        break
+      case 'request':
+        if (session.handleRequest(peer, msg.chunk, now)) this.pumpUploads(image)
+        break
       case 'cancel':
-        image.uploads.handleCancel(peer, msg.chunk)
+        session.handleCancel(peer, msg.chunk)
         return
       case 'not-found':
-        if (image.download) {
-          image.download.scheduler.handleNotFound(peer, msg.chunk, msg.reason, now)
-          this.drainScheduler(image)
-        }
-        return
+        session.handleNotFound(peer, msg.chunk, msg.reason, now)
+        break
       case 'chunk':
         await this.receiveChunk(image, peer, msg.chunk, msg.data)
         return
     }
+    this.drainSession(image)
   }
 
   /**
@@ -559,10 +519,10 @@ export class TransferService implements ImageFetcher {
   private async runUploadPump(image: Image): Promise<void> {
     const chunkBytes = image.manifest.chunkSize
     try {
-      while (image.uploads.waiting > 0 && image.uploads.sending < UPLOAD_SLOTS_MAX) {
+      while (image.session.uploadsWaiting > 0 && image.session.uploadsSending < UPLOAD_SLOTS_MAX) {
         const asked = Date.now()
         await this.upload.take(chunkBytes)
-        const job = image.uploads.poll()
+        const job = image.session.takeUpload()
         if (!job) {
           // Every waiting request was cancelled (or its peer left) during the wait.
           this.upload.refund(chunkBytes)
@@ -577,6 +537,8 @@ export class TransferService implements ImageFetcher {
   }
 
   private async sendUpload(image: Image, job: UploadJob, tokenMs: number): Promise<void> {
+    // The session that queued the job hears it was sent, even if a new one replaced it meanwhile.
+    const session = image.session
     try {
       const data = await image.store.readChunk(job.chunk)
       if (!data.ok) {
@@ -606,7 +568,7 @@ export class TransferService implements ImageFetcher {
         'could not send a chunk',
       )
     } finally {
-      image.uploads.handleSent(job.peer, job.chunk)
+      session.uploadSent(job.peer, job.chunk)
       this.pumpUploads(image)
     }
   }
@@ -614,15 +576,16 @@ export class TransferService implements ImageFetcher {
   private async receiveChunk(image: Image, peer: string, chunk: number, data: Uint8Array): Promise<void> {
     const d = image.download
     if (!d || chunk >= image.store.chunkCount) return
+    const session = image.session
     const verdict = verifyChunk(image.manifest, chunk, data)
-    const outcome = d.scheduler.handleChunk(peer, chunk, verdict, Date.now())
+    const outcome = session.handleChunk(peer, chunk, verdict, Date.now())
     if (outcome === 'rejected') this.log.warn({ peer, chunk, verdict }, 'a neighbour sent a bad chunk')
     if (outcome === 'duplicate') this.log.debug({ peer, chunk }, 'chunk received twice')
     if (outcome === 'accepted') {
       if (d.bytesFrom.size === 0)
         this.log.debug({ manifest: image.key, peer, ms: Date.now() - d.startedAt }, 'first chunk arrived')
       d.bytesFrom.set(peer, (d.bytesFrom.get(peer) ?? 0) + data.byteLength)
-      this.log.debug({ peer, chunk, inFlight: d.scheduler.peer(peer)?.inFlight }, 'chunk received')
+      this.log.debug({ peer, chunk, inFlight: session.swarm?.peer(peer)?.inFlight }, 'chunk received')
       this.receivedSinceCheck += data.byteLength
       if (this.receivedSinceCheck >= MEMORY_CHECK_BYTES) {
         this.receivedSinceCheck = 0
@@ -635,16 +598,17 @@ export class TransferService implements ImageFetcher {
       })
       if (!written.ok) {
         this.log.error({ chunk, err: written.error.message }, 'could not write a chunk')
-        d.scheduler.handleChunkLost(chunk, Date.now())
+        session.handleChunkLost(chunk, Date.now())
       } else if (written.value.written) {
         // Announced once written, not once durable (ChunkStore.canServe says why).
-        this.announce(image, [chunk])
+        session.chunkStored(chunk)
+        this.announceAtEndOfTurn(image)
       }
     }
-    this.drainScheduler(image)
+    this.drainSession(image)
     // The scheduler counts a chunk done when it arrives; the image is done when the last
     // write has landed too.
-    if (d.scheduler.isComplete() && d.writesPending === 0 && !d.finishing) {
+    if (image.download === d && session.downloadAccepted() && d.writesPending === 0 && !d.finishing) {
       d.finishing = true
       await this.flushAndTell(image)
       this.finished.set(image.key, { bytesFrom: d.bytesFrom, banned: d.banned, heldAtStart: d.heldAtStart })
@@ -669,63 +633,63 @@ export class TransferService implements ImageFetcher {
   }
 
   /**
-   * Sends a have-update of newly held chunks to every neighbour that told us it takes part in
-   * the image, leaving out chunks a neighbour already holds (it will never ask us for those)
-   * unless it holds them all.
-   * A device in a 12-device rollout sent one message per chunk to each of its 15 neighbours,
-   * validators included, and each cost a noise seal, a yamux frame and a window update back:
-   * `announce` was a quarter of a device's CPU in the swarm benchmark's profile.
+   * The chunks stored in one turn go out in one have-update per neighbour, at the turn's end:
+   * writes that land together (several neighbours' chunks) make one message, not one each.
    */
-  private announce(image: Image, chunks: readonly number[]): void {
-    const scheduler = image.download?.scheduler
-    for (const peer of image.heard) {
-      if (!image.told.has(peer)) continue
-      // A neighbour holding every chunk still hears of ours: it may be the origin, whose
-      // super-seeding (seed-policy.ts) sends a chunk again only while it knows of no holder.
-      // Left out, the origin sent 1.9 image copies in linkBound instead of 1.2.
-      const complete = scheduler?.peer(peer)?.chunksHeld === image.store.chunkCount
-      const news = scheduler && !complete ? chunks.filter((c) => !scheduler.peerHas(peer, c)) : chunks
-      for (let i = 0; i < news.length; i += HAVE_UPDATE_CHUNKS_MAX) {
-        void this.send(peer, {
-          type: 'have-update',
-          manifest: image.cid,
-          chunks: news.slice(i, i + HAVE_UPDATE_CHUNKS_MAX),
-        })
-      }
-    }
+  private announceAtEndOfTurn(image: Image): void {
+    if (image.announcing) return
+    image.announcing = true
+    setImmediate(() => {
+      image.announcing = false
+      image.session.announce()
+      this.drainSession(image)
+    })
   }
 
-  private drainScheduler(image: Image): void {
-    const d = image.download
-    if (!d) return
-    for (let out = d.scheduler.poll(); out; out = d.scheduler.poll()) {
-      switch (out.type) {
-        case 'request':
-          void this.send(out.peer, { type: 'request', manifest: image.cid, chunk: out.chunk })
-          break
-        case 'cancel':
-          void this.send(out.peer, { type: 'cancel', manifest: image.cid, chunk: out.chunk })
-          break
-        case 'ban':
-          d.banned.set(out.peer, out.reason)
-          this.log.warn(
-            { peer: out.peer, reason: out.reason, manifest: image.key },
-            'banned a neighbour for this image',
-          )
-          break
-      }
-    }
-    if (d.timer) clearTimeout(d.timer)
-    const at = d.scheduler.nextTimeout()
-    if (at !== undefined) {
-      d.timer = setTimeout(
-        () => {
-          if (image.download !== d) return
-          d.scheduler.handleTick(Math.max(Date.now(), at))
-          this.drainScheduler(image)
-        },
-        Math.max(0, at - Date.now()),
-      )
+  /** Sends what the session decided, and arms its one timer. */
+  private drainSession(image: Image): void {
+    const session = image.session
+    for (let out = session.poll(); out; out = session.poll()) this.carryOut(image, out)
+    if (image.timer) clearTimeout(image.timer)
+    image.timer = undefined
+    const at = session.nextTimeout()
+    if (at === undefined) return
+    image.timer = setTimeout(
+      () => {
+        image.timer = undefined
+        if (image.session !== session) return
+        session.handleTick(Math.max(Date.now(), at))
+        this.drainSession(image)
+      },
+      Math.max(0, at - Date.now()),
+    )
+  }
+
+  private carryOut(image: Image, out: SessionOutput): void {
+    const manifest = image.cid
+    switch (out.type) {
+      case 'have':
+        void this.send(out.peer, { type: 'have', manifest, bitfield: out.bitfield })
+        return
+      case 'have-update':
+        void this.send(out.peer, { type: 'have-update', manifest, chunks: out.chunks })
+        return
+      case 'request':
+        void this.send(out.peer, { type: 'request', manifest, chunk: out.chunk })
+        return
+      case 'cancel':
+        void this.send(out.peer, { type: 'cancel', manifest, chunk: out.chunk })
+        return
+      case 'not-found':
+        void this.send(out.peer, { type: 'not-found', manifest, chunk: out.chunk, reason: out.reason })
+        return
+      case 'ban':
+        image.download?.banned.set(out.peer, out.reason)
+        this.log.warn(
+          { peer: out.peer, reason: out.reason, manifest: image.key },
+          'banned a neighbour for this image',
+        )
+        return
     }
   }
 
@@ -734,6 +698,7 @@ export class TransferService implements ImageFetcher {
     this.retells.clear()
     for (const image of this.images.values()) {
       this.stopDownload(image, { ok: false, reason: 'the node is stopping' })
+      if (image.timer) clearTimeout(image.timer)
       await image.store.close()
     }
     this.links.stop()

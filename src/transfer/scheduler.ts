@@ -354,9 +354,9 @@ export class SwarmScheduler {
    * A good copy is accepted whether or not it was asked of this neighbour (valid bytes are
    * valid); a bad one is a strike either way.
    */
-  handleChunk(peerId: PeerId, chunk: number, verdict: ChunkVerdict, now: number): ChunkOutcome {
+  handleChunk(from: PeerId | PeerRef, chunk: number, verdict: ChunkVerdict, now: number): ChunkOutcome {
     this.advance(now)
-    const peer = this.peers.get(peerId)
+    const peer = this.resolve(from)
     if (!peer) return 'ignored'
     if (!this.inRange(chunk) || verdict !== 'ok') {
       if (this.inRange(chunk) && peer.inflight.has(chunk)) this.release(peer, chunk, true)
@@ -538,9 +538,14 @@ export class SwarmScheduler {
   }
 
   /** Whether a joined neighbour has said it holds `chunk` (false for one not joined). */
-  peerHas(peerId: PeerId, chunk: number): boolean {
-    const p = this.peers.get(peerId)
+  peerHas(from: PeerId | PeerRef, chunk: number): boolean {
+    const p = this.resolve(from)
     return p !== undefined && this.inRange(chunk) && getBit(p.have, chunk)
+  }
+
+  /** Chunks a joined neighbour has said it holds; undefined for one not joined. */
+  peerChunksHeld(from: PeerId | PeerRef): number | undefined {
+    return this.resolve(from)?.haveCount
   }
 
   peerIds(): PeerId[] {
