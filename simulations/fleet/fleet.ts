@@ -22,7 +22,7 @@ import { type RolloutPlan, type SignedTx, signTx, type TxBody } from '../../src/
 import { applyBlock } from '../../src/ledger/verify-block.js'
 import { Prng } from '../../src/prng.js'
 import { fullBitfield } from '../../src/transfer/bitfield.js'
-import { type SessionOutput, TransferSession } from '../../src/transfer/session.js'
+import { type PeerRef, type SessionOutput, TransferSession } from '../../src/transfer/session.js'
 import { Committee } from './committee.js'
 import {
   type BandwidthClass,
@@ -190,6 +190,11 @@ class Fleet {
   private readonly dlFreeAt: Float64Array
   /** Each node's part in the image's swarm (the real core); null until it fetches or seeds. */
   private readonly sessions: (TransferSession | null)[]
+  /**
+   * Per overlay edge y→x: x as y's session holds it (a PeerRef), so have-updates skip the
+   * lookup by id. A stale one (x left, y's session was replaced) acts as the id.
+   */
+  private readonly peerRefs: (PeerRef | undefined)[]
   /** A have-update flush is scheduled (K_FLUSH) for the node's newly stored chunks. */
   private readonly flushPending: Uint8Array
   private readonly tickAt: Float64Array
@@ -317,6 +322,7 @@ class Fleet {
     this.dlFreeAt = new Float64Array(n + 1)
     this.sessions = new Array(n + 1).fill(null)
     this.flushPending = new Uint8Array(n + 1)
+    this.peerRefs = new Array(this.overlay.adj.length).fill(undefined)
     this.tickAt = new Float64Array(n + 1).fill(Number.POSITIVE_INFINITY)
 
     this.agents = new Array(n).fill(null)
@@ -676,8 +682,31 @@ class Fleet {
   private onFlush(x: number, ex: number): void {
     this.flushPending[x] = 0
     if (this.epoch[x] !== ex || !this.online[x]) return
-    this.sessions[x]?.announce()
-    this.drain(x, false)
+    this.flushing = x
+    this.sessions[x]?.announce(this.deliverHaveUpdate)
+  }
+
+  /** The sender of the have-updates `deliverHaveUpdate` hands over (onFlush sets it). */
+  private flushing = -1
+
+  private readonly deliverHaveUpdate = (peer: string, chunks: readonly number[]): void =>
+    this.haveUpdate(this.flushing, Number(peer), chunks)
+
+  /** y hears x's have-update (no latency of its own: see onFlush). */
+  private haveUpdate(x: number, y: number, chunks: readonly number[]): void {
+    if (!this.online[y] || !this.linkUp(x, y) || this.lost()) return
+    const session = this.sessions[y]
+    if (!session) return
+    // y's reference for x, kept per link: the lookup by id was a tenth of a run's time.
+    const e = this.overlay.edgeIndex(y, x)
+    let from = this.peerRefs[e]
+    if (from === undefined) {
+      from = session.peerRef(this.peerIds[x]!)
+      this.peerRefs[e] = from
+    }
+    session.handleHaveUpdate(from ?? this.peerIds[x]!, chunks, this.now)
+    // Timers change only with a new request, so without outputs there is nothing to re-arm.
+    this.drain(y, false)
   }
 
   /** Carries out a session's outputs and arms its timer. */
@@ -725,15 +754,9 @@ class Fleet {
         this.queue.pushClosure(this.now + this.latency(x, y), () => this.onHave(x, y, bits, ex, ey))
         return
       }
-      case 'have-update': {
-        if (!this.online[y] || !this.linkUp(x, y) || this.lost()) return
-        const session = this.sessions[y]
-        if (!session) return
-        session.handleHaveUpdate(this.peerIds[x]!, out.chunks, this.now)
-        // Timers change only with a new request, so without outputs there is nothing to re-arm.
-        this.drain(y, false)
+      case 'have-update':
+        this.haveUpdate(x, y, out.chunks)
         return
-      }
       case 'ban':
         this.meter.banned(y, this.malicious[y] === 1, this.malicious[x] === 0)
         return

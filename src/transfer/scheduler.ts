@@ -543,6 +543,30 @@ export class SwarmScheduler {
     return p !== undefined && this.inRange(chunk) && getBit(p.have, chunk)
   }
 
+  /**
+   * The chunks of `chunks` a neighbour has not said it holds: the same array when it lacks
+   * them all (or is not joined), a new one otherwise; and all of them when it holds every
+   * chunk (the transfer session tells a complete holder everything: see its `announce`).
+   * Announcing news to a neighbour is the hot path of a swarm, so the neighbour is resolved
+   * once and nothing is allocated unless needed.
+   */
+  peerLacking(from: PeerId | PeerRef, chunks: readonly number[]): readonly number[] {
+    const p = this.resolve(from)
+    if (p === undefined || p.haveCount === 0 || p.haveCount === this.chunkCount) return chunks
+    const { have } = p
+    let lacking: number[] | null = null
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i]!
+      const held = this.inRange(c) && (have[c >>> 3]! & (0x80 >>> (c & 7))) !== 0
+      if (held) {
+        if (lacking === null) lacking = chunks.slice(0, i)
+      } else if (lacking !== null) {
+        lacking.push(c)
+      }
+    }
+    return lacking ?? chunks
+  }
+
   /** Chunks a joined neighbour has said it holds; undefined for one not joined. */
   peerChunksHeld(from: PeerId | PeerRef): number | undefined {
     return this.resolve(from)?.haveCount

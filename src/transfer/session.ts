@@ -38,7 +38,7 @@ import {
 import { SeedPolicy } from './seed-policy.js'
 import { type UploadJob, UploadQueue } from './upload.js'
 
-export type { UploadJob }
+export type { PeerRef, UploadJob }
 
 export type NotFoundReason = 'not-held' | 'busy'
 
@@ -71,6 +71,8 @@ interface Neighbour {
   heard: boolean
   /** The scheduler's reference for it while we download (saves the lookup by id). */
   ref: PeerRef | undefined
+  /** Its place in `neighbourList`. */
+  at: number
 }
 
 export class TransferSession {
@@ -78,6 +80,8 @@ export class TransferSession {
   private readonly held: Uint8Array
   private heldCount = 0
   private readonly neighbours = new Map<PeerId, Neighbour>()
+  /** The same records in an array, for `announce` (iterating a Map was most of its time). */
+  private readonly neighbourList: Neighbour[] = []
   private readonly uploads: UploadQueue
   private scheduler: SwarmScheduler | null = null
   private seeding: SeedPolicy | null = null
@@ -110,7 +114,7 @@ export class TransferSession {
   /** Stops downloading (cancelled, or the image is complete): no more requests or timers. */
   stopDownload(): void {
     this.scheduler = null
-    for (const n of this.neighbours.values()) n.ref = undefined
+    for (const n of this.neighbourList) n.ref = undefined
   }
 
   /** This node published the image: it super-seeds it, and tells every neighbour it holds it. */
@@ -142,7 +146,15 @@ export class TransferSession {
 
   /** A neighbour's link broke: whatever it announced, asked or was told is forgotten. */
   handlePeerLeft(peer: PeerId, now: number): void {
-    this.neighbours.delete(peer)
+    const n = this.neighbours.get(peer)
+    if (n !== undefined) {
+      this.neighbours.delete(peer)
+      const last = this.neighbourList.pop()!
+      if (last !== n) {
+        last.at = n.at
+        this.neighbourList[n.at] = last
+      }
+    }
     this.uploads.handlePeerLeft(peer)
     this.seeding?.handlePeerLeft(peer)
     this.scheduler?.handlePeerLeft(peer, now)
@@ -169,11 +181,21 @@ export class TransferSession {
     this.tell(peer)
   }
 
-  handleHaveUpdate(peer: PeerId, chunks: readonly number[], now: number): void {
-    this.seeding?.handlePeerHave(peer, chunks)
+  /**
+   * A neighbour's news. `from` may be the reference `peerRef` gave for it (a driver that keeps
+   * one per link saves the lookup by id on the hot path); a stale one acts as the id.
+   */
+  handleHaveUpdate(from: PeerId | PeerRef, chunks: readonly number[], now: number): void {
+    const isId = typeof from === 'string'
+    this.seeding?.handlePeerHave(isId ? from : from.id, chunks)
     const s = this.scheduler
     if (s === null) return
-    s.handlePeerHave(this.neighbours.get(peer)?.ref ?? peer, chunks, now)
+    s.handlePeerHave(isId ? (this.neighbours.get(from)?.ref ?? from) : from, chunks, now)
+  }
+
+  /** The scheduler's reference for a joined neighbour (see PeerRef), while downloading. */
+  peerRef(peer: PeerId): PeerRef | undefined {
+    return this.neighbours.get(peer)?.ref
   }
 
   /** A request for a chunk: true when it was queued for upload (the driver then pumps). */
@@ -241,25 +263,28 @@ export class TransferSession {
    * holds them all. One message per chunk to every neighbour, validators included, each with
    * its own noise seal, yamux frame and window update back, was a quarter of a device's CPU
    * in the swarm benchmark.
+   *
+   * `deliver`, when given, takes each have-update at once instead of the output queue (the
+   * simulator hands them straight to the neighbour: a tenth of a large run's time otherwise).
    */
-  announce(): void {
+  announce(deliver?: (peer: PeerId, chunks: readonly number[]) => void): void {
     const chunks = this.fresh
     if (chunks.length === 0) return
     this.fresh = []
     const s = this.scheduler
-    for (const n of this.neighbours.values()) {
+    const list = this.neighbourList
+    for (let k = 0; k < list.length; k++) {
+      const n = list[k]!
       if (!n.heard || !n.told) continue
-      let news: readonly number[] = chunks
-      if (s !== null) {
-        const from = n.ref ?? n.id
-        // A neighbour holding every chunk still hears of ours: it may be the origin, whose
-        // super-seeding sends a chunk again only while it knows of no holder. Left out, the
-        // origin sent 1.9 image copies in the swarm benchmark's linkBound instead of 1.2.
-        if (s.peerChunksHeld(from) !== this.chunkCount) news = chunks.filter((c) => !s.peerHas(from, c))
-      }
+      // A neighbour holding every chunk still hears of ours (peerLacking gives it all): it may
+      // be the origin, whose super-seeding sends a chunk again only while it knows of no
+      // holder. Left out, the origin sent 1.9 image copies in the swarm benchmark's linkBound
+      // instead of 1.2.
+      const news = s === null ? chunks : s.peerLacking(n.ref ?? n.id, chunks)
       for (let i = 0; i < news.length; i += HAVE_UPDATE_CHUNKS_MAX) {
         const part = news.length <= HAVE_UPDATE_CHUNKS_MAX ? news : news.slice(i, i + HAVE_UPDATE_CHUNKS_MAX)
-        this.emit({ type: 'have-update', peer: n.id, chunks: part })
+        if (deliver) deliver(n.id, part)
+        else this.emit({ type: 'have-update', peer: n.id, chunks: part })
       }
     }
   }
@@ -342,8 +367,9 @@ export class TransferSession {
     let n = this.neighbours.get(peer)
     if (n === undefined) {
       if (this.neighbours.size >= TRANSFER_NEIGHBOURS_MAX) return undefined
-      n = { id: peer, told: false, heard: false, ref: undefined }
+      n = { id: peer, told: false, heard: false, ref: undefined, at: this.neighbourList.length }
       this.neighbours.set(peer, n)
+      this.neighbourList.push(n)
     }
     return n
   }
