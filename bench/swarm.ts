@@ -32,6 +32,7 @@ import {
   startRealFleet,
   stopRealFleet,
 } from '../simulations/fidelity/real-fleet.js'
+import { SWARM_SCENARIOS, type SwarmScenarioName } from '../simulations/fidelity/scenarios.js'
 import { distributionBounds } from '../simulations/report/bounds.js'
 import { runLibtorrentSwarm } from './anchors/libtorrent.js'
 import { runRawLibp2p } from './anchors/raw-libp2p.js'
@@ -40,31 +41,6 @@ import { arg } from './process.js'
 const KiB = 1024
 const MiB = 1024 * KiB
 const GiB = 1024 * MiB
-
-interface Scenario {
-  readonly name: 'linkBound' | 'cpuBound'
-  readonly capacities: FidelityCapacities
-}
-
-/** The two rollouts: one bound by the links, one by the CPU of a 2-core machine. */
-const SCENARIOS: Record<Scenario['name'], FidelityCapacities> = {
-  linkBound: {
-    devices: 16,
-    validators: 4,
-    imageBytes: 8 * MiB,
-    originUploadBps: 512 * KiB,
-    deviceUploadBps: 256 * KiB,
-    deviceDownloadBps: 1 * MiB,
-  },
-  cpuBound: {
-    devices: 12,
-    validators: 4,
-    imageBytes: 64 * MiB,
-    originUploadBps: 8 * MiB,
-    deviceUploadBps: 8 * MiB,
-    deviceDownloadBps: 8 * MiB,
-  },
-}
 
 /** Start-up settles (connections, identify, the first empty blocks) before the idle window. */
 const IDLE_SETTLE_MS = 10_000
@@ -202,8 +178,8 @@ async function anchors(c: FidelityCapacities, runs: number) {
   }
 }
 
-async function rolloutScenario(name: Scenario['name'], args: string[], runs: number) {
-  const c = withFlags(SCENARIOS[name], args)
+async function rolloutScenario(name: SwarmScenarioName, args: string[], runs: number) {
+  const c = withFlags(SWARM_SCENARIOS[name], args)
   const bound = lowerBoundSeconds(c)
   const results: RolloutRun[] = []
   for (let run = 1; run <= runs; run++) {
@@ -253,7 +229,7 @@ async function rolloutScenario(name: Scenario['name'], args: string[], runs: num
 
 /** Each process's share of one core over the window, in percent. */
 async function idleScenario(args: string[], runs: number) {
-  const c = withFlags({ ...SCENARIOS.linkBound }, args)
+  const c = withFlags({ ...SWARM_SCENARIOS.linkBound }, args)
   const windowMs = arg(args, 'idle-seconds', 60) * 1000
   const follower: number[] = []
   const validator: number[] = []

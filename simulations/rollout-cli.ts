@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs'
+import { type CpuModel, readCpuCosts } from './fleet/cpu.js'
 import type { FleetProgress } from './fleet/fleet.js'
 import { limitHeapGrowth, rerunWithHeapFor } from './heap-size.js'
 import { renderRolloutReport } from './report/html.js'
@@ -15,6 +16,12 @@ export const ROLLOUT_HELP = `npm run sim -- rollout [options]
   --image-mib <m>     image size in MiB (default 64); chunks of 256 KiB (--chunk-kib to change)
   --seed <s>          the run is a pure function of the seed (default 1)
   --scenario <name>   ${SCENARIOS.map((s) => s.name).join(', ')} (default rollout)
+  --cpu <model>       own (default): each node has a core of its own, and a link is no faster
+                      than that core moves chunks at the calibrated costs
+                      (simulations/fleet/cpu-costs.json, npm run sim:calibrate);
+                      shared:<cores>: every node a process of one machine with that many
+                      cores (what npm run sim:fidelity compares with real processes);
+                      off: links only
   --json              print the JSON object on one line
   --report <file>     write an HTML report (completion vs the lower bound, origin vs peer
                       bandwidth, per bandwidth class)
@@ -77,6 +84,18 @@ function progressBar(): (p: FleetProgress) => void {
   }
 }
 
+/** The CPU model `--cpu` asks for (see ROLLOUT_HELP). */
+function cpuModel(opts: Map<string, string>, devices: number, validators: number): CpuModel | undefined {
+  const raw = opts.get('cpu') ?? 'own'
+  if (raw === 'off') return undefined
+  const costs = readCpuCosts()
+  if (raw === 'own') return { kind: 'own', costs }
+  const shared = /^shared:(\d+)$/.exec(raw)
+  if (shared && Number(shared[1]) >= 1)
+    return { kind: 'shared', costs, cores: Number(shared[1]), processes: devices + validators }
+  fail(`--cpu must be own, off or shared:<cores>, not "${raw}"`)
+}
+
 function figuresOf<T extends { details: unknown }>(out: T): Omit<T, 'details'> {
   const { details: _details, ...rest } = out
   return rest
@@ -101,7 +120,20 @@ export function rolloutCommand(opts: Map<string, string>): number {
   limitHeapGrowth()
   process.stderr.write(`seed ${seed}: ${scenario}, ${devices} devices, ${imageMiB} MiB image\n`)
   const started = performance.now()
-  const run = runFleetScenario({ scenario, devices, imageBytes, chunkBytes, seed, progress: progressBar() })
+  const cpu = cpuModel(
+    opts,
+    devices,
+    fleetOptionsFor({ scenario, devices, imageBytes, chunkBytes, seed }).validators,
+  )
+  const run = runFleetScenario({
+    scenario,
+    devices,
+    imageBytes,
+    chunkBytes,
+    seed,
+    progress: progressBar(),
+    ...(cpu ? { cpu } : {}),
+  })
   const wallSeconds = (performance.now() - started) / 1000
   if (process.stderr.isTTY) process.stderr.write('\n')
   const { summary, result } = run

@@ -70,6 +70,45 @@ export interface RealRolloutResult {
   readonly cpuBusy: number
   /** The one-minute load average when the last device completed. */
   readonly loadAverage: number
+  /** Seconds from the approval's commit to the last completion (or the deadline): the window. */
+  readonly windowSeconds: number
+  /** Every node over the window, validators (the origin first) then devices, for calibration. */
+  readonly nodes: readonly NodeWork[]
+}
+
+/** What one node did over the window: its CPU, and its chunk-protocol traffic (/metrics). */
+export interface NodeWork {
+  readonly role: 'origin' | 'validator' | 'device'
+  readonly cpuSeconds: number
+  readonly messagesSent: number
+  readonly messagesReceived: number
+  readonly bytesSent: number
+  readonly bytesReceived: number
+}
+
+type Traffic = Omit<NodeWork, 'role' | 'cpuSeconds'>
+
+const TRAFFIC_COUNTERS: Record<keyof Traffic, string> = {
+  messagesSent: 'fwmesh_chunk_messages_sent_total',
+  messagesReceived: 'fwmesh_chunk_messages_received_total',
+  bytesSent: 'fwmesh_chunk_bytes_sent_total',
+  bytesReceived: 'fwmesh_chunk_bytes_received_total',
+}
+
+/** A node's chunk-protocol counters from its /metrics. */
+async function trafficOf(node: DemoNode): Promise<Traffic> {
+  const text = await (await fetch(`http://127.0.0.1:${node.apiPort}/metrics`)).text()
+  const value = (name: string) => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `))
+    if (line === undefined) throw new Error(`node ${node.name} has no ${name} in /metrics`)
+    return Number(line.slice(name.length + 1))
+  }
+  return {
+    messagesSent: value(TRAFFIC_COUNTERS.messagesSent),
+    messagesReceived: value(TRAFFIC_COUNTERS.messagesReceived),
+    bytesSent: value(TRAFFIC_COUNTERS.bytesSent),
+    bytesReceived: value(TRAFFIC_COUNTERS.bytesReceived),
+  }
 }
 
 /** CPU time of all cores so far, busy and idle, in milliseconds. */
@@ -190,14 +229,18 @@ export async function runRealRollout(
     const approvedAt = await approval
     const cpuAtApproval = cpuTimes()
     const cpuAtApprovalByPid = await Promise.all(pids.map(processCpuSeconds))
+    const nodes = [...validators, ...devices]
+    const trafficAtApproval = await Promise.all(nodes.map(trafficOf))
     if (options.keepDir)
       process.stderr.write(
         `approval committed at ${new Date(Date.now() - (performance.now() - approvedAt)).toISOString()}\n`,
       )
     const progress = await pollProgress(devices, approvedAt, options.deadlineMs ?? ROLLOUT_DEADLINE_MS)
+    const windowSeconds = (performance.now() - approvedAt) / 1000
     const cpuByPid = (await Promise.all(pids.map(processCpuSeconds))).map(
       (c, i) => c - cpuAtApprovalByPid[i]!,
     )
+    const trafficAtEnd = await Promise.all(nodes.map(trafficOf))
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0)
     const fleetCpuSeconds = sum(cpuByPid)
     const cpuSecondsByRole = {
@@ -217,6 +260,19 @@ export async function runRealRollout(
       originEgressCopies: originUploaded / c.imageBytes,
       cpuBusy,
       loadAverage: loadavg()[0]!,
+      windowSeconds,
+      nodes: nodes.map((_, i) => {
+        const before = trafficAtApproval[i]!
+        const after = trafficAtEnd[i]!
+        return {
+          role: i === 0 ? 'origin' : i < validators.length ? 'validator' : 'device',
+          cpuSeconds: cpuByPid[i]!,
+          messagesSent: after.messagesSent - before.messagesSent,
+          messagesReceived: after.messagesReceived - before.messagesReceived,
+          bytesSent: after.bytesSent - before.bytesSent,
+          bytesReceived: after.bytesReceived - before.bytesReceived,
+        }
+      }),
     }
   } finally {
     if (started) await stopRealFleet(started, options)

@@ -41,6 +41,7 @@ import {
   VERIFY_MEMO_MAX,
   VERIFY_MS_PER_BYTE,
 } from './constants.js'
+import { cpuMsPerByte, SharedCpu } from './cpu.js'
 import { FleetMeter } from './meter.js'
 import { FleetQueue, KIND_CLOSURE } from './queue.js'
 import { fleetResult } from './result.js'
@@ -100,6 +101,8 @@ const K_CANCEL = 4
 const K_NOT_FOUND = 5
 const K_TICK = 6
 const K_FLUSH = 7
+/** A chunk has come down x's link and waits for x's CPU (the `shared` CPU model only). */
+const K_ARRIVE = 8
 
 const PRODUCT = 'fleet-gw'
 const HARDWARE = 'gw-a'
@@ -207,6 +210,9 @@ class Fleet {
   private readonly reportsOf: PendingTx[][]
   private readonly classOf: string[]
 
+  /** The machine all nodes share, in the `shared` CPU model (cpu.ts); null otherwise. */
+  private readonly cpu: SharedCpu | null
+
   /** What the run measures (meter.ts); `result()` reads it. */
   private readonly meter: FleetMeter
   private finishedAt = Number.NaN
@@ -281,6 +287,18 @@ class Fleet {
     }
     this.upMsPerByte[n] = 8000 / options.originUploadBitsPerSec
     this.downMsPerByte[n] = this.upMsPerByte[n]!
+    const cpu = options.cpu
+    this.cpu = cpu?.kind === 'shared' ? new SharedCpu(cpu.cores, cpu.costs, cpu.processes) : null
+    if (cpu?.kind === 'own') {
+      // A core of its own: a device moving bytes both ways at once gets half the core's rate
+      // each way; the origin mostly sends, and gets all of it.
+      const perByte = cpuMsPerByte(cpu.costs)
+      for (let i = 0; i < n; i++) {
+        this.upMsPerByte[i] = Math.max(this.upMsPerByte[i]!, 2 * perByte)
+        this.downMsPerByte[i] = Math.max(this.downMsPerByte[i]!, 2 * perByte)
+      }
+      this.upMsPerByte[n] = Math.max(this.upMsPerByte[n]!, perByte)
+    }
     this.accessMs[n] = 2
     // The origin and the validators sit in region 0 (a data centre); a partition cuts another.
     for (let v = 0; v < options.validators; v++) this.accessMs[n + 1 + v] = 2
@@ -510,6 +528,9 @@ class Fleet {
         case K_FLUSH:
           this.onFlush(q.a, q.e)
           break
+        case K_ARRIVE:
+          this.onArrive(q.a, q.b, q.c, q.e)
+          break
       }
       if ((this.events & (PROGRESS_EVERY_EVENTS - 1)) === 0) this.reportProgress()
       if (!Number.isNaN(this.finishedAt)) break
@@ -552,6 +573,7 @@ class Fleet {
   /** y received x's `have` (transfer-service.ts `have`). */
   private onHave(x: number, y: number, bits: Uint8Array, ex: number, ey: number): void {
     if (!this.online[y] || this.epoch[x] !== ex || this.epoch[y] !== ey || !this.linkUp(x, y)) return
+    this.cpu?.message(this.now)
     const session = this.sessions[y]
     if (!session) return
     session.handleHave(this.peerIds[x]!, bits, this.now)
@@ -560,6 +582,7 @@ class Fleet {
 
   private onRequest(x: number, y: number, chunk: number, ex: number, ey: number): void {
     if (!this.online[y] || this.epoch[x] !== ex || this.epoch[y] !== ey || !this.linkUp(x, y)) return
+    this.cpu?.message(this.now)
     const session = this.sessions[y]
     if (!session) {
       this.sendNotFound(y, x, chunk, 0)
@@ -570,6 +593,7 @@ class Fleet {
   }
 
   private sendNotFound(y: number, x: number, chunk: number, busy: number): void {
+    this.cpu?.message(this.now)
     if (this.lost()) return
     this.queue.push(this.now + this.latency(y, x), K_NOT_FOUND, y, x, chunk, busy, this.epoch[x]!)
   }
@@ -586,8 +610,9 @@ class Fleet {
     this.uplinkPeer[y] = x
     this.uplinkSession[y] = session
     const bytes = this.bytesOf(job.chunk)
+    const linkDone = this.now + bytes * this.upMsPerByte[y]!
     this.queue.push(
-      this.now + bytes * this.upMsPerByte[y]!,
+      this.cpu ? Math.max(linkDone, this.cpu.chunk(this.now, bytes)) : linkDone,
       K_UPLOAD_DONE,
       y,
       x,
@@ -620,9 +645,16 @@ class Fleet {
       const start = Math.max(this.dlFreeAt[x]!, arrives)
       const done = start + bytes * this.downMsPerByte[x]!
       this.dlFreeAt[x] = done
-      this.queue.push(done, K_DELIVER, y, x, chunk, 0, ex)
+      this.queue.push(done, this.cpu ? K_ARRIVE : K_DELIVER, y, x, chunk, 0, ex)
     }
     this.pump(y)
+  }
+
+  /** The chunk is down x's link; x's process takes it once it gets a core (shared CPU). */
+  private onArrive(y: number, x: number, chunk: number, ex: number): void {
+    if (this.epoch[x] !== ex || !this.online[x]) return
+    const done = this.cpu!.chunk(this.now, this.bytesOf(chunk))
+    this.queue.push(done, K_DELIVER, y, x, chunk, 0, ex)
   }
 
   private onDeliver(y: number, x: number, chunk: number, ex: number): void {
@@ -654,11 +686,13 @@ class Fleet {
 
   private onCancel(x: number, y: number, chunk: number, ex: number, ey: number): void {
     if (!this.online[y] || this.epoch[x] !== ex || this.epoch[y] !== ey) return
+    this.cpu?.message(this.now)
     this.sessions[y]?.handleCancel(this.peerIds[x]!, chunk)
   }
 
   private onNotFound(y: number, x: number, chunk: number, busy: number, ex: number): void {
     if (this.epoch[x] !== ex || !this.online[x] || !this.linkUp(x, y)) return
+    this.cpu?.message(this.now)
     const session = this.sessions[x]
     if (!session) return
     session.handleNotFound(this.peerIds[y]!, chunk, busy ? 'busy' : 'not-held', this.now)
@@ -694,6 +728,11 @@ class Fleet {
 
   /** y hears x's have-update (no latency of its own: see onFlush). */
   private haveUpdate(x: number, y: number, chunks: readonly number[]): void {
+    if (this.cpu) {
+      // Sent by x and read by y: a message's cost on each side.
+      this.cpu.message(this.now)
+      this.cpu.message(this.now)
+    }
     if (!this.online[y] || !this.linkUp(x, y) || this.lost()) return
     const session = this.sessions[y]
     if (!session) return
@@ -732,6 +771,7 @@ class Fleet {
     switch (out.type) {
       case 'request':
       case 'cancel':
+        this.cpu?.message(this.now)
         if (this.lost()) return
         this.queue.push(
           this.now + this.latency(x, y),
@@ -747,6 +787,7 @@ class Fleet {
         this.sendNotFound(x, y, out.chunk, out.reason === 'busy' ? 1 : 0)
         return
       case 'have': {
+        this.cpu?.message(this.now)
         if (!this.online[x] || !this.online[y] || !this.linkUp(x, y)) return
         const ex = this.epoch[x]!
         const ey = this.epoch[y]!

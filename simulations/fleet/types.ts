@@ -4,6 +4,7 @@
  */
 import type { ConsensusLimits } from '../../src/consensus/limits.js'
 import type { RolloutPlan } from '../../src/ledger/tx.js'
+import type { CpuModel } from './cpu.js'
 
 export interface DeviceCapacity {
   readonly uploadBitsPerSec: number
@@ -48,6 +49,8 @@ export interface FleetOptions {
   readonly overlayDials?: number
   /** Have-update batching interval (HAVE_BATCH_MS unless set). */
   readonly haveBatchMs?: number
+  /** What moving chunks costs the nodes' CPUs (cpu.ts); links only when unset. */
+  readonly cpu?: CpuModel
   /** Consensus limits; the real defaults unless set. */
   readonly consensusLimits?: Partial<ConsensusLimits>
 }

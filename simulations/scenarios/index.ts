@@ -16,6 +16,7 @@
  * offline 10 s cannot finish before ~1.37× the heterogeneous bound). Without churn the two are
  * equal.
  */
+import type { CpuModel } from '../fleet/cpu.js'
 import type { DeviceCapacity, FleetOptions, FleetProgress, FleetResult } from '../fleet/fleet.js'
 import { runFleet, withVerifyMemo } from '../fleet/fleet.js'
 import { churn } from './churn.js'
@@ -53,6 +54,8 @@ export interface FleetScenarioOptions extends ScenarioInput {
   /** One-way latency of every link, replacing the regional model. */
   readonly linkLatencyMs?: number
   readonly validators?: number
+  /** The CPU model (fleet/cpu.ts); links only when unset. */
+  readonly cpu?: CpuModel
   readonly progress?: (p: FleetProgress) => void
 }
 
@@ -119,6 +122,7 @@ export function fleetOptionsFor(options: FleetScenarioOptions): FleetOptions {
       : {}),
     ...(options.linkLatencyMs !== undefined ? { linkLatencyMs: options.linkLatencyMs } : {}),
     ...(options.validators !== undefined ? { validators: options.validators } : {}),
+    ...(options.cpu ? { cpu: options.cpu } : {}),
     ...(options.progress ? { progress: options.progress } : {}),
   }
 }

@@ -76,9 +76,19 @@ export interface ChunkLinkOptions {
  * whose incoming frame on any of its streams, or whose wait for the neighbour to take our bytes,
  * outlasts `frameDeadlineMs` of its size is dropped.
  */
+/** Chunk-protocol traffic since the node started: messages and their bytes, each way. */
+export interface ChunkTraffic {
+  messagesSent: number
+  messagesReceived: number
+  bytesSent: number
+  bytesReceived: number
+}
+
 export class ChunkLinks {
   private readonly links = new Map<string, Link>()
   private stopped = false
+  /** Counted as messages are queued and decoded (operators' metrics; the simulator's CPU calibration). */
+  readonly traffic: ChunkTraffic = { messagesSent: 0, messagesReceived: 0, bytesSent: 0, bytesReceived: 0 }
   private watchdog: NodeJS.Timeout | undefined
 
   constructor(
@@ -125,6 +135,8 @@ export class ChunkLinks {
   /** `send` for a message already encoded in parts (a chunk's data is not copied). */
   sendParts(peer: string, parts: readonly Uint8Array[]): Promise<void> {
     if (this.stopped) return Promise.resolve()
+    this.traffic.messagesSent++
+    for (const part of parts) this.traffic.bytesSent += part.byteLength
     const link = this.linkOf(peer)
     const written = new Promise<void>((resolve) => link.queue.push({ parts, written: resolve }))
     // The write waits for the end of this turn, so what the turn queued for this neighbour
@@ -284,6 +296,8 @@ export class ChunkLinks {
           misbehaved = true
           return
         }
+        this.traffic.messagesReceived++
+        this.traffic.bytesReceived += frame.byteLength
         await this.handlers.onMessage(link.peer, msg.value)
       }
     } catch (cause) {

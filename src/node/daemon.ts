@@ -11,6 +11,7 @@ import { type AuditIndex, LedgerStore } from '../ledger/store.js'
 import { decodeTx } from '../ledger/tx.js'
 import { AgentDriver } from './agent-driver.js'
 import { type ApiResult, type NodeApiHandlers, prometheus, startApi } from './api.js'
+import type { ChunkTraffic } from './chunk-links.js'
 import type { NodeConfig } from './config.js'
 import { parseBootstrapList } from './connector.js'
 import { Gossip } from './gossip.js'
@@ -297,6 +298,7 @@ export class Node {
         type: 'gauge',
         value: this.ledger.recentRejections().length,
       },
+      ...trafficMetrics(this.transfer.traffic()),
       ...processMetrics(),
       {
         name: 'fwmesh_memory_collections_total',
@@ -325,6 +327,22 @@ export class Node {
     })()
     return this.stopping
   }
+}
+
+/** What the node moved on the chunk protocol: messages and bytes, each way. */
+function trafficMetrics(t: Readonly<ChunkTraffic>): Parameters<typeof prometheus>[0] {
+  const counter = (name: string, help: string, value: number) =>
+    ({ name, help, type: 'counter', value }) as const
+  return [
+    counter('fwmesh_chunk_messages_sent_total', 'Chunk-protocol messages sent to neighbours', t.messagesSent),
+    counter('fwmesh_chunk_messages_received_total', 'Chunk-protocol messages received', t.messagesReceived),
+    counter('fwmesh_chunk_bytes_sent_total', 'Bytes of chunk-protocol messages sent', t.bytesSent),
+    counter(
+      'fwmesh_chunk_bytes_received_total',
+      'Bytes of chunk-protocol messages received',
+      t.bytesReceived,
+    ),
+  ]
 }
 
 /** The process's memory, so an operator sees what a node costs (and the heap tuning hold). */

@@ -22,7 +22,7 @@ import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../tra
 import { type SessionOutput, TransferSession, type UploadJob } from '../transfer/session.js'
 import type { ImageFetcher } from './agent-driver.js'
 import { writeAtomically } from './atomic-file.js'
-import { ChunkLinks } from './chunk-links.js'
+import { ChunkLinks, type ChunkTraffic } from './chunk-links.js'
 import type { Host } from './host.js'
 import type { Logger } from './log.js'
 import { TokenBucket } from './token-bucket.js'
@@ -229,6 +229,11 @@ export class TransferService implements ImageFetcher {
 
   private connectedPeers(): string[] {
     return this.host.getPeers().map((p) => p.toString())
+  }
+
+  /** Chunk-protocol messages and bytes each way since the node started. */
+  traffic(): Readonly<ChunkTraffic> {
+    return this.links.traffic
   }
 
   imagePath(manifest: string): string {

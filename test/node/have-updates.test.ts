@@ -85,6 +85,12 @@ describe('node: have-updates go only to neighbours that can use them (real libp2
       imageSha256: image.manifest.imageSha256,
     })
     expect(fetched.ok, 'the download completes from the origin').toBe(true)
+    // The chunk-protocol counters (the /metrics an operator and the simulator's calibration read).
+    const received = device.transfer.traffic()
+    expect(received.messagesReceived, 'a message per chunk at least').toBeGreaterThanOrEqual(CHUNKS)
+    expect(received.bytesReceived).toBeGreaterThan(image.manifest.imageSize)
+    expect(received.messagesSent, 'a request per chunk at least').toBeGreaterThanOrEqual(CHUNKS)
+    expect(origin.transfer.traffic().bytesSent).toBeGreaterThan(image.manifest.imageSize)
     // The newcomer, holding nothing, is told every chunk: the updates the others would have
     // been sent left in the same turns.
     await eventually('the newcomer hears of all 8 chunks', () =>
