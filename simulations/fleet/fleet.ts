@@ -9,6 +9,7 @@ import { utf8 } from '../../src/codec/bytes.js'
 import { type CID, cidOf, parseCid } from '../../src/codec/cid.js'
 import { sha256 } from '../../src/codec/hash.js'
 import type { CertifiedBlock } from '../../src/consensus/messages.js'
+import { HAVE_UPDATE_INTERVAL_MS } from '../../src/constants.js'
 import type { KeyPair } from '../../src/crypto/ed25519.js'
 import { setVerifyMemo, VerifyMemo } from '../../src/crypto/ed25519.js'
 import type { Block } from '../../src/ledger/block.js'
@@ -101,6 +102,9 @@ const K_CANCEL = 4
 const K_NOT_FOUND = 5
 const K_TICK = 6
 const K_FLUSH = 7
+/** The two tiers of have-updates a K_FLUSH event sends (its `b`; bits of flushPending). */
+const FLUSH_COMPLETE_HOLDERS = 1
+const FLUSH_ALL = 2
 /** A chunk has come down x's link and waits for x's CPU (the `shared` CPU model only). */
 const K_ARRIVE = 8
 
@@ -198,8 +202,10 @@ class Fleet {
    * lookup by id. A stale one (x left, y's session was replaced) acts as the id.
    */
   private readonly peerRefs: (PeerRef | undefined)[]
-  /** A have-update flush is scheduled (K_FLUSH) for the node's newly stored chunks. */
+  /** Have-update flushes scheduled (K_FLUSH) for the node's new chunks: FLUSH_* bits. */
   private readonly flushPending: Uint8Array
+  /** Devices linked to the origin (they tell it of new chunks at once: scheduleFlushes). */
+  private readonly originNeighbour: Uint8Array
   private readonly tickAt: Float64Array
 
   // Per device.
@@ -340,6 +346,9 @@ class Fleet {
     this.dlFreeAt = new Float64Array(n + 1)
     this.sessions = new Array(n + 1).fill(null)
     this.flushPending = new Uint8Array(n + 1)
+    this.originNeighbour = new Uint8Array(n + 1)
+    for (let k = this.overlay.start[n]!; k < this.overlay.start[n + 1]!; k++)
+      this.originNeighbour[this.overlay.adj[k]!] = 1
     this.peerRefs = new Array(this.overlay.adj.length).fill(undefined)
     this.tickAt = new Float64Array(n + 1).fill(Number.POSITIVE_INFINITY)
 
@@ -526,7 +535,7 @@ class Fleet {
           this.onTick(q.a)
           break
         case K_FLUSH:
-          this.onFlush(q.a, q.e)
+          this.onFlush(q.a, q.b, q.e)
           break
         case K_ARRIVE:
           this.onArrive(q.a, q.b, q.c, q.e)
@@ -665,20 +674,9 @@ class Fleet {
     const outcome = session.handleChunk(this.peerIds[y]!, chunk, bad ? 'bad-hash' : 'ok', this.now)
     if (bad && !this.malicious[x]) this.meter.servedHonest[y] = 1
     if (outcome === 'accepted') {
-      // Stored at once (the store is not modelled); announced after the batching delay.
+      // Stored at once (the store is not modelled); announced in the node's two tiers.
       session.chunkStored(chunk)
-      if (!this.flushPending[x]) {
-        this.flushPending[x] = 1
-        this.queue.push(
-          this.now + this.haveBatchMs + this.minNeighbourMs[x]!,
-          K_FLUSH,
-          x,
-          0,
-          0,
-          0,
-          this.epoch[x]!,
-        )
-      }
+      this.scheduleFlushes(x)
     }
     this.drain(x, false)
     if (session.isComplete()) this.downloadComplete(x)
@@ -709,15 +707,48 @@ class Fleet {
   }
 
   /**
-   * x's have-updates go out (the session's announce, as transfer-service.ts sends them at the
-   * end of a turn). They reach the neighbours at once: the flush was scheduled a link's
-   * latency after the batching delay, which saves an event per neighbour and chunk batch.
+   * x's new chunks are announced as transfer-service.ts does, in two tiers: to neighbours
+   * holding every chunk at the end of the turn (modelled HAVE_BATCH_MS later: the spread of
+   * the neighbours' latencies), and to everyone every HAVE_UPDATE_INTERVAL_MS. The first tier
+   * matters only to the origin's super-seeding, so only the origin's neighbours schedule it;
+   * other devices' complete neighbours (finished devices) hear at the second.
    */
-  private onFlush(x: number, ex: number): void {
-    this.flushPending[x] = 0
+  private scheduleFlushes(x: number): void {
+    const pending = this.flushPending[x]!
+    const latency = this.minNeighbourMs[x]!
+    if ((pending & FLUSH_COMPLETE_HOLDERS) === 0 && this.originNeighbour[x]) {
+      this.flushPending[x] = this.flushPending[x]! | FLUSH_COMPLETE_HOLDERS
+      this.queue.push(
+        this.now + this.haveBatchMs + latency,
+        K_FLUSH,
+        x,
+        FLUSH_COMPLETE_HOLDERS,
+        0,
+        0,
+        this.epoch[x]!,
+      )
+    }
+    if ((pending & FLUSH_ALL) === 0) {
+      this.flushPending[x] = this.flushPending[x]! | FLUSH_ALL
+      this.queue.push(
+        this.now + HAVE_UPDATE_INTERVAL_MS + latency,
+        K_FLUSH,
+        x,
+        FLUSH_ALL,
+        0,
+        0,
+        this.epoch[x]!,
+      )
+    }
+  }
+
+  /** x's have-updates of one tier go out. They reach the neighbours at once: the flush was
+   * scheduled a link's latency late, which saves an event per neighbour and batch. */
+  private onFlush(x: number, tier: number, ex: number): void {
+    this.flushPending[x] = this.flushPending[x]! & ~tier
     if (this.epoch[x] !== ex || !this.online[x]) return
     this.flushing = x
-    this.sessions[x]?.announce(this.deliverHaveUpdate)
+    this.sessions[x]?.announce(tier === FLUSH_ALL ? 'all' : 'complete-holders', this.deliverHaveUpdate)
   }
 
   /** The sender of the have-updates `deliverHaveUpdate` hands over (onFlush sets it). */

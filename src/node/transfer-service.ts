@@ -5,6 +5,7 @@ import { bytesEqual } from '../codec/bytes.js'
 import { type CID, cidToString, parseCid } from '../codec/cid.js'
 import {
   CHUNK_BYTES_MAX,
+  HAVE_UPDATE_INTERVAL_MS,
   LINK_RETELL_DELAY_MS,
   MANIFEST_BYTES_MAX,
   MANIFEST_FETCH_TIMEOUT_MS,
@@ -56,8 +57,10 @@ interface Image {
   uploadedBytes: number
   /** An upload pump is waiting for tokens or starting sends (pumpUploads). */
   pumping: boolean
-  /** Chunks were stored this turn: their have-update goes out at its end, in one message. */
+  /** Chunks were stored this turn: neighbours holding every chunk hear of them at its end. */
   announcing: boolean
+  /** Chunks wait for the next have-update to neighbours still downloading (HAVE_UPDATE_INTERVAL_MS). */
+  announceTimer: NodeJS.Timeout | undefined
   /** The one timer of the session (its scheduler's next timeout). */
   timer: NodeJS.Timeout | undefined
 }
@@ -190,6 +193,7 @@ export class TransferService implements ImageFetcher {
       uploadedBytes: 0,
       pumping: false,
       announcing: false,
+      announceTimer: undefined,
       timer: undefined,
     }
     this.images.set(key, image)
@@ -317,6 +321,7 @@ export class TransferService implements ImageFetcher {
     const image = this.images.get(manifest)
     if (!image) return
     this.stopDownload(image, { ok: false, reason: 'cancelled' })
+    if (image.announceTimer) clearTimeout(image.announceTimer)
     this.images.delete(manifest)
     await image.store.close({ flush: false })
     const paths = this.paths(manifest)
@@ -615,6 +620,7 @@ export class TransferService implements ImageFetcher {
     // write has landed too.
     if (image.download === d && session.downloadAccepted() && d.writesPending === 0 && !d.finishing) {
       d.finishing = true
+      this.announceToAll(image)
       await this.flushAndTell(image)
       this.finished.set(image.key, { bytesFrom: d.bytesFrom, banned: d.banned, heldAtStart: d.heldAtStart })
       const result = await this.complete(image)
@@ -638,17 +644,30 @@ export class TransferService implements ImageFetcher {
   }
 
   /**
-   * The chunks stored in one turn go out in one have-update per neighbour, at the turn's end:
-   * writes that land together (several neighbours' chunks) make one message, not one each.
+   * New chunks are announced in two tiers (TransferSession.announce): neighbours holding every
+   * chunk (the origin's super-seeding) at the end of the turn, one have-update for all the
+   * chunks the turn stored; neighbours still downloading every HAVE_UPDATE_INTERVAL_MS, one
+   * have-update for all the chunks stored meanwhile.
    */
   private announceAtEndOfTurn(image: Image): void {
-    if (image.announcing) return
-    image.announcing = true
-    setImmediate(() => {
-      image.announcing = false
-      image.session.announce()
-      this.drainSession(image)
-    })
+    if (!image.announcing) {
+      image.announcing = true
+      setImmediate(() => {
+        image.announcing = false
+        image.session.announce('complete-holders')
+        this.drainSession(image)
+      })
+    }
+    if (image.announceTimer === undefined) {
+      image.announceTimer = setTimeout(() => this.announceToAll(image), HAVE_UPDATE_INTERVAL_MS)
+    }
+  }
+
+  private announceToAll(image: Image): void {
+    if (image.announceTimer) clearTimeout(image.announceTimer)
+    image.announceTimer = undefined
+    image.session.announce('all')
+    this.drainSession(image)
   }
 
   /** Sends what the session decided, and arms its one timer. */
@@ -704,6 +723,7 @@ export class TransferService implements ImageFetcher {
     for (const image of this.images.values()) {
       this.stopDownload(image, { ok: false, reason: 'the node is stopping' })
       if (image.timer) clearTimeout(image.timer)
+      if (image.announceTimer) clearTimeout(image.announceTimer)
       await image.store.close()
     }
     this.links.stop()

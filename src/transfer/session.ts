@@ -42,6 +42,8 @@ export type { PeerRef, UploadJob }
 
 export type NotFoundReason = 'not-held' | 'busy'
 
+const NONE: readonly number[] = []
+
 /** What the driver sends or does; `request`, `cancel` and `ban` are the scheduler's own. */
 export type SessionOutput =
   | SchedulerOutput
@@ -85,8 +87,10 @@ export class TransferSession {
   private readonly uploads: UploadQueue
   private scheduler: SwarmScheduler | null = null
   private seeding: SeedPolicy | null = null
-  /** Chunks stored since the last `announce()`. */
+  /** Chunks stored since neighbours still downloading were last told (`announce('all')`). */
   private fresh: number[] = []
+  /** Chunks stored since neighbours holding every chunk were last told (either scope). */
+  private freshForComplete: number[] = []
   /** Outputs of the session's own (the scheduler keeps its own queue). */
   private readonly out: SessionOutput[] = []
   private outHead = 0
@@ -244,6 +248,7 @@ export class TransferSession {
     if (this.holds(chunk)) return
     this.markHeld(chunk)
     this.fresh.push(chunk)
+    this.freshForComplete.push(chunk)
   }
 
   handleTick(now: number): void {
@@ -252,35 +257,60 @@ export class TransferSession {
 
   // ---- Announcing ----
 
-  /** Whether chunks were stored since the last `announce()`. */
+  /** Whether chunks stored since the last `announce('all')` wait to be announced. */
   get hasNews(): boolean {
     return this.fresh.length > 0
   }
 
+  /** Whether chunks wait to be announced to neighbours holding every chunk. */
+  get hasNewsForComplete(): boolean {
+    return this.freshForComplete.length > 0
+  }
+
   /**
-   * Sends a have-update of the chunks stored since the last call to every neighbour that told
-   * us it takes part, leaving out chunks it holds (it will never ask us for those) unless it
-   * holds them all. One message per chunk to every neighbour, validators included, each with
-   * its own noise seal, yamux frame and window update back, was a quarter of a device's CPU
-   * in the swarm benchmark.
+   * Sends have-updates of the chunks stored since neighbours were last told: to every
+   * neighbour that told us it takes part, leaving out chunks it holds (it will never ask us
+   * for those), except to a neighbour holding every chunk, which hears of all: it may be the
+   * origin, whose super-seeding sends a chunk again only while it knows of no holder (left
+   * out, the origin sent 1.9 image copies in the swarm benchmark's linkBound instead of 1.2).
+   *
+   * `scope` 'complete-holders' tells only neighbours holding every chunk, and the driver calls
+   * it at the end of each turn that stored chunks; 'all' tells everyone, and the driver calls
+   * it every HAVE_UPDATE_INTERVAL_MS while chunks wait, and when the download ends. Messages,
+   * not bytes, were most of a device's CPU: one per chunk to each neighbour, each with its own
+   * noise seal, yamux frame and window update back.
    *
    * `deliver`, when given, takes each have-update at once instead of the output queue (the
    * simulator hands them straight to the neighbour: a tenth of a large run's time otherwise).
    */
-  announce(deliver?: (peer: PeerId, chunks: readonly number[]) => void): void {
-    const chunks = this.fresh
-    if (chunks.length === 0) return
-    this.fresh = []
+  announce(
+    scope: 'all' | 'complete-holders' = 'all',
+    deliver?: (peer: PeerId, chunks: readonly number[]) => void,
+  ): void {
+    const all = scope === 'all'
+    const forPartial = all ? this.fresh : NONE
+    const forComplete = this.freshForComplete
+    if (forPartial.length === 0 && forComplete.length === 0) return
+    if (all) this.fresh = []
+    this.freshForComplete = []
     const s = this.scheduler
     const list = this.neighbourList
     for (let k = 0; k < list.length; k++) {
       const n = list[k]!
       if (!n.heard || !n.told) continue
-      // A neighbour holding every chunk still hears of ours (peerLacking gives it all): it may
-      // be the origin, whose super-seeding sends a chunk again only while it knows of no
-      // holder. Left out, the origin sent 1.9 image copies in the swarm benchmark's linkBound
-      // instead of 1.2.
-      const news = s === null ? chunks : s.peerLacking(n.ref ?? n.id, chunks)
+      let news: readonly number[]
+      if (s === null) {
+        // Not downloading: who holds what is not tracked; everyone hears of everything once.
+        news = all ? forPartial : NONE
+      } else {
+        const from = n.ref ?? n.id
+        news =
+          s.peerChunksHeld(from) === this.chunkCount
+            ? forComplete
+            : all
+              ? s.peerLacking(from, forPartial)
+              : NONE
+      }
       for (let i = 0; i < news.length; i += HAVE_UPDATE_CHUNKS_MAX) {
         const part = news.length <= HAVE_UPDATE_CHUNKS_MAX ? news : news.slice(i, i + HAVE_UPDATE_CHUNKS_MAX)
         if (deliver) deliver(n.id, part)

@@ -79,6 +79,29 @@ describe('transfer: session', () => {
     expect(outputs(s)).toEqual([])
   })
 
+  it('neighbours holding every chunk hear of new ones at once; those still downloading, in batches', () => {
+    const s = downloading(['partial', 'seed'])
+    s.handleHave('partial', bitsOf([]), 0)
+    s.handleHave('seed', fullBitfield(CHUNKS), 0)
+    outputs(s)
+    for (const c of [4, 5]) {
+      s.handleChunk('seed', c, 'ok', 1)
+      s.chunkStored(c)
+    }
+    const updates = () => outputs(s).filter((o) => o.type === 'have-update')
+    s.announce('complete-holders')
+    expect(updates()).toEqual([{ type: 'have-update', peer: 'seed', chunks: [4, 5] }])
+    expect(s.hasNews, 'the downloading neighbour is still to be told').toBe(true)
+    s.handleChunk('seed', 6, 'ok', 2)
+    s.chunkStored(6)
+    s.announce('all')
+    expect(updates()).toEqual([
+      { type: 'have-update', peer: 'partial', chunks: [4, 5, 6] },
+      { type: 'have-update', peer: 'seed', chunks: [6] },
+    ])
+    expect(s.hasNews || s.hasNewsForComplete).toBe(false)
+  })
+
   it('a long announcement is cut into have-updates of at most HAVE_UPDATE_CHUNKS_MAX chunks', () => {
     const count = HAVE_UPDATE_CHUNKS_MAX + 5
     const s = new TransferSession({ chunkCount: count })
