@@ -74,17 +74,16 @@ export const OVERLAY_DIALS_PER_DEVICE = 8
 export const ORIGIN_NEIGHBOURS = 16
 
 /**
- * A device's have-updates reach all its neighbours at once: a batch opens with the first chunk
- * accepted and goes out this long plus the nearest neighbour's latency later (one event instead
- * of one per neighbour). The node announces each chunk as soon as it is written, so the batch
- * stands for the spread of its neighbours' latencies: 20 ms is about the mean gap between a
- * device's nearest neighbour and its average one (23 ms heterogeneous, 15 ms all-DSL, 1k).
- * It was 100 ms, which made chunks spread slower than in the node: 10,000 heterogeneous
- * devices, seed 1, ratioToBound 1.303 at 100 ms, 1.254 at 20 ms, 1.239 at 0 ms (median 31.1,
- * 27.8, 28.5 s) for 7 % and 11 % more events. Batching the node itself was measured and not
- * adopted: in the node benchmark (origin 16 MiB/s, loopback) the origin's egress rose from
- * 1.00-1.06 to 1.30 image copies, since the origin's super-seeding learns later that a chunk
- * has spread.
+ * The node tells neighbours holding every chunk (the origin) of a new chunk at the end of the
+ * turn that stored it, and everyone else every HAVE_UPDATE_INTERVAL_MS (src/constants.ts). The
+ * first tier's flush goes out this long plus the nearest neighbour's latency later (one event
+ * instead of one per neighbour), standing for the spread of the neighbours' latencies: 20 ms
+ * is about the mean gap between a device's nearest neighbour and its average one (23 ms
+ * heterogeneous, 15 ms all-DSL, 1k). Before the node batched its second tier, every update
+ * went out at this delay: 100 ms made chunks spread slower than in the node (10,000
+ * heterogeneous devices, seed 1, ratioToBound 1.303 at 100 ms, 1.254 at 20 ms, 1.239 at 0 ms),
+ * and batching the node's updates to the origin too raised its egress from 1.00-1.06 to 1.30
+ * image copies in the node benchmark, which is why the origin's tier is not batched.
  */
 export const HAVE_BATCH_MS = 20
 
