@@ -49,6 +49,8 @@ export class AgentDriver {
   private readonly queue: AgentOutput[] = []
   private running = false
   private stopped = false
+  /** A look at the ledger is queued for the end of this turn (onLedgerSoon). */
+  private ledgerPending = false
 
   private constructor(
     private readonly agent: DeviceAgent,
@@ -101,7 +103,9 @@ export class AgentDriver {
       options.images,
       options.log,
     )
-    options.ledger.on('committed', () => driver.onLedger())
+    // The agent reads the core's state (`ledger.ledger`), which holds a block as soon as it is
+    // certified; it need not wait for the store's write (LedgerDriverEvents.certified).
+    options.ledger.on('certified', () => driver.onLedgerSoon())
     driver.onLedger()
     return driver
   }
@@ -148,6 +152,19 @@ export class AgentDriver {
       downloadAttempts: s.downloadAttempts,
       releases,
     }
+  }
+
+  /**
+   * Looks at the ledger once the current turn's blocks are in: a sync response certifies many
+   * blocks in one turn, and the agent's view is built once for them, not once a block.
+   */
+  private onLedgerSoon(): void {
+    if (this.ledgerPending) return
+    this.ledgerPending = true
+    queueMicrotask(() => {
+      this.ledgerPending = false
+      this.onLedger()
+    })
   }
 
   private onLedger(): void {

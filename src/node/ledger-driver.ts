@@ -36,7 +36,16 @@ export interface RecentRejection {
 }
 
 export interface LedgerDriverEvents {
+  /** A committed block is in the store (validators relay it from here). */
   committed: [block: Block, cert: Certificate]
+  /**
+   * The core has checked a block's certificate and applied it to `ledger`; the store's write
+   * follows. A device's agent acts from here: the write (not fsync'd on followers) took
+   * 0.3-1.4 s on a loaded 2-core machine before the agent saw the approval (cpuBound swarm
+   * run), and a crash that loses it loses no more than a crash after it: the block is
+   * committed by its certificate, and sync fetches it again.
+   */
+  certified: [block: Block]
 }
 
 const SAFETY_KEY = 'consensus/safety'
@@ -282,6 +291,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
             break
           case 'commit':
             this.enqueue(() => this.persistCommit(out.block, out.cert))
+            this.emit('certified', out.block)
             break
           case 'request-sync':
             this.enqueue(async () => {
@@ -305,6 +315,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
         switch (out.type) {
           case 'commit':
             this.enqueue(() => this.persistCommit(out.block, out.cert))
+            this.emit('certified', out.block)
             break
           case 'request-sync':
             this.enqueue(async () => {

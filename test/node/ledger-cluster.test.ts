@@ -39,6 +39,29 @@ describe('node: a ledger over real libp2p (4 validators and 2 followers on loopb
     expect(new Set(hashes).size, 'one block at that height everywhere').toBe(1)
   })
 
+  it('tells a follower’s agent of a block when its certificate checks, before the store has written it', async () => {
+    const f = new TxFactory(cluster.chain)
+    const follower = cluster.followers[1]!
+    const seen: string[] = []
+    const certified = (block: { header: { height: number } }) =>
+      seen.push(
+        `certified ${block.header.height} stored ${follower.store.head.height >= block.header.height}`,
+      )
+    follower.ledger.on('certified', certified)
+    try {
+      const tx = f.registerDevice(cluster.chain.key('device-certified').publicKey, 'gw', 'rev-a')
+      const r = await new NodeClient(`http://127.0.0.1:${cluster.validators[0]!.apiPort}`).submit(tx, 20_000)
+      expect(r.status).toBe('committed')
+      await eventually(
+        'the follower stores the block',
+        () => follower.store.head.height >= r.height! || undefined,
+      )
+      expect(seen, 'announced once, before the store held it').toContain(`certified ${r.height} stored false`)
+    } finally {
+      follower.ledger.off('certified', certified)
+    }
+  })
+
   it('lets a validator’s channels reuse the transactions its mempool holds instead of decoding them', async () => {
     const f = new TxFactory(cluster.chain)
     const validator = cluster.validators[2]!
