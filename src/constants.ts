@@ -752,6 +752,15 @@ export const PEER_EXCHANGE_INBOUND_STREAMS_MAX = 2
 /** A device waiting for a manifest asks its neighbours again at this interval. */
 export const MANIFEST_RETRY_INTERVAL_MS = 2_000
 
+/**
+ * Manifests a node keeps ahead of their download (fetched when a release for it is published,
+ * before its approval), each with the haves its neighbours sent for the image meanwhile. A
+ * device fetches one release at a time and prefetches only the newest one awaiting approval:
+ * 4 leaves room for a replaced release. Up to 4 × MANIFEST_BYTES_MAX (8 MiB) of manifests and
+ * 4 × TRANSFER_PEERS_MAX bitfields (8 KiB each at most) in the worst case.
+ */
+export const MANIFESTS_AHEAD_MAX = 4
+
 /** A validator that could not reach another retries after this delay, keeping its queue. */
 export const PBFT_REDIAL_DELAY_MS = 500
 

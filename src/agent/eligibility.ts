@@ -89,20 +89,8 @@ export function releaseEligibility(
 ): Eligibility {
   if (release.revoked !== null) return no('revoked')
   if (!isInstallable(release)) return no('not-approved')
-  if (release.product !== device.product) return no('other-product')
-  if (release.channel !== device.channel) return no('other-channel')
-  if (!release.hardware.includes(device.hardware)) return no('other-hardware')
-  if (registrationDisagrees(device)) return no('registration-mismatch')
-  // The ledger only accepts semantic versions, so a failure here means a record from
-  // elsewhere: refuse it rather than guess an order.
-  const version = parseSemVer(release.version)
-  if (!version) return no('bad-version')
-  if (compareSemVer(version, installed) <= 0) return no('not-newer')
-  if (release.minFrom !== null) {
-    const minFrom = parseSemVer(release.minFrom)
-    if (!minFrom) return no('bad-version')
-    if (compareSemVer(installed, minFrom) < 0) return no('below-min-from')
-  }
+  const mismatch = deviceMismatch(release, device, installed)
+  if (mismatch) return no(mismatch)
   const opensAt = waveOpensAt(release.rollout, device.bucket)
   if (opensAt === undefined) return no('wave-closed')
   if (now < opensAt) return no('wave-closed', opensAt)
@@ -121,4 +109,37 @@ export function installEligibility(
   if (!base.eligible) return base
   if (!isWindowOpen(window, now)) return no('window-closed', nextWindowOpening(window, now))
   return ELIGIBLE
+}
+
+/**
+ * Whether a release not revoked is for this device and newer than what it runs: every check of
+ * `releaseEligibility` but the approval and the rollout wave, which only time and approvers
+ * change. The node fetches such a release's manifest ahead of its approval, so that the
+ * download starts without a round trip when the approval commits.
+ */
+export function awaitsApproval(release: ReleaseRecord, device: DeviceProfile, installed: SemVer): boolean {
+  return release.revoked === null && deviceMismatch(release, device, installed) === undefined
+}
+
+/** The first check of product, channel, hardware, registration and version that fails, if any. */
+function deviceMismatch(
+  release: ReleaseRecord,
+  device: DeviceProfile,
+  installed: SemVer,
+): IneligibleReason | undefined {
+  if (release.product !== device.product) return 'other-product'
+  if (release.channel !== device.channel) return 'other-channel'
+  if (!release.hardware.includes(device.hardware)) return 'other-hardware'
+  if (registrationDisagrees(device)) return 'registration-mismatch'
+  // The ledger only accepts semantic versions, so a failure here means a record from
+  // elsewhere: refuse it rather than guess an order.
+  const version = parseSemVer(release.version)
+  if (!version) return 'bad-version'
+  if (compareSemVer(version, installed) <= 0) return 'not-newer'
+  if (release.minFrom !== null) {
+    const minFrom = parseSemVer(release.minFrom)
+    if (!minFrom) return 'bad-version'
+    if (compareSemVer(installed, minFrom) < 0) return 'below-min-from'
+  }
+  return undefined
 }

@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { open, readFile } from 'node:fs/promises'
 import {
   type AgentOutput,
+  awaitsApproval,
   DeviceAgent,
+  type LedgerView,
   ledgerView,
   parseMaintenanceWindow,
   releaseEligibility,
@@ -10,7 +12,7 @@ import {
 import { parseCid } from '../codec/cid.js'
 import { STATUS_RELEASES_MAX } from '../constants.js'
 import type { KeyPair } from '../crypto/ed25519.js'
-import { parseSemVer } from '../ledger/semver.js'
+import { compareSemVer, parseSemVer } from '../ledger/semver.js'
 import { signTx, type TxBody } from '../ledger/tx.js'
 import { Prng } from '../prng.js'
 import { hashFile } from '../transfer/chunk-store.js'
@@ -32,6 +34,11 @@ export interface ImageFetcher {
   ): Promise<{ ok: true; path: string } | { ok: false; reason: string }>
   cancel(manifest: string): Promise<void>
   imagePath(manifest: string): string
+  /**
+   * Fetches a manifest ahead of need, and learns which neighbours hold the image, so that a
+   * later `fetch` of it starts its download at once. Best effort: a failure is forgotten.
+   */
+  prefetchManifest(manifest: string): void
 }
 
 /** Reading a file of whole images, a block at a time. */
@@ -51,6 +58,8 @@ export class AgentDriver {
   private stopped = false
   /** A look at the ledger is queued for the end of this turn (onLedgerSoon). */
   private ledgerPending = false
+  /** The manifest last asked for ahead of an approval (prefetchManifest). */
+  private prefetched: string | undefined
 
   private constructor(
     private readonly agent: DeviceAgent,
@@ -169,8 +178,34 @@ export class AgentDriver {
 
   private onLedger(): void {
     if (this.stopped) return
-    this.agent.handleLedger(ledgerView(this.ledger.ledger), Date.now())
+    const view = ledgerView(this.ledger.ledger)
+    this.agent.handleLedger(view, Date.now())
+    this.prefetchManifest(view)
     this.pump()
+  }
+
+  /**
+   * Asks for the manifest of the newest release that is for this device and newer than what it
+   * runs, approved or not (`awaitsApproval`): a release is published before it is approved,
+   * so when the approval commits the device already holds the manifest and knows who holds
+   * the image, and its download starts without the two round trips (manifest, then the
+   * holders' `have`) that came after the approval.
+   */
+  private prefetchManifest(view: LedgerView): void {
+    const installed = parseSemVer(this.agent.installedVersion)
+    if (!installed) return
+    const profile = this.agent.deviceProfile
+    for (const release of view.releasesOf(this.config.product, this.config.channel)) {
+      // Newest version first: past the installed version nothing is newer.
+      const version = parseSemVer(release.version)
+      if (!version || compareSemVer(version, installed) <= 0) return
+      if (!awaitsApproval(release, profile, installed)) continue
+      if (release.manifest !== this.prefetched) {
+        this.prefetched = release.manifest
+        this.images.prefetchManifest(release.manifest)
+      }
+      return
+    }
   }
 
   private pump(): void {

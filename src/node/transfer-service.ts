@@ -19,6 +19,7 @@ import { ChunkStore } from '../transfer/chunk-store.js'
 import { FrameCredits } from '../transfer/frame-credits.js'
 import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
+import { ManifestsAhead } from '../transfer/manifests-ahead.js'
 import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../transfer/messages.js'
 import { type SessionOutput, TransferSession, type UploadJob } from '../transfer/session.js'
 import type { ImageFetcher } from './agent-driver.js'
@@ -78,6 +79,10 @@ export class TransferService implements ImageFetcher {
   private receivedSinceCheck = 0
   private readonly links: ChunkLinks
   private readonly manifestWaiters = new Map<string, Array<(bytes: Uint8Array) => void>>()
+  /** Manifests fetched before their image is open, and neighbours' haves for it meanwhile. */
+  private readonly ahead = new ManifestsAhead()
+  /** Manifest fetches under way: a prefetch and a download of one manifest ask once. */
+  private readonly manifestFetches = new Map<string, Promise<Uint8Array | null>>()
   private readonly upload: TokenBucket
   private readonly download: TokenBucket
   private readonly prng = Prng.fromBytes(randomBytes(32))
@@ -253,7 +258,7 @@ export class TransferService implements ImageFetcher {
     if (!image) {
       // Debug timings of the steps before the first request (the fidelity run reads them).
       const asked = Date.now()
-      const bytes = await this.fetchManifest(cid)
+      const bytes = await this.manifestOf(cid)
       if (!bytes) return { ok: false as const, reason: 'no neighbour sent the manifest' }
       const manifest = decodeManifest(bytes, { expectedCid: cid })
       if (!manifest.ok) return { ok: false as const, reason: `bad manifest: ${manifest.error.message}` }
@@ -270,9 +275,25 @@ export class TransferService implements ImageFetcher {
     ) {
       return { ok: false as const, reason: 'the manifest does not describe the release image' }
     }
+    // Haves heard before the image was open here (ManifestsAhead): the download starts with
+    // them, so its first requests leave with its own have instead of a round trip later.
+    const heard = this.ahead.take(key)
     if (image.store.isComplete()) return this.complete(image)
     if (image.download) return image.download.done
-    return this.startDownload(image)
+    const done = this.startDownload(image)
+    const connected = new Set(this.host.getConnections().map((c) => c.remotePeer.toString()))
+    for (const [peer, bitfield] of heard)
+      if (connected.has(peer)) void this.handle(peer, { type: 'have', manifest: image.cid, bitfield })
+    return done
+  }
+
+  /**
+   * Fetches a manifest ahead of its download (the agent driver asks when a release for this
+   * device is published), so that the download starts without asking for it.
+   */
+  prefetchManifest(manifestText: string): void {
+    const cid = parseCid(manifestText)
+    if (cid) void this.manifestOf(cid)
   }
 
   private startDownload(image: Image): Download['done'] {
@@ -372,6 +393,27 @@ export class TransferService implements ImageFetcher {
   >()
 
   // ---- Manifests ----
+
+  /** A manifest's bytes: held ahead, being fetched (joined), or fetched now. */
+  private manifestOf(cid: CID): Promise<Uint8Array | null> {
+    const key = cidToString(cid)
+    const open = this.images.get(key)
+    if (open) return Promise.resolve(open.manifestBytes)
+    const held = this.ahead.manifest(key)
+    if (held) return Promise.resolve(held)
+    let fetching = this.manifestFetches.get(key)
+    if (!fetching) {
+      this.ahead.expect(key)
+      fetching = this.fetchManifest(cid).then((bytes) => {
+        this.manifestFetches.delete(key)
+        if (bytes) this.ahead.put(key, bytes)
+        else this.ahead.forget(key)
+        return bytes
+      })
+      this.manifestFetches.set(key, fetching)
+    }
+    return fetching
+  }
 
   /**
    * Asks every neighbour for a manifest, again every MANIFEST_RETRY_INTERVAL_MS (new neighbours
@@ -476,9 +518,15 @@ export class TransferService implements ImageFetcher {
     }
     const image = this.images.get(key)
     if (!image) {
-      // A neighbour announces an image whose manifest we are waiting for: ask it.
-      if (msg.type === 'have' && this.manifestWaiters.has(key))
-        void this.send(peer, { type: 'manifest-request', manifest: msg.manifest })
+      if (msg.type === 'have') {
+        // A neighbour announces an image whose manifest we are waiting for: ask it.
+        if (this.manifestWaiters.has(key))
+          void this.send(peer, { type: 'manifest-request', manifest: msg.manifest })
+        this.ahead.noteHave(key, peer, msg.bitfield)
+      }
+      // A manifest fetched ahead of its download is served like that of an open image.
+      const bytes = msg.type === 'manifest-request' ? this.ahead.manifest(key) : undefined
+      if (bytes) void this.send(peer, { type: 'manifest', manifest: msg.manifest, bytes })
       return
     }
     const now = Date.now()
@@ -486,7 +534,10 @@ export class TransferService implements ImageFetcher {
     switch (msg.type) {
       case 'manifest-request':
         void this.send(peer, { type: 'manifest', manifest: image.cid, bytes: image.manifestBytes })
-        return
+        // With what we hold, unasked: the asker keeps it for its download's start
+        // (ManifestsAhead), instead of learning it from our answer to its first have.
+        if (session.chunksHeld > 0) session.tellAgain(peer)
+        break
       case 'have':
         session.handleHave(peer, msg.bitfield, now)
         break

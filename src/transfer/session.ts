@@ -164,6 +164,18 @@ export class TransferSession {
     this.scheduler?.handlePeerLeft(peer, now)
   }
 
+  /**
+   * Tells a neighbour our holdings again, told before or not: one that asked for the manifest
+   * keeps them for its download's start (the node's manifests ahead), instead of learning them
+   * from our answer to its first `have`, a round trip later.
+   */
+  tellAgain(peer: PeerId): void {
+    const n = this.neighbour(peer)
+    if (n === undefined) return
+    n.told = false
+    this.tell(peer)
+  }
+
   /** Whether a connected neighbour was told our holdings (status pages, tests). */
   hasTold(peer: PeerId): boolean {
     return this.neighbours.get(peer)?.told === true

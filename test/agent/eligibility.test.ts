@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  awaitsApproval,
   type DeviceProfile,
   type Eligibility,
   installEligibility,
@@ -150,4 +151,40 @@ describe('agent: eligibility (the pure check)', () => {
       eligible: true,
     })
   })
+})
+
+describe('agent: awaitsApproval (which manifest a device fetches ahead of the approval)', () => {
+  const cases: Array<{ name: string; release: ReleaseOptions; revoke?: boolean; expected: boolean }> = [
+    {
+      name: 'an unapproved release for this device',
+      release: { version: '1.1.0', approve: false },
+      expected: true,
+    },
+    { name: 'an approved one', release: { version: '1.1.0' }, expected: true },
+    {
+      name: 'one whose wave opens tomorrow',
+      release: { version: '1.1.0', rollout: { start: T0 + DAY, waves: [{ percent: 100, afterMs: 0 }] } },
+      expected: true,
+    },
+    { name: 'a revoked one', release: { version: '1.1.0', approve: false }, revoke: true, expected: false },
+    {
+      name: 'other hardware',
+      release: { version: '1.1.0', approve: false, hardware: ['rev-a'] },
+      expected: false,
+    },
+    {
+      name: 'another product',
+      release: { version: '1.1.0', approve: false, product: 'camera' },
+      expected: false,
+    },
+    { name: 'not newer', release: { version: '1.0.0', approve: false }, expected: false },
+  ]
+  for (const c of cases) {
+    it(`agent: awaitsApproval: ${c.name}`, () => {
+      const w = new World()
+      const id = w.publish(c.release)
+      if (c.revoke) w.revoke(id)
+      expect(awaitsApproval(w.release(id), profile(w), parseSemVer('1.0.0')!), c.name).toBe(c.expected)
+    })
+  }
 })
