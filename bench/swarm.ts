@@ -32,8 +32,11 @@ import {
   startRealFleet,
   stopRealFleet,
 } from '../simulations/fidelity/real-fleet.js'
-import { SWARM_SCENARIOS, type SwarmScenarioName } from '../simulations/fidelity/scenarios.js'
-import { distributionBounds } from '../simulations/report/bounds.js'
+import {
+  lowerBoundSecondsOf,
+  SWARM_SCENARIOS,
+  type SwarmScenarioName,
+} from '../simulations/fidelity/scenarios.js'
 import { runLibtorrentSwarm } from './anchors/libtorrent.js'
 import { runRawLibp2p } from './anchors/raw-libp2p.js'
 import { arg } from './process.js'
@@ -66,17 +69,6 @@ function withFlags(c: FidelityCapacities, args: string[]): FidelityCapacities {
   }
 }
 
-function lowerBoundSeconds(c: FidelityCapacities): number {
-  return distributionBounds({
-    fileBytes: c.imageBytes,
-    seedUploadBps: c.originUploadBps,
-    peers: Array.from({ length: c.devices }, () => ({
-      uploadBps: c.deviceUploadBps,
-      downloadBps: c.deviceDownloadBps,
-    })),
-  }).lowerBoundSeconds
-}
-
 export function median(xs: readonly number[]): number {
   const sorted = [...xs].sort((a, b) => a - b)
   const mid = Math.floor(sorted.length / 2)
@@ -99,7 +91,7 @@ interface RolloutRun {
 }
 
 async function fwmeshRollout(c: FidelityCapacities, run: number): Promise<RolloutRun> {
-  const bound = lowerBoundSeconds(c)
+  const bound = lowerBoundSecondsOf(c)
   const real = await runRealRollout(c, `swarm-${run}`, {
     deadlineMs: STUCK_AFTER_BOUNDS * bound * 1000 + STUCK_AFTER_EXTRA_MS,
     keepDir: process.env.FWMESH_BENCH_KEEP === '1',
@@ -180,7 +172,7 @@ async function anchors(c: FidelityCapacities, runs: number) {
 
 async function rolloutScenario(name: SwarmScenarioName, args: string[], runs: number) {
   const c = withFlags(SWARM_SCENARIOS[name], args)
-  const bound = lowerBoundSeconds(c)
+  const bound = lowerBoundSecondsOf(c)
   const results: RolloutRun[] = []
   for (let run = 1; run <= runs; run++) {
     process.stderr.write(

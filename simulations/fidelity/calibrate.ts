@@ -20,10 +20,9 @@ import { writeFile } from 'node:fs/promises'
 import { cpus } from 'node:os'
 import { arg } from '../../bench/process.js'
 import { CPU_COSTS_FILE } from '../fleet/cpu.js'
-import { distributionBounds } from '../report/bounds.js'
 import { fitCosts, type Sample, sampleOf } from './fit-costs.js'
 import { runRealRollout } from './real-fleet.js'
-import { SWARM_SCENARIOS, type SwarmScenarioName } from './scenarios.js'
+import { lowerBoundSecondsOf, SWARM_SCENARIOS, type SwarmScenarioName } from './scenarios.js'
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2)
@@ -32,14 +31,7 @@ async function main(): Promise<void> {
   const measured: Record<string, unknown>[] = []
   for (const name of Object.keys(SWARM_SCENARIOS) as SwarmScenarioName[]) {
     const c = SWARM_SCENARIOS[name]
-    const bound = distributionBounds({
-      fileBytes: c.imageBytes,
-      seedUploadBps: c.originUploadBps,
-      peers: Array.from({ length: c.devices }, () => ({
-        uploadBps: c.deviceUploadBps,
-        downloadBps: c.deviceDownloadBps,
-      })),
-    }).lowerBoundSeconds
+    const bound = lowerBoundSecondsOf(c)
     for (let run = 1; run <= runs; run++) {
       process.stderr.write(`calibrate: ${name}, run ${run} of ${runs}\n`)
       const real = await runRealRollout(c, `calibrate-${name}-${run}`, {

@@ -24,9 +24,8 @@
  */
 import '../../src/polyfills.js'
 import { readCpuCosts } from '../fleet/cpu.js'
-import { distributionBounds } from '../report/bounds.js'
 import { runRealRollout } from './real-fleet.js'
-import { SWARM_SCENARIOS, type SwarmScenarioName } from './scenarios.js'
+import { lowerBoundSecondsOf, SWARM_SCENARIOS, type SwarmScenarioName } from './scenarios.js'
 import { runSimulatedRollout } from './sim-fleet.js'
 
 const MiB = 1024 * 1024
@@ -65,14 +64,6 @@ interface ScenarioComparison {
 async function compare(name: SwarmScenarioName, seed: number): Promise<ScenarioComparison> {
   const c = SWARM_SCENARIOS[name]
   process.stderr.write(`fidelity: ${name}, seed ${seed}; ${c.devices} devices, ${c.imageBytes / MiB} MiB\n`)
-  const bounds = distributionBounds({
-    fileBytes: c.imageBytes,
-    seedUploadBps: c.originUploadBps,
-    peers: Array.from({ length: c.devices }, () => ({
-      uploadBps: c.deviceUploadBps,
-      downloadBps: c.deviceDownloadBps,
-    })),
-  })
   const simulated = runSimulatedRollout(c, seed)
   process.stderr.write('fidelity: the simulated run is done; starting real processes\n')
   // FWMESH_FIDELITY_KEEP=1 keeps the fleet's data directories and per-node logs to read.
@@ -91,7 +82,7 @@ async function compare(name: SwarmScenarioName, seed: number): Promise<ScenarioC
   }
   return {
     scenario: name,
-    lowerBoundSeconds: round(bounds.lowerBoundSeconds),
+    lowerBoundSeconds: round(lowerBoundSecondsOf(c)),
     simulatedSeconds: sim,
     realSeconds: measured,
     stuckDevices,

@@ -3,6 +3,7 @@
  * `npm run sim:calibrate` and `npm run sim:fidelity` share them): one bound by the links, one
  * by the CPU of a 2-core machine, each node rate-limited by its own config.
  */
+import { distributionBounds } from '../report/bounds.js'
 import type { FidelityCapacities } from './real-fleet.js'
 
 const KiB = 1024
@@ -27,4 +28,16 @@ export const SWARM_SCENARIOS: Readonly<Record<SwarmScenarioName, FidelityCapacit
     deviceUploadBps: 8 * MiB,
     deviceDownloadBps: 8 * MiB,
   },
+}
+
+/** The Kumar–Ross lower bound on a scenario's distribution time from one seed, in seconds. */
+export function lowerBoundSecondsOf(c: FidelityCapacities): number {
+  return distributionBounds({
+    fileBytes: c.imageBytes,
+    seedUploadBps: c.originUploadBps,
+    peers: Array.from({ length: c.devices }, () => ({
+      uploadBps: c.deviceUploadBps,
+      downloadBps: c.deviceDownloadBps,
+    })),
+  }).lowerBoundSeconds
 }

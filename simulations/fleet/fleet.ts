@@ -864,26 +864,23 @@ class Fleet {
 
   /** The link x–y broke: both sides forget each other (transfer-service.ts `neighbourLeft`). */
   private linkDown(x: number, y: number): void {
-    for (const [a, b] of [
-      [x, y],
-      [y, x],
-    ] as const) {
-      const session = this.sessions[a]
-      if (!session) continue
-      session.handlePeerLeft(this.peerIds[b]!, this.now)
-      this.drain(a)
-    }
+    this.atBothEnds(x, y, (session, other) => session.handlePeerLeft(other, this.now))
   }
 
   /** The link x–y (re)formed: a side that is downloading tells the other (peer:connect). */
   private linkUpAgain(x: number, y: number): void {
+    this.atBothEnds(x, y, (session, other) => session.handlePeerConnected(other))
+  }
+
+  /** Tells the session at each end of the link x–y about the other end, and drains it. */
+  private atBothEnds(x: number, y: number, tell: (session: TransferSession, other: string) => void): void {
     for (const [a, b] of [
       [x, y],
       [y, x],
     ] as const) {
       const session = this.sessions[a]
       if (!session) continue
-      session.handlePeerConnected(this.peerIds[b]!)
+      tell(session, this.peerIds[b]!)
       this.drain(a)
     }
   }
