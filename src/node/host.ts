@@ -7,6 +7,8 @@ import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import {
+  GOSSIP_HISTORY_HEARTBEATS,
+  GOSSIP_LAZY_PEERS,
   INBOUND_CONNECTIONS_PER_HOST_PER_SEC,
   INBOUND_PENDING_CONNECTIONS_MAX,
   NETWORK_MAX_CONNECTIONS_DEFAULT,
@@ -112,6 +114,10 @@ export async function createHost(options: HostOptions) {
         D: 6,
         Dlo: 4,
         Dhi: 12,
+        // IHAVE for one heartbeat to three peers: gossip only repairs what the mesh and sync
+        // miss, and idle, it was most of what a follower sent (constants.ts says how much).
+        mcacheGossip: GOSSIP_HISTORY_HEARTBEATS,
+        Dlazy: GOSSIP_LAZY_PEERS,
         // Gossipsub penalises more than 10 peers on one IP address (a Sybil defence). A site's
         // devices reach their gateway through one NAT address, and every message on our topics
         // is checked by signature or certificate anyway; with the penalty a gateway (or any

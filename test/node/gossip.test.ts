@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { GOSSIP_HISTORY_HEARTBEATS, GOSSIP_LAZY_PEERS } from '../../src/constants.js'
 import { gossipTopics, type Host } from '../../src/node/host.js'
 import { eventually } from '../helpers/cluster.js'
 import { loopbackHost } from '../helpers/hosts.js'
@@ -28,6 +29,14 @@ function deliveries(h: Host): Delivery[] {
 describe('node: gossip is content-addressed and unsigned (real libp2p, loopback)', () => {
   afterEach(async () => {
     await Promise.all(started.splice(0).map((h) => h.stop()))
+  })
+
+  it('a message is advertised (IHAVE) for one heartbeat, to three peers outside the mesh', async () => {
+    const h = await host(54)
+    const opts = (h.services.pubsub as unknown as { opts: { mcacheGossip: number; Dlazy: number } }).opts
+    expect(opts.mcacheGossip, 'heartbeats a message is advertised in').toBe(GOSSIP_HISTORY_HEARTBEATS)
+    expect(opts.Dlazy, 'peers each advertisement goes to').toBe(GOSSIP_LAZY_PEERS)
+    expect([GOSSIP_HISTORY_HEARTBEATS, GOSSIP_LAZY_PEERS]).toEqual([1, 3])
   })
 
   it('one block announced by two validators reaches a follower once, naming the neighbour that sent it', async () => {
