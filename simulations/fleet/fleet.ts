@@ -757,6 +757,14 @@ class Fleet {
   private readonly deliverHaveUpdate = (peer: string, chunks: readonly number[]): void =>
     this.haveUpdate(this.flushing, Number(peer), chunks)
 
+  /**
+   * Drops y's references to its neighbours: each points into y's scheduler, which they would
+   * keep alive after y's download ended (at 10k devices, 130 MB more and a third more time).
+   */
+  private forgetPeerRefs(y: number): void {
+    this.peerRefs.fill(undefined, this.overlay.start[y]!, this.overlay.start[y + 1]!)
+  }
+
   /** y hears x's have-update (no latency of its own: see onFlush). */
   private haveUpdate(x: number, y: number, chunks: readonly number[]): void {
     if (this.cpu) {
@@ -855,6 +863,7 @@ class Fleet {
 
   private downloadComplete(x: number): void {
     this.sessions[x]!.stopDownload()
+    this.forgetPeerRefs(x)
     this.tickAt[x] = Number.POSITIVE_INFINITY
     this.meter.downloadDone(x, this.now)
     this.agentDownloaded(x)
@@ -1116,6 +1125,7 @@ class Fleet {
       case 'cancel-fetch':
         if (this.sessions[d]?.downloading) {
           this.sessions[d] = null
+          this.forgetPeerRefs(d)
           this.tickAt[d] = Number.POSITIVE_INFINITY
         }
         return

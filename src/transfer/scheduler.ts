@@ -544,27 +544,33 @@ export class SwarmScheduler {
   }
 
   /**
-   * The chunks of `chunks` a neighbour has not said it holds: the same array when it lacks
-   * them all (or is not joined), a new one otherwise; and all of them when it holds every
-   * chunk (the transfer session tells a complete holder everything: see its `announce`).
-   * Announcing news to a neighbour is the hot path of a swarm, so the neighbour is resolved
-   * once and nothing is allocated unless needed.
+   * What to announce to a neighbour: `complete` when it holds every chunk (the transfer session
+   * tells a complete holder of every new chunk: see its `announce`), otherwise the chunks of
+   * `partial` it has not said it holds (the same array when it lacks them all, or is not
+   * joined). Announcing news is the hot path of a swarm: the neighbour is resolved once, and
+   * nothing is allocated unless needed.
    */
-  peerLacking(from: PeerId | PeerRef, chunks: readonly number[]): readonly number[] {
+  newsFor(
+    from: PeerId | PeerRef,
+    partial: readonly number[],
+    complete: readonly number[],
+  ): readonly number[] {
     const p = this.resolve(from)
-    if (p === undefined || p.haveCount === 0 || p.haveCount === this.chunkCount) return chunks
+    if (p === undefined) return partial
+    if (p.haveCount === this.chunkCount) return complete
+    if (p.haveCount === 0 || partial.length === 0) return partial
     const { have } = p
     let lacking: number[] | null = null
-    for (let i = 0; i < chunks.length; i++) {
-      const c = chunks[i]!
+    for (let i = 0; i < partial.length; i++) {
+      const c = partial[i]!
       const held = this.inRange(c) && (have[c >>> 3]! & (0x80 >>> (c & 7))) !== 0
       if (held) {
-        if (lacking === null) lacking = chunks.slice(0, i)
+        if (lacking === null) lacking = partial.slice(0, i)
       } else if (lacking !== null) {
         lacking.push(c)
       }
     }
-    return lacking ?? chunks
+    return lacking ?? partial
   }
 
   /** Chunks a joined neighbour has said it holds; undefined for one not joined. */

@@ -309,20 +309,9 @@ export class TransferSession {
     const list = this.neighbourList
     for (let k = 0; k < list.length; k++) {
       const n = list[k]!
-      if (!n.heard || !n.told) continue
-      let news: readonly number[]
-      if (s === null) {
-        // Not downloading: who holds what is not tracked; everyone hears of everything once.
-        news = all ? forPartial : NONE
-      } else {
-        const from = n.ref ?? n.id
-        news =
-          s.peerChunksHeld(from) === this.chunkCount
-            ? forComplete
-            : all
-              ? s.peerLacking(from, forPartial)
-              : NONE
-      }
+      if (!n.told || !n.heard) continue
+      // Not downloading: who holds what is not tracked; everyone hears of everything once.
+      const news = s === null ? forPartial : s.newsFor(n.ref ?? n.id, forPartial, forComplete)
       for (let i = 0; i < news.length; i += HAVE_UPDATE_CHUNKS_MAX) {
         const part = news.length <= HAVE_UPDATE_CHUNKS_MAX ? news : news.slice(i, i + HAVE_UPDATE_CHUNKS_MAX)
         if (deliver) deliver(n.id, part)
