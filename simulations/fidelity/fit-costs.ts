@@ -30,15 +30,25 @@ export function sampleOf(node: NodeWork, windowSeconds: number): Sample {
 }
 
 /**
- * Least squares for cpuMs ≈ x·(windowMs, mib, messages) with x ≥ 0: the unconstrained fit,
- * then, while a cost comes out negative, that cost fixed at 0 and the others fitted again.
+ * Least squares for cpuMs ≈ idle·windowMs + perMiB·mib + perMessage·messages with every cost
+ * ≥ 0: the unconstrained fit, then, while a cost comes out negative, that cost fixed at 0 and
+ * the others fitted again. `fixedMsPerMiB` fixes the cost per MiB instead of fitting it: on a
+ * swarm's nodes MiB and messages grow together (a chunk comes with its request and its
+ * have-updates), so the data alone cannot split them (a real run fitted 0 ms per MiB); the
+ * calibration measures it directly (calibrate.ts).
  */
-export function fitCosts(samples: readonly Sample[]): { costs: CpuCosts; rmsMs: number } {
+export function fitCosts(
+  samples: readonly Sample[],
+  fixedMsPerMiB?: number,
+): { costs: CpuCosts; rmsMs: number } {
   const columns = [(s: Sample) => s.windowMs, (s: Sample) => s.mib, (s: Sample) => s.messages]
-  const free = [true, true, true]
-  let x = [0, 0, 0]
+  const fixed = fixedMsPerMiB ?? 0
+  const target = (s: Sample) => s.cpuMs - fixed * s.mib
+  const free = [true, fixedMsPerMiB === undefined, true]
+  let x = [0, fixed, 0]
   for (let round = 0; round < columns.length; round++) {
-    x = solveFree(samples, columns, free)
+    const fitted = solveFree(samples, columns, free, target)
+    x = fitted.map((v, i) => (free[i] ? v : i === 1 ? fixed : 0))
     const negative = x.findIndex((v, i) => free[i] && v < 0)
     if (negative < 0) break
     free[negative] = false
@@ -60,6 +70,7 @@ function solveFree(
   samples: readonly Sample[],
   columns: ReadonlyArray<(s: Sample) => number>,
   free: readonly boolean[],
+  target: (s: Sample) => number,
 ): number[] {
   const idx = columns.map((_, i) => i).filter((i) => free[i])
   const k = idx.length
@@ -68,7 +79,7 @@ function solveFree(
     const row = idx.map((i) => columns[i]!(s))
     for (let r = 0; r < k; r++) {
       for (let c = 0; c < k; c++) a[r]![c]! += row[r]! * row[c]!
-      a[r]![k]! += row[r]! * s.cpuMs
+      a[r]![k]! += row[r]! * target(s)
     }
   }
   for (let col = 0; col < k; col++) {

@@ -49,6 +49,19 @@ describe('simulator CPU calibration', () => {
     expect(costs.idleCoreShare).toBeGreaterThanOrEqual(0)
   })
 
+  it('with the cost per MiB measured apart, fits the rest even where messages grow with the bytes', () => {
+    // Every node sends 40 messages per MiB: bytes and messages alone cannot be told apart.
+    const samples: Sample[] = Array.from({ length: 30 }, (_, i) => {
+      const mib = i < 3 ? 0 : 4 * i
+      const messages = i < 3 ? 5 : 40 * mib
+      return { windowMs: 20_000, mib, messages, cpuMs: 0.03 * 20_000 + 5 * mib + 0.2 * messages }
+    })
+    const { costs } = fitCosts(samples, 5)
+    expect(costs.msPerMiB).toBe(5)
+    expect(costs.msPerMessage).toBeCloseTo(0.2, 6)
+    expect(costs.idleCoreShare).toBeCloseTo(0.03, 6)
+  })
+
   it('refuses samples that cannot tell the costs apart', () => {
     const same: Sample[] = Array.from({ length: 5 }, () => ({
       windowMs: 1000,
