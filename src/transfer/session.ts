@@ -60,8 +60,6 @@ export interface SessionInit {
   readonly chunkCount: number
   /** Chunks held when the session opens (a resumed or a complete image), bitfield.ts layout. */
   readonly held?: Uint8Array
-  /** Options of the upload queue (tests); the protocol's defaults otherwise. */
-  readonly uploadSlots?: number
 }
 
 /** A connected neighbour as the session knows it. */
@@ -103,7 +101,7 @@ export class TransferSession {
       assert(init.held.length === this.held.length, 'a held bitfield of the image')
       for (let c = 0; c < init.chunkCount; c++) if (getBit(init.held, c)) this.markHeld(c)
     }
-    this.uploads = new UploadQueue(init.uploadSlots !== undefined ? { slots: init.uploadSlots } : {})
+    this.uploads = new UploadQueue()
   }
 
   // ---- Roles ----
