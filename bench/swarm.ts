@@ -22,7 +22,8 @@
  * each other by peer exchange (the default gives each every validator and earlier device).
  *
  * `idle`: the same fleet with no release, after start-up settles: each process's share of one
- * core over `--idle-seconds`, validators and followers apart.
+ * core over `--idle-seconds`, validators and followers apart; at a new genesis's default chain
+ * parameters (an empty block every 30 s), and as `fastChain` at the rollout fleets' (every 5 s).
  */
 import '../src/polyfills.js'
 import { processCpuSeconds } from '../scripts/proc-cpu.js'
@@ -37,6 +38,7 @@ import {
   SWARM_SCENARIOS,
   type SwarmScenarioName,
 } from '../simulations/fidelity/scenarios.js'
+import { DEFAULT_BLOCK_INTERVAL_MS, DEFAULT_EMPTY_BLOCK_INTERVAL_MS } from '../src/constants.js'
 import { runLibtorrentSwarm } from './anchors/libtorrent.js'
 import { runRawLibp2p } from './anchors/raw-libp2p.js'
 import { arg } from './process.js'
@@ -219,9 +221,22 @@ async function rolloutScenario(name: SwarmScenarioName, args: string[], runs: nu
   }
 }
 
-/** Each process's share of one core over the window, in percent. */
+/**
+ * Each process's share of one core over the window, in percent: at the chain parameters a new
+ * genesis gets by default (an empty block every 30 s), and at the rollout fleets' (every 5 s:
+ * each empty block costs a validator ~0.1 s of CPU and every node its gossip and sync).
+ */
 async function idleScenario(args: string[], runs: number) {
-  const c = withFlags({ ...SWARM_SCENARIOS.linkBound }, args)
+  const production = await idleFleet(args, runs, {
+    blockIntervalMs: DEFAULT_BLOCK_INTERVAL_MS,
+    emptyBlockIntervalMs: DEFAULT_EMPTY_BLOCK_INTERVAL_MS,
+  })
+  const fastChain = await idleFleet(args, runs, undefined)
+  return { ...production, fastChain }
+}
+
+async function idleFleet(args: string[], runs: number, chain: FidelityCapacities['chain']) {
+  const c = { ...withFlags({ ...SWARM_SCENARIOS.linkBound }, args), ...(chain ? { chain } : {}) }
   const windowMs = arg(args, 'idle-seconds', 60) * 1000
   const follower: number[] = []
   const validator: number[] = []
@@ -245,6 +260,7 @@ async function idleScenario(args: string[], runs: number) {
   return {
     validators: c.validators,
     devices: c.devices,
+    emptyBlockIntervalSeconds: (chain?.emptyBlockIntervalMs ?? 5_000) / 1000,
     windowSeconds: windowMs / 1000,
     runs,
     followerCorePercent: round(median(follower)),

@@ -251,6 +251,8 @@ export async function initGenesis(
   validators: readonly DemoNode[],
   admin: Uint8Array,
   blockIntervalMs: number,
+  /** The benchmark and demo fleets make an empty block every 5 s (production: every 30 s). */
+  emptyBlockIntervalMs = 5_000,
 ): Promise<void> {
   const args = [
     'genesis',
@@ -268,7 +270,7 @@ export async function initGenesis(
     '--param',
     `blockIntervalMs=${blockIntervalMs}`,
     '--param',
-    'emptyBlockIntervalMs=5000',
+    `emptyBlockIntervalMs=${emptyBlockIntervalMs}`,
   )
   for (const v of validators) args.push('--validator', `${v.name}=${toHex(v.keys.publicKey)}`)
   await fwmesh(args, { quiet: true })

@@ -43,6 +43,8 @@ export interface FidelityCapacities {
    * origin's address (`origin`): the rest is left to the nodes' peer exchange.
    */
   readonly bootstrap?: 'mesh' | 'origin'
+  /** Chain parameters: blocks every 100 ms when there is work, an empty one every 5 s, unless set. */
+  readonly chain?: { readonly blockIntervalMs: number; readonly emptyBlockIntervalMs: number }
 }
 
 export interface RealRolloutResult {
@@ -151,7 +153,13 @@ export async function startRealFleet(c: FidelityCapacities): Promise<RealFleet> 
   const devices = await Promise.all(
     Array.from({ length: c.devices }, (_, i) => makeNode(`device-${i}`, generateKeyPair())),
   )
-  await initGenesis('fidelity', validators, ops.admin.publicKey, 100)
+  await initGenesis(
+    'fidelity',
+    validators,
+    ops.admin.publicKey,
+    c.chain?.blockIntervalMs ?? 100,
+    c.chain?.emptyBlockIntervalMs,
+  )
   for (const [i, v] of validators.entries()) {
     const others = validators.filter((o) => o !== v).map(address)
     await startNode(v, 'validator', others, i === 0 ? `[bandwidth]\nupload = ${c.originUploadBps}` : '')
