@@ -7,9 +7,6 @@ import {
   CHUNK_BYTES_MAX,
   HAVE_UPDATE_INTERVAL_MS,
   LINK_RETELL_DELAY_MS,
-  MANIFEST_BYTES_MAX,
-  MANIFEST_FETCH_TIMEOUT_MS,
-  MANIFEST_RETRY_INTERVAL_MS,
   MEMORY_CHECK_BYTES,
   STORE_FLUSH_INTERVAL_MS,
   UPLOAD_SLOTS_MAX,
@@ -19,7 +16,6 @@ import { ChunkStore } from '../transfer/chunk-store.js'
 import { FrameCredits } from '../transfer/frame-credits.js'
 import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
-import { ManifestsAhead } from '../transfer/manifests-ahead.js'
 import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../transfer/messages.js'
 import { type SessionOutput, TransferSession, type UploadJob } from '../transfer/session.js'
 import type { ImageFetcher } from './agent-driver.js'
@@ -27,6 +23,7 @@ import { writeAtomically } from './atomic-file.js'
 import { ChunkLinks, type ChunkTraffic } from './chunk-links.js'
 import type { Host } from './host.js'
 import type { Logger } from './log.js'
+import { ManifestFetcher } from './manifest-fetcher.js'
 import { TokenBucket } from './token-bucket.js'
 
 /** A download in progress (the session's scheduler decides), bytes counted per neighbour. */
@@ -78,11 +75,8 @@ export class TransferService implements ImageFetcher {
   /** Chunk bytes accepted since the memory watch was last checked. */
   private receivedSinceCheck = 0
   private readonly links: ChunkLinks
-  private readonly manifestWaiters = new Map<string, Array<(bytes: Uint8Array) => void>>()
-  /** Manifests fetched before their image is open, and neighbours' haves for it meanwhile. */
-  private readonly ahead = new ManifestsAhead()
-  /** Manifest fetches under way: a prefetch and a download of one manifest ask once. */
-  private readonly manifestFetches = new Map<string, Promise<Uint8Array | null>>()
+  /** Manifests of images not open here: fetched from neighbours, ahead of a download or for it. */
+  private readonly manifests: ManifestFetcher
   private readonly upload: TokenBucket
   private readonly download: TokenBucket
   private readonly prng = Prng.fromBytes(randomBytes(32))
@@ -115,6 +109,13 @@ export class TransferService implements ImageFetcher {
         },
         onDropped: (peer, misbehaved) => this.neighbourLeft(peer, misbehaved),
         admit: (peer, length) => this.credits.admit(peer, length),
+      },
+      log,
+    )
+    this.manifests = new ManifestFetcher(
+      {
+        peers: () => this.connectedPeers(),
+        send: (peer, msg) => void this.send(peer, msg),
       },
       log,
     )
@@ -258,7 +259,7 @@ export class TransferService implements ImageFetcher {
     if (!image) {
       // Debug timings of the steps before the first request (the fidelity run reads them).
       const asked = Date.now()
-      const bytes = await this.manifestOf(cid)
+      const bytes = await this.manifests.get(cid)
       if (!bytes) return { ok: false as const, reason: 'no neighbour sent the manifest' }
       const manifest = decodeManifest(bytes, { expectedCid: cid })
       if (!manifest.ok) return { ok: false as const, reason: `bad manifest: ${manifest.error.message}` }
@@ -277,7 +278,7 @@ export class TransferService implements ImageFetcher {
     }
     // Haves heard before the image was open here (ManifestsAhead): the download starts with
     // them, so its first requests leave with its own have instead of a round trip later.
-    const heard = this.ahead.take(key)
+    const heard = this.manifests.takeHeard(key)
     if (image.store.isComplete()) return this.complete(image)
     if (image.download) return image.download.done
     const done = this.startDownload(image)
@@ -293,7 +294,7 @@ export class TransferService implements ImageFetcher {
    */
   prefetchManifest(manifestText: string): void {
     const cid = parseCid(manifestText)
-    if (cid) void this.manifestOf(cid)
+    if (cid && !this.images.has(cidToString(cid))) this.manifests.prefetch(cid)
   }
 
   private startDownload(image: Image): Download['done'] {
@@ -392,67 +393,6 @@ export class TransferService implements ImageFetcher {
     { bytesFrom: Map<string, number>; banned: Map<string, string>; heldAtStart: number }
   >()
 
-  // ---- Manifests ----
-
-  /** A manifest's bytes: held ahead, being fetched (joined), or fetched now. */
-  private manifestOf(cid: CID): Promise<Uint8Array | null> {
-    const key = cidToString(cid)
-    const open = this.images.get(key)
-    if (open) return Promise.resolve(open.manifestBytes)
-    const held = this.ahead.manifest(key)
-    if (held) return Promise.resolve(held)
-    let fetching = this.manifestFetches.get(key)
-    if (!fetching) {
-      this.ahead.expect(key)
-      fetching = this.fetchManifest(cid).then((bytes) => {
-        this.manifestFetches.delete(key)
-        if (bytes) this.ahead.put(key, bytes)
-        else this.ahead.forget(key)
-        return bytes
-      })
-      this.manifestFetches.set(key, fetching)
-    }
-    return fetching
-  }
-
-  /**
-   * Asks every neighbour for a manifest, again every MANIFEST_RETRY_INTERVAL_MS (new neighbours
-   * connect, and neighbours that had nothing may have fetched it meanwhile), and also any
-   * neighbour that announces chunks of it. The first answer matching the CID wins.
-   */
-  private async fetchManifest(cid: CID): Promise<Uint8Array | null> {
-    const key = cidToString(cid)
-    const asked = new Set<string>()
-    const ask = () => {
-      for (const peer of this.host.getPeers().map((p) => p.toString())) {
-        if (asked.has(peer)) continue
-        asked.add(peer)
-        void this.send(peer, { type: 'manifest-request', manifest: cid })
-      }
-    }
-    const got = new Promise<Uint8Array | null>((resolve) => {
-      const retry = setInterval(() => {
-        // A neighbour may have fetched it since we asked: ask everyone again.
-        asked.clear()
-        ask()
-      }, MANIFEST_RETRY_INTERVAL_MS)
-      const timer = setTimeout(() => {
-        clearInterval(retry)
-        this.manifestWaiters.delete(key)
-        resolve(null)
-      }, MANIFEST_FETCH_TIMEOUT_MS)
-      const list = this.manifestWaiters.get(key) ?? []
-      list.push((bytes) => {
-        clearTimeout(timer)
-        clearInterval(retry)
-        resolve(bytes)
-      })
-      this.manifestWaiters.set(key, list)
-    })
-    ask()
-    return got
-  }
-
   /** A neighbour's link broke: forget what it announced and what it asked. */
   private neighbourLeft(peer: string, misbehaved = false): void {
     this.credits.forget(peer)
@@ -504,29 +444,9 @@ export class TransferService implements ImageFetcher {
 
   private async handle(peer: string, msg: ChunkMessage): Promise<void> {
     const key = cidToString(msg.manifest)
-    if (msg.type === 'manifest') {
-      const waiters = this.manifestWaiters.get(key)
-      if (!waiters || msg.bytes.byteLength > MANIFEST_BYTES_MAX) return
-      // Checked against the CID before anyone sees it: a neighbour cannot forge a manifest.
-      if (!decodeManifest(msg.bytes, { expectedCid: msg.manifest }).ok) {
-        this.log.warn({ peer, manifest: key }, 'a neighbour sent a manifest that does not match its CID')
-        return
-      }
-      this.manifestWaiters.delete(key)
-      for (const w of waiters) w(msg.bytes)
-      return
-    }
     const image = this.images.get(key)
-    if (!image) {
-      if (msg.type === 'have') {
-        // A neighbour announces an image whose manifest we are waiting for: ask it.
-        if (this.manifestWaiters.has(key))
-          void this.send(peer, { type: 'manifest-request', manifest: msg.manifest })
-        this.ahead.noteHave(key, peer, msg.bitfield)
-      }
-      // A manifest fetched ahead of its download is served like that of an open image.
-      const bytes = msg.type === 'manifest-request' ? this.ahead.manifest(key) : undefined
-      if (bytes) void this.send(peer, { type: 'manifest', manifest: msg.manifest, bytes })
+    if (!image || msg.type === 'manifest') {
+      this.manifests.handle(peer, msg)
       return
     }
     const now = Date.now()
