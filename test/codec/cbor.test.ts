@@ -5,6 +5,7 @@ import { fromHex } from '../../src/codec/bytes.js'
 import { decodeCbor, encodeCbor } from '../../src/codec/cbor.js'
 import { CID, cidOf, cidToString, parseCid } from '../../src/codec/cid.js'
 import { array, bytes, literal, struct, tagged, text, uint } from '../../src/codec/schema.js'
+import { CBOR_DEPTH_MAX } from '../../src/constants.js'
 
 describe('codec: canonical DAG-CBOR', () => {
   it('round-trips values and sorts map keys the DAG-CBOR way (length first)', () => {
@@ -47,6 +48,76 @@ describe('codec: canonical DAG-CBOR', () => {
       }),
       { seed: 1, numRuns: 2000 },
     )
+  })
+})
+
+/** `levels` arrays of one item each, around a 0: `[[[...[0]...]]]`. */
+function nestedArrays(levels: number): Uint8Array {
+  const bytes = new Uint8Array(levels + 1).fill(0x81)
+  bytes[levels] = 0x00
+  return bytes
+}
+
+/** `levels` maps of one entry each: `{"a": {"a": ... 0}}`. */
+function nestedMaps(levels: number): Uint8Array {
+  const bytes = new Uint8Array(levels * 3 + 1)
+  for (let i = 0; i < levels; i++) bytes.set([0xa1, 0x61, 0x61], i * 3)
+  return bytes
+}
+
+describe('codec: decoding is bounded in depth, items and declared lengths', () => {
+  it('refuses nesting deeper than CBOR_DEPTH_MAX as too-deep, and accepts it at the limit', () => {
+    expect(decodeCbor(nestedArrays(CBOR_DEPTH_MAX), 1024, { canonical: true }).ok).toBe(true)
+    expect(decodeCbor(nestedMaps(CBOR_DEPTH_MAX), 1024, { canonical: true }).ok).toBe(true)
+    for (const input of [nestedArrays(CBOR_DEPTH_MAX + 1), nestedMaps(CBOR_DEPTH_MAX + 1)]) {
+      const r = decodeCbor(input, 1024, { canonical: true })
+      expect(r.ok ? 'decoded' : r.error.code).toBe('too-deep')
+    }
+  })
+
+  // Regression: a few KiB of nesting decoded, then overflowed the stack re-encoding it for the
+  // canonical check, and the RangeError escaped every decoder of blocks, manifests and
+  // transactions (found probing depths 3,000 to 7,000: arrays and maps both).
+  it('answers thousands of levels of nesting with a typed error, never a RangeError', () => {
+    for (const levels of [3_000, 4_000, 5_000, 6_000, 7_000, 100_000]) {
+      for (const [shape, input] of [
+        ['arrays', nestedArrays(levels)],
+        ['maps', nestedMaps(levels)],
+      ] as const) {
+        for (const canonical of [false, true]) {
+          let outcome: string
+          try {
+            const r = decodeCbor(input, 1 << 20, { canonical })
+            outcome = r.ok ? 'decoded' : r.error.code
+          } catch (cause) {
+            outcome = `threw ${(cause as Error).name}`
+          }
+          expect(outcome, `${levels} levels of ${shape}, canonical ${canonical}`).toBe('too-deep')
+        }
+      }
+    }
+  })
+
+  it('refuses more items than the limit before building them', () => {
+    const many = new Uint8Array(3 + 2_000).fill(0x80) // an array of 2,000 empty arrays
+    many.set([0x99, 0x07, 0xd0])
+    expect(decodeCbor(many, 1 << 20).ok, 'within the default limit').toBe(true)
+    const r = decodeCbor(many, 1 << 20, { itemsMax: 1_000 })
+    expect(r.ok ? 'decoded' : r.error.code).toBe('too-large')
+  })
+
+  it('refuses a declared length past the end of the input from its header', () => {
+    const cases: Array<[string, string]> = [
+      ['5bffffffffffffffff', 'a byte string of 2^64-1 bytes'],
+      ['7b0000000100000000', 'a text string of 2^32 bytes'],
+      ['9bffffffffffffffff00', 'an array of 2^64-1 items'],
+      ['ba7fffffff00', 'a map of 2^31-1 entries'],
+      ['5a00010000' + '00'.repeat(100), 'a 65,536-byte string holding 100'],
+    ]
+    for (const [hex, what] of cases) {
+      const r = decodeCbor(fromHex(hex)!, 1 << 20)
+      expect(r.ok ? 'decoded' : r.error.code, what).toBe('malformed')
+    }
   })
 })
 
