@@ -58,6 +58,23 @@ export const VERIFY_KEY_CACHE_MAX = 16 * 1024
 /** Audit queries return at most this many rows per call; callers page with `after`. */
 export const AUDIT_ROWS_MAX = 10_000
 
+/**
+ * Containers (arrays, maps, tags) open at once in any CBOR we decode from a peer or a file.
+ * The deepest honest encoding is a NEW-VIEW (message, view changes, view change, prepared
+ * proof, votes, vote, CID tag: 7 levels); transactions and blocks nest inside as byte strings,
+ * each decoded on its own. 16 leaves room for new fields, and stays far below the ~3,000 levels
+ * at which dag-cbor's recursive decoder and encoder overflow the stack.
+ */
+export const CBOR_DEPTH_MAX = 16
+
+/**
+ * Data items (map keys included) in one CBOR decode. The largest honest count is a full sync
+ * response: SYNC_BLOCKS_MAX certified blocks with VALIDATORS_MAX votes of ~5 items each, about
+ * 42,000. A one-byte item becomes a JavaScript value of 16 to 56 bytes, so without this bound a
+ * 4 MiB message of empty maps would make ~200 MB of objects before the schema refuses it.
+ */
+export const CBOR_ITEMS_MAX = 128 * 1024
+
 /** Blocks read per batch while verifying a store on open; bounds memory on a long chain. */
 export const STORE_VERIFY_BATCH_BLOCKS = 256
 

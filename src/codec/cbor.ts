@@ -1,31 +1,11 @@
 import * as dagCbor from '@ipld/dag-cbor'
+import { CBOR_DEPTH_MAX, CBOR_ITEMS_MAX } from '../constants.js'
 import { bytesEqual } from './bytes.js'
+import { type DecodeError, decodeError } from './cbor-error.js'
+import { cborShapeFault } from './cbor-shape.js'
 import { err, ok, type Result } from './result.js'
 
-/** Why a byte string is not an acceptable encoding. One code per kind of fault. */
-export type DecodeErrorCode =
-  | 'too-large'
-  | 'malformed'
-  | 'non-canonical'
-  | 'unknown-type'
-  | 'missing-field'
-  | 'extra-field'
-  | 'wrong-type'
-  | 'out-of-range'
-
-export interface DecodeError {
-  readonly code: DecodeErrorCode
-  /** Where in the value the fault is, like `body.hardware[2]`; empty at the top. */
-  readonly path: string
-  /** The fault without its path. */
-  readonly reason: string
-  /** The path and the reason, for people. */
-  readonly message: string
-}
-
-export function decodeError(code: DecodeErrorCode, path: string, message: string): DecodeError {
-  return { code, path, reason: message, message: path ? `${path}: ${message}` : message }
-}
+export * from './cbor-error.js'
 
 /**
  * Canonical DAG-CBOR: map keys sorted, minimal integers, no floats where ints fit. The bytes
@@ -40,19 +20,36 @@ export function encodeCbor(value: unknown): Uint8Array {
   return new Uint8Array(bytes)
 }
 
+/** Options of `decodeCbor`. */
+export interface DecodeCborOptions {
+  /** The bytes must be exactly what `encodeCbor` would produce. */
+  readonly canonical?: boolean
+  /** Containers open at once (CBOR_DEPTH_MAX unless a decoder needs fewer). */
+  readonly depthMax?: number
+  /** Data items in all, map keys included (CBOR_ITEMS_MAX unless a decoder needs fewer). */
+  readonly itemsMax?: number
+}
+
 /**
- * Decodes DAG-CBOR after checking the length, so an oversized input is refused before any
- * allocation. With `canonical`, the bytes must be exactly what `encodeCbor` would produce:
+ * Decodes DAG-CBOR after checking the length, the nesting depth, the number of items and every
+ * declared length (`cborShapeFault`), so oversized or hostile input is refused before any value
+ * is built. With `canonical`, the bytes must be exactly what `encodeCbor` would produce:
  * wherever an id is the hash of bytes, two encodings of one value must not both be valid.
+ * Never throws: every fault is a typed `DecodeError`.
  */
 export function decodeCbor(
   bytes: Uint8Array,
   maxBytes: number,
-  options: { canonical?: boolean } = {},
+  options: DecodeCborOptions = {},
 ): Result<unknown, DecodeError> {
   if (bytes.byteLength > maxBytes) {
     return err(decodeError('too-large', '', `${bytes.byteLength} bytes is over the limit of ${maxBytes}`))
   }
+  const fault = cborShapeFault(bytes, {
+    depthMax: options.depthMax ?? CBOR_DEPTH_MAX,
+    itemsMax: options.itemsMax ?? CBOR_ITEMS_MAX,
+  })
+  if (fault) return err(fault)
   let value: unknown
   try {
     value = dagCbor.decode(bytes)
@@ -64,10 +61,4 @@ export function decodeCbor(
     return err(decodeError('non-canonical', '', 'not in canonical DAG-CBOR form'))
   }
   return ok(value)
-}
-
-/** The same fault, seen from an enclosing value at `prefix`. */
-export function nestDecodeError(prefix: string, error: DecodeError): DecodeError {
-  const path = error.path ? `${prefix}.${error.path}` : prefix
-  return decodeError(error.code, path, error.reason)
 }
