@@ -75,6 +75,16 @@ export const CBOR_DEPTH_MAX = 16
  */
 export const CBOR_ITEMS_MAX = 128 * 1024
 
+/**
+ * One record of the ledger state on disk (src/ledger/state-records.ts). Each is derived from one
+ * transaction body (at most TX_BYTES_MAX) plus a few fixed fields: a release record with 64
+ * hardware names and 16 rollout waves is under 6 KiB.
+ */
+export const STATE_RECORD_BYTES_MAX = 2 * TX_BYTES_MAX
+
+/** The store's head record: a height, a block hash and a time, about 80 bytes. */
+export const STORE_HEAD_BYTES_MAX = 1024
+
 /** Blocks read per batch while verifying a store on open; bounds memory on a long chain. */
 export const STORE_VERIFY_BATCH_BLOCKS = 256
 

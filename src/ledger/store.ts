@@ -14,6 +14,7 @@ import { type Block, decodeBlock } from './block.js'
 import { type Certificate, decodeCertificate, encodeCertificate } from './certificate.js'
 import { encodeGenesis, type Genesis, genesisId } from './genesis.js'
 import { type Head, LedgerState, TABLE_NAMES, type TableName } from './state.js'
+import { decodeHead, decodeStateRecord } from './state-records.js'
 import { decodeTx, type SignedTx } from './tx.js'
 import {
   applyBlock,
@@ -161,9 +162,14 @@ export class LedgerStore {
     const headBytes = await this.metaDb.get(META_HEAD)
     let head: Head = { height: 0, hash: null, time: this.genesis.time }
     if (headBytes !== undefined) {
-      const decoded = decodeCbor(headBytes, 1024)
-      if (!decoded.ok) return err({ code: 'corrupt', message: 'the head record is unreadable', height: 0 })
-      head = decoded.value as Head
+      const decoded = decodeHead(headBytes)
+      if (!decoded.ok)
+        return err({
+          code: 'corrupt',
+          message: `the head record is unreadable: ${decoded.error.message}`,
+          height: 0,
+        })
+      head = decoded.value
     }
     const verified = await this.verifyChain(head.height, options.verifyCertificates !== false)
     if (!verified.ok) return verified
@@ -177,11 +183,11 @@ export class LedgerStore {
     for (const [table, db] of this.stateDbs) {
       const target = this.base[table] as { set(k: string, v: unknown): void }
       for await (const [key, value] of db.iterator()) {
-        const decoded = decodeCbor(value, 1 << 20)
+        const decoded = decodeStateRecord(table, value)
         if (!decoded.ok)
           return err({
             code: 'corrupt',
-            message: `state record ${table}/${key} is unreadable`,
+            message: `state record ${table}/${key} is unreadable: ${decoded.error.message}`,
             height: head.height,
           })
         target.set(key, decoded.value)

@@ -113,6 +113,9 @@ export const txBody = tagged({
   ),
 })
 
+/** Field decoders the ledger state's records share with transaction bodies (state-records.ts). */
+export const txFields = { name, productScope, key, sha256Digest, version } as const
+
 export type TxBody = Infer<typeof txBody>
 export type TxType = TxBody['type']
 export type TxOf<T extends TxType> = Extract<TxBody, { type: T }>

@@ -112,7 +112,7 @@ describe('codec: decoding is bounded in depth, items and declared lengths', () =
       ['7b0000000100000000', 'a text string of 2^32 bytes'],
       ['9bffffffffffffffff00', 'an array of 2^64-1 items'],
       ['ba7fffffff00', 'a map of 2^31-1 entries'],
-      ['5a00010000' + '00'.repeat(100), 'a 65,536-byte string holding 100'],
+      [`5a00010000${'00'.repeat(100)}`, 'a 65,536-byte string holding 100'],
     ]
     for (const [hex, what] of cases) {
       const r = decodeCbor(fromHex(hex)!, 1 << 20)

@@ -55,7 +55,7 @@ describe('ledger: state records on disk', () => {
       expect(reopened.ok ? 'opened' : reopened.error.code).toBe('corrupt')
       if (!reopened.ok) {
         expect(reopened.error.message).toContain(`devices/${key}`)
-        expect(reopened.error.message).toContain('hardware')
+        expect(reopened.error.message).toContain('product: expected a string')
       }
     } finally {
       await cleanup()
