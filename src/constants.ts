@@ -404,6 +404,18 @@ export const LEDGER_WRITE_BUFFER_BYTES = 1024 * 1024
 
 // ---- Node (src/node) ----
 
+/**
+ * A node's config file: a few dozen keys, hand-edited (the full example in docs is ~1.5 KiB).
+ * Refused before parsing when larger.
+ */
+export const CONFIG_FILE_BYTES_MAX = 64 * 1024
+
+/**
+ * Nesting of inline arrays and tables in a config file: the deepest honest value is a list of
+ * strings or a table of environment variables (2). smol-toml's own default is 1,000.
+ */
+export const CONFIG_DEPTH_MAX = 8
+
 /** Request bodies of the local HTTP API: a transaction envelope in base64, or a file path. */
 export const API_BODY_BYTES_MAX = 64 * 1024
 

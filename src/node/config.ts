@@ -1,8 +1,10 @@
-import { readFile } from 'node:fs/promises'
+import { readFile, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { err, ok, type Result } from '../codec/result.js'
 import {
+  CONFIG_DEPTH_MAX,
+  CONFIG_FILE_BYTES_MAX,
   NETWORK_MAX_CONNECTIONS_DEFAULT,
   NETWORK_MAX_CONNECTIONS_LIMIT,
   NETWORK_TARGET_CONNECTIONS_DEFAULT,
@@ -387,6 +389,9 @@ export async function loadConfig(
 ): Promise<Result<NodeConfig, ConfigError>> {
   let text: string
   try {
+    const size = (await stat(path)).size
+    if (size > CONFIG_FILE_BYTES_MAX)
+      return fail(`${path} is ${size} bytes, over the limit of ${CONFIG_FILE_BYTES_MAX} for a config file`)
     text = await readFile(path, 'utf8')
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code
@@ -394,11 +399,27 @@ export async function loadConfig(
       code === 'ENOENT' ? `no config file at ${path}` : `cannot read ${path}: ${(cause as Error).message}`,
     )
   }
+  return parseConfig(text, path, env, dirname(resolve(path)))
+}
+
+/**
+ * Parses the text of a config file, bounded in size (CONFIG_FILE_BYTES_MAX) and in nesting
+ * (CONFIG_DEPTH_MAX), then builds the configuration. `source` names the file in messages.
+ */
+export function parseConfig(
+  text: string,
+  source: string,
+  env: Readonly<Record<string, string | undefined>>,
+  baseDir: string,
+): Result<NodeConfig, ConfigError> {
+  const size = Buffer.byteLength(text, 'utf8')
+  if (size > CONFIG_FILE_BYTES_MAX)
+    return fail(`${source} is ${size} bytes, over the limit of ${CONFIG_FILE_BYTES_MAX} for a config file`)
   let doc: Record<string, unknown>
   try {
-    doc = parseToml(text) as Record<string, unknown>
+    doc = parseToml(text, { maxDepth: CONFIG_DEPTH_MAX }) as Record<string, unknown>
   } catch (cause) {
-    return fail(`${path} is not valid TOML: ${(cause as Error).message.split('\n')[0]}`)
+    return fail(`${source} is not valid TOML: ${(cause as Error).message.split('\n')[0]}`)
   }
-  return buildConfig(doc, env, dirname(resolve(path)))
+  return buildConfig(doc, env, baseDir)
 }
