@@ -419,6 +419,9 @@ export const CONFIG_DEPTH_MAX = 8
 /** Request bodies of the local HTTP API: a transaction envelope in base64, or a file path. */
 export const API_BODY_BYTES_MAX = 64 * 1024
 
+/** Nesting of a JSON request body: every route takes a flat object of strings (depth 1). */
+export const API_BODY_DEPTH_MAX = 4
+
 /** How long an API call may wait for a commit; a CLI that wants longer polls again. */
 export const API_WAIT_MS_MAX = 120_000
 

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { jsonReplacer } from '../codec/json.js'
 import { API_BODY_BYTES_MAX, API_WAIT_MS_MAX } from '../constants.js'
+import { decodeTxRequest, parseJsonBody } from './api-body.js'
 
 /**
  * The node's local HTTP API, bound to 127.0.0.1 by default: what the CLI talks to. JSON in and
@@ -49,7 +50,7 @@ function sendError(res: ServerResponse, error: ApiError): void {
   send(res, error.status, { error: error.message, code: error.code })
 }
 
-async function readBody(req: IncomingMessage): Promise<ApiResult<unknown>> {
+async function readBody(req: IncomingMessage): Promise<ApiResult<Record<string, unknown>>> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
@@ -62,11 +63,7 @@ async function readBody(req: IncomingMessage): Promise<ApiResult<unknown>> {
     }
     chunks.push(chunk as Buffer)
   }
-  try {
-    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') }
-  } catch {
-    return { ok: false, error: { status: 400, code: 'malformed', message: 'the request body is not JSON' } }
-  }
+  return parseJsonBody(Buffer.concat(chunks))
 }
 
 function bad(message: string): ApiResult<never> {
@@ -104,11 +101,12 @@ async function route(handlers: NodeApiHandlers, req: IncomingMessage, res: Serve
   if (method === 'POST') {
     const body = await readBody(req)
     if (!body.ok) return sendError(res, body.error)
-    const doc = (body.value ?? {}) as Record<string, unknown>
+    const doc = body.value
     if (resource === 'tx' && !id) {
-      if (typeof doc.tx !== 'string') return respond(bad('expected {"tx": "<base64 transaction envelope>"}'))
+      const envelope = decodeTxRequest(doc)
+      if (!envelope.ok) return respond(envelope)
       const waitMs = Math.min(Number(url.searchParams.get('waitMs') ?? 0) || 0, API_WAIT_MS_MAX)
-      return respond(await handlers.submitTx(new Uint8Array(Buffer.from(doc.tx, 'base64')), { waitMs }))
+      return respond(await handlers.submitTx(envelope.value, { waitMs }))
     }
     if (resource === 'images' && !id) {
       if (typeof doc.path !== 'string' || typeof doc.manifest !== 'string') {
