@@ -1,8 +1,16 @@
 import { decode, type Msg } from '../../src/consensus/messages.js'
+import { decodeSafetyRecord, encodeSafetyRecord } from '../../src/consensus/safety.js'
 import { Gossip } from '../../src/node/gossip.js'
 import { gossipTopics, type Host } from '../../src/node/host.js'
 import { makeLogger } from '../../src/node/log.js'
-import { chain, consensusMessages, encodeMsg, gossipMessages, syncResponses } from './corpus.js'
+import {
+  chain,
+  consensusMessages,
+  encodeMsg,
+  gossipMessages,
+  safetyRecords,
+  syncResponses,
+} from './corpus.js'
 import { decodeResultVerdict, fuzz, type Verdict } from './harness.js'
 
 // Validator messages (votes, proposals, view changes), sync responses and gossip, as peers send them.
@@ -106,4 +114,12 @@ fuzz({
     }
     return codec
   },
+})
+
+// A validator's record of what it signed, read from its disk at start.
+fuzz({
+  name: 'safety records',
+  corpus: safetyRecords.map(encodeSafetyRecord),
+  run: (input) => decodeSafetyRecord(input),
+  verdict: (r) => decodeResultVerdict(r),
 })

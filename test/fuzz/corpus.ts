@@ -8,6 +8,7 @@ import {
   type ViewChange,
   viewChangeStatement,
 } from '../../src/consensus/messages.js'
+import { EMPTY_SAFETY_RECORD, type SafetyRecord } from '../../src/consensus/safety.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
 import { sign } from '../../src/crypto/ed25519.js'
 import type { Block } from '../../src/ledger/block.js'
@@ -203,3 +204,16 @@ export const headRecord = encodeCbor(builder.state.head)
 
 export { chain, mcid }
 export const sampleCid = cidOf({ fuzz: 'corpus' })
+
+/** A validator's safety record (on disk): empty, and with signed votes and a prepared block. */
+export const safetyRecords: SafetyRecord[] = [
+  EMPTY_SAFETY_RECORD,
+  {
+    view: 7,
+    changing: true,
+    signed: { height: 2, view: 7, prepare: b2.block.hash, commit: null },
+    prepared: { proof: vcFields.prepared, block: b2.block },
+    newViewSent: 5,
+    decision: { view: 7, height: 2, block: b2.block.hashString, headFrom: 1 },
+  },
+]

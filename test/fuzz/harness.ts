@@ -434,7 +434,24 @@ export function mutatedValue(
   corpus: readonly Uint8Array[],
   dictionary: readonly string[],
 ): fc.Arbitrary<Uint8Array> {
-  const value = cborValue(dictionary)
+  const documents = corpus.map((bytes) => {
+    const decoded = tryDecode(bytes)
+    return decoded.ok ? decoded.value : null
+  })
+  return mutatedTree(documents, (v) => new Uint8Array(dagCbor.encode(v)), cborValue(dictionary), dictionary)
+}
+
+/**
+ * Documents (parsed values) changed in one to three places, then encoded with `encode`: for
+ * formats other than DAG-CBOR (TOML, JSON), with leaves they can hold. A step whose result
+ * cannot be encoded, or encodes past MUTATED_VALUE_BYTES_MAX, is skipped.
+ */
+export function mutatedTree(
+  documents: readonly unknown[],
+  encode: (value: unknown) => Uint8Array,
+  value: fc.Arbitrary<unknown>,
+  dictionary: readonly string[],
+): fc.Arbitrary<Uint8Array> {
   const words = dictionary.length > 0 ? dictionary : ['type']
   const op: fc.Arbitrary<Op> = fc.oneof(
     { weight: 4, arbitrary: value.map((v) => ({ kind: 'replace' as const, value: v })) },
@@ -463,31 +480,36 @@ export function mutatedValue(
     },
     { weight: 1, arbitrary: fc.constant({ kind: 'duplicate' as const }) },
   )
-  const decodedCorpus = corpus.map((bytes) => ({ bytes, decoded: tryDecode(bytes) }))
+  const encoded = documents.map((d) => {
+    try {
+      return encode(d)
+    } catch {
+      return new Uint8Array(0)
+    }
+  })
   return fc
     .tuple(
       fc.nat(),
       fc.array(fc.tuple(fc.array(fc.nat(), { maxLength: 8 }), op), { minLength: 1, maxLength: 3 }),
     )
     .map(([n, steps]) => {
-      const { bytes: original, decoded } = pick(decodedCorpus, n)
-      if (!decoded.ok) return original
-      let current = decoded.value
-      let encoded = original
+      const i = n % documents.length
+      let current = documents[i]
+      let bytes = encoded[i]!
       for (const [path, o] of steps) {
         const next = mutateAt(current, path, o)
         try {
-          const bytes = dagCbor.encode(next)
+          const out = encode(next)
           // Past every decoder's size limit, bigger inputs only cost time: keep the last step
           // under the cap instead.
-          if (bytes.byteLength > MUTATED_VALUE_BYTES_MAX) continue
+          if (out.byteLength > MUTATED_VALUE_BYTES_MAX) continue
           current = next
-          encoded = new Uint8Array(bytes)
+          bytes = out
         } catch {
-          // Not encodable (nested past the encoder's stack, a bigint over 64 bits): skip the step.
+          // Not encodable (nested past the encoder's stack, a value the format lacks): skip it.
         }
       }
-      return encoded
+      return bytes
     })
 }
 
