@@ -281,7 +281,17 @@ export function mutatedEncoding(corpus: readonly Uint8Array[]): fc.Arbitrary<Uin
 // ---- Value-level mutations of valid encodings, re-encoded canonically ----
 
 /** The largest re-encoded value: over every control message's limit, and quick to encode. */
-const MUTATED_VALUE_BYTES_MAX = 256 * 1024
+const MUTATED_VALUE_BYTES_MAX = 64 * 1024
+
+/**
+ * Nesting added to a value: around the limit, and past it only as far as the encoder's stack
+ * allows cheaply (encoding 10,000 levels to find that it overflows cost most of the
+ * generator's time). The byte mutations nest 10,000 levels deep.
+ */
+const VALUE_NEST_LEVELS = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: 1, max: CBOR_DEPTH_MAX + 4 }) },
+  { weight: 1, arbitrary: fc.integer({ min: CBOR_DEPTH_MAX + 4, max: 1_000 }) },
+)
 
 const SAMPLE_CID = cidOf({ fuzz: 1 })
 
@@ -465,7 +475,7 @@ export function mutatedTree(
     {
       weight: 1,
       arbitrary: fc
-        .tuple(NEST_LEVELS, fc.boolean())
+        .tuple(VALUE_NEST_LEVELS, fc.boolean())
         .map(([levels, map]) => ({ kind: 'nest' as const, levels, map })),
     },
     {
@@ -475,7 +485,7 @@ export function mutatedTree(
     {
       weight: 1,
       arbitrary: fc
-        .oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 300, max: 70_000 }))
+        .oneof(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 300, max: 40_000 }))
         .map((length) => ({ kind: 'long-string' as const, length })),
     },
     { weight: 1, arbitrary: fc.constant({ kind: 'duplicate' as const }) },
