@@ -303,3 +303,28 @@ describe('consensus: messages: codec', () => {
     }
   })
 })
+
+describe('consensus: messages: hostile nesting', () => {
+  // Regression: a gossiped block whose bytes were a few thousand nested arrays decoded, then
+  // overflowed the stack in the canonical check, and the RangeError escaped `decode` (and the
+  // gossip listener that called it).
+  it('a block, pre-prepare or transaction of thousands of nested arrays is a typed too-deep rejection', () => {
+    const deep = new Uint8Array(4_001).fill(0x81)
+    deep[4_000] = 0x00
+    const cases: Array<[string, unknown]> = [
+      ['block', { type: 'block', block: deep, cert: cert1 }],
+      ['pre-prepare', { ...(everyType[0] as object), block: deep }],
+      ['tx', { type: 'tx', tx: deep }],
+    ]
+    for (const [name, wire] of cases) {
+      let outcome: string
+      try {
+        const r = decode(encodeCbor(wire))
+        outcome = r.ok ? 'decoded' : `${r.error.code} at ${r.error.path}`
+      } catch (cause) {
+        outcome = `threw ${(cause as Error).name}`
+      }
+      expect(outcome, name).toMatch(/^too-deep/)
+    }
+  })
+})
