@@ -61,6 +61,14 @@ export const AUDIT_ROWS_MAX = 10_000
 /** Blocks read per batch while verifying a store on open; bounds memory on a long chain. */
 export const STORE_VERIFY_BATCH_BLOCKS = 256
 
+/**
+ * The state root's tree has 2^this buckets (src/ledger/state-root.ts). 4,096 keeps a bucket
+ * at ~25 records for a 100,000-record state (10,000 devices with their reports), so a block's
+ * changed records cost a few KiB of hashing each, and the tree's 8,191 nodes stay cheap to
+ * rebuild on open. Part of the block format: changing it changes every root.
+ */
+export const STATE_ROOT_BUCKET_BITS = 12
+
 /** Default chain parameters, written into new genesis files. */
 export const DEFAULT_BLOCK_INTERVAL_MS = 500
 export const DEFAULT_EMPTY_BLOCK_INTERVAL_MS = 30_000

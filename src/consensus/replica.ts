@@ -9,7 +9,12 @@ import type { Rejection } from '../ledger/rejection.js'
 import { applyInPlace } from '../ledger/rules.js'
 import type { LedgerState } from '../ledger/state.js'
 import type { SignedTx } from '../ledger/tx.js'
-import { type BlockFault, checkBlockCertificate, checkBlockStructure } from '../ledger/verify-block.js'
+import {
+  type BlockFault,
+  checkBlockCertificate,
+  checkBlockStructure,
+  checkStateRoot,
+} from '../ledger/verify-block.js'
 import { type ConsensusLimits, DEFAULT_CONSENSUS_LIMITS } from './limits.js'
 import { Mempool, type MempoolRejection } from './mempool.js'
 import {
@@ -770,6 +775,10 @@ export class Replica {
         }
       }
     }
+    // The header commits the state after the block; a primary that lies about it (or runs
+    // other rules) is refused like one that lies about a transaction.
+    const rootFault = checkStateRoot(draft, block)
+    if (rootFault) return rootFault
     draft.head = { height: block.header.height, hash: block.hashString, time: block.header.time }
     this.validated.set(block.hashString, { block, draft })
     return undefined
@@ -894,7 +903,14 @@ export class Replica {
         this.genesis.params.blockBytesMax - BLOCK_HEADER_ROOM_BYTES,
       )
       block = makeBlock(
-        { chain: this.genesis.chainId, height, prev: this.headCid(), time, proposer: this.index },
+        {
+          chain: this.genesis.chainId,
+          height,
+          prev: this.headCid(),
+          time,
+          proposer: this.index,
+          stateRoot: draft.stateRoot(),
+        },
         txs,
       )
       const fault = checkBlockStructure(this.genesis, this.state.head, block)

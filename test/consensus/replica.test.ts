@@ -15,6 +15,8 @@ import { chainOf, Harness } from './harness.js'
 const chain = chainOf(4)
 const g = chain.genesis
 const sk = (i: number) => chain.validators[i]!.secretKey
+/** The root of genesis's (empty) state: what an empty block at height 1 commits. */
+const EMPTY_STATE_ROOT = new LedgerState(g).stateRoot()
 
 function blockAt(
   height: number,
@@ -22,8 +24,12 @@ function blockAt(
   time: number,
   prev: Block | null = null,
   txs: Block['txs'] = [],
+  stateRoot: Uint8Array = EMPTY_STATE_ROOT,
 ): Block {
-  return makeBlock({ chain: g.chainId, height, prev: prev ? prev.hash : null, time, proposer }, txs)
+  return makeBlock(
+    { chain: g.chainId, height, prev: prev ? prev.hash : null, time, proposer, stateRoot },
+    txs,
+  )
 }
 
 function prePrepare(view: number, block: Block, primary = view % 4): PrePrepare {
@@ -269,6 +275,17 @@ describe('consensus: replica: faulty primaries', () => {
     h.inject(0, 2, prePrepare(0, blockAt(1, 0, g.time + 1, null, [forged])))
     expect(sent(h.outputs[2]!, 'prepare')).toHaveLength(0)
     expect(h.outputs[2]!.some((o) => o.type === 'fault' && o.code === 'rejected-tx')).toBe(true)
+    expect(h.outputs[2]!.some((o) => o.type === 'view' && o.changing && o.view === 1)).toBe(true)
+  })
+
+  it('a backup refuses a proposal whose header commits another state root, and moves to the next view', () => {
+    const h = new Harness(chain)
+    const f = new TxFactory(chain)
+    const tx = f.registerDevice(chain.key('x').publicKey, 'gw', 'rev-a', [], chain.admin)
+    // The transaction is valid, but the header claims the state did not change.
+    h.inject(0, 2, prePrepare(0, blockAt(1, 0, g.time + 1, null, [tx], EMPTY_STATE_ROOT)))
+    expect(sent(h.outputs[2]!, 'prepare')).toHaveLength(0)
+    expect(h.outputs[2]!.some((o) => o.type === 'fault' && o.code === 'bad-state-root')).toBe(true)
     expect(h.outputs[2]!.some((o) => o.type === 'view' && o.changing && o.view === 1)).toBe(true)
   })
 
