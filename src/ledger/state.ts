@@ -260,7 +260,8 @@ export class LedgerState {
   private *leaves(): IterableIterator<[string, Uint8Array]> {
     for (const table of this.tables()) {
       for (const [key, value] of table.entries()) {
-        yield [`${table.name}/${key}`, recordLeaf(table.name, key, value)]
+        const recordKey = `${table.name}/${key}`
+        yield [recordKey, recordLeaf(recordKey, value)]
       }
     }
   }
@@ -290,10 +291,8 @@ export class LedgerState {
     for (const layer of layers.reverse()) {
       for (const table of layer.tables()) {
         for (const [key, value] of table.changes()) {
-          changes.set(
-            `${table.name}/${key}`,
-            value === undefined ? undefined : recordLeaf(table.name, key, value),
-          )
+          const recordKey = `${table.name}/${key}`
+          changes.set(recordKey, value === undefined ? undefined : recordLeaf(recordKey, value))
         }
       }
     }
