@@ -61,10 +61,14 @@ function string(s: string): void {
 }
 
 function item(value: unknown): void {
-  if (value === null) return byte(NULL)
+  if (value === null) {
+    byte(NULL)
+    return
+  }
   switch (typeof value) {
     case 'boolean':
-      return byte(value ? TRUE : FALSE)
+      byte(value ? TRUE : FALSE)
+      return
     case 'number':
       room(9)
       buffer[at] = NUMBER
@@ -72,7 +76,8 @@ function item(value: unknown): void {
       at += 9
       return
     case 'string':
-      return string(value)
+      string(value)
+      return
     case 'object':
       break
     default:

@@ -66,7 +66,7 @@ function bucketHash(records: ReadonlyMap<string, Uint8Array> | undefined): Uint8
   const keys = [...records.keys()].sort(compareStrings)
   const out = new Uint8Array(1 + keys.length * HASH_BYTES)
   out.set(BUCKET, 0)
-  keys.forEach((k, i) => out.set(records.get(k)!, 1 + i * HASH_BYTES))
+  for (const [i, k] of keys.entries()) out.set(records.get(k)!, 1 + i * HASH_BYTES)
   return sha256(out)
 }
 
@@ -75,7 +75,11 @@ const EMPTY_BUCKET = sha256(BUCKET)
 const groupScratch = new Uint8Array(1 + PER_GROUP * HASH_BYTES)
 
 /** Hash of group `g`, from its buckets' hashes (`overlay` first, then `bucketHashes`). */
-function groupHash(g: number, bucketHashes: Uint8Array, overlay?: ReadonlyMap<number, Uint8Array>): Uint8Array {
+function groupHash(
+  g: number,
+  bucketHashes: Uint8Array,
+  overlay?: ReadonlyMap<number, Uint8Array>,
+): Uint8Array {
   groupScratch[0] = GROUP
   const first = g * PER_GROUP
   groupScratch.set(bucketHashes.subarray(first * HASH_BYTES, (first + PER_GROUP) * HASH_BYTES), 1)

@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises'
 import { Level } from 'level'
 import { assert } from '../codec/assert.js'
 import { bytesEqual, toHex } from '../codec/bytes.js'
@@ -131,6 +132,15 @@ export class LedgerStore {
     options: StoreOpenOptions = {},
   ): Promise<Result<LedgerStore, StoreOpenError>> {
     const create = options.create !== false
+    // classic-level makes the directory before it opens, even with createIfMissing false.
+    if (
+      !create &&
+      !(await access(dir).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return err({ code: 'missing', message: `there is no ledger in ${dir}` })
     const db: Db = new Level<string, Uint8Array>(dir, {
       valueEncoding: 'view',
       cacheSize: LEDGER_CACHE_BYTES,

@@ -24,9 +24,18 @@ import { ValidatorChannels } from './pbft-protocol.js'
 import { requestSync, syncHandler } from './sync-protocol.js'
 import { TransferService } from './transfer-service.js'
 
-/** Why the node could not start; the CLI prints the message and exits non-zero. */
+/**
+ * Why the node could not start; the CLI prints the message and exits non-zero: 5 when the
+ * ledger on disk failed verification (`reason` 'ledger-corrupt'), 1 otherwise.
+ */
 export class StartError extends Error {
   override name = 'StartError'
+  constructor(
+    message: string,
+    readonly reason: 'ledger-corrupt' | 'other' = 'other',
+  ) {
+    super(message)
+  }
 }
 
 /**
@@ -90,9 +99,10 @@ export class Node {
     const opened = await LedgerStore.open(layout.ledger, genesis, { durable: config.role === 'validator' })
     if (!opened.ok) {
       const e = opened.error
-      throw new StartError(
-        e.code === 'corrupt' ? `the ledger is corrupt at height ${e.height}: ${e.message}` : e.message,
-      )
+      // A block, a certificate or a state record that fails verification: never serve it.
+      if (e.code === 'corrupt' || e.code === 'corrupt-state')
+        throw new StartError(`the ledger is corrupt at height ${e.height}: ${e.message}`, 'ledger-corrupt')
+      throw new StartError(e.message)
     }
     const store = opened.value
 

@@ -89,13 +89,19 @@ describe('ledger: state root', () => {
 
   it('encodes distinct values distinctly, even where a naive concatenation would not', () => {
     const pairs: Array<[unknown, unknown]> = [
-      [['ab', 'c'], ['a', 'bc']],
+      [
+        ['ab', 'c'],
+        ['a', 'bc'],
+      ],
       [{ a: 'b' }, { ab: '' }],
       ['1', 1],
       [new Uint8Array([0x61]), 'a'],
       [null, false],
       [[], {}],
-      [{ a: undefined, b: 1 }, { b: 1, a: null }],
+      [
+        { a: undefined, b: 1 },
+        { b: 1, a: null },
+      ],
     ]
     for (const [a, b] of pairs) {
       expect(toHex(recordBytes(0, 'k', a)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).not.toBe(
@@ -115,6 +121,13 @@ describe('ledger: state root', () => {
     draft.devices.set('b', 2 as never)
     draft.mergeIntoParent()
     expect(toHex(state.stateRoot())).toBe(before)
-    expect(toHex(copy.stateRoot())).toBe(toHex(fresh([[1, 'a', 1], [1, 'b', 2]]).stateRoot()))
+    expect(toHex(copy.stateRoot())).toBe(
+      toHex(
+        fresh([
+          [1, 'a', 1],
+          [1, 'b', 2],
+        ]).stateRoot(),
+      ),
+    )
   })
 })

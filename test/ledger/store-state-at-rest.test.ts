@@ -134,7 +134,9 @@ describe('ledger: store: a state record edited at rest', () => {
         if (e.code !== 'corrupt-state') return
         expect(e.height).toBe(height)
         expect(e.record?.startsWith(record), `${e.record} names ${record}`).toBe(true)
-        expect(e.message).toContain(`state record ${e.record} ${phrase} the state committed at height ${height}`)
+        expect(e.message).toContain(
+          `state record ${e.record} ${phrase} the state committed at height ${height}`,
+        )
       } finally {
         await cleanup()
       }
