@@ -64,10 +64,22 @@ export const STORE_VERIFY_BATCH_BLOCKS = 256
 /**
  * The state root's tree has 2^this buckets (src/ledger/state-root.ts). 4,096 keeps a bucket
  * at ~25 records for a 100,000-record state (10,000 devices with their reports), so a block's
- * changed records cost a few KiB of hashing each, and the tree's 8,191 nodes stay cheap to
- * rebuild on open. Part of the block format: changing it changes every root.
+ * changed records cost a few hundred bytes of hashing each, and the 4,096 bucket hashes stay
+ * cheap to rebuild on open. Part of the block format: changing it changes every root.
  */
 export const STATE_ROOT_BUCKET_BITS = 12
+
+/**
+ * `ledger.max_chain_age` by default, in heartbeat intervals (genesis
+ * `params.emptyBlockIntervalMs`): 90 s on a default chain. A crashed primary delays the next
+ * block by one interval plus a view change (VIEW_CHANGE_TIMEOUT_BASE_MS, doubling per failed
+ * view), so two intervals would call a healthy chain stale after one crash; three tolerate
+ * that and one more late heartbeat, and bound how long a withheld chain is acted on.
+ */
+export const MAX_CHAIN_AGE_HEARTBEATS = 3
+/** The range `ledger.max_chain_age` may be set to: 1 s to 7 days. */
+export const MAX_CHAIN_AGE_MIN_MS = 1_000
+export const MAX_CHAIN_AGE_MAX_MS = 7 * 24 * 3_600_000
 
 /** Default chain parameters, written into new genesis files. */
 export const DEFAULT_BLOCK_INTERVAL_MS = 500

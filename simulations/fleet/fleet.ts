@@ -388,6 +388,8 @@ class Fleet {
           hardware: HARDWARE,
           channel: 'stable',
           window: null,
+          // No fleet scenario withholds blocks; the freshness check is tested in test/agent.
+          maxChainAgeMs: null,
         },
         { runningVersion: RUNNING_VERSION, now: this.t0, prng: agentPrng.child(String(i)) },
       )
@@ -1254,6 +1256,7 @@ function snapshotView(state: LedgerState): LedgerView {
     // Read from the follower's live state, as a node's view reads its own: a registration never
     // changes once committed (device.already-registered), so reading it later reads the same.
     registration: (publicKey) => state.device(publicKey),
+    headTime: state.head.time,
   }
 }
 
