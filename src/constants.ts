@@ -140,6 +140,15 @@ export const CONSENSUS_RETRANSMIT_MS = 500
 /** How far in the future of a backup's clock a proposed block's time may be. */
 export const BLOCK_TIME_DRIFT_MAX_MS = 30_000
 
+/**
+ * How far in the past of a backup's clock a newly proposed block's time may be. A block's
+ * time is the signed time devices judge freshness by (`ledger.max_chain_age`): with 2f+1
+ * votes, at least f+1 honest validators saw it within this much of their clocks, so a faulty
+ * primary cannot make a live chain look frozen (or a frozen one live). A block carried over a
+ * view change is exempt: it was prepared earlier and must be re-proposed as it is.
+ */
+export const BLOCK_TIME_LAG_MAX_MS = 30_000
+
 /** Blocks per sync response: 1,000 blocks in 8 round trips. */
 export const SYNC_BLOCKS_MAX = 128
 

@@ -742,6 +742,11 @@ export class Replica {
       }
     } else if (block.header.proposer !== pp.validator) {
       return { code: 'bad-proposer', message: `a new block must name its proposer ${pp.validator}` }
+    } else if (block.header.time < this.now - this.limits.blockTimeLagMaxMs) {
+      return {
+        code: 'stale-block-time',
+        message: `block time ${block.header.time} is too far behind ${this.now}`,
+      }
     }
     if (block.header.time > this.now + this.limits.blockTimeDriftMaxMs) {
       return {

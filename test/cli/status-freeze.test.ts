@@ -86,16 +86,16 @@ describe('cli: status and the agent when every validator has stopped (freeze)', 
     await mkdir(dataDir, { recursive: true })
     const written = await writeKeyFile(join(dataDir, 'node.key'), deviceKey)
     if (!written.ok) throw new Error(written.error.message)
-    device = await cluster.addFollower({ name: 'device', device: deviceConfig(join(cluster.dir, 'installed')) })
-    await eventually(
-      "the device has the follower's head",
-      () => (device.ledger.ledger.head.height === follower.ledger.ledger.head.height ? true : undefined),
+    device = await cluster.addFollower({
+      name: 'device',
+      device: deviceConfig(join(cluster.dir, 'installed')),
+    })
+    await eventually("the device has the follower's head", () =>
+      device.ledger.ledger.head.height === follower.ledger.ledger.head.height ? true : undefined,
     )
     const deviceStatus = device.status().device
     expect(deviceStatus).toMatchObject({ phase: 'idle', target: null, chainStale: true })
-    expect(deviceStatus?.releases).toEqual([
-      expect.objectContaining({ version: '1.0.0', eligible: true }),
-    ])
+    expect(deviceStatus?.releases).toEqual([expect.objectContaining({ version: '1.0.0', eligible: true })])
     expect((await status(device)).code).toBe(7)
   }, 90_000)
 })

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { Msg, PrePrepare, PreparedProof, ViewChange } from '../../src/consensus/messages.js'
 import { newViewStatement, signPrepare, viewChangeStatement } from '../../src/consensus/messages.js'
 import type { ReplicaOutput } from '../../src/consensus/replica.js'
+import { BLOCK_TIME_LAG_MAX_MS } from '../../src/constants.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
 import { sign } from '../../src/crypto/ed25519.js'
 import { type Block, makeBlock } from '../../src/ledger/block.js'
@@ -287,6 +288,20 @@ describe('consensus: replica: faulty primaries', () => {
     expect(sent(h.outputs[2]!, 'prepare')).toHaveLength(0)
     expect(h.outputs[2]!.some((o) => o.type === 'fault' && o.code === 'bad-state-root')).toBe(true)
     expect(h.outputs[2]!.some((o) => o.type === 'view' && o.changing && o.view === 1)).toBe(true)
+  })
+
+  it('a backup refuses a proposal whose time is more than the allowed lag behind its clock (its time is what devices judge freshness by)', () => {
+    const h = new Harness(chain)
+    // A faulty primary stamps an old time, to make the live chain look frozen to devices.
+    h.now = g.time + BLOCK_TIME_LAG_MAX_MS + 5_000
+    h.inject(0, 2, prePrepare(0, blockAt(1, 0, g.time + 1_000)))
+    expect(sent(h.outputs[2]!, 'prepare')).toHaveLength(0)
+    expect(h.outputs[2]!.some((o) => o.type === 'fault' && o.code === 'stale-block-time')).toBe(true)
+    // Within the lag, the same kind of block is fine.
+    const ok = new Harness(chain)
+    ok.now = g.time + BLOCK_TIME_LAG_MAX_MS
+    ok.inject(0, 2, prePrepare(0, blockAt(1, 0, g.time + 1_000)))
+    expect(sent(ok.outputs[2]!, 'prepare')).toHaveLength(1)
   })
 
   it('two signed proposals for one height and view are proof of equivocation', () => {
