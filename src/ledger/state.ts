@@ -243,6 +243,12 @@ export class LedgerState {
     return this.parent ? this.pendingUpdate().root : this.ensureDigest().root
   }
 
+  /** Forgets a base state's record hashes (memory); the next `stateRoot()` builds them again. */
+  dropDigest(): void {
+    this.digest = undefined
+    this.digestStamp = -1
+  }
+
   /** The record hashes of a base state (for naming the records two states differ in). */
   recordDigest(): StateDigest {
     let base: LedgerState = this

@@ -341,7 +341,9 @@ export class LedgerStore {
     if (structural) return err(structural)
     const certFault = checkBlockCertificate(this.genesis, block, cert)
     if (certFault) return err(certFault)
-    const next = applyBlock(this.base, block, { verifySignatures: false })
+    // The core checked the state root before it committed the block: the store keeps no
+    // record hashes of its own after open (see `releaseStateDigest`).
+    const next = applyBlock(this.base, block, { verifySignatures: false, checkStateRoot: false })
     if (!next.ok) return next
     await this.write(block, cert, next.value)
     return ok(this.base)
@@ -446,6 +448,17 @@ export class LedgerStore {
       next.value.mergeIntoParent()
     }
     return ok(state)
+  }
+
+  /**
+   * Frees the store's record hashes (the state root's digest, built on open to check the
+   * stored records). Call it once the consensus or follower core has its copy of the state
+   * (`state.copy()` takes the digest along): the core checks every block's root, the store
+   * appends with `appendVerified`, and a node keeps one digest, not two. `append` and
+   * `appendApplied` still check roots (building the digest again if they must).
+   */
+  releaseStateDigest(): void {
+    this.base.dropDigest()
   }
 
   /** A small record the node keeps beside the ledger (e.g. what a validator has signed). */

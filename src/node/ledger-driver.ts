@@ -114,6 +114,8 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       ...(safety ? { safety } : {}),
       now: Date.now(),
     })
+    // The core checks every block's state root from here on; the store needs no digest.
+    store.releaseStateDigest()
     const driver = new LedgerDriver(
       store,
       { kind: 'validator', replica, channels: options.channels },
@@ -132,6 +134,8 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     maxChainAgeMs: number
   }): Promise<LedgerDriver> {
     const follower = new Follower<string>({ state: options.store.state.copy(), now: Date.now() })
+    // The core checks every block's state root from here on; the store needs no digest.
+    options.store.releaseStateDigest()
     const driver = new LedgerDriver(
       options.store,
       { kind: 'follower', follower },
