@@ -15,7 +15,8 @@ import { recordBytes } from './record-bytes.js'
  * history), so every replica, follower and a store reopened from disk derive the same one;
  * and a block changes few records, so the root after a block costs the changed records'
  * leaves, their buckets (a few records each), the groups they fall in (2 KiB each) and the
- * root (2 KiB): about 15 µs per install report, a tenth of its signature check. A binary tree
+ * root (2 KiB): 25-36 µs per install report on a loaded 2-core machine, a fifth of its
+ * signature check in the same run (docs/hardening.md). A binary tree
  * over the buckets would cost 12 small hashes per changed bucket, and one flat hash over
  * all 4,096 bucket hashes 128 KiB per block even for a block of one transaction.
  *
