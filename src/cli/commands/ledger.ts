@@ -105,6 +105,7 @@ export function registerLedger(program: Command, output: () => Output): void {
             prev: block.header.prev?.toString() ?? null,
             time: block.header.time,
             proposer: block.header.proposer,
+            stateRoot: toHex(block.header.stateRoot),
             txs: block.txs.map((tx) => ({ id: tx.idString, ...tx.body, signature: toHex(tx.signature) })),
             certificate: { view: cert.view, validators: cert.votes.map((v) => v.validator) },
           }
