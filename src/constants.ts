@@ -61,6 +61,26 @@ export const AUDIT_ROWS_MAX = 10_000
 /** Blocks read per batch while verifying a store on open; bounds memory on a long chain. */
 export const STORE_VERIFY_BATCH_BLOCKS = 256
 
+/**
+ * The state root's tree has 2^this buckets (src/ledger/state-root.ts). 4,096 keeps a bucket
+ * at ~25 records for a 100,000-record state (10,000 devices with their reports), so a block's
+ * changed records cost a few hundred bytes of hashing each, and the 4,096 bucket hashes stay
+ * cheap to rebuild on open. Part of the block format: changing it changes every root.
+ */
+export const STATE_ROOT_BUCKET_BITS = 12
+
+/**
+ * `ledger.max_chain_age` by default, in heartbeat intervals (genesis
+ * `params.emptyBlockIntervalMs`): 90 s on a default chain. A crashed primary delays the next
+ * block by one interval plus a view change (VIEW_CHANGE_TIMEOUT_BASE_MS, doubling per failed
+ * view), so two intervals would call a healthy chain stale after one crash; three tolerate
+ * that and one more late heartbeat, and bound how long a withheld chain is acted on.
+ */
+export const MAX_CHAIN_AGE_HEARTBEATS = 3
+/** The range `ledger.max_chain_age` may be set to: 1 s to 7 days. */
+export const MAX_CHAIN_AGE_MIN_MS = 1_000
+export const MAX_CHAIN_AGE_MAX_MS = 7 * 24 * 3_600_000
+
 /** Default chain parameters, written into new genesis files. */
 export const DEFAULT_BLOCK_INTERVAL_MS = 500
 export const DEFAULT_EMPTY_BLOCK_INTERVAL_MS = 30_000
@@ -119,6 +139,15 @@ export const CONSENSUS_RETRANSMIT_MS = 500
 
 /** How far in the future of a backup's clock a proposed block's time may be. */
 export const BLOCK_TIME_DRIFT_MAX_MS = 30_000
+
+/**
+ * How far in the past of a backup's clock a newly proposed block's time may be. A block's
+ * time is the signed time devices judge freshness by (`ledger.max_chain_age`): with 2f+1
+ * votes, at least f+1 honest validators saw it within this much of their clocks, so a faulty
+ * primary cannot make a live chain look frozen (or a frozen one live). A block carried over a
+ * view change is exempt: it was prepared earlier and must be re-proposed as it is.
+ */
+export const BLOCK_TIME_LAG_MAX_MS = 30_000
 
 /** Blocks per sync response: 1,000 blocks in 8 round trips. */
 export const SYNC_BLOCKS_MAX = 128
