@@ -157,10 +157,8 @@ export class Node {
         host,
         genesis.chainId,
         {
-          onTx: (_from, tx) => {
-            ledger.submit(tx, 'gossip')
-          },
-          onBlock: (from, block, cert) => ledger.handleBlock(from, block, cert),
+          onTx: (_from, tx) => ledger.gossipTx(tx),
+          onBlock: (from, block, cert) => ledger.gossipBlock(from, block, cert),
         },
         log.child({ sub: 'gossip' }),
       )
