@@ -24,6 +24,7 @@ export type RejectionCode =
   | 'publish.duplicate-hardware'
   | 'publish.too-large'
   | 'publish.bad-chunking'
+  | 'publish.bad-manifest'
   | 'publish.bad-rollout'
   | 'approve.not-approver'
   | 'approve.unknown-release'

@@ -1,6 +1,7 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { toHex } from '../codec/bytes.js'
+import { cidToString } from '../codec/cid.js'
 import { jsonReplacer } from '../codec/json.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
@@ -9,6 +10,7 @@ import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { type AuditIndex, LedgerStore } from '../ledger/store.js'
 import { decodeTx } from '../ledger/tx.js'
+import { checkManifestMatchesRelease } from '../transfer/manifest.js'
 import { AgentDriver } from './agent-driver.js'
 import { type ApiResult, type NodeApiHandlers, prometheus, startApi } from './api.js'
 import type { ChunkTraffic } from './chunk-links.js'
@@ -297,6 +299,7 @@ export class Node {
         value: this.ledger.recentRejections().length,
       },
       ...trafficMetrics(this.transfer.traffic()),
+      ...gossipMetrics(this.gossip, this.ledger),
       ...processMetrics(),
       {
         name: 'fwmesh_memory_collections_total',
@@ -325,6 +328,29 @@ export class Node {
     })()
     return this.stopping
   }
+}
+
+/** Gossip messages by topic and verdict, and the bytes of blocks held ahead of the head. */
+function gossipMetrics(gossip: Gossip, ledger: LedgerDriver): Parameters<typeof prometheus>[0] {
+  const out: Array<Parameters<typeof prometheus>[0][number]> = []
+  for (const topic of ['block', 'tx'] as const) {
+    for (const verdict of ['accepted', 'ignored', 'rejected'] as const) {
+      out.push({
+        name: 'fwmesh_gossip_messages_total',
+        help: 'Gossip messages validated, by topic and verdict (rejected ones count against their sender)',
+        type: 'counter',
+        value: gossip.counts[topic][verdict],
+        labels: { topic, verdict },
+      })
+    }
+  }
+  out.push({
+    name: 'fwmesh_blocks_ahead_bytes',
+    help: 'Bytes of certified blocks held ahead of the head while the gap is fetched',
+    type: 'gauge',
+    value: ledger.pendingBytes,
+  })
+  return out
 }
 
 /** What the node moved on the chunk protocol: messages and bytes, each way. */
@@ -476,6 +502,23 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
         }
       const tx = decoded.value
       const n = node()
+      // The ledger cannot see a manifest, only its CID. When this node holds it (the
+      // publisher's node seeds the image before it submits), it refuses a release whose
+      // manifest describes another image: every device would refuse it after its approval.
+      if (tx.body.type === 'release.publish') {
+        const manifest = n.transfer.heldManifest(cidToString(tx.body.manifest))
+        const mismatch = manifest && checkManifestMatchesRelease(manifest, tx.body)
+        if (mismatch && !mismatch.ok) {
+          return {
+            ok: false,
+            error: {
+              status: 422,
+              code: 'publish.manifest-mismatch',
+              message: `the release does not describe the image of its manifest (${mismatch.error.field}): ${mismatch.error.message}`,
+            },
+          }
+        }
+      }
       const outcome = n.ledger.submit(tx, 'local')
       if (outcome.status === 'rejected') {
         return {

@@ -142,6 +142,11 @@ describe('node: gossip is validated before it spreads (real libp2p, loopback)', 
     const rejected = counts.rejected - before.rejected
     expect(rejected, 'each refused block counted once').toBeLessThanOrEqual(FORGED_BLOCKS)
 
+    const metrics = follower.metrics()
+    const exported = /fwmesh_gossip_messages_total\{topic="block",verdict="rejected"\} (\d+)/.exec(metrics)
+    expect(Number(exported?.[1]), '/metrics counts the refused blocks').toBeGreaterThanOrEqual(rejected)
+    expect(metrics).toMatch(/^fwmesh_blocks_ahead_bytes \d+$/m)
+
     // Nothing forged is kept ahead of the head: the budget accounting says none of it is held.
     expect(follower.ledger.pendingBytes).toBeLessThanOrEqual(FOLLOWER_PENDING_BYTES_MAX)
     await eventually('no block is held ahead of the head', () =>
