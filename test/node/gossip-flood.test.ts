@@ -11,13 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encode } from '../../src/consensus/index.js'
 import { FOLLOWER_PENDING_BYTES_MAX, GOSSIP_GRAYLIST_THRESHOLD } from '../../src/constants.js'
 import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
-import { type Block, makeBlock } from '../../src/ledger/block.js'
+import type { Block } from '../../src/ledger/block.js'
 import type { Certificate } from '../../src/ledger/certificate.js'
 import { TxFactory } from '../../src/ledger/dev-chain.js'
 import { assembleTx, type SignedTx } from '../../src/ledger/tx.js'
 import type { Node } from '../../src/node/daemon.js'
 import { GOSSIP_SCORE_THRESHOLDS, gossipTopics, type Host } from '../../src/node/host.js'
 import { Prng } from '../../src/prng.js'
+import { anyBlock } from '../helpers/chain.js'
 import { type Cluster, eventually, startCluster } from '../helpers/cluster.js'
 import { loopbackHost } from '../helpers/hosts.js'
 
@@ -102,7 +103,7 @@ describe('node: gossip is validated before it spreads (real libp2p, loopback)', 
     for (let i = 0; i < FORGED_BLOCKS; i++) {
       // Heights 2..201 past the head: all inside the window a follower holds blocks in.
       const height = head + 2 + (i % 200)
-      const block: Block = makeBlock(
+      const block: Block = anyBlock(
         {
           chain: chainId,
           height,

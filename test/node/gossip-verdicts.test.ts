@@ -4,14 +4,14 @@
  * certificate verified once on its way from gossip through the follower into the store.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type Block, makeBlock } from '../../src/ledger/block.js'
-import { type Certificate, certify } from '../../src/ledger/certificate.js'
+import { certify } from '../../src/ledger/certificate.js'
 import { makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { LedgerStore } from '../../src/ledger/store.js'
 import { assembleTx } from '../../src/ledger/tx.js'
 import { certificateChecks } from '../../src/ledger/verify-block.js'
 import { LedgerDriver } from '../../src/node/ledger-driver.js'
 import { makeLogger } from '../../src/node/log.js'
+import { anyBlock, certifiedChain } from '../helpers/chain.js'
 import { eventually } from '../helpers/cluster.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -20,26 +20,11 @@ const g = chain.genesis
 const f = new TxFactory(chain)
 const quorum = new Map(chain.validators.slice(0, 3).map((v, i) => [i, v.secretKey]))
 
-function makeChain(count: number): { block: Block; cert: Certificate }[] {
-  const out: { block: Block; cert: Certificate }[] = []
-  let prev: Block | null = null
-  for (let h = 1; h <= count; h++) {
-    const tx = f.registerDevice(chain.key(`gv/${h}`).publicKey, 'gw', 'rev-a', [], chain.admin)
-    const block = makeBlock(
-      { chain: g.chainId, height: h, prev: prev?.hash ?? null, time: g.time + h * 100, proposer: h % 4 },
-      [tx],
-    )
-    out.push({ block, cert: certify(g, quorum, h, 0, block.hash) })
-    prev = block
-  }
-  return out
-}
-
 describe('node: gossip verdicts of a follower', () => {
   let store: LedgerStore
   let driver: LedgerDriver
   let cleanup: () => Promise<void>
-  const blocks = makeChain(6)
+  const blocks = certifiedChain(chain, 6, 'gv')
 
   beforeAll(async () => {
     const tmp = await tempDir('gossip-verdicts')
@@ -80,15 +65,15 @@ describe('node: gossip verdicts of a follower', () => {
     )
     const tooFew = certify(g, new Map([...quorum].slice(0, 2)), 4, 0, block.hash)
     expect(driver.gossipBlock('mallory', block, tooFew)).toBe('reject')
-    const otherChain = makeBlock({ ...block.header, chain: 'elsewhere' }, block.txs)
+    const otherChain = anyBlock({ ...block.header, chain: 'elsewhere' }, block.txs)
     expect(driver.gossipBlock('mallory', otherChain, certify(g, quorum, 4, 0, otherChain.hash))).toBe(
       'reject',
     )
-    const badProposer = makeBlock({ ...block.header, proposer: 9 }, block.txs)
+    const badProposer = anyBlock({ ...block.header, proposer: 9 }, block.txs)
     expect(driver.gossipBlock('mallory', badProposer, certify(g, quorum, 4, 0, badProposer.hash))).toBe(
       'reject',
     )
-    const farAhead = makeBlock({ ...block.header, height: 10_000 }, block.txs)
+    const farAhead = anyBlock({ ...block.header, height: 10_000 }, block.txs)
     expect(driver.gossipBlock('mallory', farAhead, { ...cert, height: 10_000, block: farAhead.hash })).toBe(
       'reject',
     )
