@@ -29,6 +29,7 @@ import '../src/polyfills.js'
 import { processCpuSeconds } from '../scripts/proc-cpu.js'
 import {
   type FidelityCapacities,
+  type NodeWork,
   runRealRollout,
   startRealFleet,
   stopRealFleet,
@@ -38,7 +39,11 @@ import {
   SWARM_SCENARIOS,
   type SwarmScenarioName,
 } from '../simulations/fidelity/scenarios.js'
-import { DEFAULT_BLOCK_INTERVAL_MS, DEFAULT_EMPTY_BLOCK_INTERVAL_MS } from '../src/constants.js'
+import {
+  CHUNK_BYTES_DEFAULT,
+  DEFAULT_BLOCK_INTERVAL_MS,
+  DEFAULT_EMPTY_BLOCK_INTERVAL_MS,
+} from '../src/constants.js'
 import { runLibtorrentSwarm } from './anchors/libtorrent.js'
 import { runRawLibp2p } from './anchors/raw-libp2p.js'
 import { arg } from './process.js'
@@ -90,6 +95,7 @@ interface RolloutRun {
   cpuSecondsPerGiB: number
   cpuBusy: number
   cpuSecondsByRole: { origin: number; validators: number; devices: number }
+  messagesPerChunk: number
 }
 
 async function fwmeshRollout(c: FidelityCapacities, run: number): Promise<RolloutRun> {
@@ -111,7 +117,18 @@ async function fwmeshRollout(c: FidelityCapacities, run: number): Promise<Rollou
     cpuSecondsPerGiB: real.fleetCpuSeconds / Math.max(1, delivered / GiB),
     cpuBusy: real.cpuBusy,
     cpuSecondsByRole: real.cpuSecondsByRole,
+    messagesPerChunk: messagesPerChunkOf(real.nodes, delivered / CHUNK_BYTES_DEFAULT),
   }
+}
+
+/**
+ * Chunk-protocol messages every fleet node received, per chunk delivered to a device: a count,
+ * so unlike CPU seconds it does not move with the machine's load, and the calibration prices
+ * each message (simulations/fleet/cpu-costs.json).
+ */
+function messagesPerChunkOf(nodes: readonly NodeWork[], chunksDelivered: number): number {
+  const received = nodes.reduce((sum, n) => sum + n.messagesReceived, 0)
+  return received / Math.max(1, chunksDelivered)
 }
 
 /** Streams the raw anchor moves its bytes over: a device's several neighbours at once. */
@@ -202,6 +219,7 @@ async function rolloutScenario(name: SwarmScenarioName, args: string[], runs: nu
     stuckDevicesPerRun: results.map((r) => r.stuckDevices),
     firstChunkSeconds: { p50: pick((r) => r.firstChunkP50), max: pick((r) => r.firstChunkMax) },
     cpuSecondsPerGiB,
+    messagesPerChunk: pick((r) => r.messagesPerChunk),
     machineCpuBusy: pick((r) => r.cpuBusy),
     cpuSecondsByRole: {
       origin: pick((r) => r.cpuSecondsByRole.origin),

@@ -12,6 +12,8 @@ import { primaryOf } from '../../src/consensus/view-change.js'
 import { makeBlock } from '../../src/ledger/block.js'
 import { signCommit } from '../../src/ledger/certificate.js'
 import type { Genesis } from '../../src/ledger/genesis.js'
+import type { LedgerState } from '../../src/ledger/state.js'
+import { buildBlock } from '../../src/ledger/verify-block.js'
 import type { Prng } from '../../src/prng.js'
 
 /**
@@ -42,6 +44,8 @@ export interface ByzantineContext {
   readonly timeoutMs: number
   /** Sends raw bytes to a validator, or to every other validator, optionally late. */
   send(to: number | 'all', bytes: Uint8Array, extraDelayMs?: number): void
+  /** The replica's committed state (undefined while it is down): to build valid blocks. */
+  ledger(): LedgerState | undefined
 }
 
 export interface Behaviour {
@@ -88,11 +92,17 @@ function equivocate(): Behaviour {
       const n = ctx.genesis.validators.length
       if (msg.type === 'pre-prepare' && msg.validator === ctx.index) {
         const a = msg.block
-        // A second valid block: one transaction fewer (or none), a later time.
-        const b = makeBlock(
-          { ...a.header, time: a.header.time + 1 },
-          a.txs.length > 0 ? a.txs.slice(0, a.txs.length - 1) : [],
-        )
+        // A second valid block: one transaction fewer (or none), a later time, and the state
+        // root those lead to (or, if the twin cannot be built, a's root: an invalid twin).
+        const txs = a.txs.length > 0 ? a.txs.slice(0, a.txs.length - 1) : []
+        const { txRoot: _t, txCount: _c, stateRoot, ...fields } = a.header
+        const state = ctx.ledger()
+        const built = state
+          ? buildBlock(state, { ...fields, time: a.header.time + 1 }, txs, { verifySignatures: false })
+          : undefined
+        const b = built?.ok
+          ? built.value.block
+          : makeBlock({ ...fields, time: a.header.time + 1, stateRoot }, txs)
         const sig = signPrepare(ctx.secretKey, ctx.genesis.chainId, msg.height, msg.view, b.hash)
         const other: PrePrepare = { ...msg, block: b, sig }
         twins.set(a.hashString, other)

@@ -79,6 +79,7 @@ export class ValidatorNode {
           prng: cluster.prng.child(`byzantine/${address}`),
           timeoutMs: cluster.limits.viewChangeTimeoutBaseMs ?? 1000,
           send: (to, bytes, extra) => this.sendBytes(to, bytes, extra ?? 0, undefined),
+          ledger: () => this.replica?.ledger,
         }
       : null
   }

@@ -13,14 +13,13 @@ import { HAVE_UPDATE_INTERVAL_MS } from '../../src/constants.js'
 import type { KeyPair } from '../../src/crypto/ed25519.js'
 import { setVerifyMemo, VerifyMemo } from '../../src/crypto/ed25519.js'
 import type { Block } from '../../src/ledger/block.js'
-import { makeBlock } from '../../src/ledger/block.js'
 import { type Certificate, certify } from '../../src/ledger/certificate.js'
 import { type DevChain, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { quorumSize } from '../../src/ledger/genesis.js'
 import { compareVersions } from '../../src/ledger/semver.js'
 import { isInstallable, LedgerState, type ReleaseRecord } from '../../src/ledger/state.js'
 import { type RolloutPlan, type SignedTx, signTx, type TxBody } from '../../src/ledger/tx.js'
-import { applyBlock } from '../../src/ledger/verify-block.js'
+import { buildBlock } from '../../src/ledger/verify-block.js'
 import { Prng } from '../../src/prng.js'
 import { fullBitfield } from '../../src/transfer/bitfield.js'
 import { type PeerRef, type SessionOutput, TransferSession } from '../../src/transfer/session.js'
@@ -389,6 +388,8 @@ class Fleet {
           hardware: HARDWARE,
           channel: 'stable',
           window: null,
+          // No fleet scenario withholds blocks; the freshness check is tested in test/agent.
+          maxChainAgeMs: null,
         },
         { runningVersion: RUNNING_VERSION, now: this.t0, prng: agentPrng.child(String(i)) },
       )
@@ -425,14 +426,16 @@ class Fleet {
     let prev: CID | null = null
     for (let i = 0; i < txs.length; i += per) {
       const height = blocks.length + 1
-      const block = makeBlock(
+      // Signed just above by the fleet's own keys: applied without checking them again.
+      const built = buildBlock(
+        state,
         { chain: genesis.chainId, height, prev, time: this.t0, proposer: height % genesis.validators.length },
         txs.slice(i, i + per),
+        { verifySignatures: false },
       )
-      // Signed just above by the fleet's own keys: replayed without checking them again.
-      const applied = applyBlock(state, block, { verifySignatures: false })
-      assert(applied.ok, 'the registration history follows the rules')
-      applied.value.mergeIntoParent()
+      assert(built.ok, 'the registration history follows the rules')
+      const { block } = built.value
+      built.value.state.mergeIntoParent()
       blocks.push({ block, cert: certify(genesis, signers, height, 0, block.hash) })
       prev = block.hash
     }
@@ -1253,6 +1256,7 @@ function snapshotView(state: LedgerState): LedgerView {
     // Read from the follower's live state, as a node's view reads its own: a registration never
     // changes once committed (device.already-registered), so reading it later reads the same.
     registration: (publicKey) => state.device(publicKey),
+    headTime: state.head.time,
   }
 }
 

@@ -32,6 +32,11 @@
  *   most; a rejection that cannot change (wrong product, hash mismatch...) ends it at once.
  * - Never installs a version older than or equal to the installed one: checked when choosing,
  *   again right before the hook runs, and asserted.
+ * - Freshness (the freeze attack): while the newest block the view holds (`headTime`) is older
+ *   than `maxChainAgeMs`, the agent starts no download (no new target, no retry) and no
+ *   install; a download already running goes on, and verification (local) too. It acts again
+ *   at the first view whose head is fresh. Validators commit a block at least every heartbeat
+ *   interval, so a chain that stops moving is one withheld from this device.
  *
  * Restarts (the persisted phase at boot → what happens):
  * - idle, downloading, verifying, reporting: resume; the pending fetch or verification is
@@ -100,6 +105,11 @@ export interface AgentConfig {
   readonly channel: string
   /** The maintenance window (`parseMaintenanceWindow`); null means always open. */
   readonly window: MaintenanceWindow | null
+  /**
+   * The oldest the newest block may be (ms) for the agent to start a download or an install;
+   * null turns the check off (unit tests and simulations whose views carry no chain time).
+   */
+  readonly maxChainAgeMs: number | null
 }
 
 /** The agent's limits; defaults from src/constants.ts. Tests may lower them, never raise them. */
@@ -159,6 +169,8 @@ export type AgentLogEvent =
   | 'report-dropped'
   | 'stale-input'
   | 'registration-mismatch'
+  | 'chain-stale'
+  | 'chain-fresh'
 
 /** A command for the driver. */
 export type AgentOutput =
@@ -264,6 +276,9 @@ export class DeviceAgent {
   private profile: DeviceProfile
   private readonly limits: AgentLimits
   private readonly prng: Prng | undefined
+
+  /** The last view's chain was too old to act on (see `isChainStale`). */
+  private stale = false
 
   /** Why the persisted state was not used, if it was not; the agent then began idle. */
   readonly stateError: AgentStateError | undefined
@@ -487,6 +502,14 @@ export class DeviceAgent {
     return this.profile
   }
 
+  /**
+   * True while the last ledger view's newest block was older than `maxChainAgeMs` when the
+   * agent last decided: it starts no download or install then.
+   */
+  get isChainStale(): boolean {
+    return this.stale
+  }
+
   /** The newest version known to be installed (never below the running one). */
   get installedVersion(): string {
     return this.s.installed
@@ -559,8 +582,12 @@ export class DeviceAgent {
     if (this.s.phase === 'reporting' && !this.s.reports.some((r) => r.id === this.s.finalReport))
       this.toIdle()
     this.checkTarget(view)
+    this.checkFreshness(view)
     const phase = this.s.phase
-    if (
+    if (this.stale) {
+      // No new target and no replacement while the chain may be withheld: what looks newest
+      // on a frozen chain is what the attacker left there.
+    } else if (
       phase === 'idle' ||
       phase === 'downloading' ||
       phase === 'verifying' ||
@@ -576,6 +603,22 @@ export class DeviceAgent {
     }
     this.progress(view)
     for (const report of this.s.reports) this.wake(report.nextAt)
+  }
+
+  /** Notes whether the view's chain is too old to act on; logs each change once. */
+  private checkFreshness(view: LedgerView): void {
+    const max = this.config.maxChainAgeMs
+    const age = this.now - view.headTime
+    const stale = max !== null && age > max
+    if (stale === this.stale) return
+    this.stale = stale
+    if (stale)
+      this.log(
+        'warn',
+        'chain-stale',
+        `the newest block is ${Math.round(age / 1000)} s old, over the ${Math.round(max! / 1000)} s allowed (max_chain_age): starting no download or install until the chain moves`,
+      )
+    else this.log('info', 'chain-fresh', 'the chain moves again: downloads and installs may start')
   }
 
   /** Drops the target if it may no longer be installed (revoked, or the config changed). */
@@ -626,6 +669,9 @@ export class DeviceAgent {
       case 'downloading': {
         if (s.retryAt !== null && s.retryAt > this.now) {
           this.wake(s.retryAt)
+        } else if (this.stale) {
+          // A retry (or the resumption after a restart) is a new download: it waits for a
+          // fresh view, which `handleLedger` brings.
         } else if (s.retryAt !== null || !this.issued) {
           s.retryAt = null
           this.fetch(this.target())
@@ -645,6 +691,7 @@ export class DeviceAgent {
         return
       }
       case 'waiting-for-window': {
+        if (this.stale) return
         const t = this.target()
         const record = view.release(t.release)
         // checkTarget ran just before, so the record exists and passes releaseEligibility.

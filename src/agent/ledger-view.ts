@@ -19,6 +19,11 @@ export interface LedgerView {
   releasesOf(product: string, channel: string): Iterable<ReleaseRecord>
   /** What the ledger registered the device with this public key as; undefined if unregistered. */
   registration(publicKey: Uint8Array): DeviceRegistration | undefined
+  /**
+   * The time of the newest block (ms since the epoch): signed by a quorum of validators, who
+   * commit one at least every heartbeat interval. The agent's freshness check reads it.
+   */
+  readonly headTime: number
 }
 
 /**
@@ -42,6 +47,7 @@ export function ledgerView(state: LedgerState): LedgerView {
     release: (id) => state.release(id),
     releasesOf: (product, channel) => groups.get(groupKey(product, channel)) ?? [],
     registration: (publicKey) => state.device(publicKey),
+    headTime: state.head.time,
   }
 }
 

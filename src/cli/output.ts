@@ -22,6 +22,12 @@ export const ExitCode = {
   corrupt: 5,
   /** A wait (for a commit, a rollout) ran out of time. */
   timeout: 6,
+  /**
+   * `fwmesh status`: the chain is not live. Its newest block is older than the node's
+   * `ledger.max_chain_age` (validators stopped, or blocks withheld from the node), so the
+   * device starts no download or install. The status itself is printed as usual.
+   */
+  stale: 7,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 
@@ -33,6 +39,11 @@ export class CliError extends Error {
     readonly exitCode: ExitCode = ExitCode.userError,
     /** Extra machine-readable detail for `--json` (e.g. a rejection code). */
     readonly detail?: Record<string, unknown>,
+    /**
+     * The command already printed its result, which says what is wrong: with `--json` no
+     * second object follows it on stdout (scripts read one), only the exit code tells.
+     */
+    readonly resultPrinted = false,
   ) {
     super(message)
   }
@@ -61,6 +72,7 @@ export function makeOutput(json: boolean): Output {
 /** Prints an error as the user should see it and returns its exit code. */
 export function reportError(error: unknown, json: boolean): ExitCode {
   if (error instanceof CliError) {
+    if (json && error.resultPrinted) return error.exitCode
     if (json)
       process.stdout.write(
         `${JSON.stringify({ error: error.message, exitCode: error.exitCode, ...error.detail })}\n`,

@@ -19,7 +19,8 @@ Exit codes:
   3  the local node could not be reached
   4  the ledger refused a transaction (the reason is printed)
   5  the ledger on disk failed verification
-  6  a wait (for a commit or a rollout) timed out`
+  6  a wait (for a commit or a rollout) timed out
+  7  status: the chain is not live (its newest block is older than max_chain_age)`
 
 export function buildProgram(): { program: Command; json: () => boolean } {
   const program = new Command('fwmesh')

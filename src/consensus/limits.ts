@@ -1,5 +1,6 @@
 import {
   BLOCK_TIME_DRIFT_MAX_MS,
+  BLOCK_TIME_LAG_MAX_MS,
   CHECKPOINT_INTERVAL_BLOCKS,
   CONSENSUS_HEIGHTS_AHEAD_MAX,
   CONSENSUS_RETRANSMIT_MS,
@@ -31,6 +32,7 @@ export interface ConsensusLimits {
   readonly viewChangeTimeoutMaxMs: number
   readonly retransmitMs: number
   readonly blockTimeDriftMaxMs: number
+  readonly blockTimeLagMaxMs: number
   readonly syncBlocksMax: number
   readonly syncRequestTimeoutMs: number
   readonly syncDelayMs: number
@@ -48,6 +50,7 @@ export const DEFAULT_CONSENSUS_LIMITS: ConsensusLimits = {
   viewChangeTimeoutMaxMs: VIEW_CHANGE_TIMEOUT_MAX_MS,
   retransmitMs: CONSENSUS_RETRANSMIT_MS,
   blockTimeDriftMaxMs: BLOCK_TIME_DRIFT_MAX_MS,
+  blockTimeLagMaxMs: BLOCK_TIME_LAG_MAX_MS,
   syncBlocksMax: SYNC_BLOCKS_MAX,
   syncRequestTimeoutMs: SYNC_REQUEST_TIMEOUT_MS,
   syncDelayMs: SYNC_DELAY_MS,

@@ -9,7 +9,12 @@ import type { Rejection } from '../ledger/rejection.js'
 import { applyInPlace } from '../ledger/rules.js'
 import type { LedgerState } from '../ledger/state.js'
 import type { SignedTx } from '../ledger/tx.js'
-import { type BlockFault, checkBlockCertificate, checkBlockStructure } from '../ledger/verify-block.js'
+import {
+  type BlockFault,
+  checkBlockCertificate,
+  checkBlockStructure,
+  checkStateRoot,
+} from '../ledger/verify-block.js'
 import { type ConsensusLimits, DEFAULT_CONSENSUS_LIMITS } from './limits.js'
 import { Mempool, type MempoolRejection } from './mempool.js'
 import {
@@ -737,6 +742,11 @@ export class Replica {
       }
     } else if (block.header.proposer !== pp.validator) {
       return { code: 'bad-proposer', message: `a new block must name its proposer ${pp.validator}` }
+    } else if (block.header.time < this.now - this.limits.blockTimeLagMaxMs) {
+      return {
+        code: 'stale-block-time',
+        message: `block time ${block.header.time} is too far behind ${this.now}`,
+      }
     }
     if (block.header.time > this.now + this.limits.blockTimeDriftMaxMs) {
       return {
@@ -770,6 +780,10 @@ export class Replica {
         }
       }
     }
+    // The header commits the state after the block; a primary that lies about it (or runs
+    // other rules) is refused like one that lies about a transaction.
+    const rootFault = checkStateRoot(draft, block)
+    if (rootFault) return rootFault
     draft.head = { height: block.header.height, hash: block.hashString, time: block.header.time }
     this.validated.set(block.hashString, { block, draft })
     return undefined
@@ -894,7 +908,14 @@ export class Replica {
         this.genesis.params.blockBytesMax - BLOCK_HEADER_ROOM_BYTES,
       )
       block = makeBlock(
-        { chain: this.genesis.chainId, height, prev: this.headCid(), time, proposer: this.index },
+        {
+          chain: this.genesis.chainId,
+          height,
+          prev: this.headCid(),
+          time,
+          proposer: this.index,
+          stateRoot: draft.stateRoot(),
+        },
         txs,
       )
       const fault = checkBlockStructure(this.genesis, this.state.head, block)

@@ -14,9 +14,10 @@ import {
 import { decodeTx, type SignedTx } from './tx.js'
 
 /**
- * A block: a header that commits to the previous block and to its transactions through a
- * Merkle root, and the transactions themselves. Its hash is the CID of the header's
- * canonical encoding; certificates sign that hash.
+ * A block: a header that commits to the previous block, to its transactions through a
+ * Merkle root and to the ledger state after it (`stateRoot`, state-root.ts), and the
+ * transactions themselves. Its hash is the CID of the header's canonical encoding;
+ * certificates sign that hash, so 2f+1 validators vouch for the state root too.
  */
 export const blockHeader = struct({
   chain: text(NAME_LENGTH_MAX, undefined, 1),
@@ -29,6 +30,8 @@ export const blockHeader = struct({
   proposer: uint(VALIDATORS_MAX - 1),
   txRoot: bytes(32),
   txCount: uint(BLOCK_TXS_MAX),
+  /** The root of the ledger state after this block's transactions (`LedgerState.stateRoot`). */
+  stateRoot: bytes(32),
 })
 export type BlockHeader = Infer<typeof blockHeader>
 
@@ -65,7 +68,10 @@ export function hashHeader(header: BlockHeader): CID {
   return cidOfEncoded(encodeCbor(header))
 }
 
-/** Builds a block over the given transactions. */
+/**
+ * Builds a block over the given transactions. `fields.stateRoot` must be the root of the
+ * state after them: `buildBlock` (verify-block.ts) computes it.
+ */
 export function makeBlock(fields: Omit<BlockHeader, 'txRoot' | 'txCount'>, txs: readonly SignedTx[]): Block {
   const header: BlockHeader = { ...fields, txRoot: txRoot(txs), txCount: txs.length }
   const hash = hashHeader(header)

@@ -1,12 +1,12 @@
 import type { CID } from '../codec/cid.js'
 import { type KeyPair, keyPairFromSeed } from '../crypto/ed25519.js'
 import { Prng } from '../prng.js'
-import { type Block, makeBlock } from './block.js'
+import type { Block } from './block.js'
 import { type Certificate, certify } from './certificate.js'
 import { type ChainParams, DEFAULT_CHAIN_PARAMS, type Genesis } from './genesis.js'
 import { LedgerState } from './state.js'
 import { type ReportStatus, type Role, type RolloutPlan, type SignedTx, signTx, type TxBody } from './tx.js'
-import { applyBlock } from './verify-block.js'
+import { buildBlock } from './verify-block.js'
 
 /**
  * A whole chain made from one seed: genesis, validator keys, an admin, a publisher, approvers
@@ -190,7 +190,8 @@ export class DevBlockBuilder {
   next(txs: readonly SignedTx[], timeStepMs = 1000): { block: Block; cert: Certificate } {
     const head = this.state.head
     const height = head.height + 1
-    const block = makeBlock(
+    const built = buildBlock(
+      this.state,
       {
         chain: this.chain.genesis.chainId,
         height,
@@ -200,9 +201,9 @@ export class DevBlockBuilder {
       },
       txs,
     )
-    const applied = applyBlock(this.state, block)
-    if (!applied.ok) throw new RangeError(`DevBlockBuilder: ${applied.error.message}`)
-    applied.value.mergeIntoParent()
+    if (!built.ok) throw new RangeError(`DevBlockBuilder: ${built.error.message}`)
+    const { block } = built.value
+    built.value.state.mergeIntoParent()
     this.lastHash = block.hash
     return { block, cert: certify(this.chain.genesis, this.signers, height, 0, block.hash) }
   }

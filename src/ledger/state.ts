@@ -1,5 +1,6 @@
 import { toHex } from '../codec/bytes.js'
 import type { Genesis } from './genesis.js'
+import { type DigestUpdate, recordLeaf, StateDigest } from './state-root.js'
 import type { Role, RolloutPlan } from './tx.js'
 
 /** A role held by a key; publishers are scoped to products (`*` means every product). */
@@ -70,6 +71,8 @@ const TOMBSTONE = Symbol('deleted')
  */
 export class Table<V> {
   private readonly own = new Map<string, V | typeof TOMBSTONE>()
+  /** Writes to this layer so far: the state root's caches are valid while this stays put. */
+  private writeCount = 0
 
   constructor(
     readonly name: TableName,
@@ -88,12 +91,19 @@ export class Table<V> {
   }
 
   set(key: string, value: V): void {
+    this.writeCount++
     this.own.set(key, value)
   }
 
   delete(key: string): void {
+    this.writeCount++
     if (this.parent) this.own.set(key, TOMBSTONE)
     else this.own.delete(key)
+  }
+
+  /** How many writes this layer has taken (only ever grows). */
+  get writes(): number {
+    return this.writeCount
   }
 
   /** This layer's writes: a value, or undefined for a deletion. */
@@ -157,6 +167,12 @@ export class LedgerState {
   readonly txs: Table<number>
   private readonly adminKeys: ReadonlySet<string>
   head: Head
+  /** A base state's record hashes, built on the first `stateRoot()`, then kept up to date. */
+  private digest: StateDigest | undefined
+  /** `writeStamp()` when `digest` was last in step with the tables. */
+  private digestStamp = -1
+  /** A derived state's last root computation, valid while `stamp` is the layers' write count. */
+  private rootMemo: { readonly stamp: number; readonly update: DigestUpdate } | undefined
 
   constructor(
     readonly genesis: Genesis,
@@ -188,6 +204,10 @@ export class LedgerState {
       for (const [key, value] of table.entries()) targets[i]!.set(key, value)
     })
     out.head = this.head
+    if (!this.parent && this.digest && this.digestStamp === this.writeStamp()) {
+      out.digest = this.digest.clone()
+      out.digestStamp = out.writeStamp()
+    }
     return out
   }
 
@@ -198,9 +218,93 @@ export class LedgerState {
 
   /** Moves a derived state's writes into the state it was derived from. */
   mergeIntoParent(): void {
-    if (!this.parent) return
+    const parent = this.parent
+    if (!parent) return
+    // A base state with a digest keeps it in step: the block's root was usually computed
+    // already (it was checked against the header), so this is the same update applied.
+    const update =
+      !parent.parent && parent.digest && parent.digestStamp === parent.writeStamp()
+        ? this.pendingUpdate()
+        : undefined
     for (const table of this.tables()) table.mergeIntoParent()
-    this.parent.head = this.head
+    parent.head = this.head
+    this.rootMemo = undefined
+    if (update) {
+      parent.digest!.apply(update)
+      parent.digestStamp = parent.writeStamp()
+    }
+  }
+
+  /**
+   * The root of this state's records (state-root.ts), the value a block header commits.
+   * Cheap after the first call on a base state: a derived state costs its changed records.
+   */
+  stateRoot(): Uint8Array {
+    return this.parent ? this.pendingUpdate().root : this.ensureDigest().root
+  }
+
+  /** Forgets a base state's record hashes (memory); the next `stateRoot()` builds them again. */
+  dropDigest(): void {
+    this.digest = undefined
+    this.digestStamp = -1
+  }
+
+  /** The record hashes of a base state (for naming the records two states differ in). */
+  recordDigest(): StateDigest {
+    let base: LedgerState = this
+    while (base.parent) base = base.parent
+    if (base !== this) return StateDigest.build(this.leaves())
+    return this.ensureDigest()
+  }
+
+  private writeStamp(): number {
+    let n = 0
+    for (const table of this.tables()) n += table.writes
+    return n
+  }
+
+  private *leaves(): IterableIterator<[string, Uint8Array]> {
+    for (const table of this.tables()) {
+      for (const [key, value] of table.entries()) {
+        const recordKey = `${table.name}/${key}`
+        yield [recordKey, recordLeaf(recordKey, value)]
+      }
+    }
+  }
+
+  private ensureDigest(): StateDigest {
+    if (!this.digest || this.digestStamp !== this.writeStamp()) {
+      this.digest = StateDigest.build(this.leaves())
+      this.digestStamp = this.writeStamp()
+    }
+    return this.digest
+  }
+
+  /** The base digest's update for every layer between this state and its base. */
+  private pendingUpdate(): DigestUpdate {
+    const layers: LedgerState[] = []
+    let base: LedgerState = this
+    while (base.parent) {
+      layers.push(base)
+      base = base.parent
+    }
+    const digest = base.ensureDigest()
+    let stamp = base.writeStamp()
+    for (const layer of layers) stamp += layer.writeStamp()
+    if (this.rootMemo?.stamp === stamp) return this.rootMemo.update
+    const changes = new Map<string, Uint8Array | undefined>()
+    // The layer nearest the base first: a later layer's write wins.
+    for (const layer of layers.reverse()) {
+      for (const table of layer.tables()) {
+        for (const [key, value] of table.changes()) {
+          const recordKey = `${table.name}/${key}`
+          changes.set(recordKey, value === undefined ? undefined : recordLeaf(recordKey, value))
+        }
+      }
+    }
+    const update = digest.preview(changes)
+    this.rootMemo = { stamp, update }
+    return update
   }
 
   tables(): Table<unknown>[] {

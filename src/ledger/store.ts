@@ -1,3 +1,4 @@
+import { access } from 'node:fs/promises'
 import { Level } from 'level'
 import { assert } from '../codec/assert.js'
 import { bytesEqual, toHex } from '../codec/bytes.js'
@@ -14,12 +15,14 @@ import { type Block, decodeBlock } from './block.js'
 import { type Certificate, decodeCertificate, encodeCertificate } from './certificate.js'
 import { encodeGenesis, type Genesis, genesisId } from './genesis.js'
 import { type Head, LedgerState, TABLE_NAMES, type TableName } from './state.js'
+import { firstDifference } from './state-root.js'
 import { decodeTx, type SignedTx } from './tx.js'
 import {
   applyBlock,
   type BlockFault,
   checkBlockCertificate,
   checkBlockStructure,
+  checkStateRoot,
   verifyBlock,
 } from './verify-block.js'
 
@@ -27,7 +30,9 @@ import {
  * The ledger on disk (LevelDB through `level`). One atomic batch per block holds the block,
  * its certificate, the transaction index, the audit indexes, the state changes and the new
  * head, so a crash at any point leaves a store that holds a prefix of the chain. On open it
- * re-checks the hash chain and every certificate and reports the first bad height.
+ * re-checks the hash chain and every certificate and reports the first bad height, then
+ * checks the stored state records against the state root the head block commits: a record
+ * edited at rest is named, with the height whose root it breaks.
  *
  * Layout (sublevels):
  *   blocks  height → block bytes          certs  height → certificate bytes
@@ -43,7 +48,20 @@ export function heightKey(height: number): string {
 export type StoreOpenError =
   | { readonly code: 'locked'; readonly message: string }
   | { readonly code: 'genesis-mismatch'; readonly message: string }
+  /** A block, a certificate or the head record is bad: `height` is the first bad height. */
   | { readonly code: 'corrupt'; readonly message: string; readonly height: number }
+  /**
+   * The state records do not hash to the root the head block commits. `record` is the first
+   * (in key order) that differs from a replay of the blocks, as `<table>/<key>`.
+   */
+  | {
+      readonly code: 'corrupt-state'
+      readonly message: string
+      readonly height: number
+      readonly record: string | null
+    }
+  /** `create: false` and there is no ledger in the directory. */
+  | { readonly code: 'missing'; readonly message: string }
   | { readonly code: 'io'; readonly message: string }
 
 export interface StoreOpenOptions {
@@ -54,6 +72,11 @@ export interface StoreOpenOptions {
    * not only a killed process. The simulator and benchmarks of other parts may turn it off.
    */
   readonly durable?: boolean
+  /**
+   * Create the store when there is none (default true). `fwmesh ledger verify` passes false:
+   * a directory without a ledger is an error there, not an empty chain.
+   */
+  readonly create?: boolean
 }
 
 export type AuditIndex = 'device' | 'release' | 'product' | 'signer'
@@ -108,10 +131,21 @@ export class LedgerStore {
     genesis: Genesis,
     options: StoreOpenOptions = {},
   ): Promise<Result<LedgerStore, StoreOpenError>> {
+    const create = options.create !== false
+    // classic-level makes the directory before it opens, even with createIfMissing false.
+    if (
+      !create &&
+      !(await access(dir).then(
+        () => true,
+        () => false,
+      ))
+    )
+      return err({ code: 'missing', message: `there is no ledger in ${dir}` })
     const db: Db = new Level<string, Uint8Array>(dir, {
       valueEncoding: 'view',
       cacheSize: LEDGER_CACHE_BYTES,
       writeBufferSize: LEDGER_WRITE_BUFFER_BYTES,
+      createIfMissing: create,
     })
     try {
       await db.open()
@@ -120,7 +154,12 @@ export class LedgerStore {
       if (code === 'LEVEL_LOCKED') {
         return err({ code: 'locked', message: `the ledger in ${dir} is open in another process` })
       }
+      if (!create) return err({ code: 'missing', message: `there is no ledger in ${dir}` })
       return err({ code: 'io', message: `cannot open the ledger in ${dir}: ${(cause as Error).message}` })
+    }
+    if (!create && (await db.sublevel('meta').keys({ limit: 1 }).all()).length === 0) {
+      await db.close()
+      return err({ code: 'missing', message: `there is no ledger in ${dir} (an empty database)` })
     }
     const store = new LedgerStore(db, genesis, options.durable !== false)
     const loaded = await store.load(options).catch((cause: unknown) =>
@@ -167,7 +206,7 @@ export class LedgerStore {
     }
     const verified = await this.verifyChain(head.height, options.verifyCertificates !== false)
     if (!verified.ok) return verified
-    if (verified.value.hash !== head.hash) {
+    if (verified.value.head.hash !== head.hash) {
       return err({
         code: 'corrupt',
         message: 'the head record does not match the last block',
@@ -188,7 +227,32 @@ export class LedgerStore {
       }
     }
     this.base.head = head
-    return ok(undefined)
+    return this.checkState(verified.value.block)
+  }
+
+  /**
+   * The stored records must hash to the root the head block commits (the empty state's root
+   * at height 0). When they do not, a replay of the (verified) blocks names the first record
+   * that differs: an edit at rest, or a write this store did not make.
+   */
+  private async checkState(headBlock: Block | null): Promise<Result<void, StoreOpenError>> {
+    const height = this.base.head.height
+    const root = this.base.stateRoot()
+    const expected = headBlock ? headBlock.header.stateRoot : new LedgerState(this.genesis).stateRoot()
+    if (bytesEqual(root, expected)) return ok(undefined)
+    const replayed = await this.replayTo(height)
+    const record = replayed.ok
+      ? firstDifference(this.base.recordDigest(), replayed.value.recordDigest())
+      : undefined
+    const what = record
+      ? `state record ${record.key} ${record.kind === 'extra' ? 'is not in' : record.kind === 'missing' ? 'is missing from' : 'differs from'} the state committed at height ${height}`
+      : `the state records do not match the state root committed at height ${height}`
+    return err({
+      code: 'corrupt-state',
+      message: `${what}; the state was edited at rest (rebuild it from the blocks, or restore the data directory)`,
+      height,
+      record: record?.key ?? null,
+    })
   }
 
   /**
@@ -198,8 +262,9 @@ export class LedgerStore {
   private async verifyChain(
     height: number,
     checkCertificates: boolean,
-  ): Promise<Result<Head, StoreOpenError>> {
+  ): Promise<Result<{ head: Head; block: Block | null }, StoreOpenError>> {
     let head: Head = { height: 0, hash: null, time: this.genesis.time }
+    let last: Block | null = null
     while (head.height < height) {
       const from = head.height + 1
       const to = Math.min(height, head.height + STORE_VERIFY_BATCH_BLOCKS)
@@ -228,9 +293,10 @@ export class LedgerStore {
           return corrupt('certificate is for another block')
         }
         head = { height: h, hash: block.value.hashString, time: block.value.header.time }
+        last = block.value
       }
     }
-    return ok(head)
+    return ok({ head, block: last })
   }
 
   /**
@@ -258,6 +324,8 @@ export class LedgerStore {
     if (structural) return err(structural)
     const certFault = checkBlockCertificate(this.genesis, block, cert)
     if (certFault) return err(certFault)
+    const rootFault = checkStateRoot(next, block)
+    if (rootFault) return err(rootFault)
     await this.write(block, cert, next)
     return ok(this.base)
   }
@@ -273,7 +341,9 @@ export class LedgerStore {
     if (structural) return err(structural)
     const certFault = checkBlockCertificate(this.genesis, block, cert)
     if (certFault) return err(certFault)
-    const next = applyBlock(this.base, block, { verifySignatures: false })
+    // The core checked the state root before it committed the block: the store keeps no
+    // record hashes of its own after open (see `releaseStateDigest`).
+    const next = applyBlock(this.base, block, { verifySignatures: false, checkStateRoot: false })
     if (!next.ok) return next
     await this.write(block, cert, next.value)
     return ok(this.base)
@@ -363,8 +433,13 @@ export class LedgerStore {
    * again (every block was verified before it was appended); the rules are.
    */
   async replayState(): Promise<Result<LedgerState, BlockFault & { height: number }>> {
+    return this.replayTo(this.head.height)
+  }
+
+  /** Each block's state root is checked on the way (`applyBlock`). */
+  private async replayTo(height: number): Promise<Result<LedgerState, BlockFault & { height: number }>> {
     const state = new LedgerState(this.genesis)
-    for (let h = 1; h <= this.head.height; h++) {
+    for (let h = 1; h <= height; h++) {
       const entry = await this.block(h)
       if (!entry) throw new Error(`block ${h} is missing`)
       const next = applyBlock(state, entry.block, { verifySignatures: false })
@@ -373,6 +448,17 @@ export class LedgerStore {
       next.value.mergeIntoParent()
     }
     return ok(state)
+  }
+
+  /**
+   * Frees the store's record hashes (the state root's digest, built on open to check the
+   * stored records). Call it once the consensus or follower core has its copy of the state
+   * (`state.copy()` takes the digest along): the core checks every block's root, the store
+   * appends with `appendVerified`, and a node keeps one digest, not two. `append` and
+   * `appendApplied` still check roots (building the digest again if they must).
+   */
+  releaseStateDigest(): void {
+    this.base.dropDigest()
   }
 
   /** A small record the node keeps beside the ledger (e.g. what a validator has signed). */

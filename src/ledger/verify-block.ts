@@ -1,12 +1,13 @@
-import { bytesEqual } from '../codec/bytes.js'
+import { bytesEqual, toHex } from '../codec/bytes.js'
 import { cidToString } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
-import { type Block, txRoot } from './block.js'
+import { type Block, type BlockHeader, makeBlock, txRoot } from './block.js'
 import { type Certificate, type CertificateFault, verifyCertificate } from './certificate.js'
 import type { Genesis } from './genesis.js'
 import type { Rejection } from './rejection.js'
 import { type ApplyOptions, applyInPlace } from './rules.js'
 import type { Head, LedgerState } from './state.js'
+import type { SignedTx } from './tx.js'
 
 /** Why a block is not the next block of this chain. */
 export type BlockFault =
@@ -15,6 +16,8 @@ export type BlockFault =
       readonly message: string
     }
   | { readonly code: 'bad-proposer' | 'bad-tx-root' | 'too-large'; readonly message: string }
+  /** The header's state root is not the root of the state its transactions lead to. */
+  | { readonly code: 'bad-state-root'; readonly message: string }
   | { readonly code: 'bad-certificate'; readonly message: string; readonly fault: CertificateFault }
   | {
       readonly code: 'rejected-tx'
@@ -117,13 +120,20 @@ export function checkBlockCertificate(
 }
 
 /**
- * Applies every transaction of a block to a state derived from `state`, in order. The whole
- * block is refused if any transaction is: a committed block is all or nothing.
+ * Applies every transaction of a block to a state derived from `state`, in order, and checks
+ * that the result is the state the header commits. The whole block is refused if any
+ * transaction is, or if the roots differ: a committed block is all or nothing.
  */
 export function applyBlock(
   state: LedgerState,
   block: Block,
-  options: ApplyOptions = {},
+  options: ApplyOptions & {
+    /**
+     * Check the header's state root (the default). Only a store appending a block that its
+     * core already verified, root included, may skip it (`LedgerStore.appendVerified`).
+     */
+    readonly checkStateRoot?: boolean
+  } = {},
 ): Result<LedgerState, BlockFault> {
   const draft = state.derive()
   const ctx = { height: block.header.height, time: block.header.time }
@@ -138,8 +148,49 @@ export function applyBlock(
       })
     }
   }
+  const fault = options.checkStateRoot === false ? undefined : checkStateRoot(draft, block)
+  if (fault) return err(fault)
   draft.head = { height: block.header.height, hash: block.hashString, time: block.header.time }
   return ok(draft)
+}
+
+/** Checks that `after` (the state with the block's transactions applied) is what the header commits. */
+export function checkStateRoot(after: LedgerState, block: Block): BlockFault | undefined {
+  const root = after.stateRoot()
+  if (bytesEqual(root, block.header.stateRoot)) return undefined
+  return {
+    code: 'bad-state-root',
+    message: `block ${block.header.height} commits state root ${toHex(block.header.stateRoot).slice(0, 16)}…, its transactions lead to ${toHex(root).slice(0, 16)}…`,
+  }
+}
+
+/**
+ * Builds the block over `txs` on top of `state`, as a proposer does: applies them (each must
+ * pass the rules) and commits the resulting state's root in the header. Returns the block
+ * and the state after it, ready to merge.
+ */
+export function buildBlock(
+  state: LedgerState,
+  fields: Omit<BlockHeader, 'txRoot' | 'txCount' | 'stateRoot'>,
+  txs: readonly SignedTx[],
+  options: ApplyOptions = {},
+): Result<{ block: Block; state: LedgerState }, BlockFault> {
+  const draft = state.derive()
+  const ctx = { height: fields.height, time: fields.time }
+  for (const [index, tx] of txs.entries()) {
+    const rejection = applyInPlace(draft, tx, ctx, options)
+    if (rejection) {
+      return err({
+        code: 'rejected-tx',
+        message: `transaction ${index} of block ${fields.height} is invalid: ${rejection.message}`,
+        index,
+        rejection,
+      })
+    }
+  }
+  const block = makeBlock({ ...fields, stateRoot: draft.stateRoot() }, txs)
+  draft.head = { height: block.header.height, hash: block.hashString, time: block.header.time }
+  return ok({ block, state: draft })
 }
 
 /**

@@ -80,6 +80,8 @@ export class AgentDriver {
     gossip: Gossip
     images: ImageFetcher
     log: Logger
+    /** The oldest the newest block may be for the agent to start a download or install. */
+    maxChainAgeMs: number
   }): Promise<AgentDriver> {
     const { config } = options
     let window = null
@@ -97,6 +99,7 @@ export class AgentDriver {
         hardware: config.hardware,
         channel: config.channel,
         window,
+        maxChainAgeMs: options.maxChainAgeMs,
       },
       // Jitter for retries: a fleet that saw one approval must not retry in lockstep.
       { runningVersion, now: Date.now(), state, prng: Prng.fromBytes(randomBytes(32)) },
@@ -159,6 +162,8 @@ export class AgentDriver {
       // Why the current target is not installed yet: the last failure and the attempts so far.
       lastError: s.lastError,
       downloadAttempts: s.downloadAttempts,
+      // The chain was too old at the last decision: no download or install starts.
+      chainStale: this.agent.isChainStale,
       releases,
     }
   }

@@ -3,6 +3,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { parse as parseToml } from 'smol-toml'
 import { err, ok, type Result } from '../codec/result.js'
 import {
+  MAX_CHAIN_AGE_MAX_MS,
+  MAX_CHAIN_AGE_MIN_MS,
   NETWORK_MAX_CONNECTIONS_DEFAULT,
   NETWORK_MAX_CONNECTIONS_LIMIT,
   NETWORK_TARGET_CONNECTIONS_DEFAULT,
@@ -43,6 +45,11 @@ import {
  * version_file = "/var/lib/fwmesh/installed/version"   # the running version, kept by the OS or hook
  * initial_version = "0.0.0"          # when there is no version file yet
  *
+ * [ledger]
+ * max_chain_age = "90s"             # newest block older than this: no download or install
+ *                                   # starts, `fwmesh status` exits 7; 1s..7d, default three
+ *                                   # heartbeat intervals (genesis params.emptyBlockIntervalMs)
+ *
  * [log]
  * level = "info"
  * ```
@@ -65,6 +72,10 @@ export interface NodeConfig {
   /** Bytes per second; 0 means unlimited. */
   readonly bandwidth: { readonly uploadBytesPerSec: number; readonly downloadBytesPerSec: number }
   readonly device: DeviceConfig | null
+  readonly ledger: {
+    /** How old the newest block may be for the chain to count as live; null: the default. */
+    readonly maxChainAgeMs: number | null
+  }
   readonly log: { readonly level: LogLevel }
 }
 
@@ -195,6 +206,7 @@ export const ENV_OVERRIDES = {
   FWMESH_UPLOAD: 'bandwidth.upload',
   FWMESH_DOWNLOAD: 'bandwidth.download',
   FWMESH_LOG_LEVEL: 'log.level',
+  FWMESH_MAX_CHAIN_AGE: 'ledger.max_chain_age',
 } as const
 
 /**
@@ -217,7 +229,7 @@ export function buildConfig(
   }
   const top = checkKeys(
     doc,
-    ['data_dir', 'genesis', 'key', 'role', 'network', 'api', 'bandwidth', 'device', 'log'],
+    ['data_dir', 'genesis', 'key', 'role', 'network', 'api', 'bandwidth', 'device', 'ledger', 'log'],
     '',
   )
   if (!top.ok) return top
@@ -355,6 +367,19 @@ export function buildConfig(
     }
   }
 
+  const ledger = table(doc.ledger, 'ledger')
+  if (!ledger.ok) return ledger
+  const ledgerKeys = checkKeys(ledger.value, ['max_chain_age'], 'ledger')
+  if (!ledgerKeys.ok) return ledgerKeys
+  let maxChainAgeMs: number | null = null
+  if (ledger.value.max_chain_age !== undefined) {
+    const age = parseDuration(ledger.value.max_chain_age, 'ledger.max_chain_age')
+    if (!age.ok) return age
+    if (age.value < MAX_CHAIN_AGE_MIN_MS || age.value > MAX_CHAIN_AGE_MAX_MS)
+      return fail('ledger.max_chain_age must be from 1s to 7 days (168h)')
+    maxChainAgeMs = age.value
+  }
+
   const log = table(doc.log, 'log')
   if (!log.ok) return log
   const level = log.value.level ?? 'info'
@@ -376,6 +401,7 @@ export function buildConfig(
     api: { host: apiHost, port: apiPort },
     bandwidth: { uploadBytesPerSec: upload.value, downloadBytesPerSec: download.value },
     device,
+    ledger: { maxChainAgeMs },
     log: { level: level as LogLevel },
   })
 }

@@ -3,6 +3,7 @@ import { getHeapSpaceStatistics } from 'node:v8'
 import { toHex } from '../codec/bytes.js'
 import { cidToString } from '../codec/cid.js'
 import { jsonReplacer } from '../codec/json.js'
+import { MAX_CHAIN_AGE_HEARTBEATS } from '../constants.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
 import { readKeyFile, writeKeyFile } from '../crypto/key-store.js'
@@ -26,9 +27,18 @@ import { ValidatorChannels } from './pbft-protocol.js'
 import { requestSync, syncHandler } from './sync-protocol.js'
 import { TransferService } from './transfer-service.js'
 
-/** Why the node could not start; the CLI prints the message and exits non-zero. */
+/**
+ * Why the node could not start; the CLI prints the message and exits non-zero: 5 when the
+ * ledger on disk failed verification (`reason` 'ledger-corrupt'), 1 otherwise.
+ */
 export class StartError extends Error {
   override name = 'StartError'
+  constructor(
+    message: string,
+    readonly reason: 'ledger-corrupt' | 'other' = 'other',
+  ) {
+    super(message)
+  }
 }
 
 /**
@@ -80,6 +90,14 @@ export class Node {
       )
     }
 
+    const heartbeatMs = genesis.params.emptyBlockIntervalMs
+    const maxChainAgeMs = config.ledger.maxChainAgeMs ?? MAX_CHAIN_AGE_HEARTBEATS * heartbeatMs
+    if (maxChainAgeMs <= heartbeatMs) {
+      throw new StartError(
+        `ledger.max_chain_age (${maxChainAgeMs} ms) must be longer than the chain's heartbeat interval (genesis params.emptyBlockIntervalMs, ${heartbeatMs} ms), or the chain would look stale between two heartbeats`,
+      )
+    }
+
     const bootstrap = parseBootstrapList(config.network.bootstrap)
     if (!bootstrap.ok) throw new StartError(`network.bootstrap: ${bootstrap.error}`)
 
@@ -92,9 +110,10 @@ export class Node {
     const opened = await LedgerStore.open(layout.ledger, genesis, { durable: config.role === 'validator' })
     if (!opened.ok) {
       const e = opened.error
-      throw new StartError(
-        e.code === 'corrupt' ? `the ledger is corrupt at height ${e.height}: ${e.message}` : e.message,
-      )
+      // A block, a certificate or a state record that fails verification: never serve it.
+      if (e.code === 'corrupt' || e.code === 'corrupt-state')
+        throw new StartError(`the ledger is corrupt at height ${e.height}: ${e.message}`, 'ledger-corrupt')
+      throw new StartError(e.message)
     }
     const store = opened.value
 
@@ -147,12 +166,18 @@ export class Node {
           channels,
           syncFrom,
           log: log.child({ sub: 'consensus' }),
+          maxChainAgeMs,
         })
         const driver = ledger
         deliver = (from, msg) => driver.handleValidatorMessage(from, msg)
         channels.knownTx = (envelope) => driver.knownTx(envelope)
       } else {
-        ledger = await LedgerDriver.follower({ store, syncFrom, log: log.child({ sub: 'follower' }) })
+        ledger = await LedgerDriver.follower({
+          store,
+          syncFrom,
+          log: log.child({ sub: 'follower' }),
+          maxChainAgeMs,
+        })
       }
 
       const gossip = new Gossip(
@@ -191,6 +216,7 @@ export class Node {
             gossip,
             images: transfer,
             log: log.child({ sub: 'agent' }),
+            maxChainAgeMs,
           })
         : null
 
@@ -251,6 +277,7 @@ export class Node {
   }
 
   status() {
+    const now = Date.now()
     const head = this.ledger.ledger.head
     return {
       did: this.did,
@@ -259,7 +286,10 @@ export class Node {
       chain: this.genesis.chainId,
       genesis: genesisId(this.genesis).toString(),
       head: { height: head.height, hash: head.hash, time: head.time },
-      live: this.ledger.isLive(Date.now()),
+      // Live: the head block is at most max_chain_age old (`fwmesh status` exits 7 otherwise).
+      live: this.ledger.isLive(now),
+      chainAgeSeconds: this.ledger.chainAgeMs(now) / 1000,
+      maxChainAgeSeconds: this.ledger.maxChainAgeMs / 1000,
       view: this.ledger.view,
       peers: this.host.getPeers().length,
       addresses: this.addresses(),
@@ -285,10 +315,22 @@ export class Node {
         type: 'gauge',
         value: (Date.now() - head.time) / 1000,
       },
+      {
+        name: 'fwmesh_chain_age_seconds',
+        help: 'Age of the newest block by its signed time; over fwmesh_max_chain_age_seconds no download or install starts',
+        type: 'gauge',
+        value: this.ledger.chainAgeMs(Date.now()) / 1000,
+      },
+      {
+        name: 'fwmesh_max_chain_age_seconds',
+        help: 'The configured max_chain_age',
+        type: 'gauge',
+        value: this.ledger.maxChainAgeMs / 1000,
+      },
       { name: 'fwmesh_peers', help: 'Connected peers', type: 'gauge', value: this.host.getPeers().length },
       {
         name: 'fwmesh_live',
-        help: '1 while the chain looks alive',
+        help: '1 while the newest block is at most max_chain_age old',
         type: 'gauge',
         value: this.ledger.isLive(Date.now()) ? 1 : 0,
       },

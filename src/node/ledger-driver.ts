@@ -93,6 +93,8 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       count: number,
     ) => Promise<CertifiedBlock[] | null>,
     private readonly log: Logger,
+    /** How old the head block may be for the chain to count as live (`ledger.max_chain_age`). */
+    readonly maxChainAgeMs: number,
   ) {
     super()
   }
@@ -105,6 +107,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     channels: ValidatorChannels
     syncFrom: (peer: string, height: number, count: number) => Promise<CertifiedBlock[] | null>
     log: Logger
+    maxChainAgeMs: number
   }): Promise<LedgerDriver> {
     const { store } = options
     const saved = await store.getMeta(SAFETY_KEY)
@@ -129,11 +132,14 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       ...(safety ? { safety } : {}),
       now: Date.now(),
     })
+    // The core checks every block's state root from here on; the store needs no digest.
+    store.releaseStateDigest()
     const driver = new LedgerDriver(
       store,
       { kind: 'validator', replica, channels: options.channels },
       options.syncFrom,
       options.log,
+      options.maxChainAgeMs,
     )
     driver.drain()
     return driver
@@ -143,13 +149,17 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     store: LedgerStore
     syncFrom: (peer: string, height: number, count: number) => Promise<CertifiedBlock[] | null>
     log: Logger
+    maxChainAgeMs: number
   }): Promise<LedgerDriver> {
     const follower = new Follower<string>({ state: options.store.state.copy(), now: Date.now() })
+    // The core checks every block's state root from here on; the store needs no digest.
+    options.store.releaseStateDigest()
     const driver = new LedgerDriver(
       options.store,
       { kind: 'follower', follower },
       options.syncFrom,
       options.log,
+      options.maxChainAgeMs,
     )
     driver.drain()
     return driver
@@ -168,10 +178,18 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     return this.core.kind === 'validator' ? this.core.replica.currentView : null
   }
 
+  /** How old the head block is: its time was signed with it by a quorum of validators. */
+  chainAgeMs(now: number): number {
+    return Math.max(0, now - this.ledger.head.time)
+  }
+
+  /**
+   * True while the head block is at most `maxChainAgeMs` old. Validators commit a block at
+   * least every heartbeat interval (genesis `params.emptyBlockIntervalMs`), so an older head
+   * means the chain stopped or is withheld from this node (a freeze attack).
+   */
   isLive(now: number): boolean {
-    if (this.core.kind === 'follower') return this.core.follower.isLive(now)
-    const head = this.ledger.head
-    return now - head.time < this.ledger.genesis.params.emptyBlockIntervalMs * 3
+    return this.chainAgeMs(now) <= this.maxChainAgeMs
   }
 
   recentRejections(): readonly RecentRejection[] {

@@ -115,6 +115,7 @@ export class World {
       hardware: 'rev-b',
       channel: 'stable',
       window: null,
+      maxChainAgeMs: null,
       ...overrides,
     }
   }

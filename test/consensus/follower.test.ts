@@ -6,6 +6,7 @@ import { type Certificate, certify } from '../../src/ledger/certificate.js'
 import { makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { LedgerState } from '../../src/ledger/state.js'
 import { assembleTx } from '../../src/ledger/tx.js'
+import { buildBlock } from '../../src/ledger/verify-block.js'
 
 const chain = makeDevChain({
   seed: 'consensus-follower',
@@ -21,12 +22,17 @@ const three = new Map([...all].slice(0, 3))
 function makeChain(count: number): { block: Block; cert: Certificate }[] {
   const out: { block: Block; cert: Certificate }[] = []
   let prev: Block | null = null
+  const state = new LedgerState(g)
   for (let h = 1; h <= count; h++) {
     const tx = f.registerDevice(chain.key(`fd/${h}`).publicKey, 'gw', 'rev-a', [], chain.admin)
-    const block = makeBlock(
+    const built = buildBlock(
+      state,
       { chain: g.chainId, height: h, prev: prev?.hash ?? null, time: g.time + h * 100, proposer: h % 4 },
       [tx],
     )
+    if (!built.ok) throw new Error(built.error.message)
+    built.value.state.mergeIntoParent()
+    const { block } = built.value
     out.push({ block, cert: certify(g, three, h, 0, block.hash) })
     prev = block
   }

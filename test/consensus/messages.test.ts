@@ -23,10 +23,20 @@ const f = new TxFactory(chain)
 const g = chain.genesis
 const keys = new Map(chain.validators.map((v, i) => [i, v.secretKey]))
 const tx = f.registerDevice(chain.key('d').publicKey, 'gw', 'rev-a', ['eu'], chain.admin)
-const block1 = makeBlock({ chain: g.chainId, height: 1, prev: null, time: g.time + 5, proposer: 0 }, [tx])
+const block1 = makeBlock(
+  { chain: g.chainId, height: 1, prev: null, time: g.time + 5, proposer: 0, stateRoot: new Uint8Array(32) },
+  [tx],
+)
 const cert1 = certify(g, keys, 1, 0, block1.hash)
 const block2 = makeBlock(
-  { chain: g.chainId, height: 2, prev: block1.hash, time: g.time + 9, proposer: 1 },
+  {
+    chain: g.chainId,
+    height: 2,
+    prev: block1.hash,
+    time: g.time + 9,
+    proposer: 1,
+    stateRoot: new Uint8Array(32),
+  },
   [],
 )
 const cert2 = certify(g, new Map([...keys].slice(0, 3)), 2, 3, block2.hash)

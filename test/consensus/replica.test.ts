@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { Msg, PrePrepare, PreparedProof, ViewChange } from '../../src/consensus/messages.js'
 import { newViewStatement, signPrepare, viewChangeStatement } from '../../src/consensus/messages.js'
 import type { ReplicaOutput } from '../../src/consensus/replica.js'
+import { BLOCK_TIME_LAG_MAX_MS } from '../../src/constants.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
 import { sign } from '../../src/crypto/ed25519.js'
 import { type Block, makeBlock } from '../../src/ledger/block.js'
@@ -15,6 +16,8 @@ import { chainOf, Harness } from './harness.js'
 const chain = chainOf(4)
 const g = chain.genesis
 const sk = (i: number) => chain.validators[i]!.secretKey
+/** The root of genesis's (empty) state: what an empty block at height 1 commits. */
+const EMPTY_STATE_ROOT = new LedgerState(g).stateRoot()
 
 function blockAt(
   height: number,
@@ -22,8 +25,12 @@ function blockAt(
   time: number,
   prev: Block | null = null,
   txs: Block['txs'] = [],
+  stateRoot: Uint8Array = EMPTY_STATE_ROOT,
 ): Block {
-  return makeBlock({ chain: g.chainId, height, prev: prev ? prev.hash : null, time, proposer }, txs)
+  return makeBlock(
+    { chain: g.chainId, height, prev: prev ? prev.hash : null, time, proposer, stateRoot },
+    txs,
+  )
 }
 
 function prePrepare(view: number, block: Block, primary = view % 4): PrePrepare {
@@ -270,6 +277,31 @@ describe('consensus: replica: faulty primaries', () => {
     expect(sent(h.outputs[2]!, 'prepare')).toHaveLength(0)
     expect(h.outputs[2]!.some((o) => o.type === 'fault' && o.code === 'rejected-tx')).toBe(true)
     expect(h.outputs[2]!.some((o) => o.type === 'view' && o.changing && o.view === 1)).toBe(true)
+  })
+
+  it('a backup refuses a proposal whose header commits another state root, and moves to the next view', () => {
+    const h = new Harness(chain)
+    const f = new TxFactory(chain)
+    const tx = f.registerDevice(chain.key('x').publicKey, 'gw', 'rev-a', [], chain.admin)
+    // The transaction is valid, but the header claims the state did not change.
+    h.inject(0, 2, prePrepare(0, blockAt(1, 0, g.time + 1, null, [tx], EMPTY_STATE_ROOT)))
+    expect(sent(h.outputs[2]!, 'prepare')).toHaveLength(0)
+    expect(h.outputs[2]!.some((o) => o.type === 'fault' && o.code === 'bad-state-root')).toBe(true)
+    expect(h.outputs[2]!.some((o) => o.type === 'view' && o.changing && o.view === 1)).toBe(true)
+  })
+
+  it('a backup refuses a proposal whose time is more than the allowed lag behind its clock (its time is what devices judge freshness by)', () => {
+    const h = new Harness(chain)
+    // A faulty primary stamps an old time, to make the live chain look frozen to devices.
+    h.now = g.time + BLOCK_TIME_LAG_MAX_MS + 5_000
+    h.inject(0, 2, prePrepare(0, blockAt(1, 0, g.time + 1_000)))
+    expect(sent(h.outputs[2]!, 'prepare')).toHaveLength(0)
+    expect(h.outputs[2]!.some((o) => o.type === 'fault' && o.code === 'stale-block-time')).toBe(true)
+    // Within the lag, the same kind of block is fine.
+    const ok = new Harness(chain)
+    ok.now = g.time + BLOCK_TIME_LAG_MAX_MS
+    ok.inject(0, 2, prePrepare(0, blockAt(1, 0, g.time + 1_000)))
+    expect(sent(ok.outputs[2]!, 'prepare')).toHaveLength(1)
   })
 
   it('two signed proposals for one height and view are proof of equivocation', () => {

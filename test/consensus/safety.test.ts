@@ -11,7 +11,10 @@ import { makeDevChain } from '../../src/ledger/dev-chain.js'
 
 const chain = makeDevChain({ seed: 'consensus-safety', validators: 4 })
 const g = chain.genesis
-const block = makeBlock({ chain: g.chainId, height: 3, prev: null, time: g.time, proposer: 1 }, [])
+const block = makeBlock(
+  { chain: g.chainId, height: 3, prev: null, time: g.time, proposer: 1, stateRoot: new Uint8Array(32) },
+  [],
+)
 
 describe('consensus: safety record', () => {
   it('round-trips through its canonical encoding, with and without a prepared block', () => {

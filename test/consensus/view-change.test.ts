@@ -17,9 +17,32 @@ const g = chain.genesis
 const sk = (i: number) => chain.validators[i]!.secretKey
 const keys = new Map(chain.validators.map((v, i) => [i, v.secretKey]))
 
-const b1 = makeBlock({ chain: g.chainId, height: 1, prev: null, time: g.time + 1, proposer: 0 }, [])
-const b2a = makeBlock({ chain: g.chainId, height: 2, prev: b1.hash, time: g.time + 2, proposer: 1 }, [])
-const b2b = makeBlock({ chain: g.chainId, height: 2, prev: b1.hash, time: g.time + 3, proposer: 2 }, [])
+const b1 = makeBlock(
+  { chain: g.chainId, height: 1, prev: null, time: g.time + 1, proposer: 0, stateRoot: new Uint8Array(32) },
+  [],
+)
+const b2a = makeBlock(
+  {
+    chain: g.chainId,
+    height: 2,
+    prev: b1.hash,
+    time: g.time + 2,
+    proposer: 1,
+    stateRoot: new Uint8Array(32),
+  },
+  [],
+)
+const b2b = makeBlock(
+  {
+    chain: g.chainId,
+    height: 2,
+    prev: b1.hash,
+    time: g.time + 3,
+    proposer: 2,
+    stateRoot: new Uint8Array(32),
+  },
+  [],
+)
 const head1 = { height: 1, block: b1.hash, cert: certify(g, keys, 1, 0, b1.hash) }
 
 function proof(block: Block, view: number, voters = [0, 1, 2]): PreparedProof {

@@ -31,6 +31,8 @@ export async function startCluster(options: {
   validators?: number
   followers?: number
   params?: NonNullable<Parameters<typeof makeDevChain>[0]>['params']
+  /** Every node's `ledger.max_chain_age` (ms); the default is three heartbeat intervals. */
+  maxChainAgeMs?: number
 }): Promise<Cluster> {
   const chain = makeDevChain({
     seed: options.seed,
@@ -75,7 +77,12 @@ export async function startCluster(options: {
         ? { uploadBytesPerSec: options.originUploadBytesPerSec ?? 0, downloadBytesPerSec: 0 }
         : config.value.bandwidth
     return Node.start(
-      { ...config.value, bandwidth, ...(device ? { device } : {}) },
+      {
+        ...config.value,
+        bandwidth,
+        ...(device ? { device } : {}),
+        ...(options.maxChainAgeMs ? { ledger: { maxChainAgeMs: options.maxChainAgeMs } } : {}),
+      },
       {
         log: makeLogger(level, { node: name }),
       },

@@ -239,7 +239,14 @@ describe('ledger: store', () => {
       const r1 = await store.append(second.block, forged)
       expect(r1.ok ? 'accepted' : r1.error.code).toBe('bad-certificate')
       const orphan = makeBlock(
-        { chain: chain.genesis.chainId, height: 2, prev: null, time: second.block.header.time, proposer: 0 },
+        {
+          chain: chain.genesis.chainId,
+          height: 2,
+          prev: null,
+          time: second.block.header.time,
+          proposer: 0,
+          stateRoot: second.block.header.stateRoot,
+        },
         [],
       )
       const r2 = await store.append(
@@ -287,6 +294,7 @@ describe('ledger: store, appending blocks a core already verified', () => {
           prev: blocks[1]!.block.hash,
           time: next.block.header.time,
           proposer: 0,
+          stateRoot: next.block.header.stateRoot,
         },
         [f.registerDevice(device.publicKey, 'gw', 'a')],
       )

@@ -62,7 +62,14 @@ describe('ledger: transaction encoding', () => {
 
   it('round-trips blocks, certificates and genesis', () => {
     const block = makeBlock(
-      { chain: chain.genesis.chainId, height: 1, prev: null, time: 9, proposer: 1 },
+      {
+        chain: chain.genesis.chainId,
+        height: 1,
+        prev: null,
+        time: 9,
+        proposer: 1,
+        stateRoot: new Uint8Array(32),
+      },
       everyType,
     )
     const decoded = decodeBlock(block.bytes)
@@ -139,7 +146,14 @@ describe('ledger: transaction encoding', () => {
 
   it('never crashes the block decoder on random bytes or cut blocks', () => {
     const block = makeBlock(
-      { chain: chain.genesis.chainId, height: 1, prev: null, time: 9, proposer: 1 },
+      {
+        chain: chain.genesis.chainId,
+        height: 1,
+        prev: null,
+        time: 9,
+        proposer: 1,
+        stateRoot: new Uint8Array(32),
+      },
       everyType,
     )
     for (let cut = 0; cut < block.bytes.length; cut += 7) {

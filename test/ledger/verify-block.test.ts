@@ -9,17 +9,20 @@ import {
 } from '../../src/ledger/certificate.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { LedgerState } from '../../src/ledger/state.js'
-import { verifyBlock } from '../../src/ledger/verify-block.js'
+import { buildBlock, verifyBlock } from '../../src/ledger/verify-block.js'
 
 const chain = makeDevChain({ seed: 'verify', validators: 4 })
 const all = new Map(chain.validators.map((v, i) => [i, v.secretKey]))
 const three = new Map([...all].slice(0, 3))
 
 function firstBlock(txs = new TxFactory(chain).bootstrap()) {
-  return makeBlock(
+  const built = buildBlock(
+    new LedgerState(chain.genesis),
     { chain: chain.genesis.chainId, height: 1, prev: null, time: chain.genesis.time + 1, proposer: 0 },
     txs,
   )
+  if (!built.ok) throw new Error(built.error.message)
+  return built.value.block
 }
 
 describe('ledger: commit certificates', () => {
@@ -88,7 +91,7 @@ describe('ledger: a follower verifying blocks from a peer', () => {
     expect(follower.device(d.publicKey)?.product).toBe('gw')
   })
 
-  it('refuses a forged block: wrong height, broken link, time going back, bad tx root, invalid tx, forged certificate', () => {
+  it('refuses a forged block: wrong height, broken link, time going back, bad tx root, invalid tx, wrong state root, forged certificate', () => {
     const state = new LedgerState(chain.genesis)
     const base = {
       chain: chain.genesis.chainId,
@@ -96,9 +99,10 @@ describe('ledger: a follower verifying blocks from a peer', () => {
       prev: null,
       time: chain.genesis.time + 1,
       proposer: 0,
+      stateRoot: state.stateRoot(),
     }
     const f = new TxFactory(chain)
-    const good = makeBlock(base, f.bootstrap())
+    const good = firstBlock(f.bootstrap())
     const certFor = (b: { hash: typeof good.hash; header: { height: number } }) =>
       certify(chain.genesis, three, b.header.height, 0, b.hash)
     const tampered = { ...good, txs: good.txs.slice(1) }
@@ -125,6 +129,12 @@ describe('ledger: a follower verifying blocks from a peer', () => {
         'rejected-tx',
       ],
       ['another chain', makeBlock({ ...base, chain: 'other' }, []), undefined, 'wrong-chain'],
+      [
+        'a header whose state root is not where its transactions lead',
+        makeBlock(base, f.bootstrap()),
+        undefined,
+        'bad-state-root',
+      ],
       [
         'a certificate of outsiders',
         good,

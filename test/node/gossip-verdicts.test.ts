@@ -32,7 +32,12 @@ describe('node: gossip verdicts of a follower', () => {
     const opened = await LedgerStore.open(tmp.dir, g)
     if (!opened.ok) throw new Error(opened.error.message)
     store = opened.value
-    driver = await LedgerDriver.follower({ store, syncFrom: async () => null, log: makeLogger('silent') })
+    driver = await LedgerDriver.follower({
+      store,
+      syncFrom: async () => null,
+      log: makeLogger('silent'),
+      maxChainAgeMs: 60_000,
+    })
   })
   afterAll(async () => {
     await driver?.stop()

@@ -185,7 +185,14 @@ describe('consensus: follower', () => {
     // transaction, "certified" by itself and keys that are not validators.
     const forgedTx = assembleTx(tx!.body, new Uint8Array(64).fill(5))
     const forged = makeBlock(
-      { chain: s.chain.genesis.chainId, height: 1, prev: null, time: s.chain.genesis.time + 1, proposer: 3 },
+      {
+        chain: s.chain.genesis.chainId,
+        height: 1,
+        prev: null,
+        time: s.chain.genesis.time + 1,
+        proposer: 3,
+        stateRoot: new Uint8Array(32),
+      },
       [forgedTx],
     )
     const keys = new Map<number, Uint8Array>([

@@ -1,6 +1,8 @@
+import { stat } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { toHex } from '../../codec/bytes.js'
 import { parseGenesis } from '../../ledger/genesis.js'
+import { firstDifference } from '../../ledger/state-root.js'
 import { LedgerStore } from '../../ledger/store.js'
 import { dataLayout } from '../../node/layout.js'
 import { CliError, ExitCode, jsonReplacer, type Output } from '../output.js'
@@ -9,16 +11,33 @@ import { readText } from './genesis.js'
 async function openLedger(dataDir: string, genesisFile: string): Promise<LedgerStore> {
   const genesis = parseGenesis(await readText(genesisFile))
   if (!genesis.ok) throw new CliError(`${genesisFile}: ${genesis.error.message}`)
-  const opened = await LedgerStore.open(dataLayout(dataDir).ledger, genesis.value)
+  // Never create a ledger here: a mistyped --data-dir must not read as an empty, valid chain.
+  if (!(await isDirectory(dataDir))) throw new CliError(`no data directory at ${dataDir}`)
+  const opened = await LedgerStore.open(dataLayout(dataDir).ledger, genesis.value, { create: false })
   if (opened.ok) return opened.value
   const e = opened.error
   if (e.code === 'locked')
     throw new CliError(`${e.message}; stop the node first, or ask it with \`fwmesh status\``)
+  if (e.code === 'missing')
+    throw new CliError(`${dataDir} holds no ledger (${e.message}); is it a node's data directory?`)
   if (e.code === 'corrupt')
     throw new CliError(`the ledger is corrupt at height ${e.height}: ${e.message}`, ExitCode.corrupt, {
       height: e.height,
     })
+  if (e.code === 'corrupt-state')
+    throw new CliError(`the ledger is corrupt at height ${e.height}: ${e.message}`, ExitCode.corrupt, {
+      height: e.height,
+      record: e.record,
+    })
   throw new CliError(e.message)
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 export function registerLedger(program: Command, output: () => Output): void {
@@ -27,34 +46,36 @@ export function registerLedger(program: Command, output: () => Output): void {
     .description("check or export a node's ledger on disk (the node must be stopped)")
   ledger
     .command('verify')
-    .description('re-check every block link and certificate, and that the state equals a fresh replay')
+    .description(
+      'check every block link, certificate and state root, and that the stored state is the one the head commits (exit 5 if not)',
+    )
     .requiredOption('--data-dir <dir>', "the node's data directory")
     .requiredOption('--genesis <file>', "the chain's genesis.json")
     .action(async (o: { dataDir: string; genesis: string }) => {
+      // Opening checks every link and certificate, and the stored records against the state
+      // root of the head block (naming the first bad record).
       const store = await openLedger(o.dataDir, o.genesis)
       try {
+        // A replay checks each block's transactions under the rules and its state root.
         const replayed = await store.replayState()
         if (!replayed.ok) {
           throw new CliError(
             `replaying the ledger fails at height ${replayed.error.height}: ${replayed.error.message}`,
             ExitCode.corrupt,
+            { height: replayed.error.height },
           )
         }
-        const same = store.state.tables().every((table, i) => {
-          const other = replayed.value.tables()[i]!
-          const a = new Map([...table.entries()].map(([k, v]) => [k, JSON.stringify(v, jsonReplacer)]))
-          const b = [...other.entries()]
-          return a.size === b.length && b.every(([k, v]) => a.get(k) === JSON.stringify(v, jsonReplacer))
-        })
-        if (!same)
-          throw new CliError(
-            'the stored state differs from a replay of the blocks; the state records are damaged',
-            ExitCode.corrupt,
-          )
         const head = store.head
+        const difference = firstDifference(store.state.recordDigest(), replayed.value.recordDigest())
+        if (difference)
+          throw new CliError(
+            `the ledger is corrupt at height ${head.height}: state record ${difference.key} does not match a replay of the blocks`,
+            ExitCode.corrupt,
+            { height: head.height, record: difference.key },
+          )
         output().result(
-          { ok: true, height: head.height, head: head.hash },
-          () => `ledger ok: ${head.height} blocks verified, head ${head.hash ?? '(genesis)'}`,
+          { ok: true, height: head.height, head: head.hash, stateRoot: toHex(store.state.stateRoot()) },
+          () => `ledger ok: ${head.height} blocks and the state verified, head ${head.hash ?? '(genesis)'}`,
         )
       } finally {
         await store.close()
@@ -84,6 +105,7 @@ export function registerLedger(program: Command, output: () => Output): void {
             prev: block.header.prev?.toString() ?? null,
             time: block.header.time,
             proposer: block.header.proposer,
+            stateRoot: toHex(block.header.stateRoot),
             txs: block.txs.map((tx) => ({ id: tx.idString, ...tx.body, signature: toHex(tx.signature) })),
             certificate: { view: cert.view, validators: cert.votes.map((v) => v.validator) },
           }

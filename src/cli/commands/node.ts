@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { loadConfig } from '../../node/config.js'
 import { Node, StartError } from '../../node/daemon.js'
-import { CliError, type Output } from '../output.js'
+import { CliError, ExitCode, type Output } from '../output.js'
 
 export function registerNode(program: Command, output: () => Output): void {
   program
@@ -18,7 +18,11 @@ export function registerNode(program: Command, output: () => Output): void {
       try {
         node = await Node.start(config.value)
       } catch (cause) {
-        if (cause instanceof StartError) throw new CliError(cause.message)
+        if (cause instanceof StartError)
+          throw new CliError(
+            cause.message,
+            cause.reason === 'ledger-corrupt' ? ExitCode.corrupt : ExitCode.userError,
+          )
         throw cause
       }
       output().info(

@@ -22,15 +22,26 @@ export function registerRemote(program: Command, output: () => Output): void {
       const s = await clientOf(o).status()
       const head = s.head as { height: number; hash: string | null }
       const rejections = (s.rejections as Array<{ type: string; code: string; message: string }>) ?? []
+      const age = typeof s.chainAgeSeconds === 'number' ? Math.round(s.chainAgeSeconds) : null
+      const max = typeof s.maxChainAgeSeconds === 'number' ? Math.round(s.maxChainAgeSeconds) : null
+      const stale = `not live: the newest block is ${age ?? '?'} s old, over max_chain_age ${max ?? '?'} s`
       output().result(s, () =>
         [
           `${s.role} ${s.did}`,
-          `chain ${s.chain}: height ${head.height}${s.live ? '' : ' (not live: no recent block)'}`,
+          `chain ${s.chain}: height ${head.height}${s.live ? '' : ` (${stale})`}`,
           `peers ${s.peers}`,
           ...(s.device ? [`device: ${JSON.stringify(s.device)}`] : []),
           ...rejections.slice(-5).map((r) => `refused ${r.type}: ${r.message} (${r.code})`),
         ].join('\n'),
       )
+      // A stale chain is a failed check for scripts and monitors (exit 7), not only a word.
+      if (s.live !== true)
+        throw new CliError(
+          `the chain is ${stale}; no download or install starts`,
+          ExitCode.stale,
+          undefined,
+          true,
+        )
     })
 
   const device = program.command('device').description('register devices and read their history')
