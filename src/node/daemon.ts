@@ -8,9 +8,10 @@ import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
 import { readKeyFile, writeKeyFile } from '../crypto/key-store.js'
 import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
+import { type Rejection, reject } from '../ledger/rejection.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { type AuditIndex, LedgerStore } from '../ledger/store.js'
-import { decodeTx } from '../ledger/tx.js'
+import { decodeTx, type SignedTx } from '../ledger/tx.js'
 import { checkManifestMatchesRelease } from '../transfer/manifest.js'
 import { AgentDriver } from './agent-driver.js'
 import { type ApiResult, type NodeApiHandlers, prometheus, startApi } from './api.js'
@@ -372,6 +373,23 @@ export class Node {
   }
 }
 
+/**
+ * The ledger cannot see a manifest, only its CID. When this node holds it (the publisher's
+ * node seeds the image before it submits), a release whose fields describe another image than
+ * its manifest is refused here: every device would refuse it after its approval.
+ */
+function mixedManifest(transfer: TransferService, tx: SignedTx): Rejection | undefined {
+  if (tx.body.type !== 'release.publish') return undefined
+  const manifest = transfer.heldManifest(cidToString(tx.body.manifest))
+  if (!manifest) return undefined
+  const matches = checkManifestMatchesRelease(manifest, tx.body)
+  if (matches.ok) return undefined
+  return reject(
+    'publish.manifest-mismatch',
+    `the release does not describe the image of its manifest (${matches.error.field}): ${matches.error.message}`,
+  )
+}
+
 /** Gossip messages by topic and verdict, and the bytes of blocks held ahead of the head. */
 function gossipMetrics(gossip: Gossip, ledger: LedgerDriver): Parameters<typeof prometheus>[0] {
   const out: Array<Parameters<typeof prometheus>[0][number]> = []
@@ -544,23 +562,8 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
         }
       const tx = decoded.value
       const n = node()
-      // The ledger cannot see a manifest, only its CID. When this node holds it (the
-      // publisher's node seeds the image before it submits), it refuses a release whose
-      // manifest describes another image: every device would refuse it after its approval.
-      if (tx.body.type === 'release.publish') {
-        const manifest = n.transfer.heldManifest(cidToString(tx.body.manifest))
-        const mismatch = manifest && checkManifestMatchesRelease(manifest, tx.body)
-        if (mismatch && !mismatch.ok) {
-          return {
-            ok: false,
-            error: {
-              status: 422,
-              code: 'publish.manifest-mismatch',
-              message: `the release does not describe the image of its manifest (${mismatch.error.field}): ${mismatch.error.message}`,
-            },
-          }
-        }
-      }
+      const mixed = mixedManifest(n.transfer, tx)
+      if (mixed) return { ok: false, error: { status: 422, code: mixed.code, message: mixed.message } }
       const outcome = n.ledger.submit(tx, 'local')
       if (outcome.status === 'rejected') {
         return {
