@@ -197,8 +197,19 @@ export const SYNC_DELAY_MS = 200
  */
 export const CONSENSUS_MESSAGE_BYTES_MAX = BLOCK_BYTES_MAX + 1024 * 1024
 
-/** Out-of-order committed blocks a follower buffers while it fetches the gap. */
+/**
+ * Out-of-order committed blocks a follower buffers while it fetches the gap: the height window
+ * past its head in which a block is kept at all. Only blocks whose certificate verifies are
+ * kept (src/consensus/follower.ts).
+ */
 export const FOLLOWER_PENDING_BLOCKS_MAX = 256
+
+/**
+ * Encoded bytes of the blocks a follower holds ahead of its head, at most. 256 full blocks
+ * would be 512 MiB; 32 MiB is 16 full blocks or thousands of ordinary ones, and the gap is
+ * fetched by sync anyway. The blocks farthest from the head are dropped first.
+ */
+export const FOLLOWER_PENDING_BYTES_MAX = 32 * 1024 * 1024
 
 /**
  * A follower calls the chain frozen when its head is older than this many empty-block
@@ -794,6 +805,35 @@ export const REDIAL_STABLE_CONNECTION_MS = 10_000
  */
 export const GOSSIP_HISTORY_HEARTBEATS = 1
 export const GOSSIP_LAZY_PEERS = 3
+
+/**
+ * Gossip messages past these sizes are refused (and the sender penalised) before decoding:
+ * a block message is a block (BLOCK_BYTES_MAX) and its certificate (under 8 KiB); a
+ * transaction message is one envelope (TX_BYTES_MAX and its signature).
+ */
+export const GOSSIP_BLOCK_MESSAGE_BYTES_MAX = BLOCK_BYTES_MAX + 16 * 1024
+export const GOSSIP_TX_MESSAGE_BYTES_MAX = TX_BYTES_MAX + 1024
+
+/**
+ * Gossipsub peer scoring (docs/hardening.md, "Gossip validation and peer scoring"). A peer's
+ * score starts at 0 and only misbehaviour lowers it: honest peers send nothing our topic
+ * validators reject, so rewards for mesh time and first deliveries are off (they only made
+ * scores of honest peers differ). Each message a validator rejects adds 1 to the sender's
+ * invalid-message counter c on that topic, and the topic adds c² × GOSSIP_INVALID_MESSAGE_WEIGHT
+ * to the score: one invalid message is -10 (at the gossip threshold), two -40 (no more
+ * gossip to or from the peer), three -90 (graylisted: every RPC from it is dropped unread).
+ * The counter decays by GOSSIP_INVALID_MESSAGE_DECAY each second (half-life 69 s), and a
+ * disconnected peer's score is kept for an hour (gossipsub's `retainScore`), so reconnecting
+ * does not clear it.
+ */
+export const GOSSIP_INVALID_MESSAGE_WEIGHT = -10
+export const GOSSIP_INVALID_MESSAGE_DECAY = 0.99
+/** Below this score a peer gets no IHAVE/IWANT gossip from us and its gossip is ignored. */
+export const GOSSIP_GOSSIP_THRESHOLD = -10
+/** Below this score we publish nothing to the peer (flood publishing, fanout). */
+export const GOSSIP_PUBLISH_THRESHOLD = -50
+/** Below this score every RPC from the peer is dropped before its messages are looked at. */
+export const GOSSIP_GRAYLIST_THRESHOLD = -80
 
 /** How often the connector looks for due dials: a quarter of the first backoff, a map scan. */
 export const REDIAL_TICK_MS = 250

@@ -66,3 +66,16 @@ export function parseCid(text: string): CID | undefined {
     return undefined
   }
 }
+
+/**
+ * True for a CID of the form `cidOfEncoded` makes (v1, dag-cbor, a 32-byte sha2-256 digest):
+ * the only form a DAG-CBOR record fetched by its CID (a manifest) can be checked against.
+ */
+export function isDagCborSha256(cid: CID): boolean {
+  return (
+    cid.version === 1 &&
+    cid.code === dagCbor.code &&
+    cid.multihash.code === SHA2_256 &&
+    cid.multihash.digest.byteLength === 32
+  )
+}

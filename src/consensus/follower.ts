@@ -1,6 +1,7 @@
 import { assert } from '../codec/assert.js'
 import {
   FOLLOWER_PENDING_BLOCKS_MAX,
+  FOLLOWER_PENDING_BYTES_MAX,
   FOLLOWER_STALE_INTERVALS,
   SYNC_BLOCKS_MAX,
   SYNC_REQUEST_TIMEOUT_MS,
@@ -8,15 +9,22 @@ import {
 import type { Block } from '../ledger/block.js'
 import type { Certificate } from '../ledger/certificate.js'
 import type { LedgerState } from '../ledger/state.js'
-import { type BlockFault, verifyBlock } from '../ledger/verify-block.js'
+import {
+  type BlockFault,
+  checkBlockAlone,
+  checkBlockCertificate,
+  verifyBlock,
+} from '../ledger/verify-block.js'
 import type { CertifiedBlock } from './messages.js'
 
 /**
  * What every non-validator runs (devices, gateways): no consensus, only verification. Each
  * committed block a peer offers, by gossip or sync, is checked against the follower's own
  * head (link, structure, every transaction under the rules) and its certificate against
- * the genesis validator set, then applied. A block that skips ahead is held (bounded) while
- * the gap is fetched. The sender is never trusted: a forged block is a `fault` output.
+ * the genesis validator set, then applied. A block that skips ahead is held while the gap is
+ * fetched, but only once its certificate verifies (so a peer cannot fill the buffer with
+ * forgeries), within a height window (`pendingBlocksMax` past the head) and a byte budget
+ * (`pendingBytesMax`). The sender is never trusted: a forged block is a `fault` output.
  * Sans-IO like the replica: feed inputs, drain `poll()`, arm a timer for `nextDeadline()`.
  */
 
@@ -26,7 +34,10 @@ export type FollowerOutput<P> =
   | { readonly type: 'fault'; readonly from: P; readonly fault: BlockFault }
 
 export interface FollowerLimits {
+  /** The height window past the head in which blocks are held. */
   readonly pendingBlocksMax: number
+  /** Encoded bytes of held blocks, at most (the farthest from the head go first). */
+  readonly pendingBytesMax: number
   readonly syncBlocksMax: number
   readonly syncRequestTimeoutMs: number
   readonly staleIntervals: number
@@ -34,6 +45,7 @@ export interface FollowerLimits {
 
 export const DEFAULT_FOLLOWER_LIMITS: FollowerLimits = {
   pendingBlocksMax: FOLLOWER_PENDING_BLOCKS_MAX,
+  pendingBytesMax: FOLLOWER_PENDING_BYTES_MAX,
   syncBlocksMax: SYNC_BLOCKS_MAX,
   syncRequestTimeoutMs: SYNC_REQUEST_TIMEOUT_MS,
   staleIntervals: FOLLOWER_STALE_INTERVALS,
@@ -50,6 +62,7 @@ export class Follower<P> {
   private state: LedgerState
   private now: number
   private readonly pending = new Map<number, { block: Block; cert: Certificate; from: P }>()
+  private pendingBytesHeld = 0
   private readonly ahead = new Map<P, number>()
   private syncing: { from: P; at: number } | null = null
   private outbox: FollowerOutput<P>[] = []
@@ -66,6 +79,16 @@ export class Follower<P> {
 
   get ledger(): LedgerState {
     return this.state
+  }
+
+  /** Encoded bytes of the blocks held ahead of the head (at most `limits.pendingBytesMax`). */
+  get pendingBytes(): number {
+    return this.pendingBytesHeld
+  }
+
+  /** Heights of the blocks held ahead of the head, in no particular order. */
+  pendingHeights(): number[] {
+    return [...this.pending.keys()]
   }
 
   poll(): FollowerOutput<P>[] {
@@ -136,7 +159,16 @@ export class Follower<P> {
     if (h <= this.head) return { kind: 'known' }
     if (h > this.head + 1) {
       if (h <= this.head + this.limits.pendingBlocksMax && !this.pending.has(h)) {
-        this.pending.set(h, { block, cert, from })
+        // Checked before it is kept: what needs no parent, then the certificate (whose verdict
+        // is remembered, so applying the block later does not verify it again).
+        const fault =
+          checkBlockAlone(this.state.genesis, block) ?? checkBlockCertificate(this.state.genesis, block, cert)
+        if (fault) {
+          this.outbox.push({ type: 'fault', from, fault })
+          this.ahead.delete(from)
+          return { kind: 'rejected', fault }
+        }
+        this.hold(h, { block, cert, from })
       }
       this.ahead.set(from, Math.max(this.ahead.get(from) ?? 0, h))
       this.maybeSync()
@@ -146,11 +178,36 @@ export class Follower<P> {
     if (!result.ok) return { kind: 'rejected', fault: result.fault }
     // Held blocks that now follow the head are checked exactly like fresh ones.
     for (let next = this.pending.get(this.head + 1); next; next = this.pending.get(this.head + 1)) {
-      this.pending.delete(this.head + 1)
+      this.release(this.head + 1)
       if (!this.apply(next.from, next.block, next.cert).ok) break
     }
-    for (const key of this.pending.keys()) if (key <= this.head) this.pending.delete(key)
+    for (const key of [...this.pending.keys()]) if (key <= this.head) this.release(key)
     return { kind: 'applied', height: h }
+  }
+
+  /**
+   * Keeps a verified block ahead of the head within the byte budget: blocks farther from the
+   * head than this one make room first; if that is not enough, this one is not kept (sync
+   * fetches it with the gap).
+   */
+  private hold(height: number, entry: { block: Block; cert: Certificate; from: P }): void {
+    const size = entry.block.bytes.byteLength
+    if (size > this.limits.pendingBytesMax) return
+    while (this.pendingBytesHeld + size > this.limits.pendingBytesMax) {
+      let farthest = height
+      for (const key of this.pending.keys()) if (key > farthest) farthest = key
+      if (farthest === height) return
+      this.release(farthest)
+    }
+    this.pending.set(height, entry)
+    this.pendingBytesHeld += size
+  }
+
+  private release(height: number): void {
+    const entry = this.pending.get(height)
+    if (!entry) return
+    this.pending.delete(height)
+    this.pendingBytesHeld -= entry.block.bytes.byteLength
   }
 
   private apply(from: P, block: Block, cert: Certificate): { ok: true } | { ok: false; fault: BlockFault } {
@@ -189,6 +246,7 @@ export class Follower<P> {
 
   private checkInvariants(): void {
     assert(this.pending.size <= this.limits.pendingBlocksMax, 'held blocks are bounded')
+    assert(this.pendingBytesHeld <= this.limits.pendingBytesMax, 'held bytes are within the budget')
     for (const h of this.pending.keys()) assert(h > this.head + 1, 'held blocks are beyond the next height')
   }
 }

@@ -24,6 +24,10 @@ export type RejectionCode =
   | 'publish.duplicate-hardware'
   | 'publish.too-large'
   | 'publish.bad-chunking'
+  | 'publish.bad-manifest'
+  // Refused by the node a release is submitted to, when it holds the manifest (daemon.ts):
+  // the rules cannot see a manifest, only its CID.
+  | 'publish.manifest-mismatch'
   | 'publish.bad-rollout'
   | 'approve.not-approver'
   | 'approve.unknown-release'

@@ -1,6 +1,7 @@
 import { bytesEqual, toHex } from '../codec/bytes.js'
-import { cidToString } from '../codec/cid.js'
+import { cidToString, isDagCborSha256 } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
+import { MANIFEST_CHUNKS_MAX } from '../constants.js'
 import { type Rejection, reject } from './rejection.js'
 import { compareSemVer, parseSemVer } from './semver.js'
 import { approvalKey, type LedgerState, latestKey, type ReleaseRecord, roleKey } from './state.js'
@@ -181,7 +182,47 @@ function checkRollout(body: TxOf<'release.publish'>): Rejection | undefined {
         `rollout wave ${i} goes backwards: percentages and start offsets must not decrease`,
       )
     }
+    // A device computes when a wave opens as start + afterMs (src/agent/rollout.ts); past
+    // 2^53 that sum is not exact, and the wave would open at no time anyone meant.
+    if (!Number.isSafeInteger(body.rollout.start + wave.afterMs)) {
+      return reject('publish.bad-rollout', `rollout wave ${i} opens past the largest time a device can count`)
+    }
     previous = wave
+  }
+  return undefined
+}
+
+/** The lowest semantic version: nothing precedes it, so no device runs a version it is newer than. */
+const LOWEST_VERSION = parseSemVer('0.0.0-0')!
+
+/**
+ * What a conforming device checks of a release's image fields before any byte is fetched
+ * (src/transfer/manifest.ts, src/node/transfer-service.ts): a manifest CID it can check the
+ * manifest's bytes against (CIDv1, dag-cbor, sha2-256), and an image that fits one manifest
+ * (at most MANIFEST_CHUNKS_MAX chunks). The manifest itself is not on the ledger: that its
+ * fields equal the release's is checked by the publisher's node before it submits, and by
+ * every device before it downloads.
+ */
+function checkImageFields(body: TxOf<'release.publish'>, imageBytesMax: number): Rejection | undefined {
+  if (!isDagCborSha256(body.manifest)) {
+    return reject(
+      'publish.bad-manifest',
+      `the manifest id ${cidToString(body.manifest)} is not a CIDv1 of DAG-CBOR with a SHA-256 digest, the only kind a device can check a manifest against`,
+    )
+  }
+  if (body.imageSize > imageBytesMax) {
+    return reject(
+      'publish.too-large',
+      `the image is ${body.imageSize} bytes, over this chain's ${imageBytesMax}`,
+    )
+  }
+  const chunkCount = Math.ceil(body.imageSize / body.chunkSize)
+  if (chunkCount < 1) return reject('publish.bad-chunking', 'the image has no chunks')
+  if (chunkCount > MANIFEST_CHUNKS_MAX) {
+    return reject(
+      'publish.bad-chunking',
+      `${body.imageSize} bytes in chunks of ${body.chunkSize} is ${chunkCount} chunks, over the ${MANIFEST_CHUNKS_MAX} a manifest may list: use chunks of at least ${Math.ceil(body.imageSize / MANIFEST_CHUNKS_MAX)} bytes`,
+    )
   }
   return undefined
 }
@@ -206,21 +247,20 @@ function releasePublish(
   const version = parseSemVer(body.version)
   if (!version)
     return reject('publish.bad-version', `"${body.version}" is not a semantic version (like 1.4.2)`)
+  if (compareSemVer(version, LOWEST_VERSION) <= 0) {
+    return reject(
+      'publish.bad-version',
+      `${body.version} is the lowest version there is: no device runs an older one, so none would install it`,
+    )
+  }
   if (body.hardware.length === 0) {
     return reject('publish.empty-hardware', 'a release must name at least one hardware model')
   }
   if (new Set(body.hardware).size !== body.hardware.length) {
     return reject('publish.duplicate-hardware', 'the hardware list names a model twice')
   }
-  const params = state.genesis.params
-  if (body.imageSize > params.imageBytesMax) {
-    return reject(
-      'publish.too-large',
-      `the image is ${body.imageSize} bytes, over this chain's ${params.imageBytesMax}`,
-    )
-  }
-  const chunkCount = Math.ceil(body.imageSize / body.chunkSize)
-  if (chunkCount < 1) return reject('publish.bad-chunking', 'the image has no chunks')
+  const imageRejection = checkImageFields(body, state.genesis.params.imageBytesMax)
+  if (imageRejection) return imageRejection
   if (body.minFrom !== undefined) {
     const minFrom = parseSemVer(body.minFrom)
     if (!minFrom || compareSemVer(minFrom, version) >= 0) {

@@ -1,15 +1,18 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { toHex } from '../codec/bytes.js'
+import { cidToString } from '../codec/cid.js'
 import { jsonReplacer } from '../codec/json.js'
 import { MAX_CHAIN_AGE_HEARTBEATS } from '../constants.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
 import { readKeyFile, writeKeyFile } from '../crypto/key-store.js'
 import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
+import { type Rejection, reject } from '../ledger/rejection.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { type AuditIndex, LedgerStore } from '../ledger/store.js'
-import { decodeTx } from '../ledger/tx.js'
+import { decodeTx, type SignedTx } from '../ledger/tx.js'
+import { checkManifestMatchesRelease } from '../transfer/manifest.js'
 import { AgentDriver } from './agent-driver.js'
 import { type ApiResult, type NodeApiHandlers, prometheus, startApi } from './api.js'
 import type { ChunkTraffic } from './chunk-links.js'
@@ -182,10 +185,8 @@ export class Node {
         host,
         genesis.chainId,
         {
-          onTx: (_from, tx) => {
-            ledger.submit(tx, 'gossip')
-          },
-          onBlock: (from, block, cert) => ledger.handleBlock(from, block, cert),
+          onTx: (_from, tx) => ledger.gossipTx(tx),
+          onBlock: (from, block, cert) => ledger.gossipBlock(from, block, cert),
         },
         log.child({ sub: 'gossip' }),
       )
@@ -341,6 +342,7 @@ export class Node {
         value: this.ledger.recentRejections().length,
       },
       ...trafficMetrics(this.transfer.traffic()),
+      ...gossipMetrics(this.gossip, this.ledger),
       ...processMetrics(),
       {
         name: 'fwmesh_memory_collections_total',
@@ -369,6 +371,46 @@ export class Node {
     })()
     return this.stopping
   }
+}
+
+/**
+ * The ledger cannot see a manifest, only its CID. When this node holds it (the publisher's
+ * node seeds the image before it submits), a release whose fields describe another image than
+ * its manifest is refused here: every device would refuse it after its approval.
+ */
+function mixedManifest(transfer: TransferService, tx: SignedTx): Rejection | undefined {
+  if (tx.body.type !== 'release.publish') return undefined
+  const manifest = transfer.heldManifest(cidToString(tx.body.manifest))
+  if (!manifest) return undefined
+  const matches = checkManifestMatchesRelease(manifest, tx.body)
+  if (matches.ok) return undefined
+  return reject(
+    'publish.manifest-mismatch',
+    `the release does not describe the image of its manifest (${matches.error.field}): ${matches.error.message}`,
+  )
+}
+
+/** Gossip messages by topic and verdict, and the bytes of blocks held ahead of the head. */
+function gossipMetrics(gossip: Gossip, ledger: LedgerDriver): Parameters<typeof prometheus>[0] {
+  const out: Array<Parameters<typeof prometheus>[0][number]> = []
+  for (const topic of ['block', 'tx'] as const) {
+    for (const verdict of ['accepted', 'ignored', 'rejected'] as const) {
+      out.push({
+        name: 'fwmesh_gossip_messages_total',
+        help: 'Gossip messages validated, by topic and verdict (rejected ones count against their sender)',
+        type: 'counter',
+        value: gossip.counts[topic][verdict],
+        labels: { topic, verdict },
+      })
+    }
+  }
+  out.push({
+    name: 'fwmesh_blocks_ahead_bytes',
+    help: 'Bytes of certified blocks held ahead of the head while the gap is fetched',
+    type: 'gauge',
+    value: ledger.pendingBytes,
+  })
+  return out
 }
 
 /** What the node moved on the chunk protocol: messages and bytes, each way. */
@@ -520,6 +562,8 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
         }
       const tx = decoded.value
       const n = node()
+      const mixed = mixedManifest(n.transfer, tx)
+      if (mixed) return { ok: false, error: { status: 422, code: mixed.code, message: mixed.message } }
       const outcome = n.ledger.submit(tx, 'local')
       if (outcome.status === 'rejected') {
         return {

@@ -1,29 +1,51 @@
-import { decode, encode } from '../consensus/index.js'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { DEFAULT_CODEC_LIMITS, decode, encode } from '../consensus/index.js'
+import { GOSSIP_BLOCK_MESSAGE_BYTES_MAX, GOSSIP_TX_MESSAGE_BYTES_MAX } from '../constants.js'
 import type { Block } from '../ledger/block.js'
 import type { Certificate } from '../ledger/certificate.js'
 import type { SignedTx } from '../ledger/tx.js'
 import { gossipTopics, type Host } from './host.js'
+import type { GossipVerdict } from './ledger-driver.js'
 import type { Logger } from './log.js'
 
 /**
  * Gossip of transactions and committed blocks (gossipsub topics `fwmesh/<chain>/tx` and
  * `fwmesh/<chain>/block`). Best effort only: a node also pulls blocks over the sync protocol,
- * and validators relay transactions among themselves. Every message is decoded with the
- * consensus codec's limits; anything else is dropped with a log line.
+ * and validators relay transactions among themselves.
+ *
+ * Every message is validated before gossipsub delivers or forwards it: a topic validator
+ * checks its size, decodes it with the consensus codec's limits and hands it to the ledger
+ * (LedgerDriver.gossipBlock / gossipTx), which checks the certificate or signature and takes
+ * it in the same step, so nothing is decoded or verified twice. The verdict is gossipsub's:
+ * Accept forwards the message to the mesh, Ignore drops it, Reject drops it and counts against
+ * the sender's score (host.ts, docs/hardening.md), which graylists a peer that keeps sending
+ * forgeries. Nothing unchecked is forwarded.
  */
 export interface GossipHandlers {
-  onTx(from: string, tx: SignedTx): void
-  onBlock(from: string, block: Block, cert: Certificate): void
+  onTx(from: string, tx: SignedTx): GossipVerdict
+  onBlock(from: string, block: Block, cert: Certificate): GossipVerdict
+}
+
+/** Messages per topic and verdict since the node started (status, metrics, tests). */
+export interface GossipCounts {
+  accepted: number
+  ignored: number
+  rejected: number
+}
+
+const RESULT: Record<GossipVerdict, TopicValidatorResult> = {
+  accept: TopicValidatorResult.Accept,
+  ignore: TopicValidatorResult.Ignore,
+  reject: TopicValidatorResult.Reject,
 }
 
 export class Gossip {
   private readonly topics: { tx: string; block: string }
-  private readonly listener = (
-    event: CustomEvent<{
-      propagationSource: { toString(): string }
-      msg: { topic: string; data: Uint8Array }
-    }>,
-  ) => this.onMessage(event.detail.propagationSource.toString(), event.detail.msg)
+  readonly counts: { tx: GossipCounts; block: GossipCounts } = {
+    tx: { accepted: 0, ignored: 0, rejected: 0 },
+    block: { accepted: 0, ignored: 0, rejected: 0 },
+  }
 
   constructor(
     private readonly host: Host,
@@ -36,33 +58,49 @@ export class Gossip {
 
   start(): void {
     const pubsub = this.host.services.pubsub
-    // `gossipsub:message` names the neighbour that forwarded the message: messages are unsigned
-    // (host.ts says why), and that neighbour holds the block, so it is the one to sync from.
-    pubsub.addEventListener('gossipsub:message', this.listener as never)
+    // The peer a validator is called with is the neighbour that forwarded the message:
+    // messages are unsigned (host.ts says why), and that neighbour holds the block, so it is
+    // the one to sync from, and the one whose score a forgery lowers.
+    pubsub.topicValidators.set(this.topics.tx, (peer, message) => this.validate('tx', peer, message.data))
+    pubsub.topicValidators.set(this.topics.block, (peer, message) =>
+      this.validate('block', peer, message.data),
+    )
     pubsub.subscribe(this.topics.tx)
     pubsub.subscribe(this.topics.block)
   }
 
-  private onMessage(from: string, message: { topic: string; data: Uint8Array }): void {
-    if (message.topic !== this.topics.tx && message.topic !== this.topics.block) return
-    const decoded = decode(message.data)
+  private validate(kind: 'tx' | 'block', peer: PeerId, data: Uint8Array): TopicValidatorResult {
+    const verdict = this.judge(kind, peer.toString(), data)
+    const counts = this.counts[kind]
+    if (verdict === 'accept') counts.accepted++
+    else if (verdict === 'ignore') counts.ignored++
+    else counts.rejected++
+    return RESULT[verdict]
+  }
+
+  private judge(kind: 'tx' | 'block', from: string, data: Uint8Array): GossipVerdict {
+    const limit = kind === 'tx' ? GOSSIP_TX_MESSAGE_BYTES_MAX : GOSSIP_BLOCK_MESSAGE_BYTES_MAX
+    if (data.byteLength > limit) {
+      this.log.debug({ from, kind, bytes: data.byteLength }, 'refused an oversized gossip message')
+      return 'reject'
+    }
+    const decoded = decode(data, { ...DEFAULT_CODEC_LIMITS, messageBytesMax: limit })
     if (!decoded.ok) {
-      this.log.debug(
-        { from, topic: message.topic, err: decoded.error.message },
-        'dropped an undecodable gossip message',
-      )
-      return
+      this.log.debug({ from, kind, err: decoded.error.message }, 'refused an undecodable gossip message')
+      return 'reject'
     }
     const msg = decoded.value
-    this.log.trace({ from, topic: message.topic, type: msg.type }, 'gossip received')
-    if (message.topic === this.topics.tx && msg.type === 'tx') this.handlers.onTx(from, msg.tx)
-    else if (message.topic === this.topics.block && msg.type === 'block')
-      this.handlers.onBlock(from, msg.block, msg.cert)
-    else
-      this.log.debug(
-        { from, topic: message.topic, type: msg.type },
-        'dropped a gossip message of the wrong type',
-      )
+    this.log.trace({ from, kind, type: msg.type }, 'gossip received')
+    try {
+      if (kind === 'tx' && msg.type === 'tx') return this.handlers.onTx(from, msg.tx)
+      if (kind === 'block' && msg.type === 'block') return this.handlers.onBlock(from, msg.block, msg.cert)
+    } catch (cause) {
+      // A bug of ours, not the sender's fault: drop the message, keep the node.
+      this.log.error({ from, kind, err: (cause as Error).message }, 'handling a gossip message failed')
+      return 'ignore'
+    }
+    this.log.debug({ from, kind, type: msg.type }, 'refused a gossip message of the wrong type')
+    return 'reject'
   }
 
   async publishTx(tx: SignedTx): Promise<void> {
@@ -96,7 +134,15 @@ export class Gossip {
     return { tx: of(this.topics.tx), block: of(this.topics.block) }
   }
 
+  /** The gossipsub score of a neighbour (0 for one that did nothing wrong). */
+  score(peer: PeerId): number {
+    // The router has it; gossipsub's service interface does not name it.
+    const pubsub = this.host.services.pubsub as unknown as { getScore(peer: string): number }
+    return pubsub.getScore(peer.toString())
+  }
+
   stop(): void {
-    this.host.services.pubsub.removeEventListener('gossipsub:message', this.listener as never)
+    this.host.services.pubsub.topicValidators.delete(this.topics.tx)
+    this.host.services.pubsub.topicValidators.delete(this.topics.block)
   }
 }

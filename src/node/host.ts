@@ -7,8 +7,13 @@ import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import {
+  GOSSIP_GOSSIP_THRESHOLD,
+  GOSSIP_GRAYLIST_THRESHOLD,
   GOSSIP_HISTORY_HEARTBEATS,
+  GOSSIP_INVALID_MESSAGE_DECAY,
+  GOSSIP_INVALID_MESSAGE_WEIGHT,
   GOSSIP_LAZY_PEERS,
+  GOSSIP_PUBLISH_THRESHOLD,
   INBOUND_CONNECTIONS_PER_HOST_PER_SEC,
   INBOUND_PENDING_CONNECTIONS_MAX,
   NETWORK_MAX_CONNECTIONS_DEFAULT,
@@ -75,6 +80,47 @@ export function gossipTopics(chainId: string) {
   return { tx: `fwmesh/${chainId}/tx`, block: `fwmesh/${chainId}/block` }
 }
 
+/**
+ * Gossipsub's score parameters of one of our topics: only invalid messages (those a topic
+ * validator rejects, src/node/gossip.ts) count, each against the peer that forwarded it
+ * (constants.ts, GOSSIP_INVALID_MESSAGE_WEIGHT, says how much). Mesh time, first deliveries
+ * and mesh delivery rates are not scored: a block every 30 s on an idle chain is too few
+ * messages to judge a peer's delivery rate by, and every honest peer should score the same.
+ */
+export function gossipTopicScoreParams() {
+  return {
+    topicWeight: 1,
+    timeInMeshWeight: 0,
+    timeInMeshQuantum: 1_000,
+    timeInMeshCap: 1,
+    firstMessageDeliveriesWeight: 0,
+    firstMessageDeliveriesDecay: 0.5,
+    firstMessageDeliveriesCap: 1,
+    meshMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesDecay: 0.5,
+    meshMessageDeliveriesCap: 1,
+    meshMessageDeliveriesThreshold: 1,
+    meshMessageDeliveriesWindow: 10,
+    meshMessageDeliveriesActivation: 5_000,
+    meshFailurePenaltyWeight: 0,
+    meshFailurePenaltyDecay: 0.5,
+    invalidMessageDeliveriesWeight: GOSSIP_INVALID_MESSAGE_WEIGHT,
+    invalidMessageDeliveriesDecay: GOSSIP_INVALID_MESSAGE_DECAY,
+  }
+}
+
+/** The score thresholds of docs/hardening.md ("Gossip validation and peer scoring"). */
+export const GOSSIP_SCORE_THRESHOLDS = {
+  gossipThreshold: GOSSIP_GOSSIP_THRESHOLD,
+  publishThreshold: GOSSIP_PUBLISH_THRESHOLD,
+  graylistThreshold: GOSSIP_GRAYLIST_THRESHOLD,
+  // Peer exchange over gossipsub is off (doPX), so this never applies; gossipsub's default.
+  acceptPXThreshold: 10,
+  // Honest peers all score 0, so the median never exceeds this and no opportunistic graft
+  // replaces a mesh peer; gossipsub's default.
+  opportunisticGraftThreshold: 20,
+} as const
+
 export async function createHost(options: HostOptions) {
   const bootstrap = parseBootstrapList(options.bootstrap)
   if (!bootstrap.ok) throw new Error(bootstrap.error)
@@ -118,11 +164,22 @@ export async function createHost(options: HostOptions) {
         // miss, and idle, it was most of what a follower sent (constants.ts says how much).
         mcacheGossip: GOSSIP_HISTORY_HEARTBEATS,
         Dlazy: GOSSIP_LAZY_PEERS,
+        // Peer scoring (docs/hardening.md): a peer whose messages our topic validators reject
+        // loses score, and below the graylist threshold everything it sends is dropped unread.
         // Gossipsub penalises more than 10 peers on one IP address (a Sybil defence). A site's
         // devices reach their gateway through one NAT address, and every message on our topics
         // is checked by signature or certificate anyway; with the penalty a gateway (or any
         // node in a test on 127.0.0.1) drops every peer from its mesh and stops relaying.
-        scoreParams: { IPColocationFactorWeight: 0 },
+        scoreParams: {
+          IPColocationFactorWeight: 0,
+          topics:
+            options.chainId === undefined
+              ? {}
+              : Object.fromEntries(
+                  Object.values(gossipTopics(options.chainId)).map((t) => [t, gossipTopicScoreParams()]),
+                ),
+        },
+        scoreThresholds: { ...GOSSIP_SCORE_THRESHOLDS },
         // Our messages authenticate themselves: a block carries its 2f+1 certificate, a
         // transaction its author's signature, and both are checked on receipt. Gossipsub's own
         // signature per message (an ed25519 sign per publish, a verify per hop) added nothing

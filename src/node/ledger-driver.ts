@@ -18,6 +18,7 @@ import { apply } from '../ledger/rules.js'
 import type { LedgerState } from '../ledger/state.js'
 import type { LedgerStore } from '../ledger/store.js'
 import type { SignedTx } from '../ledger/tx.js'
+import { checkBlockAlone, checkBlockCertificate } from '../ledger/verify-block.js'
 import type { Logger } from './log.js'
 import type { ValidatorChannels } from './pbft-protocol.js'
 
@@ -26,6 +27,23 @@ export type TxOutcome =
   | { readonly status: 'committed'; readonly height: number }
   | { readonly status: 'rejected'; readonly rejection: Rejection }
   | { readonly status: 'pending' }
+
+/**
+ * What gossip validation makes of a message (src/node/gossip.ts maps it to gossipsub's
+ * Accept/Ignore/Reject): `accept` delivers and forwards it; `ignore` drops it without blame
+ * (stale, already known, refused by rules the sender may not have seen yet); `reject` drops it
+ * and lowers the sender's score (forged, malformed, over a limit: nothing an honest peer
+ * forwards, as every node validates before it forwards).
+ */
+export type GossipVerdict = 'accept' | 'ignore' | 'reject'
+
+/** Rejections of a transaction that no honest node forwards: its form or its signature. */
+const FORGED_TX_CODES: ReadonlySet<string> = new Set([
+  'tx.malformed',
+  'tx.wrong-chain',
+  'tx.bad-signature',
+  'tx.too-large',
+])
 
 export interface RecentRejection {
   readonly tx: string
@@ -188,16 +206,58 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     this.drain()
   }
 
-  /** A committed block offered by a peer (gossip). */
-  handleBlock(from: string, block: Block, cert: Certificate): void {
-    if (this.core.kind !== 'follower' || this.stopped) return
-    const verdict = this.core.follower.handleBlock(from, block, cert, Date.now())
-    if (verdict.kind === 'rejected')
+  /** Encoded bytes of the blocks a follower holds ahead of its head (0 on validators). */
+  get pendingBytes(): number {
+    return this.core.kind === 'follower' ? this.core.follower.pendingBytes : 0
+  }
+
+  /**
+   * A committed block offered by a peer (gossip), before gossipsub forwards it: the verdict
+   * decides whether it does. A block at or below the head is ignored unchecked. Any other is
+   * checked on its own (chain, proposer, size, transaction root) and by its certificate, at
+   * any height: a forgery is rejected. A follower then takes it (applied, or held ahead of its
+   * head); the certificate's verdict is remembered, so neither the follower nor the store
+   * verifies its signatures again. A genuine block is accepted, so it spreads, whatever its
+   * height: it is committed, and neighbours nearer the head want it.
+   */
+  gossipBlock(from: string, block: Block, cert: Certificate): GossipVerdict {
+    if (this.stopped) return 'ignore'
+    const ledger = this.ledger
+    if (block.header.height <= ledger.head.height) return 'ignore'
+    const fault = checkBlockAlone(ledger.genesis, block) ?? checkBlockCertificate(ledger.genesis, block, cert)
+    if (fault) {
       this.log.warn(
-        { from, height: block.header.height, fault: verdict.fault.message },
-        'refused a block from a peer',
+        { from, height: block.header.height, fault: fault.message },
+        'refused a forged block from a peer',
       )
-    this.drain()
+      return 'reject'
+    }
+    if (this.core.kind === 'follower') {
+      const verdict = this.core.follower.handleBlock(from, block, cert, Date.now())
+      this.drain()
+      if (verdict.kind === 'rejected') {
+        // Certified by a quorum, yet it does not apply here: not the sender's doing.
+        this.log.warn(
+          { from, height: block.header.height, fault: verdict.fault.message },
+          'a certified block does not apply to the state here',
+        )
+        return 'ignore'
+      }
+    }
+    return 'accept'
+  }
+
+  /**
+   * A transaction from gossip, before gossipsub forwards it: submitted like any other (rules
+   * and signature, once). Forwarded only when this node takes it; its sender is blamed only
+   * for what no honest node forwards (a bad signature, a malformed or oversized transaction).
+   */
+  gossipTx(tx: SignedTx): GossipVerdict {
+    if (this.stopped) return 'ignore'
+    const outcome = this.submit(tx, 'gossip')
+    if (outcome.status === 'pending') return 'accept'
+    if (outcome.status === 'rejected' && FORGED_TX_CODES.has(outcome.rejection.code)) return 'reject'
+    return 'ignore'
   }
 
   /** A peer connected or told us its head: pull what we miss from it. */

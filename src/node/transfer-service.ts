@@ -250,6 +250,11 @@ export class TransferService implements ImageFetcher {
     return this.paths(manifest).image
   }
 
+  /** The manifest of an image this node holds or is fetching, by its CID string. */
+  heldManifest(manifest: string): Manifest | undefined {
+    return this.images.get(manifest)?.manifest
+  }
+
   /** Downloads an image (resuming what is held) from every neighbour at once. */
   async fetch(manifestText: string, release: { id: string; imageSize: number; imageSha256: Uint8Array }) {
     const cid = parseCid(manifestText)

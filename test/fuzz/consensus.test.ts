@@ -1,5 +1,7 @@
-import { decode, type Msg } from '../../src/consensus/messages.js'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { DEFAULT_CODEC_LIMITS, decode, type Msg } from '../../src/consensus/messages.js'
 import { decodeSafetyRecord, encodeSafetyRecord } from '../../src/consensus/safety.js'
+import { GOSSIP_BLOCK_MESSAGE_BYTES_MAX, GOSSIP_TX_MESSAGE_BYTES_MAX } from '../../src/constants.js'
 import { Gossip } from '../../src/node/gossip.js'
 import { gossipTopics, type Host } from '../../src/node/host.js'
 import { makeLogger } from '../../src/node/log.js'
@@ -30,25 +32,24 @@ fuzz({
 })
 
 /**
- * The gossip entry point as gossipsub drives it: a fake pubsub hands each input to the node's
- * topic validator (if it registers one) and then to its message listener, on both topics. A
- * message is accepted when it reaches a handler; otherwise the codec's verdict on it must be a
- * typed rejection, or a valid message of the wrong type for the topic.
+ * The gossip entry point as gossipsub drives it: the node's topic validator, on both topics,
+ * with handlers that accept whatever reaches them. A message is accepted when the validator
+ * says Accept, which must be exactly when a handler took it; anything else must be a Reject
+ * with a typed rejection from the codec (with the topic's size limit), or a valid message of
+ * the wrong type for its topic.
  */
 function gossipHarness() {
   const topics = gossipTopics(chain.genesis.chainId)
-  const listeners: Array<(event: CustomEvent) => void> = []
   const validators = new Map<string, (peer: unknown, msg: unknown) => unknown>()
   const delivered: Msg['type'][] = []
   const pubsub = {
-    addEventListener: (_type: string, listener: (event: CustomEvent) => void) => listeners.push(listener),
+    addEventListener: () => {},
     removeEventListener: () => {},
     subscribe: () => {},
     unsubscribe: () => {},
     publish: async () => ({ recipients: [] }),
     getSubscribers: () => [],
     getMeshPeers: () => [],
-    getTopics: () => [],
     topicValidators: validators,
   }
   const host = { services: { pubsub } } as unknown as Host
@@ -56,63 +57,72 @@ function gossipHarness() {
     host,
     chain.genesis.chainId,
     {
-      onTx: () => delivered.push('tx'),
-      onBlock: () => delivered.push('block'),
+      onTx: () => {
+        delivered.push('tx')
+        return 'accept'
+      },
+      onBlock: () => {
+        delivered.push('block')
+        return 'accept'
+      },
     },
     makeLogger('silent'),
   )
   gossip.start()
   const from = { toString: () => '12D3KooWFuzzPeer' }
   return {
-    async deliver(topic: string, data: Uint8Array): Promise<Msg['type'][]> {
+    async deliver(topic: string, data: Uint8Array): Promise<{ result: unknown; delivered: Msg['type'][] }> {
       delivered.length = 0
-      const msg = { type: 'unsigned', topic, data }
       const validator = validators.get(topic)
-      const verdict = validator ? await validator(from, msg) : 'accept'
-      if (verdict === 'accept')
-        for (const listener of listeners)
-          listener(
-            new CustomEvent('gossipsub:message', { detail: { propagationSource: from, msg, msgId: '' } }),
-          )
-      return [...delivered]
+      if (!validator) throw new Error(`no topic validator for ${topic}`)
+      const result = await validator(from, { type: 'unsigned', topic, data })
+      return { result, delivered: [...delivered] }
     },
     topics,
   }
 }
 
 const gossip = gossipHarness()
+const GOSSIP_TOPICS = [
+  { topic: gossip.topics.tx, type: 'tx', limit: GOSSIP_TX_MESSAGE_BYTES_MAX },
+  { topic: gossip.topics.block, type: 'block', limit: GOSSIP_BLOCK_MESSAGE_BYTES_MAX },
+] as const
 
 fuzz({
   name: 'gossip envelopes',
   corpus: [...gossipMessages.tx, ...gossipMessages.block].map(encodeMsg),
   run: async (input) => {
-    const byTopic: Array<[string, Msg['type'], Msg['type'][]]> = []
-    for (const [topic, type] of [
-      [gossip.topics.tx, 'tx'],
-      [gossip.topics.block, 'block'],
-    ] as const)
-      byTopic.push([topic, type, await gossip.deliver(topic, input)])
-    return { byTopic, decoded: decode(input) }
+    const byTopic = []
+    for (const t of GOSSIP_TOPICS) {
+      const { result, delivered } = await gossip.deliver(t.topic, input)
+      byTopic.push({
+        ...t,
+        result,
+        delivered,
+        decoded: decode(input, { ...DEFAULT_CODEC_LIMITS, messageBytesMax: t.limit }),
+      })
+    }
+    return byTopic
   },
-  verdict: ({ byTopic, decoded }): Verdict => {
-    const codec = decodeResultVerdict(decoded)
-    if ('wrong' in codec) return codec
-    let delivered = 0
-    for (const [topic, type, got] of byTopic) {
-      if (got.length > 1) return { wrong: `one message reached the handlers ${got.length} times on ${topic}` }
-      if (got.length === 1 && got[0] !== type)
-        return { wrong: `a ${got[0]} reached the handlers from ${topic}` }
-      if (got.length === 1 && !decoded.ok)
-        return { wrong: `an undecodable message reached a handler from ${topic}` }
-      delivered += got.length
+  verdict: (byTopic): Verdict => {
+    let accepted = false
+    let rejected: Verdict | undefined
+    for (const { topic, type, result, delivered, decoded } of byTopic) {
+      const codec = decodeResultVerdict(decoded)
+      if ('wrong' in codec) return codec
+      const fits = decoded.ok && decoded.value.type === type
+      if (result === TopicValidatorResult.Accept) {
+        if (!fits || delivered.length !== 1 || delivered[0] !== type)
+          return { wrong: `${topic} accepted a message its handler did not take as a ${type}` }
+        accepted = true
+      } else if (result === TopicValidatorResult.Reject) {
+        if (delivered.length > 0) return { wrong: `${topic} rejected a message a handler took` }
+        if (fits) return { wrong: `${topic} rejected a valid ${type} message` }
+        rejected ??=
+          'rejected' in codec ? codec : { rejected: `wrong-topic (${decoded.ok ? decoded.value.type : ''})` }
+      } else return { wrong: `${topic} answered ${String(result)}` }
     }
-    if (delivered > 0) return { accepted: true }
-    if ('accepted' in codec) {
-      const type = decoded.ok ? decoded.value.type : ''
-      if (type === 'tx' || type === 'block') return { wrong: `a valid ${type} message reached no handler` }
-      return { rejected: `wrong-topic (${type})` }
-    }
-    return codec
+    return accepted ? { accepted: true } : rejected!
   },
 })
 

@@ -1,5 +1,7 @@
+import * as Digest from 'multiformats/hashes/digest'
 import { describe, expect, it } from 'vitest'
-import { cidOf } from '../../src/codec/cid.js'
+import { CID, cidOf } from '../../src/codec/cid.js'
+import { CHUNK_BYTES_MIN, MANIFEST_CHUNKS_MAX } from '../../src/constants.js'
 import { type DevChain, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import type { RejectionCode } from '../../src/ledger/rejection.js'
 import { apply } from '../../src/ledger/rules.js'
@@ -376,5 +378,88 @@ describe('ledger: rules accept', () => {
     const w = world()
     const r = apply(w.state(), w.f.publish(publishFields({ version: '1.2.1' })), { height: 40, time: 0 })
     expect(r.ok).toBe(true)
+  })
+})
+
+describe('ledger: rules refuse at submit what every conforming device would refuse', () => {
+  // This chain's images may be as large as any (4 GiB), so the chunking case is not refused
+  // for the image's size first.
+  const chain = makeDevChain({ seed: 'rules-device' })
+  const f = new TxFactory(chain)
+  let state = new LedgerState(chain.genesis)
+  for (const tx of f.bootstrap()) {
+    const r = apply(state, tx, { height: 1, time: chain.genesis.time })
+    if (!r.ok) throw new Error(r.error.message)
+    state = r.value
+  }
+  const fields = (overrides: Record<string, unknown> = {}) =>
+    ({
+      product: 'gw',
+      version: '1.0.0',
+      hardware: ['rev-a'],
+      imageSize: 4096,
+      imageSha256: HASH,
+      manifest: cidOf('manifest'),
+      ...overrides,
+    }) as Parameters<TxFactory['publish']>[0]
+  const digest32 = new Uint8Array(32).fill(5)
+  const examples: Array<[string, RejectionCode, Parameters<TxFactory['publish']>[0]]> = [
+    [
+      'a manifest id of the raw codec (no DAG-CBOR manifest hashes to it)',
+      'publish.bad-manifest',
+      fields({ manifest: CID.createV1(0x55, Digest.create(0x12, digest32)) }),
+    ],
+    [
+      'a CIDv0 manifest id (devices take CIDv1 only)',
+      'publish.bad-manifest',
+      fields({ manifest: CID.createV0(Digest.create(0x12, digest32)) }),
+    ],
+    [
+      'a manifest id with a SHA-512 digest',
+      'publish.bad-manifest',
+      fields({ manifest: CID.createV1(0x71, Digest.create(0x13, new Uint8Array(64).fill(5))) }),
+    ],
+    [
+      'a manifest id with an identity "hash" that holds no manifest',
+      'publish.bad-manifest',
+      fields({ manifest: CID.createV1(0x71, Digest.create(0x00, new Uint8Array(40).fill(5))) }),
+    ],
+    [
+      `an image of more chunks than a manifest may list (${MANIFEST_CHUNKS_MAX})`,
+      'publish.bad-chunking',
+      fields({ imageSize: (MANIFEST_CHUNKS_MAX + 1) * CHUNK_BYTES_MIN, chunkSize: CHUNK_BYTES_MIN }),
+    ],
+    [
+      'the lowest version there is (0.0.0-0): no device runs an older one',
+      'publish.bad-version',
+      fields({ version: '0.0.0-0+build.7' }),
+    ],
+    [
+      'a rollout wave that opens past 2^53 ms',
+      'publish.bad-rollout',
+      fields({
+        rollout: {
+          start: Number.MAX_SAFE_INTEGER - 10,
+          waves: [{ percent: 100, afterMs: 11 }],
+        },
+      }),
+    ],
+  ]
+  for (const [what, code, publish] of examples) {
+    it(`${what} (${code})`, () => {
+      const result = apply(state, f.publish(publish), { height: 2, time: chain.genesis.time })
+      expect(result.ok ? 'accepted' : result.error.code).toBe(code)
+    })
+  }
+
+  it('accepts the edges a device accepts: exactly the chunk limit, 0.0.0-1, a wave at 2^53 - 1', () => {
+    for (const publish of [
+      fields({ imageSize: MANIFEST_CHUNKS_MAX * CHUNK_BYTES_MIN, chunkSize: CHUNK_BYTES_MIN }),
+      fields({ version: '0.0.0-1' }),
+      fields({ rollout: { start: Number.MAX_SAFE_INTEGER - 10, waves: [{ percent: 100, afterMs: 10 }] } }),
+    ]) {
+      const result = apply(state, f.publish(publish), { height: 2, time: chain.genesis.time })
+      expect(result.ok ? 'accepted' : result.error.message).toBe('accepted')
+    }
   })
 })
