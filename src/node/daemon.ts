@@ -1,28 +1,32 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { toHex } from '../codec/bytes.js'
+import { cidToString } from '../codec/cid.js'
 import { jsonReplacer } from '../codec/json.js'
+import { API_TOKEN_LENGTH_MAX, API_TOKEN_LENGTH_MIN } from '../constants.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
 import { readKeyFile, writeKeyFile } from '../crypto/key-store.js'
 import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { type AuditIndex, LedgerStore } from '../ledger/store.js'
-import { decodeTx } from '../ledger/tx.js'
+import { decodeTx, type SignedTx, type TxOf } from '../ledger/tx.js'
 import { AgentDriver } from './agent-driver.js'
-import { type ApiResult, type NodeApiHandlers, prometheus, startApi } from './api.js'
+import { type ApiResult, ApiStartError, type NodeApiHandlers, prometheus, startApi } from './api.js'
 import type { ChunkTraffic } from './chunk-links.js'
 import type { NodeConfig } from './config.js'
 import { parseBootstrapList } from './connector.js'
 import { Gossip } from './gossip.js'
 import { createHost, type Host, protocolIds } from './host.js'
+import { checkChunking } from './image-import.js'
 import { dataLayout } from './layout.js'
+import type { TxOutcome } from './ledger-driver.js'
 import { LedgerDriver, toPeerId } from './ledger-driver.js'
 import { type Logger, makeLogger } from './log.js'
 import { MemoryWatch } from './memory-watch.js'
 import { ValidatorChannels } from './pbft-protocol.js'
 import { requestSync, syncHandler } from './sync-protocol.js'
-import { TransferService } from './transfer-service.js'
+import { type StageResult, TransferService } from './transfer-service.js'
 
 /** Why the node could not start; the CLI prints the message and exits non-zero. */
 export class StartError extends Error {
@@ -77,6 +81,8 @@ export class Node {
         `role is "validator", but this node's key (${didFromPublicKey(keys.publicKey)}) is not a validator in genesis`,
       )
     }
+
+    const token = config.api.tokenFile ? await readApiToken(config.api.tokenFile) : null
 
     const bootstrap = parseBootstrapList(config.network.bootstrap)
     if (!bootstrap.ok) throw new StartError(`network.bootstrap: ${bootstrap.error}`)
@@ -182,6 +188,13 @@ export class Node {
         memory,
       )
       await transfer.start()
+      // A published image is seeded once its release commits, never before (image-import.ts).
+      const committedManifests = new Set([...ledger.ledger.releases.entries()].map(([, r]) => r.manifest))
+      await transfer.restoreStaged((manifest) => committedManifests.has(manifest))
+      ledger.on('certified', (block) => {
+        for (const tx of block.txs)
+          if (tx.body.type === 'release.publish') void transfer.promoteStaged(cidToString(tx.body.manifest))
+      })
       const agent = config.device
         ? await AgentDriver.start({
             config: config.device,
@@ -199,7 +212,15 @@ export class Node {
         apiHandlers(() => node.current!),
         config.api.host,
         config.api.port,
-      )
+        {
+          allowedHosts: config.api.allowedHosts,
+          token,
+        },
+      ).catch((cause: unknown) => {
+        if (cause instanceof ApiStartError) throw new StartError(cause.message)
+        const why = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message
+        throw new StartError(`the API cannot listen on ${config.api.host}:${config.api.port} (${why})`)
+      })
       node.current = new Node(
         config,
         keys,
@@ -373,6 +394,19 @@ function processMetrics(): Parameters<typeof prometheus>[0] {
   ]
 }
 
+/** The API's bearer token, from api.token_file: one line of API_TOKEN_LENGTH_MIN.. characters. */
+async function readApiToken(path: string): Promise<string> {
+  const text = await readFile(path, 'utf8').catch((cause: Error) => {
+    throw new StartError(`api.token_file: cannot read ${path}: ${cause.message}`)
+  })
+  const token = text.trim()
+  if (token.length < API_TOKEN_LENGTH_MIN || token.length > API_TOKEN_LENGTH_MAX || /\s/.test(token))
+    throw new StartError(
+      `api.token_file: ${path} must hold one token of ${API_TOKEN_LENGTH_MIN} to ${API_TOKEN_LENGTH_MAX} characters without spaces (it has ${token.length}); make one with \`openssl rand -hex 32\``,
+    )
+  return token
+}
+
 async function loadOrCreateKey(path: string, log: Logger): Promise<KeyPair> {
   const read = await readKeyFile(path)
   if (read.ok) return read.value
@@ -407,6 +441,57 @@ function releaseView(r: ReleaseRecord) {
 }
 
 const AUDIT_INDEXES: readonly AuditIndex[] = ['device', 'release', 'product', 'signer']
+
+function malformedTx(why: string): ApiResult<never> {
+  return {
+    ok: false,
+    error: { status: 400, code: 'tx.malformed', message: `not a valid transaction: ${why}` },
+  }
+}
+
+function refused(rejection: { code: string; message: string }): ApiResult<never> {
+  return { ok: false, error: { status: 422, code: rejection.code, message: rejection.message } }
+}
+
+/** A release.publish envelope, or the 400 answer to anything else. */
+function decodePublish(envelope: Uint8Array): ApiResult<SignedTx & { body: TxOf<'release.publish'> }> {
+  const decoded = decodeTx(envelope)
+  if (!decoded.ok) return malformedTx(decoded.error.message)
+  const tx = decoded.value
+  if (tx.body.type !== 'release.publish')
+    return malformedTx(`expected a release.publish transaction, not ${tx.body.type}`)
+  return { ok: true, value: tx as SignedTx & { body: TxOf<'release.publish'> } }
+}
+
+/** Why a published image was not staged, as the API answers it. */
+function stageFailure(staged: Extract<StageResult, { ok: false }>): ApiResult<never> {
+  const status = (
+    {
+      busy: 503,
+      conflict: 409,
+      'too-large': 413,
+      io: 503,
+      truncated: 400,
+      mismatch: 400,
+      'bad-chunking': 400,
+    } as const
+  )[staged.code]
+  return { ok: false, error: { status, code: `image.${staged.code}`, message: staged.message } }
+}
+
+/**
+ * Submits a transaction (refused at once with the ledger's reason) and waits up to `waitMs`
+ * for its commit. A validator's replica relays transactions to the other validators itself;
+ * a follower reaches them by gossip.
+ */
+async function submitAndWait(n: Node, tx: SignedTx, waitMs: number): Promise<TxOutcome> {
+  const outcome = n.ledger.submit(tx, 'local')
+  if (outcome.status === 'rejected') return outcome
+  if (outcome.status === 'pending' && !n.ledger.isValidator) await n.gossip.publishTx(tx)
+  return outcome.status === 'committed' || waitMs === 0
+    ? outcome
+    : n.ledger.waitForCommit(tx.idString, waitMs)
+}
 
 function apiHandlers(node: () => Node): NodeApiHandlers {
   const notFound = (message: string): ApiResult<never> => ({
@@ -467,38 +552,59 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
     downloads: () => node().transfer.downloads(),
     submitTx: async (envelope, options) => {
       const decoded = decodeTx(envelope)
-      if (!decoded.ok)
-        return {
-          ok: false,
-          error: {
-            status: 400,
-            code: 'tx.malformed',
-            message: `not a valid transaction: ${decoded.error.message}`,
-          },
-        }
+      if (!decoded.ok) return malformedTx(decoded.error.message)
       const tx = decoded.value
-      const n = node()
-      const outcome = n.ledger.submit(tx, 'local')
-      if (outcome.status === 'rejected') {
-        return {
-          ok: false,
-          error: { status: 422, code: outcome.rejection.code, message: outcome.rejection.message },
-        }
-      }
-      // A validator's replica relays transactions to the other validators itself; a follower
-      // reaches them by gossip.
-      if (outcome.status === 'pending' && !n.ledger.isValidator) await n.gossip.publishTx(tx)
-      const final =
-        outcome.status === 'committed' || options.waitMs === 0
-          ? outcome
-          : await n.ledger.waitForCommit(tx.idString, options.waitMs)
-      return { ok: true, value: { id: tx.idString, ...final } }
+      const outcome = await submitAndWait(node(), tx, options.waitMs)
+      if (outcome.status === 'rejected') return refused(outcome.rejection)
+      return { ok: true, value: { id: tx.idString, ...outcome } }
     },
-    addImage: async (path, manifest) => {
-      const r = await node().transfer.addImage(path, manifest)
-      return r.ok
-        ? { ok: true, value: { manifest, chunks: r.chunks } }
-        : { ok: false, error: { status: 422, code: 'image', message: r.message } }
+    checkPublish: async (envelope) => {
+      const decoded = decodePublish(envelope)
+      if (!decoded.ok) return decoded
+      const tx = decoded.value
+      const rejection = node().ledger.check(tx, 'local')
+      if (rejection) return refused(rejection)
+      const chunking = checkChunking(tx.body)
+      if (chunking)
+        return { ok: false, error: { status: 400, code: 'image.bad-chunking', message: chunking.message } }
+      return { ok: true, value: { ok: true } }
+    },
+    publishRelease: async (envelope, image, options) => {
+      const decoded = decodePublish(envelope)
+      if (!decoded.ok) return decoded
+      const tx = decoded.value
+      const body = tx.body
+      const n = node()
+      // Role, version order, hardware and size first: a release the ledger refuses is not read.
+      const rejection = n.ledger.check(tx, 'local')
+      if (rejection) return refused(rejection)
+      const chunking = checkChunking(body)
+      if (chunking)
+        return { ok: false, error: { status: 400, code: 'image.bad-chunking', message: chunking.message } }
+      if (options.declaredBytes !== null && options.declaredBytes !== body.imageSize) {
+        const message = `the request has ${options.declaredBytes} bytes; the release says the image has ${body.imageSize}`
+        return { ok: false, error: { status: 400, code: 'image.size', message } }
+      }
+      const key = cidToString(body.manifest)
+      const staged = await n.transfer.stageImage(
+        {
+          manifest: body.manifest,
+          imageSize: body.imageSize,
+          chunkSize: body.chunkSize,
+          imageSha256: body.imageSha256,
+        },
+        image,
+      )
+      if (!staged.ok) return stageFailure(staged)
+      const outcome = await submitAndWait(n, tx, options.waitMs)
+      if (outcome.status === 'rejected') {
+        // Refused after all (the state moved on since the check): the image goes, unseeded.
+        if (staged.fresh) await n.transfer.discardStaged(key)
+        return refused(outcome.rejection)
+      }
+      // A pending release is seeded when it commits (Node.start's 'certified' listener).
+      if (outcome.status === 'committed') await n.transfer.promoteStaged(key)
+      return { ok: true, value: { id: tx.idString, ...outcome, manifest: key, chunks: staged.chunks } }
     },
     metrics: () => node().metrics(),
   }
