@@ -1,7 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { type AddressInfo, isIPv4, isIPv6 } from 'node:net'
 import { networkInterfaces } from 'node:os'
+import { sha256 } from '../codec/hash.js'
 import { jsonReplacer } from '../codec/json.js'
 import {
   API_BODY_BYTES_MAX,
@@ -176,22 +177,22 @@ function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
 }
 
-function sha256(text: string): Buffer {
-  return createHash('sha256').update(text).digest()
+function digest(text: string): Uint8Array {
+  return sha256(new TextEncoder().encode(text))
 }
 
 /** Constant-time comparison of a presented bearer token with the configured one. */
-function tokenMatches(header: string | undefined, expected: Buffer): boolean {
+function tokenMatches(header: string | undefined, expected: Uint8Array): boolean {
   const m = /^Bearer ([^\s]+)$/i.exec(header ?? '')
   // Hashing both sides makes the comparison length-independent.
-  return m !== null && timingSafeEqual(sha256(m[1]!), expected)
+  return m !== null && timingSafeEqual(digest(m[1]!), expected)
 }
 
 /** The refusal of a request that may not reach a handler, or null when it may. */
 function guard(
   req: IncomingMessage,
   hostAllowed: (hostname: string) => boolean,
-  tokenDigest: Buffer | null,
+  tokenDigest: Uint8Array | null,
 ): Answer | null {
   const hostHeader = req.headers.host ?? ''
   const hostname = hostnameOf(hostHeader)
@@ -394,7 +395,7 @@ export async function startApi(
     )
   }
   const hostAllowed = hostChecker(host, access.allowedHosts ?? [])
-  const tokenDigest = token ? sha256(token) : null
+  const tokenDigest = token ? digest(token) : null
   const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => {
     const ex: Exchange = { req, res, expectsContinue, bodyOpened: false }
     const answer = (a: Answer) => write(res, a, mustClose(ex) ? { connection: 'close' } : {})

@@ -11,6 +11,7 @@ import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { type AuditIndex, LedgerStore } from '../ledger/store.js'
 import { decodeTx, type SignedTx, type TxOf } from '../ledger/tx.js'
+import { chunkingFault } from '../transfer/manifest.js'
 import { AgentDriver } from './agent-driver.js'
 import { type ApiResult, ApiStartError, type NodeApiHandlers, prometheus, startApi } from './api.js'
 import type { ChunkTraffic } from './chunk-links.js'
@@ -18,15 +19,15 @@ import type { NodeConfig } from './config.js'
 import { parseBootstrapList } from './connector.js'
 import { Gossip } from './gossip.js'
 import { createHost, type Host, protocolIds } from './host.js'
-import { checkChunking } from './image-import.js'
 import { dataLayout } from './layout.js'
 import type { TxOutcome } from './ledger-driver.js'
 import { LedgerDriver, toPeerId } from './ledger-driver.js'
 import { type Logger, makeLogger } from './log.js'
 import { MemoryWatch } from './memory-watch.js'
 import { ValidatorChannels } from './pbft-protocol.js'
+import type { StageResult } from './publish-staging.js'
 import { requestSync, syncHandler } from './sync-protocol.js'
-import { type StageResult, TransferService } from './transfer-service.js'
+import { TransferService } from './transfer-service.js'
 
 /** Why the node could not start; the CLI prints the message and exits non-zero. */
 export class StartError extends Error {
@@ -190,10 +191,10 @@ export class Node {
       await transfer.start()
       // A published image is seeded once its release commits, never before (image-import.ts).
       const committedManifests = new Set([...ledger.ledger.releases.entries()].map(([, r]) => r.manifest))
-      await transfer.restoreStaged((manifest) => committedManifests.has(manifest))
+      await transfer.staging.restore((manifest) => committedManifests.has(manifest))
       ledger.on('certified', (block) => {
         for (const tx of block.txs)
-          if (tx.body.type === 'release.publish') void transfer.promoteStaged(cidToString(tx.body.manifest))
+          if (tx.body.type === 'release.publish') void transfer.staging.promote(cidToString(tx.body.manifest))
       })
       const agent = config.device
         ? await AgentDriver.start({
@@ -463,6 +464,16 @@ function decodePublish(envelope: Uint8Array): ApiResult<SignedTx & { body: TxOf<
   return { ok: true, value: tx as SignedTx & { body: TxOf<'release.publish'> } }
 }
 
+/** A release whose image no manifest a device accepts can describe (400), or undefined. */
+function chunkingRefusal(body: { imageSize: number; chunkSize: number }): ApiResult<never> | undefined {
+  const fault = chunkingFault(body.imageSize, body.chunkSize)
+  if (!fault) return undefined
+  return {
+    ok: false,
+    error: { status: 400, code: 'image.bad-chunking', message: `the release's image: ${fault.message}` },
+  }
+}
+
 /** Why a published image was not staged, as the API answers it. */
 function stageFailure(staged: Extract<StageResult, { ok: false }>): ApiResult<never> {
   const status = (
@@ -564,9 +575,8 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
       const tx = decoded.value
       const rejection = node().ledger.check(tx, 'local')
       if (rejection) return refused(rejection)
-      const chunking = checkChunking(tx.body)
-      if (chunking)
-        return { ok: false, error: { status: 400, code: 'image.bad-chunking', message: chunking.message } }
+      const chunking = chunkingRefusal(tx.body)
+      if (chunking) return chunking
       return { ok: true, value: { ok: true } }
     },
     publishRelease: async (envelope, image, options) => {
@@ -578,15 +588,14 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
       // Role, version order, hardware and size first: a release the ledger refuses is not read.
       const rejection = n.ledger.check(tx, 'local')
       if (rejection) return refused(rejection)
-      const chunking = checkChunking(body)
-      if (chunking)
-        return { ok: false, error: { status: 400, code: 'image.bad-chunking', message: chunking.message } }
+      const chunking = chunkingRefusal(body)
+      if (chunking) return chunking
       if (options.declaredBytes !== null && options.declaredBytes !== body.imageSize) {
         const message = `the request has ${options.declaredBytes} bytes; the release says the image has ${body.imageSize}`
         return { ok: false, error: { status: 400, code: 'image.size', message } }
       }
       const key = cidToString(body.manifest)
-      const staged = await n.transfer.stageImage(
+      const staged = await n.transfer.staging.stage(
         {
           manifest: body.manifest,
           imageSize: body.imageSize,
@@ -599,11 +608,11 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
       const outcome = await submitAndWait(n, tx, options.waitMs)
       if (outcome.status === 'rejected') {
         // Refused after all (the state moved on since the check): the image goes, unseeded.
-        if (staged.fresh) await n.transfer.discardStaged(key)
+        if (staged.fresh) await n.transfer.staging.discard(key)
         return refused(outcome.rejection)
       }
       // A pending release is seeded when it commits (Node.start's 'certified' listener).
-      if (outcome.status === 'committed') await n.transfer.promoteStaged(key)
+      if (outcome.status === 'committed') await n.transfer.staging.promote(key)
       return { ok: true, value: { id: tx.idString, ...outcome, manifest: key, chunks: staged.chunks } }
     },
     metrics: () => node().metrics(),

@@ -2,11 +2,11 @@ import { open, unlink } from 'node:fs/promises'
 import { bytesEqual, toHex } from '../codec/bytes.js'
 import { type CID, cidOfEncoded, cidToString } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
+import type { ChunkedImage } from '../transfer/image-store.js'
 import {
-  chunkCountOf,
+  chunkingFault,
   DEFAULT_MANIFEST_LIMITS,
   encodeManifest,
-  type Manifest,
   ManifestBuilder,
   type ManifestLimits,
 } from '../transfer/manifest.js'
@@ -27,7 +27,7 @@ export interface ExpectedImage {
 }
 
 export type ImportError =
-  /** The release's chunking is outside what a device accepts (the chunk count). */
+  /** The release's chunking is outside what a device accepts (transfer/manifest.ts). */
   | { readonly code: 'bad-chunking'; readonly message: string }
   /** More bytes than the release's imageSize. */
   | { readonly code: 'too-large'; readonly message: string }
@@ -36,41 +36,6 @@ export type ImportError =
   /** The bytes are not the release's image. */
   | { readonly code: 'mismatch'; readonly message: string }
   | { readonly code: 'io'; readonly message: string }
-
-export interface ImportedImage {
-  readonly manifest: Manifest
-  readonly encoded: Uint8Array
-  readonly cid: CID
-}
-
-/** Checks a release's chunking before a byte is read: a device refuses what the limits refuse. */
-export function checkChunking(
-  expected: Pick<ExpectedImage, 'imageSize' | 'chunkSize'>,
-  limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS,
-): ImportError | undefined {
-  const { imageSize, chunkSize } = expected
-  if (
-    !Number.isSafeInteger(chunkSize) ||
-    chunkSize < limits.chunkBytesMin ||
-    chunkSize > limits.chunkBytesMax
-  )
-    return {
-      code: 'bad-chunking',
-      message: `chunk size ${chunkSize} is outside ${limits.chunkBytesMin}..${limits.chunkBytesMax} bytes`,
-    }
-  if (!Number.isSafeInteger(imageSize) || imageSize < 1 || imageSize > limits.imageBytesMax)
-    return {
-      code: 'bad-chunking',
-      message: `image size ${imageSize} is outside 1..${limits.imageBytesMax} bytes`,
-    }
-  const count = chunkCountOf(imageSize, chunkSize)
-  if (count > limits.chunksMax)
-    return {
-      code: 'bad-chunking',
-      message: `${imageSize} bytes in chunks of ${chunkSize} is ${count} chunks, over the manifest limit of ${limits.chunksMax}; use chunks of at least ${Math.ceil(imageSize / limits.chunksMax)} bytes`,
-    }
-  return undefined
-}
 
 /**
  * Streams `source` into a new file at `path` (mode 0600), cutting it into chunks of the
@@ -83,10 +48,10 @@ export async function importImage(
   path: string,
   expected: ExpectedImage,
   limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS,
-): Promise<Result<ImportedImage, ImportError>> {
-  const chunking = checkChunking(expected, limits)
-  if (chunking) return err(chunking)
+): Promise<Result<ChunkedImage, ImportError>> {
   const { imageSize, chunkSize } = expected
+  const fault = chunkingFault(imageSize, chunkSize, limits)
+  if (fault) return err({ code: 'bad-chunking', message: fault.message })
   const fh = await open(path, 'w', 0o600).catch((cause: Error) => cause)
   if (fh instanceof Error) return err({ code: 'io', message: `cannot write ${path}: ${fh.message}` })
   let kept = false

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { copyFile, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bytesEqual } from '../codec/bytes.js'
 import { type CID, cidToString, parseCid } from '../codec/cid.js'
@@ -8,9 +8,6 @@ import {
   HAVE_UPDATE_INTERVAL_MS,
   LINK_RETELL_DELAY_MS,
   MEMORY_CHECK_BYTES,
-  PUBLISH_STAGED_IMAGES_MAX,
-  PUBLISH_STAGED_TTL_MS,
-  PUBLISH_UPLOADS_MAX,
   STORE_FLUSH_INTERVAL_MS,
   UPLOAD_SLOTS_MAX,
 } from '../constants.js'
@@ -18,16 +15,16 @@ import { Prng } from '../prng.js'
 import { ChunkStore } from '../transfer/chunk-store.js'
 import { FrameCredits } from '../transfer/frame-credits.js'
 import { chunkImageFile } from '../transfer/image-store.js'
-import { chunkCount, decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
+import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
 import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../transfer/messages.js'
 import { type SessionOutput, TransferSession, type UploadJob } from '../transfer/session.js'
 import type { ImageFetcher } from './agent-driver.js'
 import { writeAtomically } from './atomic-file.js'
 import { ChunkLinks, type ChunkTraffic } from './chunk-links.js'
 import type { Host } from './host.js'
-import { type ExpectedImage, type ImportError, importImage } from './image-import.js'
 import type { Logger } from './log.js'
 import { ManifestFetcher } from './manifest-fetcher.js'
+import { PublishStaging, type StagedImage } from './publish-staging.js'
 import { TokenBucket } from './token-bucket.js'
 
 /** A download in progress (the session's scheduler decides), bytes counted per neighbour. */
@@ -67,29 +64,6 @@ interface Image {
   timer: NodeJS.Timeout | undefined
 }
 
-/** An image imported for a release that has not committed yet: not served, not announced. */
-interface StagedImage {
-  readonly cid: CID
-  readonly manifest: Manifest
-  readonly encoded: Uint8Array
-  /** When it was staged (ms since the epoch): PUBLISH_STAGED_TTL_MS later it is deleted. */
-  readonly at: number
-}
-
-/** What staging a published image came to. */
-export type StageResult =
-  | {
-      readonly ok: true
-      readonly chunks: number
-      /** This call imported the image (a refused release deletes it again). */
-      readonly fresh: boolean
-    }
-  | {
-      readonly ok: false
-      readonly code: ImportError['code'] | 'busy' | 'conflict'
-      readonly message: string
-    }
-
 /**
  * The node's side of `/fwmesh/<chain>/chunks/1` (DESIGN.md §5): the I/O around each image's
  * `TransferSession`, which decides what to tell, ask, serve and refuse (the simulator drives
@@ -99,10 +73,6 @@ export type StageResult =
  */
 export class TransferService implements ImageFetcher {
   private readonly images = new Map<string, Image>()
-  /** Published images waiting for their release to commit, by manifest CID. */
-  private readonly staged = new Map<string, StagedImage>()
-  private readonly promoting = new Map<string, Promise<boolean>>()
-  private uploads = 0
   /** Chunk bytes accepted since the memory watch was last checked. */
   private receivedSinceCheck = 0
   private readonly links: ChunkLinks
@@ -113,6 +83,8 @@ export class TransferService implements ImageFetcher {
   private readonly prng = Prng.fromBytes(randomBytes(32))
   /** Which large frames each neighbour may send: what this node asked of it (frame-credits.ts). */
   private readonly credits = new FrameCredits()
+  /** Published images waiting for their release to commit (publish-staging.ts). */
+  readonly staging: PublishStaging
 
   constructor(
     private readonly host: Host,
@@ -147,6 +119,17 @@ export class TransferService implements ImageFetcher {
       {
         peers: () => this.connectedPeers(),
         send: (peer, msg) => void this.send(peer, msg),
+      },
+      log,
+    )
+    this.staging = new PublishStaging(
+      join(dir, 'staging'),
+      {
+        held: (key) => {
+          const image = this.images.get(key)
+          return image ? (image.store.isComplete() ? 'whole' : 'partial') : undefined
+        },
+        adopt: (staged) => this.adoptPublished(staged),
       },
       log,
     )
@@ -237,157 +220,23 @@ export class TransferService implements ImageFetcher {
     return image
   }
 
-  private stagingPaths(key: string) {
-    const dir = join(this.dir, 'staging')
-    return {
-      dir,
-      image: join(dir, `${key}.img`),
-      manifest: join(dir, `${key}.manifest`),
-      part: join(dir, `${key}.img.part`),
-    }
-  }
-
   /**
-   * Imports a published image from `source` (the body of the publish request) into the staging
-   * folder, checked against its release (image-import.ts). It is neither served nor announced
-   * until `promoteStaged`, once its release commits. An image held whole already, or staged by
-   * an earlier publish, is not read again.
+   * A staged image whose release committed (publish-staging.ts): it moves beside the others,
+   * and this node seeds it as its origin.
    */
-  async stageImage(expected: ExpectedImage, source: () => AsyncIterable<Uint8Array>): Promise<StageResult> {
-    const key = cidToString(expected.manifest)
-    const held = this.images.get(key)
-    if (held) {
-      if (held.store.isComplete()) return { ok: true, chunks: held.store.chunkCount, fresh: false }
-      return {
-        ok: false,
-        code: 'conflict',
-        message:
-          'this node is downloading that image; publish it from another node, or once it holds it whole',
-      }
+  private async adoptPublished(staged: StagedImage): Promise<boolean> {
+    const to = this.paths(cidToString(staged.cid))
+    // A held-state file left by an earlier partial download would describe another file.
+    await rm(`${to.image}.held`, { force: true })
+    await rename(staged.path, to.image)
+    const image = await this.openImage(staged.cid, staged.manifest, staged.encoded)
+    if (!image.store.isComplete()) {
+      this.log.error({ manifest: image.key }, 'a published image did not verify when it was opened')
+      return false
     }
-    const staged = this.staged.get(key)
-    if (staged) return { ok: true, chunks: chunkCount(staged.manifest), fresh: false }
-    await this.expireStaged(Date.now())
-    if (this.uploads >= PUBLISH_UPLOADS_MAX || this.staged.size >= PUBLISH_STAGED_IMAGES_MAX) {
-      return {
-        ok: false,
-        code: 'busy',
-        message: `this node is importing or holding ${this.uploads + this.staged.size} published images whose releases have not committed; try again when they have`,
-      }
-    }
-    this.uploads++
-    try {
-      const paths = this.stagingPaths(key)
-      await mkdir(paths.dir, { recursive: true, mode: 0o700 })
-      const imported = await importImage(source(), paths.part, expected)
-      if (!imported.ok) return { ok: false, ...imported.error }
-      await writeAtomically(paths.manifest, imported.value.encoded)
-      await rename(paths.part, paths.image)
-      this.staged.set(key, {
-        cid: imported.value.cid,
-        manifest: imported.value.manifest,
-        encoded: imported.value.encoded,
-        at: Date.now(),
-      })
-      this.log.info(
-        { manifest: key, bytes: expected.imageSize },
-        'imported a published image; it is seeded once its release commits',
-      )
-      return { ok: true, chunks: chunkCount(imported.value.manifest), fresh: true }
-    } catch (cause) {
-      return { ok: false, code: 'io', message: `cannot stage the image: ${(cause as Error).message}` }
-    } finally {
-      this.uploads--
-    }
-  }
-
-  /**
-   * The release of a staged image committed: the image moves beside the others, and this node
-   * seeds it as its origin. Resolves true once it seeds; false when nothing was staged.
-   */
-  promoteStaged(key: string): Promise<boolean> {
-    const running = this.promoting.get(key)
-    if (running) return running
-    const staged = this.staged.get(key)
-    if (!staged) return Promise.resolve(false)
-    const promotion = (async () => {
-      const from = this.stagingPaths(key)
-      const to = this.paths(key)
-      // A held-state file left by an earlier partial download would describe another file.
-      await rm(`${to.image}.held`, { force: true })
-      await rename(from.image, to.image)
-      const image = await this.openImage(staged.cid, staged.manifest, staged.encoded)
-      this.staged.delete(key)
-      await rm(from.manifest, { force: true })
-      if (!image.store.isComplete()) {
-        this.log.error({ manifest: key }, 'a staged image did not verify when it was opened')
-        return false
-      }
-      await writeAtomically(to.origin, new Uint8Array())
-      this.startSeeding(image)
-      return true
-    })()
-      .catch((cause: unknown) => {
-        this.log.error({ manifest: key, err: (cause as Error).message }, 'could not seed a published image')
-        return false
-      })
-      .finally(() => this.promoting.delete(key))
-    this.promoting.set(key, promotion)
-    return promotion
-  }
-
-  /** The release of a staged image was refused: the image is deleted, never served. */
-  async discardStaged(key: string): Promise<void> {
-    if (this.promoting.has(key) || !this.staged.delete(key)) return
-    const paths = this.stagingPaths(key)
-    await rm(paths.image, { force: true })
-    await rm(paths.manifest, { force: true })
-  }
-
-  /** Staged images the node holds (tests and status). */
-  stagedImages(): string[] {
-    return [...this.staged.keys()]
-  }
-
-  private async expireStaged(now: number): Promise<void> {
-    for (const [key, staged] of [...this.staged]) {
-      if (now - staged.at < PUBLISH_STAGED_TTL_MS) continue
-      this.log.warn({ manifest: key }, 'deleting a published image whose release never committed')
-      await this.discardStaged(key)
-    }
-  }
-
-  /**
-   * At start: images staged before a restart are seeded when their release committed
-   * meanwhile, kept for their release's commit while younger than PUBLISH_STAGED_TTL_MS, and
-   * deleted otherwise, with any upload a restart cut short.
-   */
-  async restoreStaged(committed: (manifest: string) => boolean): Promise<void> {
-    const dir = this.stagingPaths('x').dir
-    const names = await readdir(dir).catch(() => [] as string[])
-    for (const name of names) {
-      if (name.endsWith('.part') || name.endsWith('.tmp')) {
-        await unlink(join(dir, name)).catch(() => {})
-        continue
-      }
-      if (!name.endsWith('.manifest')) continue
-      const key = name.slice(0, -'.manifest'.length)
-      const cid = parseCid(key)
-      const paths = this.stagingPaths(key)
-      const bytes = await readFile(paths.manifest).catch(() => undefined)
-      const manifest = cid && bytes ? decodeManifest(bytes, { expectedCid: cid }) : undefined
-      const at = await stat(paths.image).then(
-        (s) => s.mtimeMs,
-        () => undefined,
-      )
-      if (!cid || !bytes || !manifest?.ok || at === undefined || Date.now() - at >= PUBLISH_STAGED_TTL_MS) {
-        await rm(paths.image, { force: true })
-        await rm(paths.manifest, { force: true })
-        continue
-      }
-      this.staged.set(key, { cid, manifest: manifest.value, encoded: bytes, at })
-      if (committed(key)) await this.promoteStaged(key)
-    }
+    await writeAtomically(to.origin, new Uint8Array())
+    this.startSeeding(image)
+    return true
   }
 
   /** Seeds an image file on this machine (the publisher's node): the origin of a release. */

@@ -62,7 +62,7 @@ describe('node: publishing a release with its image over the API', () => {
     })
     const key = image.cid.toString()
     expect(await imageFiles()).toEqual(expect.arrayContaining([`${key}.img`, `${key}.origin`]))
-    expect(origin.transfer.stagedImages()).toEqual([])
+    expect(origin.transfer.staging.keys()).toEqual([])
     expect(origin.transfer.downloads().find((d) => d.manifest === key)).toMatchObject({ held: 3 })
   })
 
@@ -146,6 +146,6 @@ describe('node: publishing a release with its image over the API', () => {
         ? true
         : undefined,
     )
-    expect(origin.transfer.stagedImages()).toEqual([])
+    expect(origin.transfer.staging.keys()).toEqual([])
   })
 })

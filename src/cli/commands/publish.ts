@@ -3,16 +3,10 @@ import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { toHex } from '../../codec/bytes.js'
 import { cidOfEncoded } from '../../codec/cid.js'
-import {
-  CHUNK_BYTES_DEFAULT,
-  CHUNK_BYTES_MAX,
-  CHUNK_BYTES_MIN,
-  IMAGE_BYTES_MAX,
-  MANIFEST_CHUNKS_MAX,
-} from '../../constants.js'
+import { CHUNK_BYTES_DEFAULT, CHUNK_BYTES_MAX, CHUNK_BYTES_MIN } from '../../constants.js'
 import { parseSemVer } from '../../ledger/semver.js'
 import { chunkImageFile } from '../../transfer/image-store.js'
-import { chunkCountOf } from '../../transfer/manifest.js'
+import { chunkingFault } from '../../transfer/manifest.js'
 import { CliError, ExitCode, type Output } from '../output.js'
 import { ProgressBar } from '../progress.js'
 import { clientOf, notCommitted, signFor, waitMsOf } from '../submit.js'
@@ -31,17 +25,14 @@ export function parseChunkSize(text: string | undefined): number {
   return n
 }
 
-/** Refuses, before any work, an image a manifest cannot describe at this chunk size. */
+/** Refuses, before any work, an image no manifest can describe at this chunk size. */
 export function checkImageChunking(name: string, imageSize: number, chunkSize: number): void {
   if (imageSize < 0) throw new CliError(`${name} is not a file`)
-  if (imageSize === 0) throw new CliError(`${name} is empty`)
-  if (imageSize > IMAGE_BYTES_MAX)
-    throw new CliError(`${name} has ${imageSize} bytes, over the limit of ${IMAGE_BYTES_MAX}`)
-  const count = chunkCountOf(imageSize, chunkSize)
-  if (count > MANIFEST_CHUNKS_MAX)
-    throw new CliError(
-      `--chunk-size ${chunkSize} cuts ${name} (${imageSize} bytes) into ${count} chunks, over the manifest limit of ${MANIFEST_CHUNKS_MAX}; use --chunk-size ${Math.max(CHUNK_BYTES_MIN, Math.ceil(imageSize / MANIFEST_CHUNKS_MAX))} or more`,
-    )
+  const fault = chunkingFault(imageSize, chunkSize)
+  if (fault?.code === 'too-many-chunks')
+    throw new CliError(`--chunk-size ${chunkSize} cuts ${name} into ${fault.message}`)
+  if (fault?.code === 'empty-image') throw new CliError(`${name} is empty`)
+  if (fault) throw new CliError(`${name}: ${fault.message}`)
 }
 
 function collect(value: string, previous: string[]): string[] {
