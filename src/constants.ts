@@ -470,7 +470,10 @@ export const CONFIG_FILE_BYTES_MAX = 64 * 1024
  */
 export const CONFIG_DEPTH_MAX = 8
 
-/** Request bodies of the local HTTP API: a transaction envelope in base64, or a file path. */
+/**
+ * JSON request bodies of the local HTTP API: a transaction envelope in base64 (TX_BYTES_MAX is
+ * 8 KiB). An image is not a JSON body: it streams, up to its release's imageSize.
+ */
 export const API_BODY_BYTES_MAX = 64 * 1024
 
 /** Nesting of a JSON request body: every route takes a flat object of strings (depth 1). */
@@ -478,6 +481,44 @@ export const API_BODY_DEPTH_MAX = 4
 
 /** How long an API call may wait for a commit; a CLI that wants longer polls again. */
 export const API_WAIT_MS_MAX = 120_000
+
+/** A client must send its request headers within this (slowloris). */
+export const API_HEADERS_MS = 10_000
+
+/**
+ * A connection with no byte either way for this long is closed: longer than the longest wait
+ * for a commit, during which an answer is pending and nothing moves.
+ */
+export const API_IDLE_MS = API_WAIT_MS_MAX + 10_000
+
+/** Open connections to the local API: the CLI uses one at a time, a dashboard a few. */
+export const API_CONNECTIONS_MAX = 64
+
+/** A bearer token of the API (api.token_file) is at least this long: 16 random characters. */
+export const API_TOKEN_LENGTH_MIN = 16
+/** ...and at most this: it travels in a header. */
+export const API_TOKEN_LENGTH_MAX = 1024
+
+/**
+ * Images waiting, on the publisher's node, for their release to commit before it seeds them
+ * (src/node/image-import.ts). A publish beyond it is answered 503: they commit within seconds.
+ */
+export const PUBLISH_STAGED_IMAGES_MAX = 4
+
+/** Image uploads a node takes at once; each writes a file and hashes it as it arrives. */
+export const PUBLISH_UPLOADS_MAX = 1
+
+/**
+ * A staged image whose release has not committed after this long is deleted (at start, and
+ * when another publish stages an image): its transaction was dropped, or never reached a block.
+ */
+export const PUBLISH_STAGED_TTL_MS = 24 * 3_600_000
+
+/**
+ * setTimeout's longest delay, 2^31-1 ms (24.8 days): a longer one fires after 1 ms instead
+ * (Node prints a TimeoutOverflowWarning). src/node/timers.ts chains shorter ones.
+ */
+export const TIMER_DELAY_MS_MAX = 2 ** 31 - 1
 
 /**
  * V8 settings the `fwmesh` command applies to its own process before it loads anything else
@@ -774,6 +815,40 @@ export const NETWORK_TARGET_CONNECTIONS_DEFAULT = 32
 export const NETWORK_MAX_CONNECTIONS_DEFAULT = 128
 /** The range `network.max_connections` accepts. */
 export const NETWORK_MAX_CONNECTIONS_LIMIT = 10_000
+
+// ---- Configuration ranges (src/node/config.ts, docs/configuration.md) ----
+
+/**
+ * `device.install_timeout`: at least a second (a hook that may not run is a typo), at most a
+ * week. The agent installs nothing else while a hook runs, so a hook that needs longer is hung;
+ * and a week stays well inside what one timer can wait (TIMER_DELAY_MS_MAX, 24.8 days).
+ */
+export const CONFIG_INSTALL_TIMEOUT_MS_MIN = 1_000
+export const CONFIG_INSTALL_TIMEOUT_MS_MAX = 7 * 86_400_000
+
+/**
+ * `bandwidth.upload` and `bandwidth.download` (0 is unlimited): at least 8 KiB/s, so a default
+ * 256 KiB chunk moves in 32 s, inside REQUEST_TIMEOUT_MAX_MS (120 s) with room to spare; a
+ * lower limit makes every request of a neighbour time out, and the node a stalled peer. At
+ * most 10 GiB/s (80 Gbit/s), beyond any gateway's link: a larger number is a typo.
+ */
+export const CONFIG_RATE_BYTES_PER_SEC_MIN = 8 * 1024
+export const CONFIG_RATE_BYTES_PER_SEC_MAX = 10 * 1024 ** 3
+
+/** `network.listen`: a node listens on a few addresses (IPv4, IPv6, a second port). */
+export const CONFIG_LISTEN_ADDRESSES_MAX = 16
+
+/** `network.bootstrap`: a handful of well-known nodes per site; peer exchange finds the rest. */
+export const CONFIG_BOOTSTRAP_MAX = 256
+
+/** `api.allowed_hosts`: the gateway's names and addresses, a proxy's. */
+export const CONFIG_ALLOWED_HOSTS_MAX = 64
+
+/** `device.install_command`: a program and its arguments. */
+export const CONFIG_INSTALL_COMMAND_WORDS_MAX = 64
+
+/** `device.install_env`: a few variables for the hook. */
+export const CONFIG_INSTALL_ENV_MAX = 64
 
 /**
  * Redialling (src/node/redial.ts): a failed dial of a known peer is retried after 1 s, then

@@ -22,6 +22,7 @@ import type { Gossip } from './gossip.js'
 import { runInstallHook } from './install-hook.js'
 import type { LedgerDriver } from './ledger-driver.js'
 import type { Logger } from './log.js'
+import { clampTimerDelay } from './timers.js'
 
 /**
  * What the agent needs from the transfer side: fetch an image by its manifest (resuming),
@@ -226,7 +227,8 @@ export class AgentDriver {
           this.agent.handleTick(Date.now())
           this.pump()
         },
-        Math.max(0, Math.min(at - Date.now(), 2_147_000_000)),
+        // A wave or window days ahead: the timer wakes early and arms again (timers.ts).
+        clampTimerDelay(at - Date.now()),
       )
     }
   }

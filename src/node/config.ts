@@ -1,20 +1,51 @@
 import { readFile, stat } from 'node:fs/promises'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
 import { parse as parseToml } from 'smol-toml'
+import { parseMaintenanceWindow } from '../agent/window.js'
 import { err, ok, type Result } from '../codec/result.js'
 import {
+  CONFIG_ALLOWED_HOSTS_MAX,
+  CONFIG_BOOTSTRAP_MAX,
   CONFIG_DEPTH_MAX,
   CONFIG_FILE_BYTES_MAX,
+  CONFIG_INSTALL_COMMAND_WORDS_MAX,
+  CONFIG_INSTALL_ENV_MAX,
+  CONFIG_INSTALL_TIMEOUT_MS_MAX,
+  CONFIG_INSTALL_TIMEOUT_MS_MIN,
+  CONFIG_LISTEN_ADDRESSES_MAX,
+  CONFIG_RATE_BYTES_PER_SEC_MAX,
+  CONFIG_RATE_BYTES_PER_SEC_MIN,
+  INSTALL_HOOK_TIMEOUT_MS,
   MAX_CHAIN_AGE_MAX_MS,
   MAX_CHAIN_AGE_MIN_MS,
+  NAME_LENGTH_MAX,
   NETWORK_MAX_CONNECTIONS_DEFAULT,
   NETWORK_MAX_CONNECTIONS_LIMIT,
   NETWORK_TARGET_CONNECTIONS_DEFAULT,
+  TIMER_DELAY_MS_MAX,
 } from '../constants.js'
+import { parseSemVer } from '../ledger/semver.js'
+import { isLoopbackHost } from './api.js'
+import {
+  CONFIG_FIELDS,
+  DEFAULT_API_PORT,
+  ENV_OVERRIDES,
+  FIELD,
+  LOG_LEVELS,
+  type LogLevel,
+  parseDurationMs,
+  parseRateBytes,
+  rangeOf,
+} from './config-fields.js'
+import { parseBootstrapList } from './connector.js'
 
 /**
  * The node's configuration: a TOML file, then environment variables over it, then defaults.
- * Every fault is one sentence naming the key, because an operator edits this file by hand.
+ * Every field, its default and its range are in `CONFIG_FIELDS` (config-fields.ts;
+ * docs/configuration.md is the same table for operators). A value out of its range or
+ * malformed stops start-up with one sentence naming the field and the range, because an
+ * operator edits this file by hand.
  *
  * ```toml
  * data_dir = "/var/lib/fwmesh"
@@ -25,13 +56,13 @@ import {
  * listen = ["/ip4/0.0.0.0/tcp/4001"]
  * bootstrap = ["/ip4/192.0.2.7/tcp/4001/p2p/12D3Koo..."]
  * mdns = true                       # find and dial nodes on the LAN
- * target_connections = 32           # dial known peers (bootstrap, mDNS, peer exchange, lost
- *                                   # ones, with backoff) while below this; 1..max_connections
- * max_connections = 128             # libp2p's limit: refuses inbound at it, prunes above it;
- *                                   # 1..10000; raise it on a bootstrap node a fleet dials first
+ * target_connections = 32           # dial known peers while below this; 1..max_connections
+ * max_connections = 128             # libp2p's limit; 1..10000
  *
  * [api]
  * listen = "127.0.0.1:7070"
+ * allowed_hosts = []                # Host names besides the bound address and localhost
+ * token_file = "/etc/fwmesh/api-token"  # required when listen is beyond loopback
  *
  * [bandwidth]
  * upload = "4 MiB/s"                # gateways share their uplink; 0 = unlimited
@@ -42,7 +73,7 @@ import {
  * hardware = "rev-b"
  * channel = "stable"
  * install_command = ["/usr/lib/fwmesh/hooks/rauc.sh"]
- * install_timeout = "15m"
+ * install_timeout = "15m"           # 1s..7d
  * maintenance_window = { start = "02:00", end = "04:30", days = ["sat", "sun"], utc_offset_minutes = 60 }
  * version_file = "/var/lib/fwmesh/installed/version"   # the running version, kept by the OS or hook
  * initial_version = "0.0.0"          # when there is no version file yet
@@ -70,7 +101,14 @@ export interface NodeConfig {
     /** libp2p's maxConnections; at least `targetConnections`. */
     readonly maxConnections: number
   }
-  readonly api: { readonly host: string; readonly port: number }
+  readonly api: {
+    readonly host: string
+    readonly port: number
+    /** Host names a client may name in its Host header besides the bound address and localhost. */
+    readonly allowedHosts: readonly string[]
+    /** A file holding the bearer token every API client must send; null for none (loopback only). */
+    readonly tokenFile: string | null
+  }
   /** Bytes per second; 0 means unlimited. */
   readonly bandwidth: { readonly uploadBytesPerSec: number; readonly downloadBytesPerSec: number }
   readonly device: DeviceConfig | null
@@ -87,7 +125,7 @@ export interface DeviceConfig {
   readonly channel: string
   readonly installCommand: readonly string[]
   readonly installTimeoutMs: number
-  /** Validated by the agent's own parser; kept raw here. */
+  /** Checked here with the agent's parser (agent/window.ts), kept raw for it. */
   readonly maintenanceWindow: Readonly<Record<string, unknown>> | null
   /**
    * A file holding the version the device runs (one line of semver), read at every start:
@@ -100,79 +138,164 @@ export interface DeviceConfig {
   readonly installEnv: Readonly<Record<string, string>>
 }
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
-export type LogLevel = (typeof LOG_LEVELS)[number]
+export { CONFIG_FIELDS, type ConfigField, ENV_OVERRIDES, LOG_LEVELS, type LogLevel } from './config-fields.js'
 
 export interface ConfigError {
   readonly code: 'config'
   readonly message: string
 }
 
-const DEFAULT_API_PORT = 7070
-const DEFAULT_INSTALL_TIMEOUT_MS = 15 * 60_000
-
 function fail(message: string): { ok: false; error: ConfigError } {
   return err({ code: 'config', message })
 }
 
-const SIZE_UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-  kb: 1000,
-  mb: 1000 ** 2,
-  gb: 1000 ** 3,
+function shown(value: unknown): string {
+  const text = typeof value === 'string' ? `"${value}"` : (JSON.stringify(value) ?? String(value))
+  return text.length > 64 ? `${text.slice(0, 61)}...` : text
 }
 
-/** "4 MiB/s", "500kb/s", "1048576" or a number → bytes per second. */
-export function parseRate(value: unknown, key: string): Result<number, ConfigError> {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return ok(value)
-  if (typeof value !== 'string')
-    return fail(`${key} must be a rate like "4 MiB/s" or a number of bytes per second`)
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*(?:\/s)?\s*$/i.exec(value)
-  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined
-  if (!m || unit === undefined) return fail(`${key}: "${value}" is not a rate like "4 MiB/s"`)
-  return ok(Math.round(Number(m[1]) * unit))
-}
+/**
+ * Reads fields of one section, saying in every fault which key (and which environment
+ * variable, when the value came from one) is wrong, and what its range is.
+ */
+class Reader {
+  constructor(
+    private readonly doc: Record<string, unknown>,
+    private readonly section: string,
+    private readonly fromEnv: ReadonlySet<string>,
+  ) {}
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
-
-/** "15m", "30s", "500ms" or a number of milliseconds. */
-export function parseDuration(value: unknown, key: string): Result<number, ConfigError> {
-  if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) return ok(value)
-  const m = typeof value === 'string' ? /^\s*(\d+)\s*(ms|s|m|h)\s*$/.exec(value) : null
-  if (!m) return fail(`${key} must be a duration like "15m", "30s" or "500ms"`)
-  return ok(Number(m[1]) * DURATION_UNITS[m[2]!]!)
-}
-
-/** A whole number in [min, max], from TOML or from an environment variable's text. */
-function integer(
-  value: unknown,
-  key: string,
-  min: number,
-  max: number,
-  maxIs = '',
-): Result<number, ConfigError> {
-  const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max)
-    return fail(`${key} must be a whole number from ${min} to ${max}${maxIs}`)
-  return ok(n)
-}
-
-function stringList(value: unknown, key: string): Result<string[], ConfigError> {
-  if (typeof value === 'string')
-    return ok(
-      value
-        .split(',')
-        .map((s) => s.trim())
-        .filter((s) => s.length > 0),
-    )
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
-    return fail(`${key} must be a list of strings`)
+  key(name: string): string {
+    return this.section ? `${this.section}.${name}` : name
   }
-  return ok(value as string[])
+
+  get(name: string): unknown {
+    return this.doc[name]
+  }
+
+  /** "network.max_connections (from FWMESH_MAX_CONNECTIONS)" */
+  private named(name: string): string {
+    const key = this.key(name)
+    return this.fromEnv.has(key) ? `${key} (from ${FIELD.get(key)?.env})` : key
+  }
+
+  /** A value that is not one of the field's values: names the field, its range and the value. */
+  wrong(name: string, value: unknown, range = rangeOf(this.key(name))): { ok: false; error: ConfigError } {
+    return fail(`${this.named(name)} must be ${range}; got ${shown(value)}`)
+  }
+
+  count(
+    name: string,
+    fallback: number,
+    min: number,
+    max: number,
+    range?: string,
+  ): Result<number, ConfigError> {
+    const value = this.doc[name] ?? fallback
+    const n = typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < min || n > max)
+      return this.wrong(name, value, range)
+    return ok(n)
+  }
+
+  duration(name: string, fallback: number, min: number, max: number): Result<number, ConfigError> {
+    const value = this.doc[name] ?? fallback
+    const ms = parseDurationMs(value)
+    if (ms === undefined || ms < min || ms > max) return this.wrong(name, value)
+    return ok(ms)
+  }
+
+  rate(name: string): Result<number, ConfigError> {
+    const value = this.doc[name] ?? 0
+    const bytes = parseRateBytes(value)
+    if (
+      bytes === undefined ||
+      (bytes !== 0 && (bytes < CONFIG_RATE_BYTES_PER_SEC_MIN || bytes > CONFIG_RATE_BYTES_PER_SEC_MAX))
+    )
+      return this.wrong(name, value)
+    return ok(bytes)
+  }
+
+  list(name: string, fallback: readonly string[], min: number, max: number): Result<string[], ConfigError> {
+    const value = this.doc[name] ?? fallback
+    const list =
+      typeof value === 'string'
+        ? value
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s.length > 0)
+        : value
+    if (
+      !Array.isArray(list) ||
+      !list.every((v) => typeof v === 'string' && v.length > 0) ||
+      list.length < min ||
+      list.length > max
+    )
+      return this.wrong(name, value)
+    return ok(list as string[])
+  }
+
+  name(name: string, fallback?: string): Result<string, ConfigError> {
+    const value = this.doc[name] ?? fallback
+    if (value === undefined) return fail(`${this.named(name)} is required: ${rangeOf(this.key(name))}`)
+    if (typeof value !== 'string' || value.length < 1 || value.length > NAME_LENGTH_MAX)
+      return this.wrong(name, value)
+    return ok(value)
+  }
+
+  path(name: string): Result<string | null, ConfigError> {
+    const value = this.doc[name]
+    if (value === undefined) return ok(null)
+    if (typeof value !== 'string' || value === '' || value.includes('\0')) return this.wrong(name, value)
+    return ok(value)
+  }
+
+  choice<T extends string>(name: string, fallback: T, choices: readonly T[]): Result<T, ConfigError> {
+    const value = this.doc[name] ?? fallback
+    if (!choices.includes(value as T)) return this.wrong(name, value)
+    return ok(value as T)
+  }
+
+  boolean(name: string, fallback: boolean): Result<boolean, ConfigError> {
+    const value = this.doc[name] ?? fallback
+    if (value === true || value === 'true' || value === '1') return ok(true)
+    if (value === false || value === 'false' || value === '0') return ok(false)
+    return this.wrong(name, value)
+  }
+
+  /** Refuses keys the section does not have, naming the known ones. */
+  known(): Result<void, ConfigError> {
+    const allowed = CONFIG_FIELDS.filter((f) =>
+      this.section ? f.key.startsWith(`${this.section}.`) : !f.key.includes('.'),
+    ).map((f) => (this.section ? f.key.slice(this.section.length + 1) : f.key))
+    if (!this.section) allowed.push(...SECTIONS)
+    for (const key of Object.keys(this.doc)) {
+      if (!allowed.includes(key))
+        return fail(
+          `unknown key "${key}"${this.section ? ` in [${this.section}]` : ''}; known keys: ${allowed.join(', ')}`,
+        )
+    }
+    return ok(undefined)
+  }
+}
+
+const SECTIONS = ['network', 'api', 'bandwidth', 'device', 'ledger', 'log'] as const
+
+/** A duration from text or milliseconds, in [0, TIMER_DELAY_MS_MAX]: what a timer can wait. */
+export function parseDuration(value: unknown, key: string): Result<number, ConfigError> {
+  const ms = parseDurationMs(value)
+  if (ms === undefined || ms > TIMER_DELAY_MS_MAX)
+    return fail(
+      `${key} must be a duration like "15m", "30s" or "500ms", at most ${TIMER_DELAY_MS_MAX} ms (24.8 days)`,
+    )
+  return ok(ms)
+}
+
+/** A rate from text ("4 MiB/s") or bytes per second; 0 means unlimited. */
+export function parseRate(value: unknown, key: string): Result<number, ConfigError> {
+  const bytes = parseRateBytes(value)
+  if (bytes === undefined) return fail(`${key} must be a rate like "4 MiB/s" or a number of bytes per second`)
+  return ok(bytes)
 }
 
 function table(value: unknown, key: string): Result<Record<string, unknown>, ConfigError> {
@@ -181,35 +304,6 @@ function table(value: unknown, key: string): Result<Record<string, unknown>, Con
     return fail(`[${key}] must be a table`)
   return ok(value as Record<string, unknown>)
 }
-
-function checkKeys(
-  doc: Record<string, unknown>,
-  allowed: readonly string[],
-  where: string,
-): Result<void, ConfigError> {
-  for (const key of Object.keys(doc)) {
-    if (!allowed.includes(key))
-      return fail(`unknown key "${key}"${where ? ` in [${where}]` : ''}; known keys: ${allowed.join(', ')}`)
-  }
-  return ok(undefined)
-}
-
-/** Environment variables that override the file, by name. */
-export const ENV_OVERRIDES = {
-  FWMESH_DATA_DIR: 'data_dir',
-  FWMESH_GENESIS: 'genesis',
-  FWMESH_ROLE: 'role',
-  FWMESH_LISTEN: 'network.listen',
-  FWMESH_BOOTSTRAP: 'network.bootstrap',
-  FWMESH_MDNS: 'network.mdns',
-  FWMESH_TARGET_CONNECTIONS: 'network.target_connections',
-  FWMESH_MAX_CONNECTIONS: 'network.max_connections',
-  FWMESH_API_LISTEN: 'api.listen',
-  FWMESH_UPLOAD: 'bandwidth.upload',
-  FWMESH_DOWNLOAD: 'bandwidth.download',
-  FWMESH_LOG_LEVEL: 'log.level',
-  FWMESH_MAX_CHAIN_AGE: 'ledger.max_chain_age',
-} as const
 
 /**
  * Builds the configuration from a parsed TOML document and the environment. Relative paths
@@ -221,6 +315,7 @@ export function buildConfig(
   baseDir: string,
 ): Result<NodeConfig, ConfigError> {
   const doc: Record<string, unknown> = structuredClone(fileDoc)
+  const fromEnv = new Set<string>()
   for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
     const value = env[name]
     if (value === undefined || value === '') continue
@@ -228,183 +323,219 @@ export function buildConfig(
     if (section && (typeof doc[section] !== 'object' || doc[section] === null)) doc[section] = {}
     const target = section ? (doc[section] as Record<string, unknown>) : doc
     target[key!] = value
+    fromEnv.add(path)
   }
-  const top = checkKeys(
-    doc,
-    ['data_dir', 'genesis', 'key', 'role', 'network', 'api', 'bandwidth', 'device', 'ledger', 'log'],
-    '',
-  )
-  if (!top.ok) return top
-  if (typeof doc.data_dir !== 'string' || doc.data_dir === '')
-    return fail('data_dir is required (a directory path)')
-  const dataDir = resolve(baseDir, doc.data_dir)
-  const genesisPath =
-    typeof doc.genesis === 'string' ? resolve(baseDir, doc.genesis) : join(dataDir, 'genesis.json')
+  const top = new Reader(doc, '', fromEnv)
+  const topKeys = top.known()
+  if (!topKeys.ok) return topKeys
+  const dataDirText = top.path('data_dir')
+  if (!dataDirText.ok) return dataDirText
+  if (dataDirText.value === null) return fail(`data_dir is required: ${rangeOf('data_dir')}`)
+  const dataDir = resolve(baseDir, dataDirText.value)
+  const genesis = top.path('genesis')
+  if (!genesis.ok) return genesis
+  const genesisPath = genesis.value !== null ? resolve(baseDir, genesis.value) : join(dataDir, 'genesis.json')
+  const key = top.path('key')
+  if (!key.ok) return key
   const keyPath =
-    typeof doc.key === 'string'
-      ? isAbsolute(doc.key)
-        ? doc.key
-        : resolve(dataDir, doc.key)
+    key.value !== null
+      ? isAbsolute(key.value)
+        ? key.value
+        : resolve(dataDir, key.value)
       : join(dataDir, 'node.key')
-  const role = doc.role ?? 'follower'
-  if (role !== 'validator' && role !== 'follower')
-    return fail(`role must be "validator" or "follower", not "${String(role)}"`)
+  const role = top.choice('role', 'follower', ['validator', 'follower'] as const)
+  if (!role.ok) return role
 
-  const network = table(doc.network, 'network')
-  if (!network.ok) return network
-  const networkKeys = checkKeys(
-    network.value,
-    ['listen', 'bootstrap', 'mdns', 'target_connections', 'max_connections'],
-    'network',
-  )
+  const networkDoc = table(doc.network, 'network')
+  if (!networkDoc.ok) return networkDoc
+  const network = new Reader(networkDoc.value, 'network', fromEnv)
+  const networkKeys = network.known()
   if (!networkKeys.ok) return networkKeys
-  const listen = stringList(network.value.listen ?? ['/ip4/0.0.0.0/tcp/4001'], 'network.listen')
+  const listen = network.list('listen', ['/ip4/0.0.0.0/tcp/4001'], 1, CONFIG_LISTEN_ADDRESSES_MAX)
   if (!listen.ok) return listen
-  const bootstrap = stringList(network.value.bootstrap ?? [], 'network.bootstrap')
+  for (const address of listen.value) {
+    try {
+      multiaddr(address)
+    } catch (cause) {
+      return network.wrong('listen', address, `${rangeOf('network.listen')} (${(cause as Error).message})`)
+    }
+  }
+  const bootstrap = network.list('bootstrap', [], 0, CONFIG_BOOTSTRAP_MAX)
   if (!bootstrap.ok) return bootstrap
-  const mdnsRaw = network.value.mdns ?? true
-  const mdns =
-    mdnsRaw === true || mdnsRaw === 'true' || mdnsRaw === '1'
-      ? true
-      : mdnsRaw === false || mdnsRaw === 'false' || mdnsRaw === '0'
-        ? false
-        : undefined
-  if (mdns === undefined) return fail('network.mdns must be true or false')
-  const maxConnections = integer(
-    network.value.max_connections ?? NETWORK_MAX_CONNECTIONS_DEFAULT,
-    'network.max_connections',
+  const bootstrapParsed = parseBootstrapList(bootstrap.value)
+  if (!bootstrapParsed.ok)
+    return network.wrong(
+      'bootstrap',
+      bootstrap.value,
+      `${rangeOf('network.bootstrap')} (${bootstrapParsed.error})`,
+    )
+  const mdns = network.boolean('mdns', true)
+  if (!mdns.ok) return mdns
+  const maxConnections = network.count(
+    'max_connections',
+    NETWORK_MAX_CONNECTIONS_DEFAULT,
     1,
     NETWORK_MAX_CONNECTIONS_LIMIT,
   )
   if (!maxConnections.ok) return maxConnections
   // A max below the default target lowers the target with it, unless a target is given.
-  const targetConnections = integer(
-    network.value.target_connections ?? Math.min(NETWORK_TARGET_CONNECTIONS_DEFAULT, maxConnections.value),
-    'network.target_connections',
+  const targetConnections = network.count(
+    'target_connections',
+    Math.min(NETWORK_TARGET_CONNECTIONS_DEFAULT, maxConnections.value),
     1,
     maxConnections.value,
-    ' (network.max_connections)',
+    `${rangeOf('network.target_connections')} (${maxConnections.value})`,
   )
   if (!targetConnections.ok) return targetConnections
 
-  const api = table(doc.api, 'api')
-  if (!api.ok) return api
-  const apiKeys = checkKeys(api.value, ['listen'], 'api')
+  const apiDoc = table(doc.api, 'api')
+  if (!apiDoc.ok) return apiDoc
+  const api = new Reader(apiDoc.value, 'api', fromEnv)
+  const apiKeys = api.known()
   if (!apiKeys.ok) return apiKeys
-  const apiListen = api.value.listen ?? `127.0.0.1:${DEFAULT_API_PORT}`
+  const apiListen = api.get('listen') ?? `127.0.0.1:${DEFAULT_API_PORT}`
   const apiMatch =
-    typeof apiListen === 'string' ? /^(\[[0-9a-fA-F:]+\]|[^:]+):(\d{1,5})$/.exec(apiListen) : null
+    typeof apiListen === 'string' ? /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(apiListen) : null
   const apiPort = apiMatch ? Number(apiMatch[2]) : Number.NaN
-  if (!apiMatch || apiPort > 65535) return fail(`api.listen must be host:port, like "127.0.0.1:7070"`)
+  if (!apiMatch || apiPort > 65535) return api.wrong('listen', apiListen)
   const apiHost = apiMatch[1]!.replace(/^\[|\]$/g, '')
+  const allowedHosts = api.list('allowed_hosts', [], 0, CONFIG_ALLOWED_HOSTS_MAX)
+  if (!allowedHosts.ok) return allowedHosts
+  const tokenFile = api.path('token_file')
+  if (!tokenFile.ok) return tokenFile
+  if (tokenFile.value === null && !isLoopbackHost(apiHost))
+    return fail(
+      `api.listen "${apiListen}" is beyond loopback: set api.token_file (a bearer token every client must send) or listen on 127.0.0.1`,
+    )
 
-  const bandwidth = table(doc.bandwidth, 'bandwidth')
-  if (!bandwidth.ok) return bandwidth
-  const bandwidthKeys = checkKeys(bandwidth.value, ['upload', 'download'], 'bandwidth')
+  const bandwidthDoc = table(doc.bandwidth, 'bandwidth')
+  if (!bandwidthDoc.ok) return bandwidthDoc
+  const bandwidth = new Reader(bandwidthDoc.value, 'bandwidth', fromEnv)
+  const bandwidthKeys = bandwidth.known()
   if (!bandwidthKeys.ok) return bandwidthKeys
-  const upload = parseRate(bandwidth.value.upload ?? 0, 'bandwidth.upload')
+  const upload = bandwidth.rate('upload')
   if (!upload.ok) return upload
-  const download = parseRate(bandwidth.value.download ?? 0, 'bandwidth.download')
+  const download = bandwidth.rate('download')
   if (!download.ok) return download
 
   let device: DeviceConfig | null = null
   if (doc.device !== undefined) {
-    const d = table(doc.device, 'device')
-    if (!d.ok) return d
-    const deviceKeys = checkKeys(
-      d.value,
-      [
-        'product',
-        'hardware',
-        'channel',
-        'install_command',
-        'install_timeout',
-        'install_env',
-        'maintenance_window',
-        'version_file',
-        'initial_version',
-      ],
-      'device',
-    )
-    if (!deviceKeys.ok) return deviceKeys
-    for (const key of ['product', 'hardware'] as const) {
-      if (typeof d.value[key] !== 'string' || d.value[key] === '') return fail(`device.${key} is required`)
-    }
-    const command = stringList(d.value.install_command ?? [], 'device.install_command')
-    if (!command.ok) return command
-    if (command.value.length === 0)
-      return fail(
-        'device.install_command is required: the command that installs an image (see examples/hooks)',
-      )
-    const timeout = parseDuration(
-      d.value.install_timeout ?? DEFAULT_INSTALL_TIMEOUT_MS,
-      'device.install_timeout',
-    )
-    if (!timeout.ok) return timeout
-    const window = d.value.maintenance_window
-    if (window !== undefined && (typeof window !== 'object' || window === null || Array.isArray(window))) {
-      return fail('device.maintenance_window must be a table like { start = "02:00", end = "04:00" }')
-    }
-    const env = d.value.install_env ?? {}
-    if (
-      typeof env !== 'object' ||
-      env === null ||
-      Array.isArray(env) ||
-      !Object.values(env).every((v) => typeof v === 'string')
-    ) {
-      return fail('device.install_env must be a table of strings, like { FWMESH_INSTALL_DIR = "/data/fw" }')
-    }
-    const [program, ...args] = command.value
-    device = {
-      product: d.value.product as string,
-      hardware: d.value.hardware as string,
-      channel: typeof d.value.channel === 'string' ? d.value.channel : 'stable',
-      // A relative hook path is relative to the config file, like every other path here.
-      installCommand: [program!.includes('/') ? resolve(baseDir, program!) : program!, ...args],
-      installTimeoutMs: timeout.value,
-      maintenanceWindow: (window as Record<string, unknown> | undefined) ?? null,
-      versionFile: typeof d.value.version_file === 'string' ? resolve(baseDir, d.value.version_file) : null,
-      initialVersion: typeof d.value.initial_version === 'string' ? d.value.initial_version : '0.0.0',
-      installEnv: env as Record<string, string>,
-    }
+    const built = buildDevice(doc.device, baseDir, fromEnv)
+    if (!built.ok) return built
+    device = built.value
   }
 
-  const ledger = table(doc.ledger, 'ledger')
-  if (!ledger.ok) return ledger
-  const ledgerKeys = checkKeys(ledger.value, ['max_chain_age'], 'ledger')
+  const ledgerDoc = table(doc.ledger, 'ledger')
+  if (!ledgerDoc.ok) return ledgerDoc
+  const ledger = new Reader(ledgerDoc.value, 'ledger', fromEnv)
+  const ledgerKeys = ledger.known()
   if (!ledgerKeys.ok) return ledgerKeys
+  // Unset: three heartbeat intervals of the chain's genesis, which the daemon knows (hardening.md).
   let maxChainAgeMs: number | null = null
-  if (ledger.value.max_chain_age !== undefined) {
-    const age = parseDuration(ledger.value.max_chain_age, 'ledger.max_chain_age')
+  if (ledgerDoc.value.max_chain_age !== undefined) {
+    const age = ledger.duration('max_chain_age', 0, MAX_CHAIN_AGE_MIN_MS, MAX_CHAIN_AGE_MAX_MS)
     if (!age.ok) return age
-    if (age.value < MAX_CHAIN_AGE_MIN_MS || age.value > MAX_CHAIN_AGE_MAX_MS)
-      return fail('ledger.max_chain_age must be from 1s to 7 days (168h)')
     maxChainAgeMs = age.value
   }
 
-  const log = table(doc.log, 'log')
-  if (!log.ok) return log
-  const level = log.value.level ?? 'info'
-  if (!LOG_LEVELS.includes(level as LogLevel))
-    return fail(`log.level must be one of ${LOG_LEVELS.join(', ')}`)
+  const logDoc = table(doc.log, 'log')
+  if (!logDoc.ok) return logDoc
+  const log = new Reader(logDoc.value, 'log', fromEnv)
+  const logKeys = log.known()
+  if (!logKeys.ok) return logKeys
+  const level = log.choice('level', 'info', LOG_LEVELS)
+  if (!level.ok) return level
 
   return ok({
     dataDir,
     genesisPath,
     keyPath,
-    role,
+    role: role.value,
     network: {
       listen: listen.value,
       bootstrap: bootstrap.value,
-      mdns,
+      mdns: mdns.value,
       targetConnections: targetConnections.value,
       maxConnections: maxConnections.value,
     },
-    api: { host: apiHost, port: apiPort },
+    api: {
+      host: apiHost,
+      port: apiPort,
+      allowedHosts: allowedHosts.value,
+      tokenFile: tokenFile.value === null ? null : resolve(baseDir, tokenFile.value),
+    },
     bandwidth: { uploadBytesPerSec: upload.value, downloadBytesPerSec: download.value },
     device,
     ledger: { maxChainAgeMs },
-    log: { level: level as LogLevel },
+    log: { level: level.value },
+  })
+}
+
+function buildDevice(
+  value: unknown,
+  baseDir: string,
+  fromEnv: ReadonlySet<string>,
+): Result<DeviceConfig, ConfigError> {
+  const d = table(value, 'device')
+  if (!d.ok) return d
+  const device = new Reader(d.value, 'device', fromEnv)
+  const deviceKeys = device.known()
+  if (!deviceKeys.ok) return deviceKeys
+  const product = device.name('product')
+  if (!product.ok) return product
+  const hardware = device.name('hardware')
+  if (!hardware.ok) return hardware
+  const channel = device.name('channel', 'stable')
+  if (!channel.ok) return channel
+  if (d.value.install_command === undefined)
+    return fail(
+      `device.install_command is required: the command that installs an image (see examples/hooks), ${rangeOf('device.install_command')}`,
+    )
+  const command = device.list('install_command', [], 1, CONFIG_INSTALL_COMMAND_WORDS_MAX)
+  if (!command.ok) return command
+  const timeout = device.duration(
+    'install_timeout',
+    INSTALL_HOOK_TIMEOUT_MS,
+    CONFIG_INSTALL_TIMEOUT_MS_MIN,
+    CONFIG_INSTALL_TIMEOUT_MS_MAX,
+  )
+  if (!timeout.ok) return timeout
+  const window = d.value.maintenance_window
+  if (window !== undefined) {
+    const parsed = parseMaintenanceWindow(window, 'device.maintenance_window')
+    if (!parsed.ok) return fail(`${parsed.error.message} (${rangeOf('device.maintenance_window')})`)
+  }
+  const env = d.value.install_env ?? {}
+  if (
+    typeof env !== 'object' ||
+    env === null ||
+    Array.isArray(env) ||
+    !Object.values(env).every((v) => typeof v === 'string') ||
+    Object.keys(env).length > CONFIG_INSTALL_ENV_MAX
+  ) {
+    return device.wrong(
+      'install_env',
+      env,
+      `${rangeOf('device.install_env')}, like { FWMESH_INSTALL_DIR = "/data/fw" }`,
+    )
+  }
+  const versionFile = device.path('version_file')
+  if (!versionFile.ok) return versionFile
+  const initialVersion = d.value.initial_version ?? '0.0.0'
+  if (typeof initialVersion !== 'string' || !parseSemVer(initialVersion))
+    return device.wrong('initial_version', initialVersion)
+  const [program, ...args] = command.value
+  return ok({
+    product: product.value,
+    hardware: hardware.value,
+    channel: channel.value,
+    // A relative hook path is relative to the config file, like every other path here.
+    installCommand: [program!.includes('/') ? resolve(baseDir, program!) : program!, ...args],
+    installTimeoutMs: timeout.value,
+    maintenanceWindow: (window as Record<string, unknown> | undefined) ?? null,
+    versionFile: versionFile.value === null ? null : resolve(baseDir, versionFile.value),
+    initialVersion,
+    installEnv: env as Record<string, string>,
   })
 }
 

@@ -3,7 +3,7 @@ import { getHeapSpaceStatistics } from 'node:v8'
 import { toHex } from '../codec/bytes.js'
 import { cidToString } from '../codec/cid.js'
 import { jsonReplacer } from '../codec/json.js'
-import { MAX_CHAIN_AGE_HEARTBEATS } from '../constants.js'
+import { API_TOKEN_LENGTH_MAX, API_TOKEN_LENGTH_MIN, MAX_CHAIN_AGE_HEARTBEATS } from '../constants.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
 import { readKeyFile, writeKeyFile } from '../crypto/key-store.js'
@@ -11,20 +11,22 @@ import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
 import { type Rejection, reject } from '../ledger/rejection.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { type AuditIndex, LedgerStore } from '../ledger/store.js'
-import { decodeTx, type SignedTx } from '../ledger/tx.js'
-import { checkManifestMatchesRelease } from '../transfer/manifest.js'
+import { decodeTx, type SignedTx, type TxOf } from '../ledger/tx.js'
+import { checkManifestMatchesRelease, chunkingFault } from '../transfer/manifest.js'
 import { AgentDriver } from './agent-driver.js'
-import { type ApiResult, type NodeApiHandlers, prometheus, startApi } from './api.js'
+import { type ApiResult, ApiStartError, type NodeApiHandlers, prometheus, startApi } from './api.js'
 import type { ChunkTraffic } from './chunk-links.js'
 import type { NodeConfig } from './config.js'
 import { parseBootstrapList } from './connector.js'
 import { Gossip } from './gossip.js'
 import { createHost, type Host, protocolIds } from './host.js'
 import { dataLayout } from './layout.js'
+import type { TxOutcome } from './ledger-driver.js'
 import { LedgerDriver, toPeerId } from './ledger-driver.js'
 import { type Logger, makeLogger } from './log.js'
 import { MemoryWatch } from './memory-watch.js'
 import { ValidatorChannels } from './pbft-protocol.js'
+import type { StageResult } from './publish-staging.js'
 import { requestSync, syncHandler } from './sync-protocol.js'
 import { TransferService } from './transfer-service.js'
 
@@ -98,6 +100,7 @@ export class Node {
         `ledger.max_chain_age (${maxChainAgeMs} ms) must be longer than the chain's heartbeat interval (genesis params.emptyBlockIntervalMs, ${heartbeatMs} ms), or the chain would look stale between two heartbeats`,
       )
     }
+    const token = config.api.tokenFile ? await readApiToken(config.api.tokenFile) : null
 
     const bootstrap = parseBootstrapList(config.network.bootstrap)
     if (!bootstrap.ok) throw new StartError(`network.bootstrap: ${bootstrap.error}`)
@@ -208,6 +211,13 @@ export class Node {
         memory,
       )
       await transfer.start()
+      // A published image is seeded once its release commits, never before (image-import.ts).
+      const committedManifests = new Set([...ledger.ledger.releases.entries()].map(([, r]) => r.manifest))
+      await transfer.staging.restore((manifest) => committedManifests.has(manifest))
+      ledger.on('certified', (block) => {
+        for (const tx of block.txs)
+          if (tx.body.type === 'release.publish') void transfer.staging.promote(cidToString(tx.body.manifest))
+      })
       const agent = config.device
         ? await AgentDriver.start({
             config: config.device,
@@ -226,7 +236,15 @@ export class Node {
         apiHandlers(() => node.current!),
         config.api.host,
         config.api.port,
-      )
+        {
+          allowedHosts: config.api.allowedHosts,
+          token,
+        },
+      ).catch((cause: unknown) => {
+        if (cause instanceof ApiStartError) throw new StartError(cause.message)
+        const why = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message
+        throw new StartError(`the API cannot listen on ${config.api.host}:${config.api.port} (${why})`)
+      })
       node.current = new Node(
         config,
         keys,
@@ -457,6 +475,19 @@ function processMetrics(): Parameters<typeof prometheus>[0] {
   ]
 }
 
+/** The API's bearer token, from api.token_file: one line of API_TOKEN_LENGTH_MIN.. characters. */
+async function readApiToken(path: string): Promise<string> {
+  const text = await readFile(path, 'utf8').catch((cause: Error) => {
+    throw new StartError(`api.token_file: cannot read ${path}: ${cause.message}`)
+  })
+  const token = text.trim()
+  if (token.length < API_TOKEN_LENGTH_MIN || token.length > API_TOKEN_LENGTH_MAX || /\s/.test(token))
+    throw new StartError(
+      `api.token_file: ${path} must hold one token of ${API_TOKEN_LENGTH_MIN} to ${API_TOKEN_LENGTH_MAX} characters without spaces (it has ${token.length}); make one with \`openssl rand -hex 32\``,
+    )
+  return token
+}
+
 async function loadOrCreateKey(path: string, log: Logger): Promise<KeyPair> {
   const read = await readKeyFile(path)
   if (read.ok) return read.value
@@ -491,6 +522,69 @@ function releaseView(r: ReleaseRecord) {
 }
 
 const AUDIT_INDEXES: readonly AuditIndex[] = ['device', 'release', 'product', 'signer']
+
+function malformedTx(why: string): ApiResult<never> {
+  return {
+    ok: false,
+    error: { status: 400, code: 'tx.malformed', message: `not a valid transaction: ${why}` },
+  }
+}
+
+function refused(rejection: { code: string; message: string }): ApiResult<never> {
+  return { ok: false, error: { status: 422, code: rejection.code, message: rejection.message } }
+}
+
+/** A release.publish envelope, or the 400 answer to anything else. */
+function decodePublish(envelope: Uint8Array): ApiResult<SignedTx & { body: TxOf<'release.publish'> }> {
+  const decoded = decodeTx(envelope)
+  if (!decoded.ok) return malformedTx(decoded.error.message)
+  const tx = decoded.value
+  if (tx.body.type !== 'release.publish')
+    return malformedTx(`expected a release.publish transaction, not ${tx.body.type}`)
+  return { ok: true, value: tx as SignedTx & { body: TxOf<'release.publish'> } }
+}
+
+/** A release whose image no manifest a device accepts can describe (400), or undefined. */
+function chunkingRefusal(body: { imageSize: number; chunkSize: number }): ApiResult<never> | undefined {
+  const fault = chunkingFault(body.imageSize, body.chunkSize)
+  if (!fault) return undefined
+  return {
+    ok: false,
+    error: { status: 400, code: 'image.bad-chunking', message: `the release's image: ${fault.message}` },
+  }
+}
+
+/** Why a published image was not staged, as the API answers it. */
+function stageFailure(staged: Extract<StageResult, { ok: false }>): ApiResult<never> {
+  const status = (
+    {
+      busy: 503,
+      conflict: 409,
+      'too-large': 413,
+      io: 503,
+      truncated: 400,
+      mismatch: 400,
+      'bad-chunking': 400,
+    } as const
+  )[staged.code]
+  return { ok: false, error: { status, code: `image.${staged.code}`, message: staged.message } }
+}
+
+/**
+ * Submits a transaction (refused at once with the ledger's reason) and waits up to `waitMs`
+ * for its commit. A validator's replica relays transactions to the other validators itself;
+ * a follower reaches them by gossip.
+ */
+async function submitAndWait(n: Node, tx: SignedTx, waitMs: number): Promise<TxOutcome> {
+  const mixed = mixedManifest(n.transfer, tx)
+  if (mixed) return { status: 'rejected', rejection: mixed }
+  const outcome = n.ledger.submit(tx, 'local')
+  if (outcome.status === 'rejected') return outcome
+  if (outcome.status === 'pending' && !n.ledger.isValidator) await n.gossip.publishTx(tx)
+  return outcome.status === 'committed' || waitMs === 0
+    ? outcome
+    : n.ledger.waitForCommit(tx.idString, waitMs)
+}
 
 function apiHandlers(node: () => Node): NodeApiHandlers {
   const notFound = (message: string): ApiResult<never> => ({
@@ -551,40 +645,57 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
     downloads: () => node().transfer.downloads(),
     submitTx: async (envelope, options) => {
       const decoded = decodeTx(envelope)
-      if (!decoded.ok)
-        return {
-          ok: false,
-          error: {
-            status: 400,
-            code: 'tx.malformed',
-            message: `not a valid transaction: ${decoded.error.message}`,
-          },
-        }
+      if (!decoded.ok) return malformedTx(decoded.error.message)
       const tx = decoded.value
-      const n = node()
-      const mixed = mixedManifest(n.transfer, tx)
-      if (mixed) return { ok: false, error: { status: 422, code: mixed.code, message: mixed.message } }
-      const outcome = n.ledger.submit(tx, 'local')
-      if (outcome.status === 'rejected') {
-        return {
-          ok: false,
-          error: { status: 422, code: outcome.rejection.code, message: outcome.rejection.message },
-        }
-      }
-      // A validator's replica relays transactions to the other validators itself; a follower
-      // reaches them by gossip.
-      if (outcome.status === 'pending' && !n.ledger.isValidator) await n.gossip.publishTx(tx)
-      const final =
-        outcome.status === 'committed' || options.waitMs === 0
-          ? outcome
-          : await n.ledger.waitForCommit(tx.idString, options.waitMs)
-      return { ok: true, value: { id: tx.idString, ...final } }
+      const outcome = await submitAndWait(node(), tx, options.waitMs)
+      if (outcome.status === 'rejected') return refused(outcome.rejection)
+      return { ok: true, value: { id: tx.idString, ...outcome } }
     },
-    addImage: async (path, manifest) => {
-      const r = await node().transfer.addImage(path, manifest)
-      return r.ok
-        ? { ok: true, value: { manifest, chunks: r.chunks } }
-        : { ok: false, error: { status: 422, code: 'image', message: r.message } }
+    checkPublish: async (envelope) => {
+      const decoded = decodePublish(envelope)
+      if (!decoded.ok) return decoded
+      const tx = decoded.value
+      const rejection = node().ledger.check(tx, 'local')
+      if (rejection) return refused(rejection)
+      const chunking = chunkingRefusal(tx.body)
+      if (chunking) return chunking
+      return { ok: true, value: { ok: true } }
+    },
+    publishRelease: async (envelope, image, options) => {
+      const decoded = decodePublish(envelope)
+      if (!decoded.ok) return decoded
+      const tx = decoded.value
+      const body = tx.body
+      const n = node()
+      // Role, version order, hardware and size first: a release the ledger refuses is not read.
+      const rejection = n.ledger.check(tx, 'local')
+      if (rejection) return refused(rejection)
+      const chunking = chunkingRefusal(body)
+      if (chunking) return chunking
+      if (options.declaredBytes !== null && options.declaredBytes !== body.imageSize) {
+        const message = `the request has ${options.declaredBytes} bytes; the release says the image has ${body.imageSize}`
+        return { ok: false, error: { status: 400, code: 'image.size', message } }
+      }
+      const key = cidToString(body.manifest)
+      const staged = await n.transfer.staging.stage(
+        {
+          manifest: body.manifest,
+          imageSize: body.imageSize,
+          chunkSize: body.chunkSize,
+          imageSha256: body.imageSha256,
+        },
+        image,
+      )
+      if (!staged.ok) return stageFailure(staged)
+      const outcome = await submitAndWait(n, tx, options.waitMs)
+      if (outcome.status === 'rejected') {
+        // Refused after all (the state moved on since the check): the image goes, unseeded.
+        if (staged.fresh) await n.transfer.staging.discard(key)
+        return refused(outcome.rejection)
+      }
+      // A pending release is seeded when it commits (Node.start's 'certified' listener).
+      if (outcome.status === 'committed') await n.transfer.staging.promote(key)
+      return { ok: true, value: { id: tx.idString, ...outcome, manifest: key, chunks: staged.chunks } }
     },
     metrics: () => node().metrics(),
   }

@@ -24,6 +24,7 @@ import {
   INSTALL_HOOK_OUTPUT_TAIL_BYTES,
   INSTALL_HOOK_TIMEOUT_MS,
 } from '../constants.js'
+import { setLongTimeout } from './timers.js'
 
 export interface InstallHookConfig {
   /** The program and its first arguments, like `["/usr/lib/fwmesh/hooks/rauc.sh"]`. */
@@ -148,6 +149,7 @@ export function runInstallHook(
     const finish = (outcome: InstallOutcome) => {
       if (settled) return
       settled = true
+      timeout.clear()
       for (const t of timers) clearTimeout(t)
       child.stdout?.destroy()
       child.stderr?.destroy()
@@ -167,7 +169,9 @@ export function runInstallHook(
       }
     }
 
-    const timeout = setTimeout(() => {
+    // The configured timeout may be days: setLongTimeout, not setTimeout, which fires a delay
+    // over 24.8 days after 1 ms (timers.ts).
+    const timeout = setLongTimeout(() => {
       timedOut = true
       killGroup('SIGTERM')
       timers.push(
@@ -189,7 +193,6 @@ export function runInstallHook(
         }, killGraceMs),
       )
     }, timeoutMs)
-    timers.push(timeout)
 
     child.stdout?.on('data', (chunk: Buffer) => {
       stdout.push(chunk)
@@ -208,7 +211,7 @@ export function runInstallHook(
       exit = { code, signal }
       // An exit before the timeout stops the clock; helpers the hook left running on purpose
       // (a delayed reboot) are not killed.
-      if (!timedOut) clearTimeout(timeout)
+      if (!timedOut) timeout.clear()
       // Wait for the pipes to drain, but not for a background process that holds them.
       timers.push(setTimeout(fromExit, drainMs))
     })

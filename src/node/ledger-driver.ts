@@ -21,6 +21,7 @@ import type { SignedTx } from '../ledger/tx.js'
 import { checkBlockAlone, checkBlockCertificate } from '../ledger/verify-block.js'
 import type { Logger } from './log.js'
 import type { ValidatorChannels } from './pbft-protocol.js'
+import { clampTimerDelay } from './timers.js'
 
 /** What happened to a submitted transaction. */
 export type TxOutcome =
@@ -278,6 +279,18 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
   }
 
   /**
+   * Checks a transaction against the committed state without submitting it: its rejection, or
+   * undefined. A publish is checked this way before its image is read (daemon.ts).
+   */
+  check(tx: SignedTx, origin: 'local' | 'gossip'): Rejection | undefined {
+    const head = this.ledger.head
+    const checked = apply(this.ledger, tx, { height: head.height + 1, time: Math.max(Date.now(), head.time) })
+    if (checked.ok) return undefined
+    if (origin === 'local') this.recordRejection(tx, checked.error)
+    return checked.error
+  }
+
+  /**
    * A transaction from a local client or from gossip. It is checked against the committed
    * state first, so a refusal comes back at once with its reason; then a validator puts it in
    * its mempool, and a follower relays it (the caller publishes it by gossip).
@@ -473,7 +486,9 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
     if (deadline === undefined || this.stopped) return
-    this.timer = setTimeout(() => this.tick(), Math.max(0, deadline - Date.now()))
+    // A deadline may lie beyond one timer's reach (genesis sets the block intervals): clamped,
+    // the timer wakes early, and the next tick arms again for what is left.
+    this.timer = setTimeout(() => this.tick(), clampTimerDelay(deadline - Date.now()))
   }
 
   private tick(): void {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { copyFile, readdir, readFile, rm } from 'node:fs/promises'
+import { copyFile, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bytesEqual } from '../codec/bytes.js'
 import { type CID, cidToString, parseCid } from '../codec/cid.js'
@@ -24,6 +24,7 @@ import { ChunkLinks, type ChunkTraffic } from './chunk-links.js'
 import type { Host } from './host.js'
 import type { Logger } from './log.js'
 import { ManifestFetcher } from './manifest-fetcher.js'
+import { PublishStaging, type StagedImage } from './publish-staging.js'
 import { TokenBucket } from './token-bucket.js'
 
 /** A download in progress (the session's scheduler decides), bytes counted per neighbour. */
@@ -82,6 +83,8 @@ export class TransferService implements ImageFetcher {
   private readonly prng = Prng.fromBytes(randomBytes(32))
   /** Which large frames each neighbour may send: what this node asked of it (frame-credits.ts). */
   private readonly credits = new FrameCredits()
+  /** Published images waiting for their release to commit (publish-staging.ts). */
+  readonly staging: PublishStaging
 
   constructor(
     private readonly host: Host,
@@ -116,6 +119,17 @@ export class TransferService implements ImageFetcher {
       {
         peers: () => this.connectedPeers(),
         send: (peer, msg) => void this.send(peer, msg),
+      },
+      log,
+    )
+    this.staging = new PublishStaging(
+      join(dir, 'staging'),
+      {
+        held: (key) => {
+          const image = this.images.get(key)
+          return image ? (image.store.isComplete() ? 'whole' : 'partial') : undefined
+        },
+        adopt: (staged) => this.adoptPublished(staged),
       },
       log,
     )
@@ -204,6 +218,25 @@ export class TransferService implements ImageFetcher {
     }
     this.images.set(key, image)
     return image
+  }
+
+  /**
+   * A staged image whose release committed (publish-staging.ts): it moves beside the others,
+   * and this node seeds it as its origin.
+   */
+  private async adoptPublished(staged: StagedImage): Promise<boolean> {
+    const to = this.paths(cidToString(staged.cid))
+    // A held-state file left by an earlier partial download would describe another file.
+    await rm(`${to.image}.held`, { force: true })
+    await rename(staged.path, to.image)
+    const image = await this.openImage(staged.cid, staged.manifest, staged.encoded)
+    if (!image.store.isComplete()) {
+      this.log.error({ manifest: image.key }, 'a published image did not verify when it was opened')
+      return false
+    }
+    await writeAtomically(to.origin, new Uint8Array())
+    this.startSeeding(image)
+    return true
   }
 
   /** Seeds an image file on this machine (the publisher's node): the origin of a release. */

@@ -10,7 +10,7 @@ import { err, ok, type Result } from '../codec/result.js'
 import { CHUNK_BYTES_DEFAULT } from '../constants.js'
 import { readBlocks } from './chunk-store.js'
 import {
-  chunkCountOf,
+  chunkingFault,
   DEFAULT_MANIFEST_LIMITS,
   encodeManifest,
   type Manifest,
@@ -46,27 +46,15 @@ export async function chunkImageFile(
 ): Promise<Result<ChunkedImage, ChunkerError>> {
   const chunkSize = options.chunkSize ?? CHUNK_BYTES_DEFAULT
   const limits = options.limits ?? DEFAULT_MANIFEST_LIMITS
-  if (
-    !Number.isSafeInteger(chunkSize) ||
-    chunkSize < limits.chunkBytesMin ||
-    chunkSize > limits.chunkBytesMax
-  ) {
-    const message = `chunk size ${chunkSize} is outside [${limits.chunkBytesMin}, ${limits.chunkBytesMax}]`
-    return err({ code: 'bad-chunk-size', message })
-  }
+  // The chunk size first: a bad one is refused before the file is opened.
+  const badSize = chunkingFault(1, chunkSize, limits)
+  if (badSize) return err(badSize)
   let fh: FileHandle | undefined
   try {
     fh = await open(path, 'r')
     const size = (await fh.stat()).size
-    if (size === 0) return err({ code: 'empty-image', message: `${path} is empty` })
-    if (size > limits.imageBytesMax) {
-      return err({ code: 'too-large', message: `${size} bytes, over the limit of ${limits.imageBytesMax}` })
-    }
-    const count = chunkCountOf(size, chunkSize)
-    if (count > limits.chunksMax) {
-      const message = `${count} chunks of ${chunkSize} bytes, over the limit of ${limits.chunksMax}; use larger chunks`
-      return err({ code: 'too-many-chunks', message })
-    }
+    const fault = chunkingFault(size, chunkSize, limits)
+    if (fault) return err(fault.code === 'empty-image' ? { ...fault, message: `${path} is empty` } : fault)
     const builder = new ManifestBuilder(chunkSize, limits)
     let read = 0
     const complete = await readBlocks(fh, size, chunkSize, (chunk) => {

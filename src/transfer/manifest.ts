@@ -63,6 +63,45 @@ export function chunkCountOf(imageSize: number, chunkSize: number): number {
   return Math.ceil(imageSize / chunkSize)
 }
 
+/** Why an image of this size cannot have a manifest at this chunk size. */
+export interface ChunkingFault {
+  readonly code: 'bad-chunk-size' | 'empty-image' | 'too-large' | 'too-many-chunks'
+  readonly message: string
+}
+
+/**
+ * Whether `imageSize` bytes cut every `chunkSize` bytes make a manifest within `limits` (what
+ * every device decodes a manifest against): the fault, or undefined. The publisher's CLI, its
+ * node and the chunker all ask this before reading a byte.
+ */
+export function chunkingFault(
+  imageSize: number,
+  chunkSize: number,
+  limits: ManifestLimits = DEFAULT_MANIFEST_LIMITS,
+): ChunkingFault | undefined {
+  if (
+    !Number.isSafeInteger(chunkSize) ||
+    chunkSize < limits.chunkBytesMin ||
+    chunkSize > limits.chunkBytesMax
+  )
+    return {
+      code: 'bad-chunk-size',
+      message: `chunk size ${chunkSize} is outside [${limits.chunkBytesMin}, ${limits.chunkBytesMax}]`,
+    }
+  if (imageSize === 0) return { code: 'empty-image', message: 'the image is empty' }
+  if (!Number.isSafeInteger(imageSize) || imageSize < 0 || imageSize > limits.imageBytesMax)
+    return { code: 'too-large', message: `${imageSize} bytes, over the limit of ${limits.imageBytesMax}` }
+  const count = chunkCountOf(imageSize, chunkSize)
+  if (count > limits.chunksMax) {
+    const least = Math.max(limits.chunkBytesMin, Math.ceil(imageSize / limits.chunksMax))
+    return {
+      code: 'too-many-chunks',
+      message: `${count} chunks of ${chunkSize} bytes, over the limit of ${limits.chunksMax}; use chunks of at least ${least} bytes`,
+    }
+  }
+  return undefined
+}
+
 export function chunkCount(manifest: Manifest): number {
   return manifest.chunkHashes.byteLength / SHA256_BYTES
 }

@@ -77,6 +77,13 @@ describe('node: install hook', () => {
     })
   })
 
+  it('node: install hook: a timeout beyond one timer (install_timeout = "600h") does not kill the hook early', async () => {
+    // 600 h is 2.16e9 ms, over setTimeout's 2^31-1: a plain timer fired after 1 ms.
+    const hook = await script('slow-ok.sh', 'sleep 0.3; exit 0')
+    const outcome = await runInstallHook({ ...FAST, command: [hook], timeoutMs: 600 * 3_600_000 }, job)
+    expect(outcome).toEqual({ ok: true })
+  })
+
   it('node: install hook: a hook past its timeout is terminated, with what it printed', async () => {
     const hook = await script('slow.sh', 'echo "writing rootfs" >&2; sleep 30')
     const outcome = await runInstallHook({ ...FAST, command: [hook], timeoutMs: 200 }, job)

@@ -68,7 +68,12 @@ it('followers that know only the origin connect to each other, sync, and refuse 
     () => followers.every((n) => n.status().head.height >= 2) || undefined,
   )
 
-  const bad = config('bad', 'follower', ['/ip4/127.0.0.1/tcp/1'])
+  // The config refuses it, naming the field; and so does the start, for a config built by hand.
+  expect(() => config('bad', 'follower', ['/ip4/127.0.0.1/tcp/1'])).toThrow(
+    /^network\.bootstrap must be a list of 0 to 256 multiaddrs, each ending in \/p2p\/ and a peer id \(.*has no \/p2p\/<peer id>\)/,
+  )
+  const good = config('bad', 'follower', [])
+  const bad = { ...good, network: { ...good.network, bootstrap: ['/ip4/127.0.0.1/tcp/1'] } }
   await expect(Node.start(bad, { log: makeLogger('silent') })).rejects.toThrow(
     /network\.bootstrap: .*has no \/p2p\/<peer id>/,
   )

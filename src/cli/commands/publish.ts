@@ -1,11 +1,39 @@
+import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { toHex } from '../../codec/bytes.js'
+import { cidOfEncoded } from '../../codec/cid.js'
+import { CHUNK_BYTES_DEFAULT, CHUNK_BYTES_MAX, CHUNK_BYTES_MIN } from '../../constants.js'
 import { parseSemVer } from '../../ledger/semver.js'
 import { chunkImageFile } from '../../transfer/image-store.js'
+import { chunkingFault } from '../../transfer/manifest.js'
 import { CliError, ExitCode, type Output } from '../output.js'
 import { ProgressBar } from '../progress.js'
-import { clientOf, signAndSubmit } from '../submit.js'
+import { clientOf, notCommitted, signFor, waitMsOf } from '../submit.js'
+
+/** The manifest of the draft a publish is checked with before its image is chunked. */
+const PLACEHOLDER_MANIFEST = cidOfEncoded(new Uint8Array())
+
+/** --chunk-size: a whole number of bytes a manifest (and so every device) accepts. */
+export function parseChunkSize(text: string | undefined): number {
+  if (text === undefined) return CHUNK_BYTES_DEFAULT
+  const n = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < CHUNK_BYTES_MIN || n > CHUNK_BYTES_MAX)
+    throw new CliError(
+      `--chunk-size "${text}" must be a whole number of bytes from ${CHUNK_BYTES_MIN} to ${CHUNK_BYTES_MAX} (default ${CHUNK_BYTES_DEFAULT})`,
+    )
+  return n
+}
+
+/** Refuses, before any work, an image no manifest can describe at this chunk size. */
+export function checkImageChunking(name: string, imageSize: number, chunkSize: number): void {
+  if (imageSize < 0) throw new CliError(`${name} is not a file`)
+  const fault = chunkingFault(imageSize, chunkSize)
+  if (fault?.code === 'too-many-chunks')
+    throw new CliError(`--chunk-size ${chunkSize} cuts ${name} into ${fault.message}`)
+  if (fault?.code === 'empty-image') throw new CliError(`${name} is empty`)
+  if (fault) throw new CliError(`${name}: ${fault.message}`)
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value]
@@ -41,7 +69,10 @@ export function registerPublish(release: Command, output: () => Output): void {
       [],
     )
     .option('--start <time>', 'when the first wave opens: ISO time or ms since the epoch (default now)')
-    .option('--chunk-size <bytes>', 'chunk size in bytes (default 262144)')
+    .option(
+      '--chunk-size <bytes>',
+      `chunk size in bytes, ${CHUNK_BYTES_MIN} to ${CHUNK_BYTES_MAX} (default ${CHUNK_BYTES_DEFAULT})`,
+    )
     .option('--key <file>', 'the publisher key file')
     .option('--node <url>', "the node's API (default $FWMESH_NODE or http://127.0.0.1:7070)")
     .option('--wait <seconds>', 'wait this long for the commit', '60')
@@ -77,10 +108,42 @@ export function registerPublish(release: Command, output: () => Output): void {
           o.start === undefined ? Date.now() : /^\d+$/.test(o.start) ? Number(o.start) : Date.parse(o.start)
         if (!Number.isSafeInteger(start) || start < 0)
           throw new CliError(`--start "${o.start}" is not a time`)
+        const chunkSize = parseChunkSize(o.chunkSize)
         const image = resolve(imageArg)
+        const imageSize = await stat(image).then(
+          (st) => (st.isFile() ? st.size : -1),
+          (cause: Error) => {
+            throw new CliError(`cannot read ${imageArg}: ${cause.message}`)
+          },
+        )
+        checkImageChunking(imageArg, imageSize, chunkSize)
+        const waitMs = waitMsOf(o)
+        const client = clientOf(o)
+        const fields = {
+          type: 'release.publish',
+          product: o.product,
+          channel: o.channel,
+          version: o.version,
+          hardware,
+          imageSize,
+          chunkSize,
+          rollout: { start, waves },
+          ...(o.minFrom ? { minFrom: o.minFrom } : {}),
+        }
+        const chain = String((await client.status()).chain)
+        // The ledger's checks (role, version order, hardware, size) before minutes of chunking:
+        // the node checks a draft signed over a placeholder manifest, and submits nothing.
+        const draft = await signFor(
+          o,
+          'release publish',
+          { ...fields, manifest: PLACEHOLDER_MANIFEST, imageSha256: new Uint8Array(32) },
+          client,
+          chain,
+        )
+        await client.checkPublish(draft)
         const bar = new ProgressBar('chunking', !out.json)
         const chunked = await chunkImageFile(image, {
-          ...(o.chunkSize ? { chunkSize: Number(o.chunkSize) } : {}),
+          chunkSize,
           onProgress: (read, total) => bar.update(read, total, `${(read / 1048576).toFixed(1)} MiB`),
         })
         if (!chunked.ok) {
@@ -90,29 +153,25 @@ export function registerPublish(release: Command, output: () => Output): void {
           )
         }
         const { manifest, cid } = chunked.value
-        // The local node must hold the image before anyone is told about it.
-        const client = clientOf(o)
-        await client.addImage(image, cid.toString())
-        out.info(
-          `seeding ${manifest.imageSize} bytes in ${Math.ceil(manifest.imageSize / manifest.chunkSize)} chunks from the local node`,
-        )
-        const r = await signAndSubmit(
+        if (manifest.imageSize !== imageSize)
+          throw new CliError(`${imageArg} changed size while it was chunked; publish it again`)
+        const tx = await signFor(
           o,
           'release publish',
-          {
-            type: 'release.publish',
-            product: o.product,
-            channel: o.channel,
-            version: o.version,
-            hardware,
-            imageSize: manifest.imageSize,
-            imageSha256: manifest.imageSha256,
-            manifest: cid,
-            chunkSize: manifest.chunkSize,
-            rollout: { start, waves },
-            ...(o.minFrom ? { minFrom: o.minFrom } : {}),
-          },
-          out,
+          { ...fields, manifest: cid, imageSha256: manifest.imageSha256 },
+          client,
+          chain,
+        )
+        // The node checks the release again, then takes the image as the request's body, checks
+        // it against the manifest, submits the release and seeds the image once it commits.
+        out.info(`release publish: submitting ${tx.idString} with its image`)
+        const upload = new ProgressBar('uploading', !out.json)
+        const r = await client.publish(tx, image, imageSize, waitMs, (sent) =>
+          upload.update(sent, imageSize, `${(sent / 1048576).toFixed(1)} MiB`),
+        )
+        if (waitMs > 0 && r.status !== 'committed') throw notCommitted('release publish', waitMs, r.id)
+        out.info(
+          `${r.status === 'committed' ? 'seeding' : 'will seed, once the release commits,'} ${manifest.imageSize} bytes in ${r.chunks} chunks of ${manifest.chunkSize} bytes from the node`,
         )
         out.result(
           {
