@@ -423,16 +423,6 @@ export const SEED_STARVATION_MS = 10_000
 export const STORE_FLUSH_BYTES = 64 * 1024 * 1024
 
 /**
- * Bytes of the chunks it wrote last that a chunk store keeps in memory to serve (the newest
- * replace the oldest). A chunk is most asked for just after it is announced: neighbours pick
- * the rarest, and the newest are the rarest. Serving those from memory saves a 256 KiB
- * zero-filled buffer and a file read through libuv's thread pool per upload; the read was
- * ~3.7 % of a device's CPU in cpuBound (profile, sitting 12). 4 MiB is 16 chunks of the
- * default size: what a device at 8 MiB/s receives in the have-update interval and a half.
- */
-export const STORE_RECENT_CHUNKS_BYTES = 4 * 1024 * 1024
-
-/**
  * The chunk store's held-set file: two slots written in turn (a torn write spoils only one),
  * each a header (under 200 bytes), the bitfield and a checksum.
  */

@@ -27,7 +27,7 @@ import { assert } from '../codec/assert.js'
 import { bytesEqual } from '../codec/bytes.js'
 import { sha256Stream } from '../codec/hash.js'
 import { err, ok, type Result } from '../codec/result.js'
-import { HELD_STATE_BYTES_MAX, STORE_FLUSH_BYTES, STORE_RECENT_CHUNKS_BYTES } from '../constants.js'
+import { HELD_STATE_BYTES_MAX, STORE_FLUSH_BYTES } from '../constants.js'
 import { bitfieldBytes, clearBit, countBits, getBit, setBit } from './bitfield.js'
 import { decodeHeldState, encodeHeldSlot, encodeHeldState, type HeldState } from './held-state.js'
 import {
@@ -50,8 +50,6 @@ export interface ChunkStoreOptions {
   readonly flushBytes?: number
   /** Re-verify chunks read for serving (default true). */
   readonly verifyOnRead?: boolean
-  /** Bytes of the chunks written last kept in memory to serve (default STORE_RECENT_CHUNKS_BYTES; 0: none). */
-  readonly recentChunksBytes?: number
 }
 
 export type StoreIoError = { readonly code: 'io'; readonly message: string }
@@ -155,12 +153,6 @@ export class ChunkStore {
   private directoriesUnsynced: string[] = []
   /** Chunks whose bytes on disk this process has checked against the manifest. */
   private readonly trusted: Uint8Array
-  /** The verified bytes of the chunks written last, to serve without a read (STORE_RECENT_CHUNKS_BYTES). */
-  private readonly recent = new Map<number, Uint8Array>()
-  private recentBytes = 0
-  private readonly recentBytesMax: number
-  /** Chunks served from `recent` and from the file, for tests and diagnostics. */
-  readonly reads = { fromMemory: 0, fromFile: 0 }
 
   private constructor(
     readonly manifest: Manifest,
@@ -176,7 +168,6 @@ export class ChunkStore {
     this.cidBytes = manifestCid(manifest).bytes
     this.flushBytes = options.flushBytes ?? STORE_FLUSH_BYTES
     this.verifyOnRead = options.verifyOnRead ?? true
-    this.recentBytesMax = options.recentChunksBytes ?? STORE_RECENT_CHUNKS_BYTES
     // A rescan has just hashed every held chunk; a held-state file only says an earlier run did.
     this.trusted = resumedFrom === 'rescan' ? new Uint8Array(held) : new Uint8Array(held.byteLength)
   }
@@ -339,7 +330,6 @@ export class ChunkStore {
       this.writing.delete(index)
     }
     setBit(this.trusted, index)
-    this.remember(index, data)
     this.unsynced.add(index)
     this.unsyncedBytes += data.byteLength
     this.batch.push(index)
@@ -451,28 +441,6 @@ export class ChunkStore {
   }
 
   /**
-   * Keeps a written chunk's bytes to serve from memory, dropping the oldest past the budget.
-   * The caller hands over `data` (verified, and not changed after: the session only sends it).
-   */
-  private remember(index: number, data: Uint8Array): void {
-    if (data.byteLength > this.recentBytesMax) return
-    this.recent.set(index, data)
-    this.recentBytes += data.byteLength
-    for (const [oldest, bytes] of this.recent) {
-      if (this.recentBytes <= this.recentBytesMax) break
-      this.recent.delete(oldest)
-      this.recentBytes -= bytes.byteLength
-    }
-  }
-
-  private forget(index: number): void {
-    const bytes = this.recent.get(index)
-    if (bytes === undefined) return
-    this.recent.delete(index)
-    this.recentBytes -= bytes.byteLength
-  }
-
-  /**
    * Reads a servable chunk for a peer; one this process has not verified is checked first
    * (unless `verifyOnRead` is off), and trusted from then on.
    */
@@ -482,12 +450,6 @@ export class ChunkStore {
       return err({ code: 'out-of-range', message: `chunk ${index} of ${this.chunkCount}` })
     }
     if (!this.canServe(index)) return err({ code: 'not-held', message: `chunk ${index} is not held` })
-    const cached = this.recent.get(index)
-    if (cached !== undefined) {
-      this.reads.fromMemory++
-      return ok(cached)
-    }
-    this.reads.fromFile++
     const length = chunkLength(this.manifest, index)
     // Not zero-filled: handed out only once a read has filled every byte.
     const data: Uint8Array = Buffer.allocUnsafe(length)
@@ -550,8 +512,6 @@ export class ChunkStore {
     const flushed = options.flush === false ? ok(undefined) : this.settle(await this.scheduleFlush())
     await this.flushChain
     this.closed = true
-    this.recent.clear()
-    this.recentBytes = 0
     try {
       await this.fh.close()
       await this.stateFh.close()
@@ -569,7 +529,6 @@ export class ChunkStore {
       await this.writeState(next)
       for (const i of chunks) {
         clearBit(this.trusted, i)
-        this.forget(i)
         if (getBit(this.held, i)) {
           clearBit(this.held, i)
           this.heldChunks--

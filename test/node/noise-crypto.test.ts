@@ -1,5 +1,4 @@
 import { defaultCrypto } from '@chainsafe/libp2p-noise/crypto'
-import { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
 import { nodeNoiseCrypto } from '../../src/node/noise-crypto.js'
 
@@ -22,20 +21,6 @@ describe('node: noise crypto through node:crypto only', () => {
       expect(Buffer.from(opened).equals(Buffer.from(plaintext)), 'opened text differs').toBe(true)
     })
   }
-
-  it('seals a plaintext given in parts (a yamux header and its data) into one buffer', () => {
-    const header = Uint8Array.from({ length: 12 }, (_, i) => i)
-    const data = Uint8Array.from({ length: 65_000 }, (_, i) => (i * 13) & 0xff)
-    // Noise's own (older) uint8arraylist: the same list, another copy of the class.
-    const parts = new Uint8ArrayList(header, data) as unknown as Parameters<
-      typeof nodeNoiseCrypto.chaCha20Poly1305Encrypt
-    >[0]
-    const sealed = nodeNoiseCrypto.chaCha20Poly1305Encrypt(parts, nonce, ad, key)
-    expect(sealed).toBeInstanceOf(Uint8Array)
-    const whole = new Uint8Array([...header, ...data])
-    const theirs = defaultCrypto.chaCha20Poly1305Encrypt(whole, nonce, ad, key).subarray()
-    expect(Buffer.from(sealed.subarray()).equals(Buffer.from(theirs)), 'ciphertexts differ').toBe(true)
-  })
 
   it('rejects a tampered small message', () => {
     const sealed = Uint8Array.from(

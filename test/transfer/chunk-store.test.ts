@@ -24,15 +24,12 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-async function openStore(
-  options: { flushBytes?: number; m?: Manifest; verifyOnRead?: boolean; recentChunksBytes?: number } = {},
-) {
+async function openStore(options: { flushBytes?: number; m?: Manifest; verifyOnRead?: boolean } = {}) {
   const r = await ChunkStore.open({
     imagePath: join(dir, 'image.bin'),
     manifest: options.m ?? manifest,
     flushBytes: options.flushBytes ?? 1 << 30,
     ...(options.verifyOnRead === undefined ? {} : { verifyOnRead: options.verifyOnRead }),
-    ...(options.recentChunksBytes === undefined ? {} : { recentChunksBytes: options.recentChunksBytes }),
   })
   if (!r.ok) throw new Error(r.error.message)
   return r.value
@@ -131,7 +128,7 @@ describe('transfer: chunk store', () => {
   })
 
   it('transfer: chunk store: serves a written chunk by reading it at its offset, before and after the flush, and nothing else', async () => {
-    const store = await openStore({ recentChunksBytes: 0 })
+    const store = await openStore()
     const unwritten = await store.readChunk(8)
     expect(unwritten.ok ? undefined : unwritten.error.code, 'not served before it is written').toBe(
       'not-held',
@@ -146,20 +143,6 @@ describe('transfer: chunk store', () => {
     expect(read.ok && bytesEqual(read.value, chunk(8))).toBe(true)
     const range = await store.readChunk(-1)
     expect(range.ok ? undefined : range.error.code).toBe('out-of-range')
-    await store.close()
-  })
-
-  it('transfer: chunk store: serves the chunks it wrote last from memory, within its byte budget, and older ones from the file', async () => {
-    const store = await openStore({ recentChunksBytes: 3 * CHUNK })
-    for (const i of [0, 1, 2, 3]) await store.writeChunk(i, chunk(i))
-    for (const i of [3, 2, 1]) {
-      const r = await store.readChunk(i)
-      expect(r.ok && bytesEqual(r.value, chunk(i)), `chunk ${i}`).toBe(true)
-    }
-    expect(store.reads, 'the newest three from memory').toEqual({ fromMemory: 3, fromFile: 0 })
-    const oldest = await store.readChunk(0)
-    expect(oldest.ok && bytesEqual(oldest.value, chunk(0)), 'the oldest, read back from the file').toBe(true)
-    expect(store.reads).toEqual({ fromMemory: 3, fromFile: 1 })
     await store.close()
   })
 
@@ -187,7 +170,7 @@ describe('transfer: chunk store', () => {
     await store.writeChunk(1, chunk(1))
     await store.flush()
     await store.close()
-    const resumed = await openStore({ recentChunksBytes: 0 })
+    const resumed = await openStore()
     expect((await resumed.readChunk(1)).ok, 'verified on its first read').toBe(true)
     await resumed.writeChunk(2, chunk(2))
     // Rot now goes unseen by this run (the neighbour that fetches it checks every chunk).
