@@ -127,6 +127,33 @@ export async function startCluster(options: {
 }
 
 /** Polls `check` until it returns a value, or fails after `timeoutMs`. */
+/**
+ * Like `eventually`, but the deadline follows progress: it fails only when `progress()` (a
+ * count that grows while the work advances: bytes fetched, devices done) has not grown for
+ * `stallMs`. A busy machine slows a rollout down; it does not stop it.
+ */
+export async function eventuallyProgressing<T>(
+  what: string,
+  check: () => T | undefined | Promise<T | undefined>,
+  progress: () => number,
+  stallMs = 30_000,
+): Promise<T> {
+  let seen = progress()
+  let deadline = Date.now() + stallMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined && value !== false) return value as T
+    const now = progress()
+    if (now > seen) {
+      seen = now
+      deadline = Date.now() + stallMs
+    }
+    if (Date.now() > deadline)
+      throw new Error(`no progress for ${stallMs} ms waiting for ${what} (at ${seen})`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
+}
+
 export async function eventually<T>(
   what: string,
   check: () => T | undefined | Promise<T | undefined>,

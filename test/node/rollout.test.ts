@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TxFactory } from '../../src/ledger/dev-chain.js'
 import type { Node } from '../../src/node/daemon.js'
-import { type Cluster, eventually, startCluster } from '../helpers/cluster.js'
+import { type Cluster, eventually, eventuallyProgressing, startCluster } from '../helpers/cluster.js'
 import { commitAll, deviceConfig, makeImage, publishTx } from '../helpers/release.js'
 
 describe('node: a rollout over real libp2p (4 validators, 8 devices, loopback)', () => {
@@ -24,7 +24,11 @@ describe('node: a rollout over real libp2p (4 validators, 8 devices, loopback)',
     await cluster?.stop()
   })
 
-  it('publishes, approves, and every device fetches from its neighbours, installs, and has its report committed', async () => {
+  // The rollout's waits follow its progress (eventuallyProgressing); the test's own limit is a
+  // backstop for a hang, wide enough for a machine at load 20.
+  it('publishes, approves, and every device fetches from its neighbours, installs, and has its report committed', {
+    timeout: 300_000,
+  }, async () => {
     const f = new TxFactory(cluster.chain)
     const origin = cluster.validators[0]!
     await commitAll(origin, [
@@ -46,12 +50,21 @@ describe('node: a rollout over real libp2p (4 validators, 8 devices, loopback)',
       f.approve(release.id, cluster.chain.approvers[1]!),
     ])
 
-    await eventually(
+    const installed = () =>
+      devices.filter((d) => origin.ledger.ledger.device(d.keys.publicKey)?.installed?.version === '1.0.0')
+        .length
+    // Bytes fetched and installs committed: the wait lasts as long as either still grows.
+    const progress = () =>
+      installed() +
+      devices.reduce(
+        (sum, d) =>
+          sum + Object.values(d.transfer.downloads()[0]?.bytesFrom ?? {}).reduce((a, b) => a + b, 0),
+        0,
+      )
+    await eventuallyProgressing(
       'every device reported installed on the ledger',
-      () =>
-        devices.every((d) => origin.ledger.ledger.device(d.keys.publicKey)?.installed?.version === '1.0.0') ||
-        undefined,
-      60_000,
+      () => installed() === devices.length || undefined,
+      progress,
     )
     const original = await readFile(image.path)
     for (const [i, d] of devices.entries()) {
