@@ -3,10 +3,10 @@ import { Follower } from '../../src/consensus/follower.js'
 import { serveSync } from '../../src/consensus/sync.js'
 import { type Block, makeBlock } from '../../src/ledger/block.js'
 import { type Certificate, certify } from '../../src/ledger/certificate.js'
-import { makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
+import { makeDevChain } from '../../src/ledger/dev-chain.js'
 import { LedgerState } from '../../src/ledger/state.js'
 import { assembleTx } from '../../src/ledger/tx.js'
-import { buildBlock } from '../../src/ledger/verify-block.js'
+import { certifiedChain } from '../helpers/chain.js'
 
 const chain = makeDevChain({
   seed: 'consensus-follower',
@@ -14,32 +14,10 @@ const chain = makeDevChain({
   params: { emptyBlockIntervalMs: 1000 },
 })
 const g = chain.genesis
-const f = new TxFactory(chain)
 const all = new Map(chain.validators.map((v, i) => [i, v.secretKey]))
 const three = new Map([...all].slice(0, 3))
 
-/** A valid chain of `count` blocks, one registration each, certified by three validators. */
-function makeChain(count: number): { block: Block; cert: Certificate }[] {
-  const out: { block: Block; cert: Certificate }[] = []
-  let prev: Block | null = null
-  const state = new LedgerState(g)
-  for (let h = 1; h <= count; h++) {
-    const tx = f.registerDevice(chain.key(`fd/${h}`).publicKey, 'gw', 'rev-a', [], chain.admin)
-    const built = buildBlock(
-      state,
-      { chain: g.chainId, height: h, prev: prev?.hash ?? null, time: g.time + h * 100, proposer: h % 4 },
-      [tx],
-    )
-    if (!built.ok) throw new Error(built.error.message)
-    built.value.state.mergeIntoParent()
-    const { block } = built.value
-    out.push({ block, cert: certify(g, three, h, 0, block.hash) })
-    prev = block
-  }
-  return out
-}
-
-const good = makeChain(6)
+const good = certifiedChain(chain, 6, 'fd')
 
 describe('consensus: follower', () => {
   it('applies committed blocks in order and reports each as a commit', () => {
