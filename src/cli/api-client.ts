@@ -197,6 +197,12 @@ export class NodeClient {
     return this.call('GET', '/v1/devices') as Promise<Array<Record<string, unknown>>>
   }
 
+  roles(): Promise<Array<{ role: string; did: string; products: string[] | null; grantedAt: number }>> {
+    return this.call('GET', '/v1/roles') as Promise<
+      Array<{ role: string; did: string; products: string[] | null; grantedAt: number }>
+    >
+  }
+
   audit(index: string, key: string): Promise<Array<Record<string, unknown>>> {
     return this.call('GET', `/v1/audit/${encodeURIComponent(index)}/${encodeURIComponent(key)}`) as Promise<
       Array<Record<string, unknown>>

@@ -9,7 +9,9 @@ import { registerKeygen } from './commands/keygen.js'
 import { registerLedger } from './commands/ledger.js'
 import { registerNode } from './commands/node.js'
 import { registerRemote } from './commands/remote.js'
+import { registerRole } from './commands/role.js'
 import { ExitCode, makeOutput, type Output, reportError } from './output.js'
+import { fwmeshVersion } from './version.js'
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -25,6 +27,7 @@ Exit codes:
 export function buildProgram(): { program: Command; json: () => boolean } {
   const program = new Command('fwmesh')
     .description('peer-to-peer firmware distribution with a BFT ledger of upgrade records')
+    .version(fwmeshVersion(), '-V, --version', 'print the version of fwmesh')
     .option('--json', 'print machine-readable JSON on stdout')
     .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride()
@@ -36,6 +39,7 @@ export function buildProgram(): { program: Command; json: () => boolean } {
   registerLedger(program, output)
   registerNode(program, output)
   registerRemote(program, output)
+  registerRole(program, output)
   for (const command of program.commands) command.exitOverride()
   return { program, json }
 }

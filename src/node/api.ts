@@ -58,6 +58,8 @@ export interface NodeApiHandlers {
   releases(product: string | undefined): Promise<unknown>
   release(id: string): Promise<ApiResult<unknown>>
   devices(): Promise<unknown>
+  /** Every role held on the ledger: who, which role, for which products, since when. */
+  roles(): Promise<unknown>
   audit(index: string, key: string): Promise<ApiResult<unknown>>
   downloads(): unknown
   /** A signed transaction envelope, as bytes. */
@@ -317,6 +319,7 @@ async function route(handlers: NodeApiHandlers, ex: Exchange): Promise<Answer> {
       return ok(await handlers.releases(url.searchParams.get('product') ?? undefined))
     if (resource === 'releases' && id && !sub) return respond(await handlers.release(id))
     if (resource === 'devices' && !id) return ok(await handlers.devices())
+    if (resource === 'roles' && !id) return ok(await handlers.roles())
     if (resource === 'audit' && id && sub) return respond(await handlers.audit(id, sub))
     if (resource === 'downloads' && !id) return ok(handlers.downloads())
   }

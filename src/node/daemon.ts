@@ -626,6 +626,15 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
         registeredAt: d.registeredAt,
         installed: d.installed,
       })),
+    roles: async () =>
+      [...node().ledger.ledger.roles.entries()]
+        .map(([, r]) => ({
+          role: r.role,
+          did: didFromPublicKey(r.subject),
+          products: r.products,
+          grantedAt: r.grantedAt,
+        }))
+        .sort((a, b) => a.grantedAt - b.grantedAt || a.role.localeCompare(b.role)),
     audit: async (index, key) => {
       if (!AUDIT_INDEXES.includes(index as AuditIndex))
         return notFound(`no audit index "${index}"; use ${AUDIT_INDEXES.join(', ')}`)

@@ -1,7 +1,10 @@
 import { spawn } from 'node:child_process'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
+import { readKeyFile } from '../../src/crypto/key-store.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { genesisToJson } from '../../src/ledger/genesis.js'
 import { LedgerStore } from '../../src/ledger/store.js'
@@ -10,13 +13,28 @@ import { FWMESH_BIN, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
 
 describe('cli: commands that need no node', () => {
-  it('keygen writes a 0600 key file and prints its did, and refuses to overwrite it', async () => {
+  it('prints its version, the one in package.json', async () => {
+    const pkg = JSON.parse(await readFile(join(import.meta.dirname, '../../package.json'), 'utf8'))
+    const r = await runCli(['--version'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout.trim()).toBe(pkg.version)
+  })
+
+  it('keygen writes a 0600 key file and prints its did and peer id, and refuses to overwrite it', async () => {
     const { dir, cleanup } = await tempDir('cli-keygen')
     try {
       const path = join(dir, 'a.key')
       const first = await runCli(['--json', 'keygen', '--out', path])
       expect(first.code, first.stderr).toBe(0)
-      expect(JSON.parse(first.stdout).did).toMatch(/^did:key:z6Mk/)
+      const printed = JSON.parse(first.stdout)
+      expect(printed.did).toMatch(/^did:key:z6Mk/)
+      // The peer id a node with this key has in its multiaddrs, as libp2p derives it.
+      const read = await readKeyFile(path)
+      if (!read.ok) throw new Error(read.error.message)
+      const expected = peerIdFromPublicKey(publicKeyFromRaw(read.value.publicKey) as never).toString()
+      expect(printed.peerId).toBe(expected)
+      const human = await runCli(['keygen', '--out', join(dir, 'b.key')])
+      expect(human.stdout).toMatch(/^did:key:z6Mk\S+\npeer id 12D3KooW\S+\nwritten to /)
       expect((await stat(path)).mode & 0o777).toBe(0o600)
       const second = await runCli(['keygen', '--out', path])
       expect(second.code).toBe(1)

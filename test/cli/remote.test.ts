@@ -12,6 +12,7 @@ describe('cli: commands against a running node', () => {
   let node: string
   let registrarKey: string
   let outsiderKey: string
+  let adminKey: string
   beforeAll(async () => {
     cluster = await startCluster({ seed: 'cli-remote', followers: 1 })
     node = `http://127.0.0.1:${cluster.followers[0]!.apiPort}`
@@ -20,6 +21,8 @@ describe('cli: commands against a running node', () => {
     for (const tx of f.bootstrap()) await client.submit(tx, 20_000)
     registrarKey = join(cluster.dir, 'registrar.key')
     outsiderKey = join(cluster.dir, 'outsider.key')
+    adminKey = join(cluster.dir, 'admin.key')
+    await writeKeyFile(adminKey, cluster.chain.admin)
     await writeKeyFile(registrarKey, cluster.chain.registrar)
     await writeKeyFile(outsiderKey, cluster.chain.key('outsider'))
   }, 90_000)
@@ -58,6 +61,45 @@ describe('cli: commands against a running node', () => {
       role: 'follower',
       chain: cluster.chain.genesis.chainId,
     })
+  })
+
+  it('grants, lists and revokes roles with the admin key, and says what a publisher grant lacks', async () => {
+    const person = cluster.chain.key('cli-role-person')
+    const did = didFromPublicKey(person.publicKey)
+    const grant = await runCli([
+      '--json',
+      'role',
+      'grant',
+      'publisher',
+      did,
+      '--product',
+      'gw',
+      'cam',
+      '--key',
+      adminKey,
+      '--node',
+      node,
+    ])
+    expect(grant.code, grant.stderr).toBe(0)
+    expect(JSON.parse(grant.stdout)).toMatchObject({ status: 'committed', role: 'publisher', did })
+    const listed = await runCli(['--json', 'role', 'list', '--node', node])
+    expect(JSON.parse(listed.stdout)).toContainEqual(
+      expect.objectContaining({ role: 'publisher', did, products: ['gw', 'cam'] }),
+    )
+    const human = await runCli(['role', 'list', '--node', node])
+    expect(human.stdout).toContain(`publisher  ${did}  products: gw, cam`)
+    const revoke = await runCli(['role', 'revoke', 'publisher', did, '--key', adminKey, '--node', node])
+    expect(revoke.code, revoke.stderr).toBe(0)
+    const after = JSON.parse((await runCli(['--json', 'role', 'list', '--node', node])).stdout)
+    expect(after.map((r: { did: string }) => r.did)).not.toContain(did)
+    const noProducts = await runCli(['role', 'grant', 'publisher', did, '--key', adminKey, '--node', node])
+    expect(noProducts.code).toBe(2)
+    expect(noProducts.stderr).toMatch(/a publisher needs --product/)
+    const badRole = await runCli(['role', 'grant', 'owner', did, '--key', adminKey, '--node', node])
+    expect(badRole.code).toBe(2)
+    expect(badRole.stderr).toMatch(/"owner" is not a role; the roles are publisher, approver, registrar/)
+    const notAdmin = await runCli(['role', 'grant', 'approver', did, '--key', outsiderKey, '--node', node])
+    expect(notAdmin.code).toBe(4)
   })
 
   it('prints the ledger reason and exits 4 when a transaction is refused', async () => {

@@ -21,6 +21,7 @@ function fakeHandlers(calls: Calls, publishVerdict: 'accept' | 'refuse' = 'accep
     releases: async () => called('releases', []),
     release: async (id) => called(`release ${id}`, { ok: true, value: { id } }),
     devices: async () => called('devices', []),
+    roles: async () => called('roles', []),
     audit: async (index, key) => called(`audit ${index} ${key}`, { ok: true, value: [] }),
     downloads: () => called('downloads', []),
     submitTx: async (envelope) => called('submitTx', { ok: true, value: { bytes: envelope.byteLength } }),

@@ -3,21 +3,23 @@ import { toHex } from '../../codec/bytes.js'
 import { didFromPublicKey } from '../../crypto/did.js'
 import { generateKeyPair } from '../../crypto/ed25519.js'
 import { writeKeyFile } from '../../crypto/key-store.js'
+import { peerIdOf } from '../../node/peer-id.js'
 import { CliError, type Output } from '../output.js'
 
 export function registerKeygen(program: Command, output: () => Output): void {
   program
     .command('keygen')
-    .description('create an ed25519 key file (mode 0600) and print its did:key')
+    .description('create an ed25519 key file (mode 0600) and print its did:key and libp2p peer id')
     .requiredOption('-o, --out <file>', 'where to write the key file (never overwritten)')
     .action(async (options: { out: string }) => {
       const keys = generateKeyPair()
       const written = await writeKeyFile(options.out, keys)
       if (!written.ok) throw new CliError(written.error.message)
       const did = didFromPublicKey(keys.publicKey)
+      const peerId = peerIdOf(keys.publicKey)
       output().result(
-        { did, publicKey: toHex(keys.publicKey), file: options.out },
-        () => `${did}\nwritten to ${options.out}`,
+        { did, peerId, publicKey: toHex(keys.publicKey), file: options.out },
+        () => `${did}\npeer id ${peerId}\nwritten to ${options.out}`,
       )
     })
 }
