@@ -33,6 +33,11 @@ export async function startCluster(options: {
   params?: NonNullable<Parameters<typeof makeDevChain>[0]>['params']
   /** Every node's `ledger.max_chain_age` (ms); the default is three heartbeat intervals. */
   maxChainAgeMs?: number
+  /**
+   * Whom each node is told of at start: every node started before it (the default, a full
+   * mesh by construction), or only the first validator, as an operator who writes one address.
+   */
+  bootstrap?: 'all-before' | 'first'
 }): Promise<Cluster> {
   const chain = makeDevChain({
     seed: options.seed,
@@ -45,7 +50,10 @@ export async function startCluster(options: {
   const validators: Node[] = []
   const followers: Node[] = []
   const level = (process.env.FWMESH_TEST_LOG ?? 'silent') as 'silent'
-  const bootstrapList = () => [...validators, ...followers].flatMap((n) => n.addresses().slice(0, 1))
+  const bootstrapList = () =>
+    (options.bootstrap === 'first' ? validators.slice(0, 1) : [...validators, ...followers]).flatMap((n) =>
+      n.addresses().slice(0, 1),
+    )
 
   const start = async (
     name: string,
