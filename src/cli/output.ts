@@ -28,6 +28,11 @@ export const ExitCode = {
    * device starts no download or install. The status itself is printed as usual.
    */
   stale: 7,
+  /**
+   * `fwmesh node`: an address it must listen on (`api.listen`, `network.listen`) is taken, not
+   * an address of this machine, or needs privileges. Nothing was started.
+   */
+  listen: 8,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 

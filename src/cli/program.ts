@@ -14,6 +14,8 @@ import { ExitCode, makeOutput, type Output, reportError } from './output.js'
 import { fwmeshVersion } from './version.js'
 
 const EXIT_CODES_HELP = `
+fwmesh --version (or -V) prints the version.
+
 Exit codes:
   0  success
   1  bad input (missing file, bad key, malformed argument)
@@ -22,12 +24,12 @@ Exit codes:
   4  the ledger refused a transaction (the reason is printed)
   5  the ledger on disk failed verification
   6  a wait (for a commit or a rollout) timed out
-  7  status: the chain is not live (its newest block is older than max_chain_age)`
+  7  status: the chain is not live (its newest block is older than max_chain_age)
+  8  node: an address in api.listen or network.listen cannot be bound (in use, not this machine's, privileged)`
 
 export function buildProgram(): { program: Command; json: () => boolean } {
   const program = new Command('fwmesh')
     .description('peer-to-peer firmware distribution with a BFT ledger of upgrade records')
-    .version(fwmeshVersion(), '-V, --version', 'print the version of fwmesh')
     .option('--json', 'print machine-readable JSON on stdout')
     .addHelpText('after', EXIT_CODES_HELP)
     .exitOverride()
@@ -45,6 +47,13 @@ export function buildProgram(): { program: Command; json: () => boolean } {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // `fwmesh --version` by hand: commander's version option is global, and would take the
+  // `--version <semver>` of `release publish` for itself.
+  const first = argv[2]
+  if (first === '--version' || first === '-V') {
+    process.stdout.write(`${fwmeshVersion()}\n`)
+    return ExitCode.ok
+  }
   const { program, json } = buildProgram()
   try {
     await program.parseAsync(argv)

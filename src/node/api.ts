@@ -89,6 +89,12 @@ export interface ApiAccess {
   readonly allowedHosts?: readonly string[]
   /** A bearer token every request must carry; required when the API listens beyond loopback. */
   readonly token?: string | null
+  /**
+   * Whether the node behind the API is up. The node binds its API before anything else starts
+   * (a taken port stops it at once, before it joins consensus); until then every request gets
+   * 503 `starting`.
+   */
+  readonly ready?: () => boolean
 }
 
 /** The header a publish request carries its signed transaction in (base64). */
@@ -399,6 +405,11 @@ export async function startApi(
     const answer = (a: Answer) => write(res, a, mustClose(ex) ? { connection: 'close' } : {})
     const refused = guard(req, hostAllowed, tokenDigest)
     if (refused) return answer(refused)
+    if (access.ready && !access.ready())
+      return answer({
+        status: 503,
+        json: { error: 'the node is starting; try again in a moment', code: 'starting' },
+      })
     route(handlers, ex).then(answer, (cause: unknown) => {
       // A handler bug must not take the node down; the caller sees a 500 with one sentence.
       if (res.headersSent) res.destroy()

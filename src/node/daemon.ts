@@ -32,16 +32,49 @@ import { TransferService } from './transfer-service.js'
 
 /**
  * Why the node could not start; the CLI prints the message and exits non-zero: 5 when the
- * ledger on disk failed verification (`reason` 'ledger-corrupt'), 1 otherwise.
+ * ledger on disk failed verification (`reason` 'ledger-corrupt'), 8 when an address it must
+ * listen on cannot be bound ('listen'), 1 otherwise.
  */
 export class StartError extends Error {
   override name = 'StartError'
   constructor(
     message: string,
-    readonly reason: 'ledger-corrupt' | 'other' = 'other',
+    readonly reason: 'ledger-corrupt' | 'listen' | 'other' = 'other',
   ) {
     super(message)
   }
+}
+
+/** What an operator does when the data directory cannot be created or written. */
+const DATA_DIR_FIXES: Readonly<Record<string, string>> = {
+  EEXIST: 'a file (not a folder) has that name: remove it or point data_dir elsewhere',
+  ENOTDIR: 'a part of the path is a file, not a folder: point data_dir elsewhere',
+  EACCES: "the node's user may not write there: give it the folder (chown) or point data_dir elsewhere",
+  EROFS: 'the file system is read-only: point data_dir at a writable one',
+}
+
+/** What an operator does about a socket error when binding a listen address. */
+const LISTEN_FIXES: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the port is in use by another program (another fwmesh node?): stop it or choose another port',
+  EADDRNOTAVAIL: 'that address is not one of this machine: use one of its addresses, or 0.0.0.0',
+  EACCES: 'binding it needs privileges (ports below 1024): choose a port from 1024 up',
+}
+
+/** One sentence for a failure to listen on `address`: the error code and the fix. */
+export function listenFailure(address: string, cause: unknown): string {
+  const code = (cause as NodeJS.ErrnoException).code
+  const fix = code ? LISTEN_FIXES[code] : undefined
+  return `cannot listen on ${address} (${code ?? (cause as Error).message})${fix ? `: ${fix}` : ''}`
+}
+
+/**
+ * libp2p's error when a listen address fails lists each address and its error on lines of its
+ * own ("  /ip4/127.0.0.1/tcp/4001: Error: listen EADDRINUSE: ..."); this names the first.
+ */
+export function libp2pListenFailure(message: string): string {
+  const line = /^\s*(\/\S+): .*?\b(E[A-Z]+)\b/m.exec(message)
+  if (!line) return `cannot listen: ${message.split('\n')[0]}`
+  return listenFailure(line[1]!, { code: line[2] })
 }
 
 /**
@@ -76,7 +109,12 @@ export class Node {
     const log = options.log ?? makeLogger(config.log.level)
     const layout = dataLayout(config.dataDir)
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
-    await mkdir(layout.images, { recursive: true })
+      .then(() => mkdir(layout.images, { recursive: true }))
+      .catch((cause: NodeJS.ErrnoException) => {
+        throw new StartError(
+          `data_dir ${config.dataDir}: cannot use it as the node's data directory (${cause.code ?? cause.message}): ${DATA_DIR_FIXES[cause.code ?? ''] ?? 'check the path and its permissions'}`,
+        )
+      })
 
     const genesisText = await readFile(config.genesisPath, 'utf8').catch((cause: Error) => {
       throw new StartError(`cannot read the genesis file ${config.genesisPath}: ${cause.message}`)
@@ -105,6 +143,22 @@ export class Node {
     const bootstrap = parseBootstrapList(config.network.bootstrap)
     if (!bootstrap.ok) throw new StartError(`network.bootstrap: ${bootstrap.error}`)
 
+    // The API binds first, before the ledger opens or libp2p starts: a taken port stops the
+    // node before it has joined consensus or the mesh, not after (it answers 503 until ready).
+    const node: { current?: Node } = {}
+    const api = await startApi(
+      apiHandlers(() => node.current!),
+      config.api.host,
+      config.api.port,
+      { allowedHosts: config.api.allowedHosts, token, ready: () => node.current !== undefined },
+    ).catch((cause: unknown) => {
+      if (cause instanceof ApiStartError) throw new StartError(cause.message)
+      throw new StartError(
+        `api.listen: ${listenFailure(`${config.api.host}:${config.api.port}`, cause)}`,
+        'listen',
+      )
+    })
+
     // A follower's ledger is a copy it can pull again from any neighbour: it is not fsynced per
     // block. A power cut may lose its last blocks (LevelDB keeps what it has consistent, and the
     // store checks the chain on open); the node syncs them again on its next start. Fsyncing
@@ -113,6 +167,7 @@ export class Node {
     // swarm benchmark). Validators keep fsyncing: what they commit they have promised.
     const opened = await LedgerStore.open(layout.ledger, genesis, { durable: config.role === 'validator' })
     if (!opened.ok) {
+      await api.close()
       const e = opened.error
       // A block, a certificate or a state record that fails verification: never serve it.
       if (e.code === 'corrupt' || e.code === 'corrupt-state')
@@ -122,6 +177,9 @@ export class Node {
     const store = opened.value
 
     let host: Host | undefined
+    // What has started so far, stopped in reverse when a later step fails: a node that cannot
+    // start must exit, not keep half of itself running (consensus timers, transfers, the agent).
+    const started: Array<() => unknown> = [() => api.close()]
     try {
       host = await createHost({
         keys,
@@ -163,6 +221,8 @@ export class Node {
           log.child({ sub: 'pbft' }),
         )
         await channels.start()
+        const startedChannels = channels
+        started.push(() => startedChannels.stop())
         ledger = await LedgerDriver.validator({
           store,
           index: validatorIndex,
@@ -193,7 +253,10 @@ export class Node {
         },
         log.child({ sub: 'gossip' }),
       )
+      const startedLedger = ledger
+      started.push(() => startedLedger.stop())
       gossip.start()
+      started.push(() => gossip.stop())
       if (channels) ledger.on('committed', (block, cert) => void gossip.announceBlock(block, cert))
 
       // Pull from every peer we connect to: gossip alone can lose blocks (FACTS.md).
@@ -211,6 +274,7 @@ export class Node {
         memory,
       )
       await transfer.start()
+      started.push(() => transfer.stop())
       // A published image is seeded once its release commits, never before (image-import.ts).
       const committedManifests = new Set([...ledger.ledger.releases.entries()].map(([, r]) => r.manifest))
       await transfer.staging.restore((manifest) => committedManifests.has(manifest))
@@ -230,21 +294,8 @@ export class Node {
             maxChainAgeMs,
           })
         : null
+      if (agent) started.push(() => agent.stop())
 
-      const node: { current?: Node } = {}
-      const api = await startApi(
-        apiHandlers(() => node.current!),
-        config.api.host,
-        config.api.port,
-        {
-          allowedHosts: config.api.allowedHosts,
-          token,
-        },
-      ).catch((cause: unknown) => {
-        if (cause instanceof ApiStartError) throw new StartError(cause.message)
-        const why = (cause as NodeJS.ErrnoException).code ?? (cause as Error).message
-        throw new StartError(`the API cannot listen on ${config.api.host}:${config.api.port} (${why})`)
-      })
       node.current = new Node(
         config,
         keys,
@@ -261,6 +312,7 @@ export class Node {
         memory,
       )
       memory.start()
+      started.push(() => memory.stop())
       // Only now that every protocol and listener is in place: dial bootstrap and known peers.
       await host.connector.start()
       log.info(
@@ -277,8 +329,11 @@ export class Node {
       )
       return node.current
     } catch (cause) {
+      for (const stop of started.reverse()) await Promise.resolve(stop()).catch(() => {})
       await Promise.resolve(host?.stop()).catch(() => {})
       await store.close()
+      if (cause instanceof Error && cause.name === 'UnsupportedListenAddressesError')
+        throw new StartError(`network.listen: ${libp2pListenFailure(cause.message)}`, 'listen')
       throw cause
     }
   }
@@ -634,7 +689,7 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
           products: r.products,
           grantedAt: r.grantedAt,
         }))
-        .sort((a, b) => a.grantedAt - b.grantedAt || a.role.localeCompare(b.role)),
+        .sort((a, b) => a.grantedAt - b.grantedAt || (a.role < b.role ? -1 : a.role > b.role ? 1 : 0)),
     audit: async (index, key) => {
       if (!AUDIT_INDEXES.includes(index as AuditIndex))
         return notFound(`no audit index "${index}"; use ${AUDIT_INDEXES.join(', ')}`)

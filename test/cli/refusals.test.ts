@@ -89,7 +89,7 @@ describe('cli: refused releases, as a user sees them', () => {
 
   it('a release signed by a key without the publisher role: exit 4 with the reason, and in status', async () => {
     const r = await publish('1.1.0', keys.approver0!)
-    expect(r.code).toBe(4)
+    expect(r.code, r.stdout + r.stderr).toBe(4)
     expect(r.stderr).toMatch(/is not a publisher \(publish\.not-publisher\)/)
     expect(await rejectionCodes(validatorApi)).toContain('publish.not-publisher')
   })

@@ -21,7 +21,11 @@ export function registerNode(program: Command, output: () => Output): void {
         if (cause instanceof StartError)
           throw new CliError(
             cause.message,
-            cause.reason === 'ledger-corrupt' ? ExitCode.corrupt : ExitCode.userError,
+            cause.reason === 'ledger-corrupt'
+              ? ExitCode.corrupt
+              : cause.reason === 'listen'
+                ? ExitCode.listen
+                : ExitCode.userError,
           )
         throw cause
       }
