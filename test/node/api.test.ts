@@ -119,6 +119,19 @@ describe('node: local API, safe by default', () => {
   }
   const fresh = (): Calls => ({ names: [], imageBytes: 0 })
 
+  it('answers 503 starting, reaching no handler, until the node behind it is ready', async () => {
+    const calls = fresh()
+    let ready = false
+    const port = await start(calls, { ready: () => ready })
+    const early = await send(port, { path: '/v1/roles' })
+    expect(early.status).toBe(503)
+    expect(JSON.parse(early.body)).toMatchObject({ code: 'starting' })
+    expect(calls.names).toEqual([])
+    ready = true
+    expect((await send(port, { path: '/v1/roles' })).status).toBe(200)
+    expect(calls.names).toEqual(['roles'])
+  })
+
   it('answers a request whose Host names the bound address or localhost', async () => {
     const calls = fresh()
     const port = await start(calls)
