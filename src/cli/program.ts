@@ -4,6 +4,7 @@
  * stdout.
  */
 import { Command, CommanderError } from 'commander'
+import { registerConfig } from './commands/config.js'
 import { registerGenesis } from './commands/genesis.js'
 import { registerKeygen } from './commands/keygen.js'
 import { registerLedger } from './commands/ledger.js'
@@ -40,6 +41,7 @@ export function buildProgram(): { program: Command; json: () => boolean } {
   registerGenesis(program, output)
   registerLedger(program, output)
   registerNode(program, output)
+  registerConfig(program, output)
   registerRemote(program, output)
   registerRole(program, output)
   for (const command of program.commands) command.exitOverride()
