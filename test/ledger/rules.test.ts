@@ -41,7 +41,6 @@ function world() {
     hardware: ['rev-b'],
     imageSize: 100,
     imageSha256: HASH,
-    manifest: cidOf(1),
   })
   commit(release)
   commit(f.approve(release.id, chain.approvers[0]!))
@@ -53,7 +52,6 @@ function world() {
     hardware: ['rev-b'],
     imageSize: 100,
     imageSha256: HASH,
-    manifest: cidOf(2),
   })
   commit(revoked)
   commit(f.revoke(revoked.id, 'bricks rev-b boards'))
@@ -80,7 +78,6 @@ function publishFields(overrides: Record<string, unknown> = {}) {
     hardware: ['rev-b'],
     imageSize: 100,
     imageSha256: HASH,
-    manifest: cidOf(9),
     ...overrides,
   }
 }
@@ -401,7 +398,6 @@ describe('ledger: rules refuse at submit what every conforming device would refu
       hardware: ['rev-a'],
       imageSize: 4096,
       imageSha256: HASH,
-      manifest: cidOf('manifest'),
       ...overrides,
     }) as Parameters<TxFactory['publish']>[0]
   const digest32 = new Uint8Array(32).fill(5)
@@ -486,6 +482,7 @@ describe('ledger: a release whose manifest id is not its own fields’ is refuse
       imageSize: image.imageSize,
       imageSha256: image.imageSha256,
       chunkSize: image.chunkSize,
+      chunkHashesSha256: image.chunkHashesSha256,
       manifest: manifestCid(image),
       ...overrides,
     }) as Parameters<TxFactory['publish']>[0]
@@ -497,6 +494,7 @@ describe('ledger: a release whose manifest id is not its own fields’ is refuse
     ['the SHA-256 of another image', { imageSha256: other.imageSha256 }],
     ['the size of another image', { imageSize: other.imageSize }],
     ['another chunk size', { chunkSize: 2 * image.chunkSize }],
+    ['the chunk-hash digest of another image', { chunkHashesSha256: other.chunkHashesSha256 }],
   ]
   for (const [what, overrides] of mixes) {
     it(`refuses an image’s release with ${what} (publish.manifest-mismatch, naming both ids)`, () => {
