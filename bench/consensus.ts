@@ -13,7 +13,6 @@
  * Goal (issue 3): committedTxPerSec ≥ 60% of verifyLimitTxPerSec, p99CommitMs < 150.
  * Options: --seconds <s> per phase (default 5), --rate <tx/s> for the latency phase.
  */
-import { cidOf } from '../src/codec/cid.js'
 import { DEFAULT_CODEC_LIMITS, decode, encode } from '../src/consensus/messages.js'
 import { Replica } from '../src/consensus/replica.js'
 import type { Certificate } from '../src/ledger/certificate.js'
@@ -47,7 +46,6 @@ export function setUp(): Setup {
     hardware: ['rev-a'],
     imageSize: 64 * 1024 * 1024,
     imageSha256: new Uint8Array(32).fill(1),
-    manifest: cidOf('bench-manifest'),
   })
   const blocks = [builder.next([...f.bootstrap()]), builder.next([release])]
   const devices = Array.from({ length: DEVICES }, (_, i) => chain.key(`bench-device/${i}`))

@@ -10,7 +10,6 @@ import { createPublicKey, verify as nodeVerify } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { cidOf } from '../src/codec/cid.js'
 import { SigningDomain } from '../src/crypto/domains.js'
 import { signingBytes } from '../src/crypto/ed25519.js'
 import { decodeBlock } from '../src/ledger/block.js'
@@ -48,7 +47,6 @@ export async function main(_args: string[]): Promise<void> {
     hardware: ['a'],
     imageSize: 1 << 20,
     imageSha256: hash,
-    manifest: cidOf(1),
   })
   const setup = [
     builder.next(f.bootstrap()),

@@ -4,7 +4,6 @@
  * transactions in the same run. docs/hardening.md ("Ledger state at rest") quotes it. Prints
  * one line per figure; the best of 15 rounds each.
  */
-import { cidOf } from '../src/codec/cid.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../src/ledger/dev-chain.js'
 import { applyInPlace } from '../src/ledger/rules.js'
 import { verifyTxSignature } from '../src/ledger/tx.js'
@@ -19,7 +18,6 @@ const release = f.publish({
   hardware: ['a'],
   imageSize: 10,
   imageSha256: new Uint8Array(32),
-  manifest: cidOf(1),
 })
 builder.next(f.bootstrap())
 builder.next([release])

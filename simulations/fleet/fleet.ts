@@ -6,7 +6,7 @@ import {
 } from '../../src/agent/index.js'
 import { assert } from '../../src/codec/assert.js'
 import { utf8 } from '../../src/codec/bytes.js'
-import { type CID, cidOf, parseCid } from '../../src/codec/cid.js'
+import { type CID, parseCid } from '../../src/codec/cid.js'
 import { sha256 } from '../../src/codec/hash.js'
 import type { CertifiedBlock } from '../../src/consensus/messages.js'
 import { HAVE_UPDATE_INTERVAL_MS } from '../../src/constants.js'
@@ -256,7 +256,10 @@ class Fleet {
     const factory = new TxFactory(this.chain)
     const preloaded = this.history(factory)
     this.imageSha256 = sha256(utf8(`fleet-image/${options.seed}/${options.imageBytes}`))
-    const manifest = cidOf({ fleetImage: options.seed, size: options.imageBytes, chunk: options.chunkBytes })
+    // The simulated image has no chunk bytes; its chunk list's digest stands for one.
+    const chunkHashesSha256 = sha256(
+      utf8(`fleet-chunks/${options.seed}/${options.imageBytes}/${options.chunkBytes}`),
+    )
     const rollout: RolloutPlan = {
       start: this.t0 + PUBLISH_AFTER_MS,
       waves: options.waves ?? [{ percent: 100, afterMs: 0 }],
@@ -267,7 +270,7 @@ class Fleet {
       hardware: [HARDWARE],
       imageSize: options.imageBytes,
       imageSha256: this.imageSha256,
-      manifest,
+      chunkHashesSha256,
       chunkSize: options.chunkBytes,
       rollout,
     })

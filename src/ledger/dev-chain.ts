@@ -4,6 +4,7 @@ import { Prng } from '../prng.js'
 import type { Block } from './block.js'
 import { type Certificate, certify } from './certificate.js'
 import { type ChainParams, DEFAULT_CHAIN_PARAMS, type Genesis } from './genesis.js'
+import { manifestIdOf } from './manifest-id.js'
 import { LedgerState } from './state.js'
 import { type ReportStatus, type Role, type RolloutPlan, type SignedTx, signTx, type TxBody } from './tx.js'
 import { buildBlock } from './verify-block.js'
@@ -66,7 +67,13 @@ export interface PublishFields {
   readonly hardware: readonly string[]
   readonly imageSize: number
   readonly imageSha256: Uint8Array
-  readonly manifest: CID
+  /**
+   * The digest of the image's chunk hashes (manifest-id.ts); by default 32 zero bytes, for a
+   * release whose chunks no test fetches.
+   */
+  readonly chunkHashesSha256?: Uint8Array
+  /** By default the id the other fields make; another id is for tests of mix-and-match. */
+  readonly manifest?: CID
   readonly channel?: string
   readonly chunkSize?: number
   readonly rollout?: RolloutPlan
@@ -125,16 +132,20 @@ export class TxFactory {
   }
 
   publish(fields: PublishFields, by: KeyPair = this.chain.publisher): SignedTx {
+    const image = {
+      imageSize: fields.imageSize,
+      chunkSize: fields.chunkSize ?? 256 * 1024,
+      imageSha256: fields.imageSha256,
+      chunkHashesSha256: fields.chunkHashesSha256 ?? new Uint8Array(32),
+    }
     return this.sign(by, {
       type: 'release.publish',
       product: fields.product,
       channel: fields.channel ?? 'stable',
       version: fields.version,
       hardware: [...fields.hardware],
-      imageSize: fields.imageSize,
-      imageSha256: fields.imageSha256,
-      manifest: fields.manifest,
-      chunkSize: fields.chunkSize ?? 256 * 1024,
+      ...image,
+      manifest: fields.manifest ?? manifestIdOf(image),
       rollout: fields.rollout ?? { start: this.chain.genesis.time, waves: [{ percent: 100, afterMs: 0 }] },
       ...(fields.minFrom ? { minFrom: fields.minFrom } : {}),
     })

@@ -25,8 +25,7 @@ export type RejectionCode =
   | 'publish.too-large'
   | 'publish.bad-chunking'
   | 'publish.bad-manifest'
-  // Refused by the node a release is submitted to, when it holds the manifest (daemon.ts):
-  // the rules cannot see a manifest, only its CID.
+  // The manifest id is not the one the release's image fields make (manifest-id.ts).
   | 'publish.manifest-mismatch'
   | 'publish.bad-rollout'
   | 'approve.not-approver'

@@ -2,6 +2,7 @@ import { bytesEqual, toHex } from '../codec/bytes.js'
 import { cidToString, isDagCborSha256 } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
 import { MANIFEST_CHUNKS_MAX } from '../constants.js'
+import { manifestIdOf } from './manifest-id.js'
 import { type Rejection, reject } from './rejection.js'
 import { compareSemVer, parseSemVer } from './semver.js'
 import { approvalKey, type LedgerState, latestKey, type ReleaseRecord, roleKey } from './state.js'
@@ -197,11 +198,12 @@ const LOWEST_VERSION = parseSemVer('0.0.0-0')!
 
 /**
  * What a conforming device checks of a release's image fields before any byte is fetched
- * (src/transfer/manifest.ts, src/node/transfer-service.ts): a manifest CID it can check the
- * manifest's bytes against (CIDv1, dag-cbor, sha2-256), and an image that fits one manifest
- * (at most MANIFEST_CHUNKS_MAX chunks). The manifest itself is not on the ledger: that its
- * fields equal the release's is checked by the publisher's node before it submits, and by
- * every device before it downloads.
+ * (src/transfer/manifest.ts, src/node/transfer-service.ts): a manifest id it can check a
+ * manifest's header against (CIDv1, dag-cbor, sha2-256), an image that fits one manifest (at
+ * most MANIFEST_CHUNKS_MAX chunks), and a manifest whose header is the release's image fields.
+ * The manifest is not on the ledger, but its id is derived from those fields (manifest-id.ts):
+ * the id a release names must be the one its fields make, so a release never pairs one image's
+ * manifest with another image's fields (mix-and-match).
  */
 function checkImageFields(body: TxOf<'release.publish'>, imageBytesMax: number): Rejection | undefined {
   if (!isDagCborSha256(body.manifest)) {
@@ -222,6 +224,13 @@ function checkImageFields(body: TxOf<'release.publish'>, imageBytesMax: number):
     return reject(
       'publish.bad-chunking',
       `${body.imageSize} bytes in chunks of ${body.chunkSize} is ${chunkCount} chunks, over the ${MANIFEST_CHUNKS_MAX} a manifest may list: use chunks of at least ${Math.ceil(body.imageSize / MANIFEST_CHUNKS_MAX)} bytes`,
+    )
+  }
+  const derived = manifestIdOf(body)
+  if (!derived.equals(body.manifest)) {
+    return reject(
+      'publish.manifest-mismatch',
+      `the release names manifest ${cidToString(body.manifest)}, but its image size, chunk size, image SHA-256 and chunk-hash digest make manifest ${cidToString(derived)}: the release's fields are not its manifest's`,
     )
   }
   return undefined

@@ -43,7 +43,7 @@ export interface ReleaseRecord {
   readonly hardware: readonly string[]
   readonly imageSize: number
   readonly imageSha256: Uint8Array
-  /** The manifest's CID, as a string. */
+  /** The manifest id (the CID of its header, which the image fields make: manifest-id.ts), as a string. */
   readonly manifest: string
   readonly chunkSize: number
   readonly rollout: RolloutPlan

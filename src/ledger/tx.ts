@@ -86,8 +86,11 @@ export const txBody = tagged({
       hardware: array(name, RELEASE_HARDWARE_MAX),
       imageSize: uint(IMAGE_BYTES_MAX, 1),
       imageSha256: sha256Digest,
+      // The manifest id is derived from the four image fields (manifest-id.ts); the rules
+      // refuse a release whose id is not the one its fields make.
       manifest: cid,
       chunkSize: uint(CHUNK_BYTES_MAX, CHUNK_BYTES_MIN),
+      chunkHashesSha256: sha256Digest,
       rollout: rolloutPlan,
     },
     { minFrom: version },

@@ -8,11 +8,10 @@ import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
 import { readKeyFile, writeKeyFile } from '../crypto/key-store.js'
 import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
-import { type Rejection, reject } from '../ledger/rejection.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { type AuditIndex, LedgerStore } from '../ledger/store.js'
 import { decodeTx, type SignedTx, type TxOf } from '../ledger/tx.js'
-import { checkManifestMatchesRelease, chunkingFault } from '../transfer/manifest.js'
+import { chunkingFault } from '../transfer/manifest.js'
 import { AgentDriver } from './agent-driver.js'
 import { type ApiResult, ApiStartError, type NodeApiHandlers, prometheus, startApi } from './api.js'
 import type { ChunkTraffic } from './chunk-links.js'
@@ -446,23 +445,6 @@ export class Node {
   }
 }
 
-/**
- * The ledger cannot see a manifest, only its CID. When this node holds it (the publisher's
- * node seeds the image before it submits), a release whose fields describe another image than
- * its manifest is refused here: every device would refuse it after its approval.
- */
-function mixedManifest(transfer: TransferService, tx: SignedTx): Rejection | undefined {
-  if (tx.body.type !== 'release.publish') return undefined
-  const manifest = transfer.heldManifest(cidToString(tx.body.manifest))
-  if (!manifest) return undefined
-  const matches = checkManifestMatchesRelease(manifest, tx.body)
-  if (matches.ok) return undefined
-  return reject(
-    'publish.manifest-mismatch',
-    `the release does not describe the image of its manifest (${matches.error.field}): ${matches.error.message}`,
-  )
-}
-
 /** Gossip messages by topic and verdict, and the bytes of blocks held ahead of the head. */
 function gossipMetrics(gossip: Gossip, ledger: LedgerDriver): Parameters<typeof prometheus>[0] {
   const out: Array<Parameters<typeof prometheus>[0][number]> = []
@@ -631,8 +613,6 @@ function stageFailure(staged: Extract<StageResult, { ok: false }>): ApiResult<ne
  * a follower reaches them by gossip.
  */
 async function submitAndWait(n: Node, tx: SignedTx, waitMs: number): Promise<TxOutcome> {
-  const mixed = mixedManifest(n.transfer, tx)
-  if (mixed) return { status: 'rejected', rejection: mixed }
   const outcome = n.ledger.submit(tx, 'local')
   if (outcome.status === 'rejected') return outcome
   if (outcome.status === 'pending' && !n.ledger.isValidator) await n.gossip.publishTx(tx)

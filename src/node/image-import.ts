@@ -1,6 +1,6 @@
 import { open, unlink } from 'node:fs/promises'
 import { bytesEqual, toHex } from '../codec/bytes.js'
-import { type CID, cidOfEncoded, cidToString } from '../codec/cid.js'
+import { type CID, cidToString } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
 import type { ChunkedImage } from '../transfer/image-store.js'
 import {
@@ -9,6 +9,7 @@ import {
   encodeManifest,
   ManifestBuilder,
   type ManifestLimits,
+  manifestCid,
 } from '../transfer/manifest.js'
 
 /**
@@ -93,7 +94,7 @@ export async function importImage(
     if (filled > 0) await flush()
     const manifest = builder.finish()
     const encoded = encodeManifest(manifest)
-    const cid = cidOfEncoded(encoded)
+    const cid = manifestCid(manifest)
     if (!bytesEqual(manifest.imageSha256, expected.imageSha256))
       return err({
         code: 'mismatch',

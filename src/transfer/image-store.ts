@@ -5,7 +5,7 @@
  * its canonical encoding and its CID.
  */
 import { type FileHandle, open } from 'node:fs/promises'
-import { type CID, cidOfEncoded } from '../codec/cid.js'
+import type { CID } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
 import { CHUNK_BYTES_DEFAULT } from '../constants.js'
 import { readBlocks } from './chunk-store.js'
@@ -16,6 +16,7 @@ import {
   type Manifest,
   ManifestBuilder,
   type ManifestLimits,
+  manifestCid,
 } from './manifest.js'
 
 export interface ChunkedImage {
@@ -69,7 +70,7 @@ export async function chunkImageFile(
     }
     const manifest = builder.finish()
     const encoded = encodeManifest(manifest)
-    return ok({ manifest, encoded, cid: cidOfEncoded(encoded) })
+    return ok({ manifest, encoded, cid: manifestCid(manifest) })
   } catch (cause) {
     return err({ code: 'io', message: cause instanceof Error ? cause.message : String(cause) })
   } finally {

@@ -1,15 +1,18 @@
 /**
  * The manifest of a firmware image: its size, the chunk size, the SHA-256 of every chunk and of
- * the whole image. It is a DAG-CBOR record; its CID goes into the release record next to
- * `imageSize`, `imageSha256` and `chunkSize` (the same names here), so a device that trusts the
- * ledger can check any manifest it is handed, then any chunk against the manifest.
+ * the whole image. It is a DAG-CBOR record, a header (src/ledger/manifest-id.ts) and the chunk
+ * hashes the header commits by their SHA-256. Its id, the CID of the header, goes into the
+ * release record next to `imageSize`, `imageSha256` and `chunkSize` (the same names here), and
+ * the ledger refuses a release whose id is not the one those fields make. A device that trusts
+ * the ledger checks any manifest it is handed against the id (header, then chunk list), then
+ * any chunk against the manifest.
  *
  * Pure: hashing goes through src/codec (node:crypto), files are read in image-store.ts.
  */
 import { assert } from '../codec/assert.js'
 import { bytesEqual } from '../codec/bytes.js'
 import { type DecodeError, decodeCbor, encodeCbor } from '../codec/cbor.js'
-import { type CID, cidOfEncoded } from '../codec/cid.js'
+import { type CID, cidToString } from '../codec/cid.js'
 import { sha256, sha256Stream } from '../codec/hash.js'
 import { err, ok, type Result } from '../codec/result.js'
 import { bytes, literal, struct, uint } from '../codec/schema.js'
@@ -20,16 +23,21 @@ import {
   MANIFEST_BYTES_MAX,
   MANIFEST_CHUNKS_MAX,
 } from '../constants.js'
+import {
+  chunkHashesDigest,
+  MANIFEST_TYPE,
+  MANIFEST_VERSION,
+  type ManifestHeader,
+  manifestIdOf,
+} from '../ledger/manifest-id.js'
 
 export const SHA256_BYTES = 32
 
-/** The record whose CID a release commits. `chunkHashes` is the chunks' SHA-256 digests, concatenated. */
-export interface Manifest {
-  readonly type: 'fwmesh.manifest'
-  readonly version: 1
-  readonly imageSize: number
-  readonly chunkSize: number
-  readonly imageSha256: Uint8Array
+/**
+ * What peers exchange: the header whose CID a release commits, and `chunkHashes`, the chunks'
+ * SHA-256 digests concatenated, whose SHA-256 is the header's `chunkHashesSha256`.
+ */
+export interface Manifest extends ManifestHeader {
   readonly chunkHashes: Uint8Array
 }
 
@@ -53,6 +61,9 @@ export type ManifestError =
   | DecodeError
   | { readonly code: 'too-many-chunks'; readonly path: string; readonly message: string }
   | { readonly code: 'chunk-count-mismatch'; readonly path: string; readonly message: string }
+  /** The chunk list is not the one the header commits. */
+  | { readonly code: 'chunk-hashes-mismatch'; readonly path: string; readonly message: string }
+  /** The header is not the one the release's manifest id names. */
   | { readonly code: 'cid-mismatch'; readonly path: string; readonly message: string }
 
 /** The verdict on one chunk's bytes, the scheduler's input (it never hashes). */
@@ -175,11 +186,12 @@ export class ManifestBuilder {
       chunkHashes.set(h, i * SHA256_BYTES)
     })
     return {
-      type: 'fwmesh.manifest',
-      version: 1,
+      type: MANIFEST_TYPE,
+      version: MANIFEST_VERSION,
       imageSize: this.size,
       chunkSize: this.chunkSize,
       imageSha256: this.whole.digest(),
+      chunkHashesSha256: chunkHashesDigest(chunkHashes),
       chunkHashes,
     }
   }
@@ -194,7 +206,7 @@ export function manifestOfBytes(image: Uint8Array, chunkSize: number, limits?: M
   return builder.finish()
 }
 
-/** The canonical DAG-CBOR encoding of a manifest. */
+/** The canonical DAG-CBOR encoding of a manifest, header and chunk list: what peers exchange. */
 export function encodeManifest(manifest: Manifest): Uint8Array {
   return encodeCbor({
     type: manifest.type,
@@ -202,31 +214,35 @@ export function encodeManifest(manifest: Manifest): Uint8Array {
     imageSize: manifest.imageSize,
     chunkSize: manifest.chunkSize,
     imageSha256: manifest.imageSha256,
+    chunkHashesSha256: manifest.chunkHashesSha256,
     chunkHashes: manifest.chunkHashes,
   })
 }
 
-/** The CID a release record commits: `cidOfEncoded(encodeManifest(manifest))`. */
+/** The id a release commits: the CID of the manifest's header (src/ledger/manifest-id.ts). */
 export function manifestCid(manifest: Manifest): CID {
-  return cidOfEncoded(encodeManifest(manifest))
+  return manifestIdOf(manifest)
 }
 
 function manifestSchema(limits: ManifestLimits) {
   return struct({
-    type: literal('fwmesh.manifest'),
-    version: uint(1, 1),
+    type: literal(MANIFEST_TYPE),
+    version: uint(MANIFEST_VERSION, MANIFEST_VERSION),
     imageSize: uint(limits.imageBytesMax, 1),
     chunkSize: uint(limits.chunkBytesMax, limits.chunkBytesMin),
     imageSha256: bytes(SHA256_BYTES),
+    chunkHashesSha256: bytes(SHA256_BYTES),
     chunkHashes: bytes({ min: SHA256_BYTES, max: limits.chunksMax * SHA256_BYTES }),
   })
 }
 
 /**
  * Decodes a manifest that came from a peer or a file. Refuses more than `MANIFEST_BYTES_MAX`
- * bytes before parsing, non-canonical encodings (the CID is the hash of the bytes), sizes out of
- * bounds, and a hash list whose length is not `ceil(imageSize / chunkSize)` hashes. With
- * `expectedCid` (from the release record) the bytes must also hash to it.
+ * bytes before parsing, non-canonical encodings (one manifest, one encoding), sizes out of
+ * bounds, a hash list whose length is not `ceil(imageSize / chunkSize)` hashes, and a hash list
+ * whose SHA-256 is not the header's `chunkHashesSha256`. With `expectedCid` (the release's
+ * manifest id) the header's CID must also be it; it is checked before the hash list is hashed,
+ * so a manifest of another release costs a hash of a few hundred bytes, not of 2 MiB.
  */
 export function decodeManifest(
   encoded: Uint8Array,
@@ -254,48 +270,31 @@ export function decodeManifest(
       message: `${m.chunkHashes.byteLength / SHA256_BYTES} hashes for ${count} chunks`,
     })
   }
-  if (options.expectedCid && !cidOfEncoded(encoded).equals(options.expectedCid)) {
-    return err({ code: 'cid-mismatch', path: '', message: `the bytes do not hash to ${options.expectedCid}` })
+  if (options.expectedCid) {
+    const id = manifestIdOf(m)
+    if (!id.equals(options.expectedCid)) {
+      return err({
+        code: 'cid-mismatch',
+        path: '',
+        message: `the manifest's header has id ${cidToString(id)}, not the release's ${cidToString(options.expectedCid)}`,
+      })
+    }
+  }
+  if (!bytesEqual(chunkHashesDigest(m.chunkHashes), m.chunkHashesSha256)) {
+    return err({
+      code: 'chunk-hashes-mismatch',
+      path: 'chunkHashes',
+      message: 'the chunk hashes are not the ones the header commits (their SHA-256 differs)',
+    })
   }
   return ok({
-    type: 'fwmesh.manifest',
-    version: 1,
+    type: MANIFEST_TYPE,
+    version: MANIFEST_VERSION,
     imageSize: m.imageSize,
     chunkSize: m.chunkSize,
     // Copies, so a manifest never pins a large decode buffer.
     imageSha256: new Uint8Array(m.imageSha256),
+    chunkHashesSha256: new Uint8Array(m.chunkHashesSha256),
     chunkHashes: new Uint8Array(m.chunkHashes),
   })
-}
-
-/** The fields of a release record that a manifest must agree with. */
-export interface ReleaseImageFields {
-  readonly imageSize: number
-  readonly imageSha256: Uint8Array
-  readonly chunkSize: number
-}
-
-export type ReleaseMismatch = {
-  readonly code: 'release-mismatch'
-  readonly field: string
-  readonly message: string
-}
-
-/** Checks that a manifest describes the image a release record committed. */
-export function checkManifestMatchesRelease(
-  manifest: Manifest,
-  release: ReleaseImageFields,
-): Result<Manifest, ReleaseMismatch> {
-  if (manifest.imageSize !== release.imageSize) {
-    const message = `the manifest says ${manifest.imageSize} bytes, the release ${release.imageSize}`
-    return err({ code: 'release-mismatch', field: 'imageSize', message })
-  }
-  if (manifest.chunkSize !== release.chunkSize) {
-    const message = `the manifest says chunks of ${manifest.chunkSize}, the release ${release.chunkSize}`
-    return err({ code: 'release-mismatch', field: 'chunkSize', message })
-  }
-  if (!bytesEqual(manifest.imageSha256, release.imageSha256)) {
-    return err({ code: 'release-mismatch', field: 'imageSha256', message: 'the image hashes differ' })
-  }
-  return ok(manifest)
 }

@@ -9,7 +9,7 @@ import {
   type MaintenanceWindow,
 } from '../../src/agent/index.js'
 import { utf8 } from '../../src/codec/bytes.js'
-import { cidOf, parseCid } from '../../src/codec/cid.js'
+import { parseCid } from '../../src/codec/cid.js'
 import { sha256 } from '../../src/codec/hash.js'
 import type { KeyPair } from '../../src/crypto/ed25519.js'
 import { type DevChain, makeDevChain, type PublishFields, TxFactory } from '../../src/ledger/dev-chain.js'
@@ -76,7 +76,8 @@ export class World {
       hardware: options.hardware ?? ['rev-b'],
       imageSize: 4096,
       imageSha256: imageHash(options.version),
-      manifest: cidOf(`manifest ${options.version}`),
+      // A manifest of its own per release, as images of different versions have.
+      chunkHashesSha256: sha256(utf8(`chunks of ${options.version}`)),
       rollout: options.rollout ?? { start: T0, waves: [{ percent: 100, afterMs: 0 }] },
       ...(options.minFrom ? { minFrom: options.minFrom } : {}),
     }

@@ -44,6 +44,7 @@ const publish = f.publish({
   hardware: ['rev-a', 'rev-b'],
   imageSize: manifest.imageSize,
   imageSha256: manifest.imageSha256,
+  chunkHashesSha256: manifest.chunkHashesSha256,
   manifest: mcid,
   chunkSize: manifest.chunkSize,
   minFrom: '1.0.0',
@@ -61,6 +62,7 @@ const republish = f.publish({
   hardware: ['rev-a'],
   imageSize: manifest.imageSize,
   imageSha256: manifest.imageSha256,
+  chunkHashesSha256: manifest.chunkHashesSha256,
   manifest: mcid,
   chunkSize: manifest.chunkSize,
 })

@@ -23,7 +23,13 @@ fuzz({
   name: 'manifests',
   corpus: manifests,
   run: (input) => decodeManifest(input),
-  verdict: (r) => decodeResultVerdict(r, ['too-many-chunks', 'chunk-count-mismatch', 'cid-mismatch']),
+  verdict: (r) =>
+    decodeResultVerdict(r, [
+      'too-many-chunks',
+      'chunk-count-mismatch',
+      'chunk-hashes-mismatch',
+      'cid-mismatch',
+    ]),
 })
 
 /** A stream as FrameReader sees one: `message` events, then the remote closing its side. */

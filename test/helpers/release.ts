@@ -48,6 +48,7 @@ export function publishTx(
       hardware: options.hardware ?? ['rev-a'],
       imageSize: image.manifest.imageSize,
       imageSha256: image.manifest.imageSha256,
+      chunkHashesSha256: image.manifest.chunkHashesSha256,
       manifest: image.cid,
       chunkSize: image.manifest.chunkSize,
     },

@@ -10,10 +10,13 @@
  *   hardware model, registered as such or not, running the release's min-from version (or the
  *   lowest version there is), in the first rollout bucket, once its wave has opened;
  * - the agent's persisted state holding it as a target (src/agent/state.ts);
- * - the node's parsing of the manifest id (parseCid), and that id being of the form the bytes
- *   of a fetched manifest are checked against (cidOfEncoded, as decodeManifest does);
- * - a manifest with the record's image fields decoding within the device's manifest limits
- *   and matching the record (decodeManifest, checkManifestMatchesRelease).
+ * - the node's parsing of the manifest id (parseCid);
+ * - a manifest with the record's image fields and a chunk list of the committed digest decoding
+ *   within the device's manifest limits, its header's CID being the record's manifest id
+ *   (decodeManifest with the expected id).
+ *
+ * Manifest ids are drawn as the id the fields make (mostly), the id of other fields
+ * (mix-and-match) and ids of every CID form.
  */
 import fc from 'fast-check'
 import * as Digest from 'multiformats/hashes/digest'
@@ -21,7 +24,8 @@ import { describe, expect, it } from 'vitest'
 import { type DeviceProfile, releaseEligibility } from '../../src/agent/eligibility.js'
 import { waveOpensAt } from '../../src/agent/rollout.js'
 import { decodeAgentState, encodeAgentState, initialAgentState } from '../../src/agent/state.js'
-import { CID, cidOfEncoded, parseCid } from '../../src/codec/cid.js'
+import { CID, parseCid } from '../../src/codec/cid.js'
+import { sha256 } from '../../src/codec/hash.js'
 import {
   CHUNK_BYTES_MAX,
   CHUNK_BYTES_MIN,
@@ -29,17 +33,12 @@ import {
   MANIFEST_CHUNKS_MAX,
 } from '../../src/constants.js'
 import { makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
+import { manifestHeaderOf, manifestIdOf } from '../../src/ledger/manifest-id.js'
 import { apply } from '../../src/ledger/rules.js'
 import { parseSemVer } from '../../src/ledger/semver.js'
 import { LedgerState, type ReleaseRecord } from '../../src/ledger/state.js'
 import { signTx, type TxBody } from '../../src/ledger/tx.js'
-import {
-  checkManifestMatchesRelease,
-  decodeManifest,
-  encodeManifest,
-  type Manifest,
-  SHA256_BYTES,
-} from '../../src/transfer/manifest.js'
+import { decodeManifest, encodeManifest, type Manifest, SHA256_BYTES } from '../../src/transfer/manifest.js'
 
 const chain = makeDevChain({ seed: 'release-conformance' })
 const f = new TxFactory(chain)
@@ -60,8 +59,19 @@ function published(product: string, version: string) {
     hardware: ['rev-a'],
     imageSize: 1000,
     imageSha256: new Uint8Array(32),
-    manifest: cidOfEncoded(new Uint8Array([0xa0])),
   }
+}
+
+/** A chunk list a device can be handed for `chunks` chunks (all zero hashes: no chunk is fetched). */
+const chunkLists = new Map<number, { hashes: Uint8Array; digest: Uint8Array }>()
+function chunkList(chunks: number) {
+  let list = chunkLists.get(chunks)
+  if (!list) {
+    const hashes = new Uint8Array(chunks * SHA256_BYTES)
+    list = { hashes, digest: sha256(hashes) }
+    chunkLists.set(chunks, list)
+  }
+  return list
 }
 
 const semver = fc
@@ -93,8 +103,11 @@ const version = fc.oneof(
 )
 const digestOf = (code: number, size: number) =>
   fc.uint8Array({ minLength: size, maxLength: size }).map((d) => Digest.create(code, d))
+/** The manifest id a publish names: `derived` is replaced by the id its fields make. */
 const manifestId = fc.oneof(
-  { weight: 25, arbitrary: digestOf(0x12, 32).map((d) => CID.createV1(0x71, d)) },
+  { weight: 25, arbitrary: fc.constant('derived' as const) },
+  { weight: 2, arbitrary: fc.constant('other-fields' as const) },
+  { weight: 2, arbitrary: digestOf(0x12, 32).map((d) => CID.createV1(0x71, d)) },
   { weight: 1, arbitrary: digestOf(0x12, 32).map((d) => CID.createV1(0x55, d)) },
   { weight: 1, arbitrary: digestOf(0x12, 32).map((d) => CID.createV0(d as Digest.Digest<0x12, 32>)) },
   { weight: 1, arbitrary: digestOf(0x13, 64).map((d) => CID.createV1(0x71, d)) },
@@ -118,7 +131,7 @@ function ordered(list: { percent: number; afterMs: number }[]) {
   const offsets = list.map((w) => w.afterMs).sort((a, b) => a - b)
   return list.map((_, i) => ({ percent: percents[i]!, afterMs: offsets[i]! }))
 }
-const publishBody = fc.record({
+const publishDraft = fc.record({
   product: fc.constantFrom('gw', 'cam'),
   channel: fc.constantFrom('stable', 'beta'),
   version,
@@ -142,6 +155,20 @@ const publishBody = fc.record({
     waves: fc.oneof({ weight: 6, arbitrary: waves.map(ordered) }, { weight: 1, arbitrary: waves }),
   }),
 })
+/** A publish body: the chunk-hash digest of a list a device can be handed, and its manifest id. */
+const publishBody = publishDraft.map(({ manifest, ...fields }) => {
+  const chunks = Math.ceil(fields.imageSize / fields.chunkSize)
+  const chunkHashesSha256 =
+    chunks <= MANIFEST_CHUNKS_MAX ? chunkList(chunks).digest : new Uint8Array(32).fill(7)
+  const image = { ...fields, chunkHashesSha256 }
+  const id =
+    manifest === 'derived'
+      ? manifestIdOf(image)
+      : manifest === 'other-fields'
+        ? manifestIdOf({ ...image, imageSize: image.imageSize + 1 })
+        : manifest
+  return { ...image, manifest: id }
+})
 
 type Body = typeof publishBody extends fc.Arbitrary<infer T> ? T : never
 
@@ -151,33 +178,20 @@ function deviceRefusal(
   hardwareIndex: number,
   registered: boolean,
 ): string | undefined {
-  // The node parses the manifest id, and decodeManifest compares it with cidOfEncoded(bytes).
+  // The node parses the manifest id.
   const manifestId = parseCid(record.manifest)
   if (!manifestId) return 'the node cannot parse the manifest id'
-  const form = cidOfEncoded(new Uint8Array([0xa0]))
-  if (
-    manifestId.version !== form.version ||
-    manifestId.code !== form.code ||
-    manifestId.multihash.code !== form.multihash.code ||
-    manifestId.multihash.size !== form.multihash.size
-  ) {
-    return 'no manifest bytes can hash to the manifest id'
-  }
-  // A manifest of the record's image fields decodes within the device's limits and matches.
+  // A manifest of the record's image fields and a chunk list of the committed digest decodes
+  // within the device's limits, and its header is the one the manifest id names.
   const chunks = Math.ceil(record.imageSize / record.chunkSize)
   if (chunks > MANIFEST_CHUNKS_MAX) return 'too many chunks for a manifest'
+  const list = chunkList(chunks)
   const manifest: Manifest = {
-    type: 'fwmesh.manifest',
-    version: 1,
-    imageSize: record.imageSize,
-    chunkSize: record.chunkSize,
-    imageSha256: record.imageSha256,
-    chunkHashes: new Uint8Array(chunks * SHA256_BYTES),
+    ...manifestHeaderOf({ ...record, chunkHashesSha256: list.digest }),
+    chunkHashes: list.hashes,
   }
-  const decoded = decodeManifest(encodeManifest(manifest))
+  const decoded = decodeManifest(encodeManifest(manifest), { expectedCid: manifestId })
   if (!decoded.ok) return `the device refuses the manifest: ${decoded.error.message}`
-  const matches = checkManifestMatchesRelease(decoded.value, record)
-  if (!matches.ok) return `the manifest does not match the record: ${matches.error.message}`
   // The agent holds it as its target in the state it persists.
   const target = {
     ...initialAgentState('0.0.0'),

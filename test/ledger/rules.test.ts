@@ -7,6 +7,8 @@ import type { RejectionCode } from '../../src/ledger/rejection.js'
 import { apply } from '../../src/ledger/rules.js'
 import { isInstallable, LedgerState } from '../../src/ledger/state.js'
 import { assembleTx, type SignedTx, signTx, type TxBody } from '../../src/ledger/tx.js'
+import { Prng } from '../../src/prng.js'
+import { manifestCid, manifestOfBytes } from '../../src/transfer/manifest.js'
 
 const HASH = new Uint8Array(32).fill(3)
 const OTHER_HASH = new Uint8Array(32).fill(4)
@@ -39,7 +41,6 @@ function world() {
     hardware: ['rev-b'],
     imageSize: 100,
     imageSha256: HASH,
-    manifest: cidOf(1),
   })
   commit(release)
   commit(f.approve(release.id, chain.approvers[0]!))
@@ -51,7 +52,6 @@ function world() {
     hardware: ['rev-b'],
     imageSize: 100,
     imageSha256: HASH,
-    manifest: cidOf(2),
   })
   commit(revoked)
   commit(f.revoke(revoked.id, 'bricks rev-b boards'))
@@ -78,7 +78,6 @@ function publishFields(overrides: Record<string, unknown> = {}) {
     hardware: ['rev-b'],
     imageSize: 100,
     imageSha256: HASH,
-    manifest: cidOf(9),
     ...overrides,
   }
 }
@@ -399,7 +398,6 @@ describe('ledger: rules refuse at submit what every conforming device would refu
       hardware: ['rev-a'],
       imageSize: 4096,
       imageSha256: HASH,
-      manifest: cidOf('manifest'),
       ...overrides,
     }) as Parameters<TxFactory['publish']>[0]
   const digest32 = new Uint8Array(32).fill(5)
@@ -461,5 +459,53 @@ describe('ledger: rules refuse at submit what every conforming device would refu
       const result = apply(state, f.publish(publish), { height: 2, time: chain.genesis.time })
       expect(result.ok ? 'accepted' : result.error.message).toBe('accepted')
     }
+  })
+})
+
+describe('ledger: a release whose manifest id is not its own fields’ is refused (mix-and-match)', () => {
+  const chain = makeDevChain({ seed: 'rules-mix' })
+  const f = new TxFactory(chain)
+  let state = new LedgerState(chain.genesis)
+  for (const tx of f.bootstrap()) {
+    const r = apply(state, tx, { height: 1, time: chain.genesis.time })
+    if (!r.ok) throw new Error(r.error.message)
+    state = r.value
+  }
+  const image = manifestOfBytes(Prng.fromSeed('mix-a').bytes(3 * CHUNK_BYTES_MIN + 5), CHUNK_BYTES_MIN)
+  const other = manifestOfBytes(Prng.fromSeed('mix-b').bytes(2 * CHUNK_BYTES_MIN), CHUNK_BYTES_MIN)
+  /** The release of `image`: its own fields and its own manifest id, then `overrides`. */
+  const release = (overrides: Record<string, unknown> = {}) =>
+    ({
+      product: 'gw',
+      version: '1.0.0',
+      hardware: ['rev-a'],
+      imageSize: image.imageSize,
+      imageSha256: image.imageSha256,
+      chunkSize: image.chunkSize,
+      chunkHashesSha256: image.chunkHashesSha256,
+      manifest: manifestCid(image),
+      ...overrides,
+    }) as Parameters<TxFactory['publish']>[0]
+  const submit = (fields: Parameters<TxFactory['publish']>[0]) =>
+    apply(state, f.publish(fields), { height: 2, time: chain.genesis.time })
+
+  const mixes: Array<[string, Record<string, unknown>]> = [
+    ['the manifest id of another image', { manifest: manifestCid(other) }],
+    ['the SHA-256 of another image', { imageSha256: other.imageSha256 }],
+    ['the size of another image', { imageSize: other.imageSize }],
+    ['another chunk size', { chunkSize: 2 * image.chunkSize }],
+    ['the chunk-hash digest of another image', { chunkHashesSha256: other.chunkHashesSha256 }],
+  ]
+  for (const [what, overrides] of mixes) {
+    it(`refuses an image’s release with ${what} (publish.manifest-mismatch, naming both ids)`, () => {
+      const result = submit(release(overrides))
+      expect(result.ok ? 'accepted' : result.error.code).toBe('publish.manifest-mismatch')
+      if (!result.ok) expect(result.error.message).toContain(String(release(overrides).manifest))
+    })
+  }
+
+  it('accepts the release whose manifest id is that of its own fields', () => {
+    const result = submit(release())
+    expect(result.ok ? 'accepted' : result.error.message).toBe('accepted')
   })
 })

@@ -2,7 +2,6 @@ import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/codec/bytes.js'
 import { encodeCbor } from '../../src/codec/cbor.js'
-import { cidOf } from '../../src/codec/cid.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { LedgerStore } from '../../src/ledger/store.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -19,7 +18,6 @@ async function populatedStore(dir: string) {
     hardware: ['rev-a'],
     imageSize: 1000,
     imageSha256: new Uint8Array(32).fill(3),
-    manifest: cidOf({ m: 1 }),
   })
   const opened = await LedgerStore.open(dir, chain.genesis, { durable: false })
   if (!opened.ok) throw new Error(opened.error.message)

@@ -1,4 +1,5 @@
-import { cidOf } from '../../src/codec/cid.js'
+import { utf8 } from '../../src/codec/bytes.js'
+import { sha256 } from '../../src/codec/hash.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 
 /**
@@ -17,7 +18,7 @@ export function killTestChain(seed: number, blockCount = 400) {
     hardware: ['rev-a'],
     imageSize: 1 << 20,
     imageSha256: hash,
-    manifest: cidOf({ seed }),
+    chunkHashesSha256: sha256(utf8(`chunks of ${seed}`)),
   })
   const blocks = [
     builder.next(f.bootstrap()),

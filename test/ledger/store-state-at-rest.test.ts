@@ -4,7 +4,6 @@ import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/codec/bytes.js'
 import { decodeCbor, encodeCbor } from '../../src/codec/cbor.js'
-import { cidOf } from '../../src/codec/cid.js'
 import { DevBlockBuilder, type DevChain, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { LedgerStore } from '../../src/ledger/store.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -30,7 +29,6 @@ async function writeLedger(dir: string, c: DevChain = chain): Promise<{ height: 
     hardware: ['rev-a'],
     imageSize: 10,
     imageSha256: new Uint8Array(32).fill(7),
-    manifest: cidOf('m'),
   })
   const opened = await LedgerStore.open(dir, c.genesis)
   if (!opened.ok) throw new Error(opened.error.message)

@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/codec/bytes.js'
-import { cidOf } from '../../src/codec/cid.js'
 import { makeBlock } from '../../src/ledger/block.js'
 import { certify } from '../../src/ledger/certificate.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
@@ -46,7 +45,6 @@ describe('ledger: store', () => {
         hardware: ['a'],
         imageSize: 10,
         imageSha256: hash,
-        manifest: cidOf(1),
       })
       const first = [
         builder.next(f.bootstrap()),
@@ -325,7 +323,6 @@ describe('ledger: audit queries', () => {
         hardware: ['a'],
         imageSize: 5,
         imageSha256: hash,
-        manifest: cidOf(1),
       })
       const v2 = f.publish({
         product: 'gw',
@@ -333,7 +330,6 @@ describe('ledger: audit queries', () => {
         hardware: ['a'],
         imageSize: 5,
         imageSha256: hash,
-        manifest: cidOf(2),
       })
       const [a0, a1] = chain.approvers as [(typeof chain.approvers)[0], (typeof chain.approvers)[0]]
       const blocks = [

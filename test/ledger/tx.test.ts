@@ -1,7 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { encodeCbor } from '../../src/codec/cbor.js'
-import { cidOf } from '../../src/codec/cid.js'
 import { decodeBlock, makeBlock } from '../../src/ledger/block.js'
 import { certify, decodeCertificate, encodeCertificate } from '../../src/ledger/certificate.js'
 import { makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
@@ -18,7 +17,6 @@ const release = f.publish({
   hardware: ['rev-a', 'rev-b'],
   imageSize: 123_456,
   imageSha256: hash,
-  manifest: cidOf('manifest'),
   minFrom: '3.0.0',
   rollout: {
     start: 5,

@@ -1,8 +1,8 @@
 /**
  * Mix-and-match at submit (issue 19, part 8): a release whose fields do not describe the image
- * of its manifest is refused by the node it is submitted to when that node holds the manifest
- * (the publisher's node seeds the image before it submits), instead of being committed and
- * then refused by every device after its approval. Real node, real API, loopback.
+ * of its manifest is refused by the ledger's rules (its manifest id is not the one its fields
+ * make), on a node that holds neither the image nor its manifest, instead of being committed
+ * and then refused by every device after its approval. Real node, real API, loopback.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NodeClient } from '../../src/cli/api-client.js'
@@ -24,7 +24,8 @@ describe('node: a release that mixes a manifest with another image is refused at
     await commitAll(origin, f.bootstrap())
     image = await makeImage(cluster.dir, 'fw-a.img', 300 * 1024, 'mix-a')
     other = await makeImage(cluster.dir, 'fw-b.img', 200 * 1024, 'mix-b')
-    expect(await origin.transfer.addImage(image.path, image.cid.toString())).toMatchObject({ ok: true })
+    // The node holds no manifest: the ledger needs none to refuse the mixes.
+    expect(origin.transfer.heldManifest(image.cid.toString())).toBeUndefined()
     client = new NodeClient(`http://127.0.0.1:${origin.apiPort}`)
   }, 60_000)
   afterAll(async () => {
@@ -37,6 +38,11 @@ describe('node: a release that mixes a manifest with another image is refused at
     ['the hash of another image', (p) => ({ ...p, imageSha256: other.manifest.imageSha256 })],
     ['the size of another image', (p) => ({ ...p, imageSize: other.manifest.imageSize })],
     ['another chunk size', (p) => ({ ...p, chunkSize: 2 * image.manifest.chunkSize })],
+    [
+      'the chunk list of another image',
+      (p) => ({ ...p, chunkHashesSha256: other.manifest.chunkHashesSha256 }),
+    ],
+    ['the manifest of another image', (p) => ({ ...p, manifest: other.cid })],
   ]
   for (const [what, mix] of mixes) {
     it(`refuses the manifest of one image with ${what} (publish.manifest-mismatch)`, async () => {
@@ -47,6 +53,7 @@ describe('node: a release that mixes a manifest with another image is refused at
           hardware: ['rev-a'],
           imageSize: image.manifest.imageSize,
           imageSha256: image.manifest.imageSha256,
+          chunkHashesSha256: image.manifest.chunkHashesSha256,
           manifest: image.cid,
           chunkSize: image.manifest.chunkSize,
         }),

@@ -4,9 +4,9 @@ import { encodeCbor } from '../../src/codec/cbor.js'
 import { cidOfEncoded } from '../../src/codec/cid.js'
 import { sha256 } from '../../src/codec/hash.js'
 import { CHUNK_BYTES_MIN, IMAGE_BYTES_MAX, MANIFEST_CHUNKS_MAX } from '../../src/constants.js'
+import { manifestIdOf } from '../../src/ledger/manifest-id.js'
 import { Prng } from '../../src/prng.js'
 import {
-  checkManifestMatchesRelease,
   chunkCount,
   chunkHash,
   chunkLength,
@@ -23,16 +23,19 @@ import {
 const CHUNK = CHUNK_BYTES_MIN
 const image = Prng.fromSeed('manifest-test').bytes(3 * CHUNK + 1000)
 
+/** A manifest's encoding with fields replaced (or, given undefined, left out). */
 function record(m: Manifest, overrides: Record<string, unknown> = {}): Uint8Array {
-  return encodeCbor({
+  const fields: Record<string, unknown> = {
     type: m.type,
     version: m.version,
     imageSize: m.imageSize,
     chunkSize: m.chunkSize,
     imageSha256: m.imageSha256,
+    chunkHashesSha256: m.chunkHashesSha256,
     chunkHashes: m.chunkHashes,
     ...overrides,
-  })
+  }
+  return encodeCbor(Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)))
 }
 
 describe('transfer: manifest', () => {
@@ -56,19 +59,60 @@ describe('transfer: manifest', () => {
     expect(chunkLength(m, 1)).toBe(CHUNK)
   })
 
-  it('transfer: manifest: round-trips through canonical DAG-CBOR and its CID is cidOfEncoded(encodeCbor(manifest))', () => {
+  it('transfer: manifest: round-trips through canonical DAG-CBOR; its id is the CID of its header, which commits the chunk list by its SHA-256', () => {
     const m = manifestOfBytes(image, CHUNK)
+    expect(m.version).toBe(2)
+    expect(m.chunkHashesSha256).toEqual(sha256(m.chunkHashes))
+    const { chunkHashes: _, ...header } = m
+    expect(manifestCid(m).equals(cidOfEncoded(encodeCbor(header)))).toBe(true)
     const encoded = encodeManifest(m)
-    expect(manifestCid(m).equals(cidOfEncoded(encodeCbor(m)))).toBe(true)
+    expect(encoded).toEqual(encodeCbor(m))
     const back = decodeManifest(encoded, { expectedCid: manifestCid(m) })
     expect(back.ok && back.value).toEqual(m)
   })
 
-  it('transfer: manifest: refuses bytes that do not hash to the committed CID', () => {
+  it('transfer: manifest: its id is the one the release’s fields make, which the ledger checks', () => {
+    const m = manifestOfBytes(image, CHUNK)
+    const release = {
+      imageSize: m.imageSize,
+      chunkSize: m.chunkSize,
+      imageSha256: m.imageSha256,
+      chunkHashesSha256: m.chunkHashesSha256,
+    }
+    expect(manifestIdOf(release).equals(manifestCid(m))).toBe(true)
+    for (const [field, patch] of [
+      ['imageSize', { imageSize: m.imageSize + 1 }],
+      ['chunkSize', { chunkSize: m.chunkSize * 2 }],
+      ['imageSha256', { imageSha256: new Uint8Array(32) }],
+      ['chunkHashesSha256', { chunkHashesSha256: new Uint8Array(32) }],
+    ] as const) {
+      expect(manifestIdOf({ ...release, ...patch }).equals(manifestCid(m)), field).toBe(false)
+    }
+  })
+
+  it('transfer: manifest: refuses the manifest of another release (cid-mismatch)', () => {
     const m = manifestOfBytes(image, CHUNK)
     const other = manifestOfBytes(image.subarray(1), CHUNK)
     const r = decodeManifest(encodeManifest(m), { expectedCid: manifestCid(other) })
     expect(r.ok ? undefined : r.error.code).toBe('cid-mismatch')
+    if (!r.ok) expect(r.error.message).toContain(manifestCid(other).toString())
+  })
+
+  it('transfer: manifest: refuses the release’s header with a chunk list it does not commit (chunk-hashes-mismatch)', () => {
+    const m = manifestOfBytes(image, CHUNK)
+    const wrong = new Uint8Array(m.chunkHashes)
+    wrong[40] = wrong[40]! ^ 1
+    for (const [what, chunkHashes] of [
+      ['one bit flipped', wrong],
+      ['another image’s list of as many chunks', manifestOfBytes(image.subarray(1), CHUNK).chunkHashes],
+      [
+        'the chunks in another order',
+        new Uint8Array([...m.chunkHashes.subarray(32), ...m.chunkHashes.subarray(0, 32)]),
+      ],
+    ] as const) {
+      const r = decodeManifest(record(m, { chunkHashes }), { expectedCid: manifestCid(m) })
+      expect(r.ok ? 'accepted' : r.error.code, what).toBe('chunk-hashes-mismatch')
+    }
   })
 
   const m = manifestOfBytes(image, CHUNK)
@@ -92,11 +136,18 @@ describe('transfer: manifest', () => {
     ['an empty image', record(m, { imageSize: 0 }), 'out-of-range'],
     ['a chunk size under the minimum', record(m, { chunkSize: CHUNK_BYTES_MIN - 1 }), 'out-of-range'],
     ['an image hash of the wrong length', record(m, { imageSha256: new Uint8Array(31) }), 'out-of-range'],
-    ['an unknown version', record(m, { version: 2 }), 'out-of-range'],
+    ['version 1 (its id was the hash of the whole list)', record(m, { version: 1 }), 'out-of-range'],
+    ['an unknown version', record(m, { version: 3 }), 'out-of-range'],
+    [
+      'a chunk-list digest of the wrong length',
+      record(m, { chunkHashesSha256: new Uint8Array(31) }),
+      'out-of-range',
+    ],
+    ['no chunk-list digest', record(m, { chunkHashesSha256: undefined }), 'missing-field'],
     ['an extra field', record(m, { note: 'hi' }), 'extra-field'],
     [
       'a missing field',
-      encodeCbor({ type: m.type, version: 1, imageSize: 1, chunkSize: CHUNK }),
+      encodeCbor({ type: m.type, version: 2, imageSize: 1, chunkSize: CHUNK }),
       'missing-field',
     ],
     ['bytes that are not CBOR', new Uint8Array([0xff, 0x00, 0x01]), 'malformed'],
@@ -116,10 +167,11 @@ describe('transfer: manifest', () => {
       imageSize: m.imageSize,
       chunkSize: m.chunkSize,
       imageSha256: m.imageSha256,
+      chunkHashesSha256: m.chunkHashesSha256,
       chunkHashes: m.chunkHashes,
     })
     const pairs = entries.map(([k, v]) => encodeCbor({ [k]: v }).subarray(1)).reverse()
-    const unsorted = new Uint8Array([0xa6, ...pairs.flatMap((p) => [...p])])
+    const unsorted = new Uint8Array([0xa7, ...pairs.flatMap((p) => [...p])])
     expect(unsorted).not.toEqual(encodeManifest(m))
     const r = decodeManifest(unsorted)
     expect(r.ok ? 'accepted' : r.error.code).toBe('non-canonical')
@@ -162,19 +214,6 @@ describe('transfer: manifest', () => {
     expect(verifyChunk(m, 2, chunk1), 'the right bytes at the wrong index').toBe('bad-hash')
     expect(verifyChunk(m, 4, chunk1), 'an index past the end').toBe('bad-hash')
     expect(verifyChunk(m, 3, image.subarray(3 * CHUNK))).toBe('ok')
-  })
-
-  it('transfer: manifest: is checked against the release record’s size, chunk size and image hash', () => {
-    const release = { imageSize: m.imageSize, imageSha256: m.imageSha256, chunkSize: m.chunkSize }
-    expect(checkManifestMatchesRelease(m, release).ok).toBe(true)
-    for (const [field, patch] of [
-      ['imageSize', { imageSize: m.imageSize + 1 }],
-      ['chunkSize', { chunkSize: m.chunkSize * 2 }],
-      ['imageSha256', { imageSha256: new Uint8Array(32) }],
-    ] as const) {
-      const r = checkManifestMatchesRelease(m, { ...release, ...patch })
-      expect(r.ok ? undefined : r.error.field, field).toBe(field)
-    }
   })
 
   it('transfer: manifest: the builder refuses a short chunk anywhere but last', () => {

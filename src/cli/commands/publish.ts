@@ -2,17 +2,14 @@ import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
 import { toHex } from '../../codec/bytes.js'
-import { cidOfEncoded } from '../../codec/cid.js'
 import { CHUNK_BYTES_DEFAULT, CHUNK_BYTES_MAX, CHUNK_BYTES_MIN } from '../../constants.js'
+import { manifestIdOf } from '../../ledger/manifest-id.js'
 import { parseSemVer } from '../../ledger/semver.js'
 import { chunkImageFile } from '../../transfer/image-store.js'
 import { chunkingFault } from '../../transfer/manifest.js'
 import { CliError, ExitCode, type Output } from '../output.js'
 import { ProgressBar } from '../progress.js'
 import { clientOf, notCommitted, signFor, waitMsOf } from '../submit.js'
-
-/** The manifest of the draft a publish is checked with before its image is chunked. */
-const PLACEHOLDER_MANIFEST = cidOfEncoded(new Uint8Array())
 
 /** --chunk-size: a whole number of bytes a manifest (and so every device) accepts. */
 export function parseChunkSize(text: string | undefined): number {
@@ -132,11 +129,18 @@ export function registerPublish(release: Command, output: () => Output): void {
         }
         const chain = String((await client.status()).chain)
         // The ledger's checks (role, version order, hardware, size) before minutes of chunking:
-        // the node checks a draft signed over a placeholder manifest, and submits nothing.
+        // the node checks a draft signed over placeholder hashes (and the manifest id they
+        // make), and submits nothing.
+        const placeholder = {
+          imageSize,
+          chunkSize,
+          imageSha256: new Uint8Array(32),
+          chunkHashesSha256: new Uint8Array(32),
+        }
         const draft = await signFor(
           o,
           'release publish',
-          { ...fields, manifest: PLACEHOLDER_MANIFEST, imageSha256: new Uint8Array(32) },
+          { ...fields, ...placeholder, manifest: manifestIdOf(placeholder) },
           client,
           chain,
         )
@@ -158,7 +162,12 @@ export function registerPublish(release: Command, output: () => Output): void {
         const tx = await signFor(
           o,
           'release publish',
-          { ...fields, manifest: cid, imageSha256: manifest.imageSha256 },
+          {
+            ...fields,
+            manifest: cid,
+            imageSha256: manifest.imageSha256,
+            chunkHashesSha256: manifest.chunkHashesSha256,
+          },
           client,
           chain,
         )
