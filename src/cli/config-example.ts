@@ -11,9 +11,10 @@ export const EXAMPLE_DATA_DIR = '/var/lib/fwmesh'
  * The values an example sets (as TOML), by field; every other field is printed commented out
  * with its default. What each role needs to start, and nothing it does not.
  */
-function valuesFor(role: ExampleRole, dataDir: string): ReadonlyMap<string, string> {
+function valuesFor(role: ExampleRole, dataDir: string, genesis?: string): ReadonlyMap<string, string> {
   const values = new Map<string, string>([
     ['data_dir', JSON.stringify(dataDir)],
+    ...(genesis ? ([['genesis', JSON.stringify(genesis)]] as const) : []),
     ['role', JSON.stringify(role === 'validator' ? 'validator' : 'follower')],
     ['network.listen', '["/ip4/0.0.0.0/tcp/4001"]'],
     ['network.bootstrap', '[]'],
@@ -49,8 +50,8 @@ const ROLE_NOTES: Readonly<Record<ExampleRole, string[]>> = {
  * (once the genesis file is at data_dir/genesis.json): every field of the reference table,
  * each with its meaning, range and default, set where the role needs it.
  */
-export function configExample(role: ExampleRole, dataDir = EXAMPLE_DATA_DIR): string {
-  const values = valuesFor(role, dataDir)
+export function configExample(role: ExampleRole, dataDir = EXAMPLE_DATA_DIR, genesis?: string): string {
+  const values = valuesFor(role, dataDir, genesis)
   const lines = [
     `# fwmesh node configuration: ${role}`,
     ...ROLE_NOTES[role].map((l) => `# ${l}`),

@@ -16,13 +16,14 @@ export function registerConfig(program: Command, output: () => Output): void {
     .description('print a commented TOML configuration for a role, every field with its range and default')
     .requiredOption('--role <role>', EXAMPLE_ROLES.join(' | '))
     .option('--data-dir <dir>', 'the data directory it names', EXAMPLE_DATA_DIR)
-    .action((o: { role: string; dataDir: string }) => {
+    .option('--genesis <file>', 'the genesis file it names (default: genesis.json in the data directory)')
+    .action((o: { role: string; dataDir: string; genesis?: string }) => {
       if (!(EXAMPLE_ROLES as readonly string[]).includes(o.role))
         throw new CliError(
           `--role must be one of ${EXAMPLE_ROLES.join(', ')}, not "${o.role}"`,
           ExitCode.usage,
         )
-      process.stdout.write(configExample(o.role as ExampleRole, o.dataDir))
+      process.stdout.write(configExample(o.role as ExampleRole, o.dataDir, o.genesis))
     })
   config
     .command('check')
