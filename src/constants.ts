@@ -320,6 +320,22 @@ export const PEER_BUSY_BACKOFF_MS = 250
  */
 export const STEAL_RATE_RATIO_MIN = 4
 
+/**
+ * Hedging (slow retrieval, scheduler.ts `hedge`): a request to a neighbour that has delivered
+ * nothing yet is overdue once it has waited HEDGE_RATE_FACTOR times its place in that
+ * neighbour's queue at the best rate measured among the others, and at least HEDGE_MIN_MS; the
+ * chunk is then asked of another holder too, and the first good copy cancels the other. Without
+ * it, a neighbour that claims every chunk, takes requests and never answers held its chunks
+ * until end-game, then made them wait behind the honest neighbours' queues (real libp2p, 4
+ * neighbours, up to 1.9x the time without it: docs/hardening.md). The factor is the request
+ * timeout's (REQUEST_TIMEOUT_RATE_FACTOR): a peer four times slower than the best is left to
+ * stealing (STEAL_RATE_RATIO_MIN) once measured. The floor covers a round trip and a chunk on a
+ * slow link's first request (256 KiB at 256 KiB/s); below it, on a fast LAN, a neighbour's
+ * first answer is rarely late, and a hedge costs at most one duplicate chunk, cancelled.
+ */
+export const HEDGE_RATE_FACTOR = 4
+export const HEDGE_MIN_MS = 1_000
+
 /** Banned peer ids one download remembers (oldest forgotten first), so churn cannot grow it. */
 export const BANNED_PEERS_MAX = 1_024
 
