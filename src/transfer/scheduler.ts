@@ -14,6 +14,13 @@
  * - end-game: once every missing chunk that anyone has is in flight, idle neighbours duplicate
  *   in-flight requests (up to ENDGAME_REQUESTS_PER_CHUNK_MAX per chunk), and the first good copy
  *   cancels the others;
+ * - hedging: a request to a neighbour with no measured rate (it never delivered) that is still
+ *   out after its hedge deadline (HEDGE_RATE_FACTOR times its place in that neighbour's queue
+ *   at the best rate measured among the others, at least HEDGE_MIN_MS) is overdue: the chunk
+ *   goes, before any other, to another neighbour that holds it (one copy more, within the
+ *   end-game bound), the first good copy cancels the other, and the late neighbour's window
+ *   drops to its minimum. Without it a neighbour that takes requests and never answers held
+ *   its chunks until end-game or its 30 s timeout (docs/hardening.md, slow retrieval);
  * - stealing: before end-game, a neighbour with nothing waiting to give may duplicate a request
  *   that sits with a neighbour at least STEAL_RATE_RATIO_MIN times slower (one copy more, within
  *   the end-game bound); the first good copy cancels the other;
@@ -35,6 +42,8 @@ import {
   BAD_CHUNK_STRIKES_MAX,
   BANNED_PEERS_MAX,
   ENDGAME_REQUESTS_PER_CHUNK_MAX,
+  HEDGE_MIN_MS,
+  HEDGE_RATE_FACTOR,
   PEER_BUSY_BACKOFF_MS,
   PEER_QUEUE_TARGET_MS,
   PEER_REQUESTS_IN_FLIGHT_INITIAL,
@@ -113,6 +122,10 @@ export interface SchedulerOptions {
   readonly scanBudget: number
   /** See STEAL_RATE_RATIO_MIN; 0 turns stealing off. */
   readonly stealRateRatio: number
+  /** See HEDGE_RATE_FACTOR; 0 turns hedging off. */
+  readonly hedgeRateFactor: number
+  /** See HEDGE_MIN_MS. */
+  readonly hedgeMinMs: number
 }
 
 export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
@@ -132,6 +145,8 @@ export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = {
   bannedPeersMax: BANNED_PEERS_MAX,
   scanBudget: PICKER_SCAN_BUDGET,
   stealRateRatio: STEAL_RATE_RATIO_MIN,
+  hedgeRateFactor: HEDGE_RATE_FACTOR,
+  hedgeMinMs: HEDGE_MIN_MS,
 }
 
 /** The one success value of the `Result<void, …>` inputs (read-only; saves an allocation per call). */
@@ -150,12 +165,18 @@ export interface PeerView {
   readonly badStrikes: number
   readonly stallStrikes: number
   readonly chunksHeld: number
+  /** Its requests that went overdue and were asked of another neighbour too (hedged). */
+  readonly overdue: number
 }
 
 interface Request {
   readonly id: number
   readonly sentAt: number
   readonly deadline: number
+  /** Requests to this neighbour ahead of it, itself included, when it was sent. */
+  readonly place: number
+  /** Past its hedge deadline: the chunk may be asked of another neighbour. */
+  overdue: boolean
 }
 
 class Peer {
@@ -172,6 +193,8 @@ class Peer {
   lastDeliveryAt = Number.NEGATIVE_INFINITY
   badStrikes = 0
   stallStrikes = 0
+  /** Requests of its that went overdue (hedged), for status and tests. */
+  overdue = 0
   penalizedAt = Number.NEGATIVE_INFINITY
   backoffUntil = Number.NEGATIVE_INFINITY
   /** Nothing to ask of it until a chunk it holds becomes requestable. */
@@ -196,6 +219,8 @@ interface TimerEntry {
   /** A request's chunk, or -1 for the end of a busy back-off. */
   readonly chunk: number
   readonly requestId: number
+  /** The request's hedge deadline rather than its timeout. */
+  readonly hedge: boolean
 }
 
 export interface SchedulerInit {
@@ -220,6 +245,10 @@ export class SwarmScheduler {
    * known, or not in flight): a much faster idle peer may take the chunk over (`selectSteal`).
    */
   private readonly askedRate: Float64Array
+  /** Requests out per chunk that are overdue (see `hedge`). */
+  private readonly overdueCount: Uint8Array
+  /** Chunks that had an overdue request out, oldest first; pruned as they are read. */
+  private overdueList: number[] = []
   /** Serial of the peer a chunk last failed or timed out at; -1 for none. */
   private readonly lastFailedAt: Float64Array
   /** The picker's membership as a bitfield, so a sweep skips eight chunks per byte. */
@@ -265,6 +294,7 @@ export class SwarmScheduler {
     this.picker = new ChunkPicker(init.chunkCount, o.peersMax)
     this.waiting = new Uint8Array(Math.ceil(init.chunkCount / 8))
     this.requestCount = new Uint8Array(init.chunkCount)
+    this.overdueCount = new Uint8Array(init.chunkCount)
     this.lastFailedAt = new Float64Array(init.chunkCount).fill(-1)
     this.askedRate = new Float64Array(init.chunkCount)
     this.inflightIndex = new Int32Array(init.chunkCount).fill(-1)
@@ -431,7 +461,8 @@ export class SwarmScheduler {
         this.refresh(top.peer)
         continue
       }
-      this.timeOut(top.peer, top.chunk, top.requestId)
+      if (top.hedge) this.hedge(top.peer, top.chunk)
+      else this.timeOut(top.peer, top.chunk, top.requestId)
     }
     this.fill()
   }
@@ -534,6 +565,7 @@ export class SwarmScheduler {
       badStrikes: p.badStrikes,
       stallStrikes: p.stallStrikes,
       chunksHeld: p.haveCount,
+      overdue: p.overdue,
     }
   }
 
@@ -603,6 +635,9 @@ export class SwarmScheduler {
       assert(this.picker.has(c) === (!isHeld && requests === 0), 'waiting = neither held nor requested')
       assert(this.picker.has(c) === getBit(this.waiting, c), 'the waiting bitfield mirrors the picker')
       assert(this.inflightIndex[c]! >= 0 === requests > 0, 'in-flight chunk list matches the requests')
+      let overdue = 0
+      for (const peer of this.peers.values()) if (peer.inflight.get(c)?.overdue) overdue++
+      assert(overdue === this.overdueCount[c], 'overdue count matches the overdue requests')
       if (requests > 0)
         assert(this.inflightList[this.inflightIndex[c]!] === c, 'in-flight index points at the chunk')
     }
@@ -649,8 +684,8 @@ export class SwarmScheduler {
     this.outputs.push(out)
   }
 
-  private pushTimer(at: number, peer: Peer, chunk: number, requestId: number): void {
-    this.timers.push({ at, seq: this.nextTimerSeq++, peer, chunk, requestId })
+  private pushTimer(at: number, peer: Peer, chunk: number, requestId: number, hedge = false): void {
+    this.timers.push({ at, seq: this.nextTimerSeq++, peer, chunk, requestId, hedge })
     // Answered requests leave dead entries behind; drop them before they outnumber the live
     // ones (at most one per request in flight and one back-off per peer).
     if (this.timers.size > 2 * (this.totalInflight + this.peers.size) + 64)
@@ -660,7 +695,10 @@ export class SwarmScheduler {
   private isLive(entry: TimerEntry): boolean {
     if (!entry.peer.present) return false
     if (entry.chunk < 0) return entry.peer.backoffUntil === entry.at
-    return entry.peer.inflight.get(entry.chunk)?.id === entry.requestId
+    const request = entry.peer.inflight.get(entry.chunk)
+    if (request?.id !== entry.requestId) return false
+    // A hedge deadline matters until the request is overdue or the peer shows a rate.
+    return !entry.hedge || (!request.overdue && entry.peer.rate <= 0)
   }
 
   /** The peer holds a chunk it could be asked for: it may have work again. */
@@ -710,6 +748,10 @@ export class SwarmScheduler {
   }
 
   private select(peer: Peer): number {
+    if (this.overdueList.length > 0) {
+      const chunk = this.selectOverdue(peer)
+      if (chunk !== PICK_NONE) return chunk
+    }
     if (this.picker.hasRequestable()) {
       this.selecting = peer
       let chunk = this.picker.scan(this.prng, this.acceptForSelecting, this.options.scanBudget)
@@ -816,6 +858,34 @@ export class SwarmScheduler {
     return best
   }
 
+  /**
+   * A chunk whose only requests out are overdue, that this peer holds and was not asked for:
+   * the oldest such first. Chunks no longer overdue (held, answered, given up) leave the list
+   * as they are read. The peer that last failed the chunk may take it only when every other
+   * holder was asked already: the staller "holds" it too, so by the picker's rule a chunk
+   * refused "busy" by the origin went back to the staller; now the origin is asked again after
+   * its back-off (and serves at the third refusal, seed-policy.ts).
+   */
+  private selectOverdue(peer: Peer): number {
+    const list = this.overdueList
+    const max = this.options.endgameRequestsPerChunkMax
+    let kept = 0
+    let found = PICK_NONE
+    for (let i = 0; i < list.length; i++) {
+      const c = list[i]!
+      const count = this.requestCount[c]!
+      if (this.overdueCount[c] === 0 || getBit(this.held, c)) continue
+      list[kept++] = c
+      if (found !== PICK_NONE || count > this.overdueCount[c]! || count >= max) continue
+      if (!getBit(peer.have, c) || peer.inflight.has(c)) continue
+      // The peer that last failed it only when no holder is left unasked but this one.
+      if (this.lastFailedAt[c] === peer.serial && this.picker.availability(c) - count > 1) continue
+      found = c
+    }
+    list.length = kept
+    return found
+  }
+
   private issue(peer: Peer, chunk: number): void {
     assert(!getBit(this.held, chunk), 'a held chunk is never requested')
     assert(getBit(peer.have, chunk), 'a chunk is requested only of a peer that has it')
@@ -834,12 +904,53 @@ export class SwarmScheduler {
       id: this.nextRequestId++,
       sentAt: this.now,
       deadline: this.now + this.timeoutFor(peer),
+      place: peer.inflight.size + 1,
+      overdue: false,
     }
     peer.inflight.set(chunk, request)
     this.pushTimer(request.deadline, peer, chunk, request.id)
+    // A peer with no measured rate may be a staller: its request is hedged once overdue.
+    if (peer.rate <= 0 && this.options.hedgeRateFactor > 0)
+      this.pushTimer(this.now + this.options.hedgeMinMs, peer, chunk, request.id, true)
     this.emit({ type: 'request', peer: peer.id, chunk })
     // The last requestable chunk just left the picker: end-game begins, idle peers may duplicate.
     if (fromPicker && !this.picker.hasRequestable()) this.unstarveAll()
+  }
+
+  /**
+   * A hedge deadline of a request to a peer with no measured rate came: the request is overdue
+   * once it has waited HEDGE_RATE_FACTOR times its place in the peer's queue at the best rate
+   * measured among the other peers (what one chunk takes from a neighbour that delivers), and
+   * at least HEDGE_MIN_MS. Until some peer has a rate, it is checked again every HEDGE_MIN_MS.
+   * Overdue, the chunk goes to another holder first (`selectOverdue`) and the late peer's window
+   * to its minimum; its own request stays out, so a slow honest peer's copy still counts.
+   */
+  private hedge(peer: Peer, chunk: number): void {
+    const request = peer.inflight.get(chunk)!
+    const o = this.options
+    let best = 0
+    for (const other of this.peers.values()) if (other !== peer && other.rate > best) best = other.rate
+    if (best <= 0) {
+      this.pushTimer(this.now + o.hedgeMinMs, peer, chunk, request.id, true)
+      return
+    }
+    const due = request.sentAt + Math.max(o.hedgeMinMs, Math.ceil((o.hedgeRateFactor * request.place) / best))
+    if (due > this.now) {
+      this.pushTimer(due, peer, chunk, request.id, true)
+      return
+    }
+    request.overdue = true
+    peer.overdue++
+    peer.window = o.windowMin
+    if (this.overdueCount[chunk] === 0) this.overdueList.push(chunk)
+    this.overdueCount[chunk] = this.overdueCount[chunk]! + 1
+    // Every other holder may take it now, starved or not.
+    for (const other of this.peers.values()) {
+      if (other !== peer && getBit(other.have, chunk)) {
+        other.starved = false
+        this.refresh(other)
+      }
+    }
   }
 
   private timeoutFor(peer: Peer): number {
@@ -883,7 +994,9 @@ export class SwarmScheduler {
 
   /** Forgets a request; returns the requests for the chunk still outstanding elsewhere. */
   private dropRequest(peer: Peer, chunk: number): number {
-    assert(peer.inflight.delete(chunk), 'a dropped request was in flight')
+    const request = peer.inflight.get(chunk)
+    assert(request !== undefined && peer.inflight.delete(chunk), 'a dropped request was in flight')
+    if (request.overdue) this.overdueCount[chunk] = this.overdueCount[chunk]! - 1
     const count = this.requestCount[chunk]! - 1
     this.requestCount[chunk] = count
     if (count === 0) {
@@ -906,7 +1019,11 @@ export class SwarmScheduler {
     if (this.picker.has(chunk)) this.removeWaiting(chunk)
     if (this.requestCount[chunk]! > 0) {
       for (const other of this.peers.values()) {
-        if (!other.inflight.has(chunk)) continue
+        const request = other.inflight.get(chunk)
+        if (request === undefined) continue
+        // A copy from an overdue peer may still come: measured as a late answer, like one after
+        // a timeout, so a slow honest peer gets a rate and is no longer hedged.
+        if (request.overdue) this.rememberLate(other, chunk, request.sentAt)
         this.release(other, chunk, false)
         this.emit({ type: 'cancel', peer: other.id, chunk })
       }
@@ -925,19 +1042,14 @@ export class SwarmScheduler {
     if (peer.lastDeliveryAt > request.sentAt) {
       const deadline = peer.lastDeliveryAt + this.timeoutFor(peer)
       if (deadline > this.now) {
-        peer.inflight.set(chunk, { id: request.id, sentAt: request.sentAt, deadline })
+        peer.inflight.set(chunk, { ...request, deadline })
         this.pushTimer(deadline, peer, chunk, request.id)
         return
       }
     }
     this.release(peer, chunk, true)
     this.emit({ type: 'cancel', peer: peer.id, chunk })
-    peer.timedOut ??= new Map()
-    peer.timedOut.set(chunk, request.sentAt)
-    if (peer.timedOut.size > this.options.windowMax) {
-      const oldest = peer.timedOut.keys().next().value
-      if (oldest !== undefined) peer.timedOut.delete(oldest)
-    }
+    this.rememberLate(peer, chunk, request.sentAt)
     // Requests queued before the last penalty time out together; they count as one strike.
     if (request.sentAt < peer.penalizedAt) return
     // A stall is a peer that delivered nothing for a long time while asked: as long as a weak
@@ -959,6 +1071,16 @@ export class SwarmScheduler {
     peer.penalizedAt = this.now
     peer.window = this.options.windowMin
     if (peer.stallStrikes >= this.options.stallStrikesMax) this.ban(peer, 'stalled')
+  }
+
+  /** Keeps when a request that ended unanswered was sent (at most a window's worth per peer). */
+  private rememberLate(peer: Peer, chunk: number, sentAt: number): void {
+    peer.timedOut ??= new Map()
+    peer.timedOut.set(chunk, sentAt)
+    if (peer.timedOut.size > this.options.windowMax) {
+      const oldest = peer.timedOut.keys().next().value
+      if (oldest !== undefined) peer.timedOut.delete(oldest)
+    }
   }
 
   private strikeBadChunk(peer: Peer): void {

@@ -1,10 +1,12 @@
-import { writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { type CID, cidToString } from '../../src/codec/cid.js'
 import { writeKeyFile } from '../../src/crypto/key-store.js'
 import { type DevChain, makeDevChain } from '../../src/ledger/dev-chain.js'
 import { genesisToJson } from '../../src/ledger/genesis.js'
 import { buildConfig, type NodeConfig } from '../../src/node/config.js'
 import { Node } from '../../src/node/daemon.js'
+import { dataLayout } from '../../src/node/layout.js'
 import { makeLogger } from '../../src/node/log.js'
 import { tempDir } from './tmp.js'
 
@@ -18,10 +20,19 @@ export interface Cluster {
   readonly dir: string
   readonly validators: Node[]
   readonly followers: Node[]
-  addFollower(options?: { device?: NodeConfig['device']; name?: string }): Promise<Node>
+  addFollower(options?: FollowerOptions): Promise<Node>
   /** Stops a node and starts it again on the same data directory and config. */
   restart(node: Node): Promise<Node>
   stop(): Promise<void>
+}
+
+export interface FollowerOptions {
+  device?: NodeConfig['device']
+  name?: string
+  /** Images the follower holds whole when it starts (not as their origin: no super-seeding). */
+  holds?: ReadonlyArray<{ path: string; cid: CID; encoded: Uint8Array }>
+  /** Its upload limit in bytes per second (0 = none, the default). */
+  uploadBytesPerSec?: number
 }
 
 export async function startCluster(options: {
@@ -60,8 +71,19 @@ export async function startCluster(options: {
     role: 'validator' | 'follower',
     keyIndex: number | null,
     device: NodeConfig['device'] = null,
+    follower: FollowerOptions = {},
   ) => {
     const dataDir = join(dir, name)
+    if (follower.holds?.length) {
+      // Written where the node keeps its images: it opens them at start and serves them.
+      const images = dataLayout(dataDir).images
+      await mkdir(images, { recursive: true })
+      for (const image of follower.holds) {
+        const key = cidToString(image.cid)
+        await copyFile(image.path, join(images, `${key}.img`))
+        await writeFile(join(images, `${key}.manifest`), image.encoded)
+      }
+    }
     if (keyIndex !== null) {
       const { mkdir } = await import('node:fs/promises')
       await mkdir(dataDir, { recursive: true })
@@ -83,7 +105,9 @@ export async function startCluster(options: {
     const bandwidth =
       name === 'validator-0'
         ? { uploadBytesPerSec: options.originUploadBytesPerSec ?? 0, downloadBytesPerSec: 0 }
-        : config.value.bandwidth
+        : follower.uploadBytesPerSec
+          ? { ...config.value.bandwidth, uploadBytesPerSec: follower.uploadBytesPerSec }
+          : config.value.bandwidth
     return Node.start(
       {
         ...config.value,
@@ -110,6 +134,7 @@ export async function startCluster(options: {
         'follower',
         null,
         opts.device ?? null,
+        opts,
       )
       followers.push(node)
       return node

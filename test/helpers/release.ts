@@ -16,7 +16,7 @@ export async function makeImage(dir: string, name: string, bytes: number, seed: 
   await writeFile(path, Prng.fromSeed(seed).bytes(bytes))
   const chunked = await chunkImageFile(path)
   if (!chunked.ok) throw new Error(chunked.error.message)
-  return { path, manifest: chunked.value.manifest, cid: chunked.value.cid }
+  return { path, manifest: chunked.value.manifest, cid: chunked.value.cid, encoded: chunked.value.encoded }
 }
 
 /** A device section for a test node: examples/hooks/script.sh into its own directory. */
