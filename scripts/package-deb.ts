@@ -50,16 +50,19 @@ export async function packageDeb(outDir: string): Promise<string> {
       join(lib, 'package.json'),
       `${JSON.stringify({ name: 'fwmesh', version: pkg.version, type: 'module', private: true }, null, 2)}\n`,
     )
-    for (const name of await runtimeClosure(RUNTIME_PACKAGES)) await copyPackage(name, join(lib, 'node_modules'))
+    for (const name of await runtimeClosure(RUNTIME_PACKAGES))
+      await copyPackage(name, join(lib, 'node_modules'))
     await cp(join(ROOT, 'examples/hooks'), join(lib, 'hooks'), { recursive: true })
 
     const bin = join(root, 'usr/bin')
     await mkdir(bin, { recursive: true })
-    const launcher = (await readFile(join(ROOT, 'bin/fwmesh'), 'utf8')).replace(
-      '"$here/../${FWMESH_ENTRY:-dist/fwmesh.mjs}"',
-      '"$here/../lib/fwmesh/${FWMESH_ENTRY:-fwmesh.mjs}"',
-    )
-    if (!launcher.includes('lib/fwmesh/')) throw new Error('bin/fwmesh changed: update scripts/package-deb.ts')
+    // bin/fwmesh runs <its folder>/../dist/fwmesh.mjs; installed, that is /usr/lib/fwmesh/fwmesh.mjs.
+    const source = await readFile(join(ROOT, 'bin/fwmesh'), 'utf8')
+    const launcher = source
+      .replace('$here/../', '$here/../lib/fwmesh/')
+      .replace(':-dist/fwmesh.mjs', ':-fwmesh.mjs')
+    if (!launcher.includes(':-fwmesh.mjs') || !launcher.includes('lib/fwmesh/'))
+      throw new Error('bin/fwmesh changed: update scripts/package-deb.ts')
     await writeFile(join(bin, 'fwmesh'), launcher)
     await chmod(join(bin, 'fwmesh'), 0o755)
 
