@@ -55,7 +55,7 @@ export function configExample(role: ExampleRole, dataDir = EXAMPLE_DATA_DIR, gen
   const lines = [
     `# fwmesh node configuration: ${role}`,
     ...ROLE_NOTES[role].map((l) => `# ${l}`),
-    '# Every field, its range and default: docs/configuration.md; check a file with',
+    '# Every field, its range and default: docs/config.md; check a file with',
     '# `fwmesh config check FILE`. FWMESH_* environment variables override the file.',
   ]
   let section: string | undefined

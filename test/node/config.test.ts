@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { CONFIG_DOC_PATH, renderConfigReference } from '../../scripts/config-doc.js'
 import { TIMER_DELAY_MS_MAX } from '../../src/constants.js'
 import {
   buildConfig,
@@ -243,12 +244,15 @@ function built(doc: Record<string, unknown>, env: Record<string, string> = {}) {
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 describe('node: config', () => {
-  it('has a case for every field, and every field is documented with its range (docs/configuration.md)', async () => {
+  it('has a case for every field, and docs/config.md is the table as generated (npm run docs:config)', async () => {
     expect(Object.keys(FIELD_CASES).sort()).toEqual(CONFIG_FIELDS.map((f) => f.key).sort())
-    const doc = await readFile(join(import.meta.dirname, '../../docs/configuration.md'), 'utf8')
+    const doc = await readFile(CONFIG_DOC_PATH, 'utf8')
+    expect(doc, 'docs/config.md differs from CONFIG_FIELDS: run `npm run docs:config`').toBe(
+      renderConfigReference(),
+    )
     for (const field of CONFIG_FIELDS) {
       const row = doc.split('\n').find((line) => line.startsWith(`| \`${field.key}\` |`))
-      expect(row, `docs/configuration.md has a row for ${field.key}`).toBeDefined()
+      expect(row, `docs/config.md has a row for ${field.key}`).toBeDefined()
       expect(row, `the row of ${field.key} states its range`).toContain(field.range.replace(/\|/g, '\\|'))
     }
   })
