@@ -593,7 +593,7 @@ export const MEMORY_GARBAGE_SLACK_BYTES = 8 * 1024 * 1024
  * second, RSS -38 MB a second later). The GC also frees dead ArrayBuffers (socket reads, noise
  * frames), and glibc gives back the top of its heap once nothing live is above. Node benchmark
  * probe, 12 idle followers sampled for 30 s after their rollout, one run each:
- * mean RSS 77.5 -> 75.1 MB, highest sample 83.6 -> 79.7 MB; the figures in README.md's Memory
+ * mean RSS 77.5 -> 75.1 MB, highest sample 83.6 -> 79.7 MB; the figures in docs/memory.md
  * section. Costs two ~20 ms GCs per busy spell.
  */
 export const MEMORY_IDLE_AFTER_MS = 10_000

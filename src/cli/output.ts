@@ -7,7 +7,7 @@ export { jsonReplacer }
  * stack trace; `--json` output for scripts.
  */
 
-/** Exit codes of every `fwmesh` command (documented in `fwmesh --help` and the README). */
+/** Exit codes of every `fwmesh` command (documented in `fwmesh --help`). */
 export const ExitCode = {
   ok: 0,
   /** Bad input: a missing file, a bad key, a malformed argument. */

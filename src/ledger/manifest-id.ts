@@ -13,7 +13,7 @@ import { sha256 } from '../codec/hash.js'
  * another image's fields.
  *
  * Here, not in src/transfer, because the ledger decides what a release commits and the
- * dependencies point from transfer to ledger (README.md).
+ * dependencies point from transfer to ledger (docs/architecture.md).
  *
  * The chunk list's digest is a plain SHA-256, not a domain-separated one: it is compared only
  * as the `chunkHashesSha256` field of a header typed `fwmesh.manifest`, version 2, whose own
