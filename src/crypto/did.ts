@@ -25,3 +25,19 @@ export function publicKeyFromDid(did: string): Uint8Array | undefined {
   if (tagged[0] !== ED25519_PUB_PREFIX[0] || tagged[1] !== ED25519_PUB_PREFIX[1]) return undefined
   return tagged.slice(ED25519_PUB_PREFIX.length)
 }
+
+/**
+ * Characters of a did:key's base58 part that its short form keeps: "z6Mk", which every ed25519
+ * did:key starts with, and 12 more (~70 bits), enough to tell a fleet's keys apart.
+ */
+export const SHORT_DID_CHARS = 16
+
+/**
+ * The one short form of an identity, for people: `did:key:z6MkhaXgBZDvotDk…`. Messages and
+ * human-readable output use it; JSON (`--json`, the API) always carries the full did:key.
+ */
+export function shortDid(identity: Uint8Array | string): string {
+  const did = typeof identity === 'string' ? identity : didFromPublicKey(identity)
+  const prefix = 'did:key:'.length + SHORT_DID_CHARS
+  return did.length > prefix ? `${did.slice(0, prefix)}…` : did
+}

@@ -2,6 +2,7 @@ import { bytesEqual, toHex } from '../codec/bytes.js'
 import { cidToString, isDagCborSha256 } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
 import { MANIFEST_CHUNKS_MAX } from '../constants.js'
+import { shortDid } from '../crypto/did.js'
 import { manifestIdOf } from './manifest-id.js'
 import { type Rejection, reject } from './rejection.js'
 import { compareSemVer, parseSemVer } from './semver.js'
@@ -101,7 +102,7 @@ export function applyInPlace(
 }
 
 function who(key: Uint8Array): string {
-  return `key ${toHex(key).slice(0, 16)}…`
+  return shortDid(key)
 }
 
 /** A signer the ledger has never heard of gets its own code, before any role check. */

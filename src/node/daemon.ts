@@ -536,6 +536,14 @@ async function loadOrCreateKey(path: string, log: Logger): Promise<KeyPair> {
   return keys
 }
 
+/** The keys a transaction body names (its signer, a subject, a device), as did:key. */
+function identitiesOf(body: SignedTx['body']): Record<string, string> {
+  const out: Record<string, string> = { signer: didFromPublicKey(body.signer) }
+  if ('subject' in body) out.subject = didFromPublicKey(body.subject)
+  if ('device' in body) out.device = didFromPublicKey(body.device)
+  return out
+}
+
 function releaseView(r: ReleaseRecord) {
   return {
     id: r.id,
@@ -681,8 +689,9 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
           index: row.index,
           time: row.time,
           id: row.tx.idString,
-          signer: didFromPublicKey(row.tx.body.signer),
           ...JSON.parse(JSON.stringify(row.tx.body, jsonReplacer)),
+          // Identities as did:key, the one form JSON gives them (the body's bytes would be hex).
+          ...identitiesOf(row.tx.body),
         })),
       }
     },

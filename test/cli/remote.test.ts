@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NodeClient } from '../../src/cli/api-client.js'
-import { didFromPublicKey } from '../../src/crypto/did.js'
+import { didFromPublicKey, shortDid } from '../../src/crypto/did.js'
 import { writeKeyFile } from '../../src/crypto/key-store.js'
 import { TxFactory } from '../../src/ledger/dev-chain.js'
 import { runCli } from '../helpers/cli.js'
@@ -55,7 +55,16 @@ describe('cli: commands against a running node', () => {
     expect(JSON.parse(list.stdout).map((d: { did: string }) => d.did)).toContain(did)
     const history = await runCli(['device', 'history', did, '--node', node])
     expect(history.code).toBe(0)
-    expect(history.stdout).toMatch(/device\.register/)
+    // People read the short did of whoever signed; JSON carries every identity as a full did:key.
+    expect(history.stdout).toContain(`device.register  by ${shortDid(cluster.chain.registrar.publicKey)}`)
+    const historyJson = JSON.parse(
+      (await runCli(['--json', 'device', 'history', did, '--node', node])).stdout,
+    )
+    expect(historyJson[0]).toMatchObject({
+      type: 'device.register',
+      signer: didFromPublicKey(cluster.chain.registrar.publicKey),
+      device: did,
+    })
     const status = await runCli(['--json', 'status', '--node', node])
     expect(JSON.parse(status.stdout)).toMatchObject({
       role: 'follower',
@@ -118,8 +127,8 @@ describe('cli: commands against a running node', () => {
       node,
     ])
     expect(r.code, r.stderr).toBe(4)
-    expect(r.stderr.trim().split('\n').at(-1)).toMatch(
-      /^fwmesh: the ledger refused the transaction: key [0-9a-f]+… is not an admin, holds no role and is not a registered device \(signer\.unknown\)$/,
+    expect(r.stderr.trim().split('\n').at(-1)).toBe(
+      `fwmesh: the ledger refused the transaction: ${shortDid(cluster.chain.key('outsider').publicKey)} is not an admin, holds no role and is not a registered device (signer.unknown)`,
     )
   })
 

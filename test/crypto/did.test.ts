@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { didFromPublicKey, publicKeyFromDid } from '../../src/crypto/did.js'
+import { didFromPublicKey, publicKeyFromDid, SHORT_DID_CHARS, shortDid } from '../../src/crypto/did.js'
 import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
 
 describe('crypto: did:key', () => {
@@ -8,6 +8,13 @@ describe('crypto: did:key', () => {
     const did = didFromPublicKey(keys.publicKey)
     expect(did.startsWith('did:key:z6Mk')).toBe(true)
     expect(publicKeyFromDid(did)).toEqual(keys.publicKey)
+  })
+
+  it('has one short form for people: did:key, z6Mk and 12 more characters, then an ellipsis', () => {
+    const did = 'did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK'
+    expect(shortDid(did)).toBe('did:key:z6MkhaXgBZDvotDk…')
+    expect(shortDid(publicKeyFromDid(did)!)).toBe(shortDid(did))
+    expect(shortDid(did).length).toBe('did:key:'.length + SHORT_DID_CHARS + 1)
   })
 
   it('matches the did:key specification example key', () => {

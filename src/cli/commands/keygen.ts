@@ -1,5 +1,4 @@
 import type { Command } from 'commander'
-import { toHex } from '../../codec/bytes.js'
 import { didFromPublicKey } from '../../crypto/did.js'
 import { generateKeyPair } from '../../crypto/ed25519.js'
 import { writeKeyFile } from '../../crypto/key-store.js'
@@ -18,7 +17,7 @@ export function registerKeygen(program: Command, output: () => Output): void {
       const did = didFromPublicKey(keys.publicKey)
       const peerId = peerIdOf(keys.publicKey)
       output().result(
-        { did, peerId, publicKey: toHex(keys.publicKey), file: options.out },
+        { did, peerId, file: options.out },
         () => `${did}\npeer id ${peerId}\nwritten to ${options.out}`,
       )
     })

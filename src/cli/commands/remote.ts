@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { toHex } from '../../codec/bytes.js'
 import { parseCid } from '../../codec/cid.js'
-import { didFromPublicKey } from '../../crypto/did.js'
+import { didFromPublicKey, shortDid } from '../../crypto/did.js'
 import { parsePublicKeyArg } from '../keys.js'
 import { CliError, ExitCode, type Output } from '../output.js'
 import { clientOf, NODE_OPTION, signAndSubmit, WAIT_OPTION } from '../submit.js'
@@ -190,7 +190,7 @@ export function registerRemote(program: Command, output: () => Output): void {
 function describeRow(row: Record<string, unknown>): string {
   const when = new Date(Number(row.time)).toISOString()
   const type = String(row.type)
-  const who = String(row.signer).slice(0, 24)
+  const who = shortDid(String(row.signer))
   const what =
     type === 'install.report'
       ? `${row.status}${row.detail ? ` (${row.detail})` : ''}`
@@ -199,5 +199,5 @@ function describeRow(row: Record<string, unknown>): string {
         : type === 'release.revoke'
           ? `reason: ${row.reason}`
           : ''
-  return `${when}  height ${row.height}  ${type}  by ${who}…  ${what}`.trimEnd()
+  return `${when}  height ${row.height}  ${type}  by ${who}  ${what}`.trimEnd()
 }
