@@ -6,6 +6,7 @@
  * the release is published and before it is approved, so they take part from the first chunk.
  */
 import { readFile } from 'node:fs/promises'
+import { CHUNK_BYTES_DEFAULT } from '../../src/constants.js'
 import { encodeManifest } from '../../src/transfer/manifest.js'
 import { chunkImageFile } from '../../src/transfer/image-store.js'
 import { address, type DemoNode } from '../fleet.js'
@@ -15,6 +16,7 @@ import {
   approverKey,
   CHAIN,
   downloadOf,
+  IMAGE_BYTES,
   installedImageSha256,
   installedVersion,
   makeImage,
@@ -69,20 +71,28 @@ export async function rollout(
   await until(`every device installs ${version}`, ROLLOUT_TIMEOUT_MS, async () => {
     await Promise.all(
       mesh.devices.map(async (d, i) => {
-        if (downloadSeconds[i] === null && (await downloadOf(d, manifest))?.complete)
-          downloadSeconds[i] = round((performance.now() - approvedAt) / 1000)
+        const row = await downloadOf(d, manifest)
         if (!installed[i]) installed[i] = (await installedVersion(d)) === version
+        // The whole image held (or, if that was missed between two polls, installed).
+        const whole = row !== undefined && (row.complete || row.held >= row.chunks)
+        if (downloadSeconds[i] === null && (whole || installed[i]))
+          downloadSeconds[i] = round((performance.now() - approvedAt) / 1000)
       }),
     )
     return installed.every(Boolean)
   }).catch(() => {})
   mesh.latest = version
+  if (process.env.FWMESH_ATTACKS_DEBUG)
+    process.stderr.write(`${JSON.stringify(await mesh.devices[0]!.api.downloads())}\n`)
   const installedRight = await Promise.all(
     mesh.devices.map(async (d, i) => installed[i]! && (await installedImageSha256(d)) === image.sha256),
   )
   const banned = await Promise.all(mesh.devices.map(async (d) => (await downloadOf(d, manifest))?.banned ?? {}))
   return { version, release, manifest, sha256: image.sha256, downloadSeconds, installedRight, banned }
 }
+
+const endless = (h: HostileNeighbour) =>
+  `${h.endedBy ?? 'still open'} after ${(h.bytesDelivered / 1048576).toFixed(2)} MiB delivered`
 
 const slowest = (r: Rollout) =>
   r.downloadSeconds.some((s) => s === null) ? null : Math.max(...(r.downloadSeconds as number[]))
@@ -147,15 +157,17 @@ export async function hostileDownload(mesh: Mesh, clean: Rollout): Promise<Outco
   out.push({
     attack: 'endless data',
     tried: 'two neighbours of device-1: a frame one byte over CHUNK_MESSAGE_BYTES_MAX then bytes without end; chunks nobody asked for, without end',
-    outcome: `over-long frame: ${n.endlessFrame.bytesSent} B sent, reset after ${n.endlessFrame.firstEndedAfterMs ?? '-'} ms; unsolicited: ${n.endlessUnsolicited.bytesSent} B sent, reset after ${n.endlessUnsolicited.firstEndedAfterMs ?? '-'} ms; RSS ${round(rssBefore, 0)} -> peak ${round(peak, 0)} MiB; device-1 ${r.installedRight[1] ? 'installed the right image' : 'did NOT install'}`,
+    outcome: `over-long frame: ${endless(n.endlessFrame)}; unsolicited chunks: ${endless(n.endlessUnsolicited)}; RSS ${round(rssBefore, 0)} -> peak ${round(peak, 0)} MiB; device-1 ${r.installedRight[1] ? 'installed the right image' : 'did NOT install'}`,
     rejected:
       r.installedRight[1]! &&
-      n.endlessFrame.streamsEnded + n.endlessUnsolicited.streamsEnded > 0 &&
+      [n.endlessFrame, n.endlessUnsolicited].every(
+        (h) => h.endedBy === 'reset' || h.endedBy === 'stopped reading',
+      ) &&
       peak - rssBefore < 128,
     badInstall: !r.installedRight[1],
     figures: {
-      endlessFrameBytes: n.endlessFrame.bytesSent,
-      unsolicitedBytes: n.endlessUnsolicited.bytesSent,
+      endlessFrameBytesDelivered: n.endlessFrame.bytesDelivered,
+      unsolicitedBytesDelivered: n.endlessUnsolicited.bytesDelivered,
       rssBeforeMiB: round(rssBefore),
       rssPeakMiB: round(peak),
     },
@@ -183,8 +195,8 @@ export async function slowRetrieval(mesh: Mesh, clean: Rollout): Promise<Outcome
         silent.push(
           await HostileNeighbour.start(CHAIN, address(d), { kind: 'silent' }, {
             manifest,
-            imageSize: 4 * 1024 * 1024,
-            chunkSize: 256 * 1024,
+            imageSize: IMAGE_BYTES,
+            chunkSize: CHUNK_BYTES_DEFAULT,
           }),
         )
     })

@@ -40,9 +40,15 @@ const ENDLESS_BYTES_MAX = 512 * 1024 * 1024
  * queues without bound in this process).
  */
 export async function pushed(stream: Stream, bytes: Uint8Array): Promise<void> {
-  if (!stream.send(bytes)) await stream.onDrain({ signal: AbortSignal.timeout(60_000) })
+  const full = !stream.send(bytes) || stream.writeBufferLength > PUSH_BUFFER_MAX
+  if (full) await stream.onDrain({ signal: AbortSignal.timeout(PUSH_DRAIN_TIMEOUT_MS) })
   else await new Promise((r) => setImmediate(r))
 }
+
+/** What the attackers queue on a stream before waiting for it to drain (libp2p's bound is loose). */
+const PUSH_BUFFER_MAX = 1024 * 1024
+/** A stream that has not drained for this long: the device stopped reading it. */
+export const PUSH_DRAIN_TIMEOUT_MS = 20_000
 
 export type Behaviour =
   /** Every requested chunk answered with random bytes of the right length; garbage manifests. */
@@ -62,6 +68,10 @@ export class HostileNeighbour {
   manifestRequests = 0
   /** Bytes handed to streams towards the device. */
   bytesSent = 0
+  /** Bytes that left this host's buffers for the device (sent, less what still waits). */
+  bytesDelivered = 0
+  /** How an endless stream ended: reset by the device, or left undrained (it stopped reading). */
+  endedBy: 'reset' | 'stopped reading' | 'cap' | null = null
   /** Streams the device closed or reset on us. */
   streamsEnded = 0
   /** When the device first ended one of our streams, ms after the first byte we sent. */
@@ -171,8 +181,9 @@ export class HostileNeighbour {
         this.sent(block.byteLength)
         await pushed(stream, block)
       }
-    } catch {
-      // Reset by the device, or it stopped reading for a minute.
+      this.ended(stream)
+    } catch (cause) {
+      this.ended(stream, cause)
     }
   }
 
@@ -185,9 +196,23 @@ export class HostileNeighbour {
         this.sent(frame.byteLength)
         await pushed(stream, frame.subarray())
       }
-    } catch {
-      // Reset by the device.
+      this.ended(stream)
+    } catch (cause) {
+      this.ended(stream, cause)
     }
+  }
+
+  private ended(stream: Stream, cause?: unknown): void {
+    this.bytesDelivered = this.bytesSent - stream.writeBufferLength
+    const name = (cause as Error | undefined)?.name
+    this.endedBy =
+      name === 'TimeoutError' || name === 'AbortError'
+        ? 'stopped reading'
+        : stream.status !== 'open' || cause !== undefined
+          ? 'reset'
+          : this.stopped
+            ? null
+            : 'cap'
   }
 
   /** Whether the device is still connected to this neighbour. */
