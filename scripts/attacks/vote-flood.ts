@@ -44,6 +44,8 @@ const LOAD_CONCURRENCY = 8
 /** Validly signed bogus votes made before the flood (signing costs the attacker too). */
 const SIGNED_POOL = 2_000
 const GOAL = 0.8
+/** Messages per second to each honest validator: ~5x what a validator's quorum traffic is. */
+const FLOOD_MESSAGES_PER_SEC = 2_000
 /** Messages per send of the flood. */
 const FLOOD_BATCH = 64
 
@@ -137,9 +139,14 @@ async function startFlood(mesh: Mesh, honest: readonly DemoNode[]): Promise<Floo
     while (!stopped) {
       try {
         const stream = await host.dialProtocol(multiaddr(address(v)), protocol, { signal: AbortSignal.timeout(10_000) })
+        // A fixed rate, not "as fast as the stream takes it": yamux buffers without bound in
+        // the attacker's process when the validator reads slower than it writes.
+        const pace = performance.now()
         for (let i = 0; !stopped && stream.status === 'open'; i++) {
           flood.sent += FLOOD_BATCH
           await pushed(stream, messages[i % messages.length]!)
+          const due = pace + ((i + 1) * FLOOD_BATCH * 1000) / FLOOD_MESSAGES_PER_SEC
+          if (due > performance.now()) await sleep(due - performance.now())
         }
       } catch {
         // The validator reset the stream: open another.
@@ -168,7 +175,7 @@ export async function voteFlood(mesh: Mesh): Promise<Outcome> {
     flooded = await load(mesh, honest, PHASE_MS)
     heightMoved = (await headHeight(honest[0]!)) - h
   } finally {
-    await flood.stop()
+    await Promise.race([flood.stop(), sleep(10_000)])
   }
   const sent = flood.sent
   // validator-3 comes back, so later work (none now) would have its quorum of 4.
