@@ -13,12 +13,19 @@ import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { tamperedAtRest } from './attacks/at-rest.js'
 import { cleanRollout, hostileDownload, slowRetrieval } from './attacks/download.js'
 import { freeze } from './attacks/freeze.js'
 import { forgedBlocks } from './attacks/gossip.js'
-import { arbitrarySoftware, mixedManifest, replayTx, rollback, threshold, wrongHardware } from './attacks/ledger-rules.js'
+import {
+  arbitrarySoftware,
+  mixedManifest,
+  replayTx,
+  rollback,
+  threshold,
+  wrongHardware,
+} from './attacks/ledger-rules.js'
 import { type Outcome, round, startMesh } from './attacks/mesh.js'
-import { tamperedAtRest } from './attacks/at-rest.js'
 import { voteFlood } from './attacks/vote-flood.js'
 import { fleet, ROOT, stopAll } from './fleet.js'
 

@@ -64,11 +64,13 @@ async function refusedThenRepaired(mesh: Mesh, device: DemoNode) {
   await waitForApi(device)
   const target = await headHeight(mesh.validators[0]!)
   let rejoined = true
-  await until(`${device.name} resyncs to height ${target}`, 120_000, async () => (await headHeight(device)) >= target).catch(
-    () => {
-      rejoined = false
-    },
-  )
+  await until(
+    `${device.name} resyncs to height ${target}`,
+    120_000,
+    async () => (await headHeight(device)) >= target,
+  ).catch(() => {
+    rejoined = false
+  })
   return { nodeExit, said, verify, rejoined, target }
 }
 
@@ -108,7 +110,8 @@ export async function tamperedAtRest(mesh: Mesh): Promise<Outcome[]> {
   const record = `devices/${key}`
   out.push({
     attack: 'tampered ledger at rest (state record)',
-    tried: "stop device-1, set its own record's hardware to rev-z in its LevelDB store, start it; ledger verify; remove ledger/ and start again",
+    tried:
+      "stop device-1, set its own record's hardware to rev-z in its LevelDB store, start it; ledger verify; remove ledger/ and start again",
     outcome: `fwmesh node exit ${b.nodeExit} (${b.said.includes(record) ? 'names the record' : 'does NOT name the record'}); ledger verify exit ${b.verify.code} record ${String(b.verify.json?.record).slice(0, 24)}…; after removing ledger/: ${b.rejoined ? `resynced to ${b.target}` : 'did NOT resync'}`,
     rejected: b.nodeExit === 5 && b.verify.code === 5 && b.verify.json?.record === record && b.rejoined,
   })

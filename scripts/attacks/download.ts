@@ -7,8 +7,8 @@
  */
 import { readFile } from 'node:fs/promises'
 import { CHUNK_BYTES_DEFAULT } from '../../src/constants.js'
-import { encodeManifest } from '../../src/transfer/manifest.js'
 import { chunkImageFile } from '../../src/transfer/image-store.js'
+import { encodeManifest } from '../../src/transfer/manifest.js'
 import { address, type DemoNode } from '../fleet.js'
 import { type Behaviour, HostileNeighbour } from './hostile-peers.js'
 import {
@@ -19,8 +19,8 @@ import {
   IMAGE_BYTES,
   installedImageSha256,
   installedVersion,
-  makeImage,
   type Mesh,
+  makeImage,
   type Outcome,
   publish,
   round,
@@ -57,7 +57,8 @@ export async function rollout(
   const origin = mesh.validators[0]!
   const image = await makeImage(`${seed}.img`, seed)
   const published = await publish(origin, image.path, version)
-  if (published.code !== 0) throw new Error(`publish ${version} failed: ${published.stdout}${published.stderr}`)
+  if (published.code !== 0)
+    throw new Error(`publish ${version} failed: ${published.stdout}${published.stderr}`)
   const release = String(published.json?.release)
   const manifest = String(published.json?.manifest)
   await attack(manifest)
@@ -87,7 +88,9 @@ export async function rollout(
   const installedRight = await Promise.all(
     mesh.devices.map(async (d, i) => installed[i]! && (await installedImageSha256(d)) === image.sha256),
   )
-  const banned = await Promise.all(mesh.devices.map(async (d) => (await downloadOf(d, manifest))?.banned ?? {}))
+  const banned = await Promise.all(
+    mesh.devices.map(async (d) => (await downloadOf(d, manifest))?.banned ?? {}),
+  )
   return { version, release, manifest, sha256: image.sha256, downloadSeconds, installedRight, banned }
 }
 
@@ -131,8 +134,13 @@ export async function hostileDownload(mesh: Mesh, clean: Rollout): Promise<Outco
   let r: Rollout
   try {
     r = await rollout(mesh, '1.4.0', 'hostile', async (manifest) => {
-      const shape = { manifest, imageSize: cleanImage.byteLength, chunkSize: cleanChunked.value.manifest.chunkSize }
-      const start = (target: DemoNode, b: Behaviour) => HostileNeighbour.start(CHAIN, address(target), b, shape)
+      const shape = {
+        manifest,
+        imageSize: cleanImage.byteLength,
+        chunkSize: cleanChunked.value.manifest.chunkSize,
+      }
+      const start = (target: DemoNode, b: Behaviour) =>
+        HostileNeighbour.start(CHAIN, address(target), b, shape)
       neighbours.mirror = await start(d0, { kind: 'wrong-bytes' })
       neighbours.endlessFrame = await start(d1, { kind: 'endless-frame' })
       neighbours.endlessUnsolicited = await start(d1, { kind: 'endless-unsolicited' })
@@ -143,7 +151,8 @@ export async function hostileDownload(mesh: Mesh, clean: Rollout): Promise<Outco
     await sampler
   }
   const n = neighbours as Record<'mirror' | 'endlessFrame' | 'endlessUnsolicited' | 'mixer', HostileNeighbour>
-  const connected = (h: HostileNeighbour, d: DemoNode) => (h.connected(d.peerId) ? 'still connected' : 'disconnected')
+  const connected = (h: HostileNeighbour, d: DemoNode) =>
+    h.connected(d.peerId) ? 'still connected' : 'disconnected'
   const out: Outcome[] = []
   const mirrorBan = r.banned[0]![n.mirror.peerId]
   out.push({
@@ -156,7 +165,8 @@ export async function hostileDownload(mesh: Mesh, clean: Rollout): Promise<Outco
   const peak = Math.max(rssBefore, ...rss)
   out.push({
     attack: 'endless data',
-    tried: 'two neighbours of device-1: a frame one byte over CHUNK_MESSAGE_BYTES_MAX then bytes without end; chunks nobody asked for, without end',
+    tried:
+      'two neighbours of device-1: a frame one byte over CHUNK_MESSAGE_BYTES_MAX then bytes without end; chunks nobody asked for, without end',
     outcome: `over-long frame: ${endless(n.endlessFrame)}; unsolicited chunks: ${endless(n.endlessUnsolicited)}; RSS ${round(rssBefore, 0)} -> peak ${round(peak, 0)} MiB; device-1 ${r.installedRight[1] ? 'installed the right image' : 'did NOT install'}`,
     rejected:
       r.installedRight[1]! &&
@@ -193,11 +203,16 @@ export async function slowRetrieval(mesh: Mesh, clean: Rollout): Promise<Outcome
     r = await rollout(mesh, '1.5.0', 'slow', async (manifest) => {
       for (const d of mesh.devices)
         silent.push(
-          await HostileNeighbour.start(CHAIN, address(d), { kind: 'silent' }, {
-            manifest,
-            imageSize: IMAGE_BYTES,
-            chunkSize: CHUNK_BYTES_DEFAULT,
-          }),
+          await HostileNeighbour.start(
+            CHAIN,
+            address(d),
+            { kind: 'silent' },
+            {
+              manifest,
+              imageSize: IMAGE_BYTES,
+              chunkSize: CHUNK_BYTES_DEFAULT,
+            },
+          ),
         )
     })
   } finally {

@@ -15,8 +15,8 @@ import {
   headHeight,
   installedVersion,
   MAX_CHAIN_AGE_S,
-  makeImage,
   type Mesh,
+  makeImage,
   type Outcome,
   publish,
   sleep,
@@ -30,7 +30,11 @@ const VERSION = '1.6.0'
 
 export async function freeze(mesh: Mesh): Promise<Outcome> {
   const origin = mesh.validators[0]!
-  const [d0, d1, late] = mesh.devices as [(typeof mesh.devices)[0], (typeof mesh.devices)[0], (typeof mesh.devices)[0]]
+  const [d0, d1, late] = mesh.devices as [
+    (typeof mesh.devices)[0],
+    (typeof mesh.devices)[0],
+    (typeof mesh.devices)[0],
+  ]
   // device-2 is away while 1.6.0 is approved: it will learn of it during the freeze.
   await stopNode(mesh, late)
   const image = await makeImage('freeze.img', 'freeze')
@@ -67,7 +71,9 @@ export async function freeze(mesh: Mesh): Promise<Outcome> {
   // Give its agent a few ticks with the release in view; nothing must start.
   await until('device-2 sees 1.6.0', 30_000, async () => {
     const s = await late.api.status()
-    const releases = ((s.device as { releases?: Array<{ version: string }> }).releases ?? []).map((r) => r.version)
+    const releases = ((s.device as { releases?: Array<{ version: string }> }).releases ?? []).map(
+      (r) => r.version,
+    )
     return releases.includes(VERSION)
   })
   await sleep(3_000)
@@ -92,7 +98,8 @@ export async function freeze(mesh: Mesh): Promise<Outcome> {
     attack: 'freeze',
     tried: `stop all 4 validators (max_chain_age ${MAX_CHAIN_AGE_S} s); start device-2 meanwhile, which learns the approved ${VERSION} from its stale neighbours; restart the validators`,
     outcome: `status exit ${live.map((r) => r.code).join('/')} before, ${codes.join('/')} after ${staleAfter} s (chain age ${ages.join('/')} s); device-2 during the freeze: status exit ${lateStatus.code}, ${lateDownload ? 'DOWNLOADING' : 'no download'}, runs ${lateVersion}; after the restart it installed ${VERSION} ${installedAfter === null ? 'NEVER' : `in ${installedAfter} s`}`,
-    rejected: live.every((r) => r.code === 0) && codes.every((c) => c === 7) && held && installedAfter !== null,
+    rejected:
+      live.every((r) => r.code === 0) && codes.every((c) => c === 7) && held && installedAfter !== null,
     badInstall: lateDownload !== undefined || lateVersion === VERSION,
   }
 }

@@ -38,7 +38,11 @@ async function gossipHost(target: string, topics: { block: string }): Promise<Ho
 }
 
 export async function forgedBlocks(mesh: Mesh): Promise<Outcome[]> {
-  const [d0, d1, d2] = mesh.devices as [(typeof mesh.devices)[0], (typeof mesh.devices)[0], (typeof mesh.devices)[0]]
+  const [d0, d1, d2] = mesh.devices as [
+    (typeof mesh.devices)[0],
+    (typeof mesh.devices)[0],
+    (typeof mesh.devices)[0],
+  ]
   const topics = gossipTopics(CHAIN)
   const hosts: Host[] = []
   try {
@@ -75,7 +79,14 @@ export async function forgedBlocks(mesh: Mesh): Promise<Outcome[]> {
         groups: [],
       })
       const block = makeBlock(
-        { chain: CHAIN, height, prev: null, time: Date.now() + i, proposer: i % 4, stateRoot: prng.bytes(32) },
+        {
+          chain: CHAIN,
+          height,
+          prev: null,
+          time: Date.now() + i,
+          proposer: i % 4,
+          stateRoot: prng.bytes(32),
+        },
         [tx],
       )
       const cert: Certificate = {
@@ -95,7 +106,11 @@ export async function forgedBlocks(mesh: Mesh): Promise<Outcome[]> {
       )
       if (i % 20 === 19) await sleep(5)
     }
-    await until('device-0 refused some forged blocks', 30_000, async () => (await rejected(d0)) - before[0]! >= 3)
+    await until(
+      'device-0 refused some forged blocks',
+      30_000,
+      async () => (await rejected(d0)) - before[0]! >= 3,
+    )
     const h = await headHeight(d0)
     await until('device-0 follows two more blocks', 60_000, async () => (await headHeight(d0)) >= h + 2)
     const after = await Promise.all([d0, d1, d2].map(rejected))
@@ -129,7 +144,11 @@ export async function forgedBlocks(mesh: Mesh): Promise<Outcome[]> {
       (e: Error) => `not sent (${e.message})`,
     )
     const h0 = await headHeight(d0)
-    await until('device-0 follows a block after the replay', 60_000, async () => (await headHeight(d0)) >= h0 + 1)
+    await until(
+      'device-0 follows a block after the replay',
+      60_000,
+      async () => (await headHeight(d0)) >= h0 + 1,
+    )
     const c1 = await counts()
     // Every accepted block moved the head: the replay was not taken as a new one.
     const acceptedExtra = c1.accepted - c0.accepted - (c1.height - c0.height)

@@ -154,7 +154,12 @@ export class HostileNeighbour {
           this.requests++
           const length = Math.min(this.image.chunkSize, this.image.imageSize - m.chunk * this.image.chunkSize)
           if (b.kind === 'wrong-bytes') {
-            await send({ type: 'chunk', manifest: m.manifest, chunk: m.chunk, data: this.garbage.bytes(length) })
+            await send({
+              type: 'chunk',
+              manifest: m.manifest,
+              chunk: m.chunk,
+              data: this.garbage.bytes(length),
+            })
           } else if (b.kind === 'other-image') {
             const from = m.chunk * this.image.chunkSize
             const data = b.image.subarray(from, from + length)
@@ -192,7 +197,9 @@ export class HostileNeighbour {
     const data = this.garbage.bytes(this.image.chunkSize)
     try {
       for (let i = 0; stream.status === 'open' && !this.stopped && this.bytesSent < ENDLESS_BYTES_MAX; i++) {
-        const frame = frameOf([encodeChunkMessage({ type: 'chunk', manifest, chunk: i % this.chunks(), data })])
+        const frame = frameOf([
+          encodeChunkMessage({ type: 'chunk', manifest, chunk: i % this.chunks(), data }),
+        ])
         this.sent(frame.byteLength)
         await pushed(stream, frame.subarray())
       }

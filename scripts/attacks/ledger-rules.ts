@@ -5,12 +5,13 @@
  * go through the CLI; a transaction the CLI would never build is signed here and submitted
  * through the node's API.
  */
-import { join } from 'node:path'
-import { fleet } from '../fleet.js'
+
 import { randomBytes } from 'node:crypto'
-import { TxFactory, type DevChain } from '../../src/ledger/dev-chain.js'
+import { join } from 'node:path'
+import { type DevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { assembleTx } from '../../src/ledger/tx.js'
 import { chunkImageFile } from '../../src/transfer/image-store.js'
+import { fleet } from '../fleet.js'
 import {
   approve,
   approverKey,
@@ -20,8 +21,8 @@ import {
   HARDWARE,
   installedVersions,
   keyFile,
-  makeImage,
   type Mesh,
+  makeImage,
   type Outcome,
   PRODUCT,
   publish,
@@ -33,7 +34,11 @@ import {
 const QUIET_BLOCKS = 4
 
 /** Whether no device has a download of `manifest` and every one still runs `version`. */
-async function untouched(mesh: Mesh, manifest: string, version: string): Promise<{ ok: boolean; seen: string }> {
+async function untouched(
+  mesh: Mesh,
+  manifest: string,
+  version: string,
+): Promise<{ ok: boolean; seen: string }> {
   await blocksPass(mesh.validators[0]!, QUIET_BLOCKS)
   const rows = await Promise.all(mesh.devices.map((d) => downloadOf(d, manifest)))
   const versions = await installedVersions(mesh)
@@ -72,7 +77,8 @@ export async function arbitrarySoftware(mesh: Mesh): Promise<Outcome> {
     byStranger.code === 4 && ['signer.unknown', 'publish.not-publisher'].includes(strangerCode)
   return {
     attack: 'arbitrary software',
-    tried: 'publish 9.0.0 with a key holding no publisher role (CLI); a release.publish with the publisher as signer and a forged signature (API)',
+    tried:
+      'publish 9.0.0 with a key holding no publisher role (CLI); a release.publish with the publisher as signer and a forged signature (API)',
     outcome: `CLI exit ${byStranger.code} ${strangerCode}; forged signature: ${forgedCode}; ${after.seen}`,
     rejected: refusedStranger && forgedCode === 'tx.bad-signature' && after.ok,
     badInstall: !after.ok,
@@ -113,7 +119,8 @@ export async function threshold(mesh: Mesh): Promise<Outcome> {
   }
   return {
     attack: 'threshold',
-    tried: 'publish 1.2.0, one approval of 2; approve with the admin key (no approver role); the same approver again (CLI)',
+    tried:
+      'publish 1.2.0, one approval of 2; approve with the admin key (no approver role); the same approver again (CLI)',
     outcome: `1 approval: ${after.seen}; non-approver: ${codes.nonApprover}; same approver twice: ${codes.twice}`,
     rejected:
       first.code === 0 &&
@@ -132,7 +139,10 @@ export async function wrongHardware(mesh: Mesh): Promise<Outcome> {
   const published = await publish(origin, image.path, '1.3.0', { hardware: 'rev-z' })
   if (published.code !== 0) throw new Error(`wrong hardware: publish failed ${published.stdout}`)
   const release = String(published.json?.release)
-  const approvals = [await approve(origin, release, approverKey(0)), await approve(origin, release, approverKey(1))]
+  const approvals = [
+    await approve(origin, release, approverKey(0)),
+    await approve(origin, release, approverKey(1)),
+  ]
   const after = await untouched(mesh, String(published.json?.manifest), mesh.latest)
   return {
     attack: 'wrong hardware',
@@ -170,8 +180,10 @@ export async function mixedManifest(mesh: Mesh): Promise<Outcome> {
   const code = await submitCode(mesh.validators[1]!, tx)
   return {
     attack: 'mix-and-match (ledger)',
-    tried: "release.publish by the publisher: manifest CID of image A, imageSize/imageSha256 of image B (API, validator-1)",
-    outcome: code === 'publish.manifest-mismatch' ? `refused: ${code}` : `${code} (want publish.manifest-mismatch)`,
+    tried:
+      'release.publish by the publisher: manifest CID of image A, imageSize/imageSha256 of image B (API, validator-1)',
+    outcome:
+      code === 'publish.manifest-mismatch' ? `refused: ${code}` : `${code} (want publish.manifest-mismatch)`,
     rejected: code === 'publish.manifest-mismatch',
   }
 }

@@ -8,6 +8,9 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { generateKeyPair, type KeyPair } from '../../src/crypto/ed25519.js'
+import { type SignedTx, signTx, type TxBody } from '../../src/ledger/tx.js'
+import { Prng } from '../../src/prng.js'
 import {
   address,
   children,
@@ -24,9 +27,6 @@ import {
   submitAll,
   waitForApi,
 } from '../fleet.js'
-import { generateKeyPair, type KeyPair } from '../../src/crypto/ed25519.js'
-import { signTx, type SignedTx, type TxBody } from '../../src/ledger/tx.js'
-import { Prng } from '../../src/prng.js'
 
 export const CHAIN = 'attacks'
 export const PRODUCT = 'gateway'
@@ -114,12 +114,7 @@ export async function startMesh(): Promise<Mesh> {
 export async function startValidator(mesh: Mesh, v: DemoNode): Promise<void> {
   const i = mesh.validators.indexOf(v)
   const extra = i === 0 ? `[bandwidth]\nupload = ${ORIGIN_UPLOAD_BYTES_PER_SEC}` : ''
-  await startNode(
-    v,
-    'validator',
-    mesh.validators.filter((o) => o !== v).map(address),
-    extra,
-  )
+  await startNode(v, 'validator', mesh.validators.filter((o) => o !== v).map(address), extra)
   mesh.procs.set(v.name, children.at(-1)!)
 }
 
@@ -315,7 +310,11 @@ export async function until(what: string, timeoutMs: number, check: () => Promis
  */
 export async function blocksPass(node: DemoNode, blocks: number): Promise<void> {
   const from = await headHeight(node)
-  await until(`${blocks} blocks on ${node.name}`, 60_000, async () => (await headHeight(node)) >= from + blocks)
+  await until(
+    `${blocks} blocks on ${node.name}`,
+    60_000,
+    async () => (await headHeight(node)) >= from + blocks,
+  )
 }
 
 export function round(x: number, digits = 2): number {
@@ -328,10 +327,7 @@ let nonce = Date.now()
 
 /** Signs `fields` as `signer` on the mesh's chain, with a fresh nonce. */
 export function sign(signer: KeyPair, fields: Record<string, unknown>): SignedTx {
-  return signTx(
-    { ...fields, chain: CHAIN, signer: signer.publicKey, nonce: nonce++ } as TxBody,
-    signer,
-  )
+  return signTx({ ...fields, chain: CHAIN, signer: signer.publicKey, nonce: nonce++ } as TxBody, signer)
 }
 
 /** Submits through a node's API; returns the rejection code, or 'accepted'/'committed'. */

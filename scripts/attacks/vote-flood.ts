@@ -13,13 +13,12 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { cidOfEncoded } from '../../src/codec/cid.js'
 import { encode, type Msg, signPrepare } from '../../src/consensus/index.js'
 import { viewChangeStatement } from '../../src/consensus/messages.js'
-import { sign as signBytes } from '../../src/crypto/ed25519.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
-import { generateKeyPair } from '../../src/crypto/ed25519.js'
+import { generateKeyPair, sign as signBytes } from '../../src/crypto/ed25519.js'
 import { signCommit } from '../../src/ledger/certificate.js'
 import { frameOf } from '../../src/node/frame-reader.js'
 import { createHost, type Host, protocolIds } from '../../src/node/host.js'
-import { address, type DemoNode } from '../fleet.js'
+import { address, type DemoNode, waitForApi } from '../fleet.js'
 import { pushed } from './hostile-peers.js'
 import {
   CHAIN,
@@ -35,7 +34,6 @@ import {
   stopNode,
   until,
 } from './mesh.js'
-import { waitForApi } from '../fleet.js'
 
 /** Each phase of the load lasts this long; the rate is commits over it. */
 const PHASE_MS = 20_000
@@ -86,15 +84,36 @@ function floodMessages(mesh: Mesh, head: number): Uint8Array[] {
     const block = bogus()
     const vote: Msg =
       i % 2 === 0
-        ? { type: 'prepare', view, height, block, validator: 3, sig: signPrepare(keys.secretKey, CHAIN, height, view, block) }
-        : { type: 'commit', view, height, block, validator: 3, sig: signCommit(keys.secretKey, CHAIN, height, view, block) }
+        ? {
+            type: 'prepare',
+            view,
+            height,
+            block,
+            validator: 3,
+            sig: signPrepare(keys.secretKey, CHAIN, height, view, block),
+          }
+        : {
+            type: 'commit',
+            view,
+            height,
+            block,
+            validator: 3,
+            sig: signCommit(keys.secretKey, CHAIN, height, view, block),
+          }
     out.push(encode(vote))
   }
   // Badly signed, as itself and as the other validators, at the next height.
   for (let i = 0; i < SIGNED_POOL; i++) {
     const type = i % 2 === 0 ? 'prepare' : 'commit'
     out.push(
-      encode({ type, view: i % 3, height: head + 1 + (i % 3), block: bogus(), validator: i % 4, sig: randomBytes(64) } as Msg),
+      encode({
+        type,
+        view: i % 3,
+        height: head + 1 + (i % 3),
+        block: bogus(),
+        validator: i % 4,
+        sig: randomBytes(64),
+      } as Msg),
     )
   }
   // View changes to far views, signed; and status hints of far heights.
@@ -119,7 +138,12 @@ interface Flood {
 
 async function startFlood(mesh: Mesh, honest: readonly DemoNode[]): Promise<Flood> {
   const protocol = protocolIds(CHAIN).pbft
-  const host: Host = await createHost({ keys: mesh.validators[3]!.keys, listen: [], bootstrap: [], mdns: false })
+  const host: Host = await createHost({
+    keys: mesh.validators[3]!.keys,
+    listen: [],
+    bootstrap: [],
+    mdns: false,
+  })
   // The honest validators write to validator-3 too: read and drop it.
   await host.handle(
     protocol,
@@ -138,7 +162,9 @@ async function startFlood(mesh: Mesh, honest: readonly DemoNode[]): Promise<Floo
   const pumps = honest.map(async (v) => {
     while (!stopped) {
       try {
-        const stream = await host.dialProtocol(multiaddr(address(v)), protocol, { signal: AbortSignal.timeout(10_000) })
+        const stream = await host.dialProtocol(multiaddr(address(v)), protocol, {
+          signal: AbortSignal.timeout(10_000),
+        })
         // A fixed rate, not "as fast as the stream takes it": yamux buffers without bound in
         // the attacker's process when the validator reads slower than it writes.
         const pace = performance.now()
@@ -181,7 +207,11 @@ export async function voteFlood(mesh: Mesh): Promise<Outcome> {
   // validator-3 comes back, so later work (none now) would have its quorum of 4.
   await startValidator(mesh, mesh.validators[3]!)
   await waitForApi(mesh.validators[3]!)
-  await until('validator-3 catches up', 60_000, async () => (await headHeight(mesh.validators[3]!)) >= (await headHeight(honest[0]!)) - 1).catch(() => {})
+  await until(
+    'validator-3 catches up',
+    60_000,
+    async () => (await headHeight(mesh.validators[3]!)) >= (await headHeight(honest[0]!)) - 1,
+  ).catch(() => {})
   const ratio = clean > 0 ? round(flooded / clean) : 0
   return {
     attack: 'byzantine vote flood',
