@@ -1,7 +1,11 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
 import { DEFAULT_CODEC_LIMITS, decode, encode } from '../consensus/index.js'
-import { GOSSIP_BLOCK_MESSAGE_BYTES_MAX, GOSSIP_TX_MESSAGE_BYTES_MAX } from '../constants.js'
+import {
+  GOSSIP_BLOCK_MESSAGE_BYTES_MAX,
+  GOSSIP_GRAYLIST_THRESHOLD,
+  GOSSIP_TX_MESSAGE_BYTES_MAX,
+} from '../constants.js'
 import type { Block } from '../ledger/block.js'
 import type { Certificate } from '../ledger/certificate.js'
 import type { SignedTx } from '../ledger/tx.js'
@@ -122,7 +126,11 @@ export class Gossip {
   }
 
   /** Subscribers and mesh peers per topic, for status and metrics. */
-  stats(): { tx: { subscribers: number; mesh: number }; block: { subscribers: number; mesh: number } } {
+  stats(): {
+    tx: { subscribers: number; mesh: number }
+    block: { subscribers: number; mesh: number }
+    graylisted: string[]
+  } {
     const pubsub = this.host.services.pubsub as unknown as {
       getSubscribers(t: string): unknown[]
       getMeshPeers(t: string): unknown[]
@@ -131,7 +139,14 @@ export class Gossip {
       subscribers: pubsub.getSubscribers(topic).length,
       mesh: pubsub.getMeshPeers(topic).length,
     })
-    return { tx: of(this.topics.tx), block: of(this.topics.block) }
+    // Neighbours whose score is under the graylist threshold: gossipsub ignores what they send
+    // (an operator sees who was flooding; the attack harness checks it). Bounded by the
+    // connection limit.
+    const graylisted = this.host
+      .getPeers()
+      .filter((peer) => this.score(peer) < GOSSIP_GRAYLIST_THRESHOLD)
+      .map((peer) => peer.toString())
+    return { tx: of(this.topics.tx), block: of(this.topics.block), graylisted }
   }
 
   /** The gossipsub score of a neighbour (0 for one that did nothing wrong). */

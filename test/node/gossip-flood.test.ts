@@ -140,6 +140,8 @@ describe('node: gossip is validated before it spreads (real libp2p, loopback)', 
       follower.gossip.score(a.peerId) < GOSSIP_GRAYLIST_THRESHOLD ? true : undefined,
     )
     expect(GOSSIP_SCORE_THRESHOLDS.graylistThreshold).toBe(GOSSIP_GRAYLIST_THRESHOLD)
+    // ...and the node's status names it (what an operator and the attack harness read).
+    expect(follower.status().gossip.graylisted).toContain(a.peerId.toString())
     const rejected = counts.rejected - before.rejected
     expect(rejected, 'each refused block counted once').toBeLessThanOrEqual(FORGED_BLOCKS)
 
