@@ -533,6 +533,10 @@ export class Replica {
   }
 
   private onPrePrepare(from: number, pp: PrePrepare): void {
+    if (pp.validator !== from) {
+      this.fault(from, 'impersonation', `pre-prepare in the name of validator ${pp.validator}`)
+      return
+    }
     if (pp.validator !== primaryOf(pp.view, this.n)) {
       this.fault(
         from,
@@ -622,6 +626,13 @@ export class Replica {
   private onVote(from: number, vote: Prepare | Commit): void {
     if (vote.validator >= this.n) {
       this.fault(from, 'unknown-validator', `vote from unknown validator ${vote.validator}`)
+      return
+    }
+    // A validator sends only its own votes (retransmissions included), so a vote in another's
+    // name is refused before its signature costs a verification: a byzantine validator cannot
+    // make the others check floods of votes it claims to relay.
+    if (vote.validator !== from) {
+      this.fault(from, 'impersonation', `${vote.type} vote in the name of validator ${vote.validator}`)
       return
     }
     if (!this.screenHeight(from, vote.height)) return

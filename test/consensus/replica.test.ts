@@ -6,7 +6,7 @@ import { BLOCK_TIME_LAG_MAX_MS } from '../../src/constants.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
 import { sign } from '../../src/crypto/ed25519.js'
 import { type Block, makeBlock } from '../../src/ledger/block.js'
-import { verifyCertificate } from '../../src/ledger/certificate.js'
+import { signCommit, verifyCertificate } from '../../src/ledger/certificate.js'
 import { TxFactory } from '../../src/ledger/dev-chain.js'
 import { LedgerState } from '../../src/ledger/state.js'
 import { assembleTx } from '../../src/ledger/tx.js'
@@ -313,7 +313,7 @@ describe('consensus: replica: faulty primaries', () => {
     expect(sent(h.outputs[2]!, 'prepare')).toHaveLength(1)
   })
 
-  it("a vote sent under another validator's name is refused as badly signed, and that validator is not blamed", () => {
+  it("a vote sent under another validator's name is refused as impersonation before any signature check, and that validator is not blamed", () => {
     const h = new Harness(chain)
     const a = blockAt(1, 0, g.time + 1)
     const b = blockAt(1, 0, g.time + 2)
@@ -335,7 +335,20 @@ describe('consensus: replica: faulty primaries', () => {
       sig: signPrepare(sk(1), g.chainId, 1, 0, b.hash),
     })
     const faults = h.outputs[3]!.filter((o) => o.type === 'fault')
-    expect(faults).toEqual([expect.objectContaining({ from: 1, code: 'bad-signature' })])
+    expect(faults).toEqual([expect.objectContaining({ from: 1, code: 'impersonation' })])
+    // Even a vote that validator 2 did sign is refused when another validator hands it over:
+    // validators send only their own votes, and a relay could only be a flood to verify.
+    h.inject(1, 3, {
+      type: 'commit',
+      view: 0,
+      height: 1,
+      block: a.hash,
+      validator: 2,
+      sig: signCommit(sk(2), g.chainId, 1, 0, a.hash),
+    })
+    expect(h.outputs[3]!.filter((o) => o.type === 'fault').at(-1)).toEqual(
+      expect.objectContaining({ from: 1, code: 'impersonation' }),
+    )
     // Validator 2 really signing a second block is a provable double vote.
     h.inject(2, 3, {
       type: 'prepare',
