@@ -418,6 +418,9 @@ describe('docs/api/openapi.json against a live node (real HTTP, loopback)', () =
       body: { code: 'publish.not-newer' },
       continued: false,
     })
+    // The refusals are in the status now, in their documented shape.
+    const status = (await call(port, 'GET /v1/status', '/v1/status')).body as { rejections: Json[] }
+    expect(status.rejections.map((r) => r.code)).toContain('publish.not-newer')
     // No route at all: not in the document, and still an Error.
     const none = await send(port, 'GET', '/v1/nothing')
     expect(none.status).toBe(404)
