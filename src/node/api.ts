@@ -269,6 +269,56 @@ function waitMsOf(url: URL): number {
   return Math.min(Math.max(Number(url.searchParams.get('waitMs') ?? 0) || 0, 0), API_WAIT_MS_MAX)
 }
 
+/**
+ * Every route the API answers, as "METHOD /path/{parameter}": `route()` dispatches on this list
+ * (a route added here and not handled there fails the type check), and docs/api/openapi.json
+ * documents exactly these (test/node/openapi.test.ts checks both ways). A literal segment is
+ * listed before a parameter in its place, so `POST /v1/releases/check` is not a release id.
+ */
+export const API_ROUTES = [
+  'GET /v1/status',
+  'GET /v1/peers',
+  'GET /v1/releases',
+  'GET /v1/releases/{id}',
+  'GET /v1/devices',
+  'GET /v1/roles',
+  'GET /v1/audit/{index}/{key}',
+  'GET /v1/downloads',
+  'POST /v1/tx',
+  'POST /v1/releases/check',
+  'POST /v1/releases',
+  'GET /metrics',
+] as const
+
+export type ApiRoute = (typeof API_ROUTES)[number]
+
+/** Each route's method and path segments; a `{name}` segment is a parameter. */
+const ROUTE_PATTERNS = API_ROUTES.map((route) => {
+  const [method, path] = route.split(' ') as [string, string]
+  return { route, method, segments: path.split('/').filter((s) => s.length > 0) }
+})
+
+/**
+ * The route a request names, with its path parameters (%-decoded segments), or null. Every
+ * segment must match: a path with more or fewer segments than a route is no route.
+ */
+export function matchRoute(
+  method: string,
+  segments: readonly string[],
+): { route: ApiRoute; params: Record<string, string> } | null {
+  for (const pattern of ROUTE_PATTERNS) {
+    if (pattern.method !== method || pattern.segments.length !== segments.length) continue
+    const params: Record<string, string> = {}
+    const fits = pattern.segments.every((s, i) => {
+      if (s.startsWith('{')) params[s.slice(1, -1)] = segments[i]!
+      else if (s !== segments[i]) return false
+      return true
+    })
+    if (fits) return { route: pattern.route, params }
+  }
+  return null
+}
+
 interface Exchange {
   readonly req: IncomingMessage
   readonly res: ServerResponse
@@ -309,42 +359,44 @@ async function route(handlers: NodeApiHandlers, ex: Exchange): Promise<Answer> {
     return { ok: true, value: body.value as Record<string, unknown> }
   }
 
-  if (method === 'GET' && url.pathname === '/metrics')
-    return { status: 200, text: handlers.metrics(), contentType: 'text/plain; version=0.0.4' }
-  const notFound = errorAnswer({
-    status: 404,
-    code: 'not-found',
-    message: `no route ${method} ${url.pathname}`,
-  })
-  if (parts[0] !== 'v1') return notFound
-  const [, resource, id, sub] = parts
-  if (method === 'GET') {
-    if (resource === 'status' && !id) return ok(handlers.status())
-    if (resource === 'peers' && !id) return ok(handlers.peers())
-    if (resource === 'releases' && !id)
+  const matched = matchRoute(method, parts)
+  if (!matched)
+    return errorAnswer({ status: 404, code: 'not-found', message: `no route ${method} ${url.pathname}` })
+  const { id, index, key } = matched.params
+  switch (matched.route) {
+    case 'GET /metrics':
+      return { status: 200, text: handlers.metrics(), contentType: 'text/plain; version=0.0.4' }
+    case 'GET /v1/status':
+      return ok(handlers.status())
+    case 'GET /v1/peers':
+      return ok(handlers.peers())
+    case 'GET /v1/releases':
       return ok(await handlers.releases(url.searchParams.get('product') ?? undefined))
-    if (resource === 'releases' && id && !sub) return respond(await handlers.release(id))
-    if (resource === 'devices' && !id) return ok(await handlers.devices())
-    if (resource === 'roles' && !id) return ok(await handlers.roles())
-    if (resource === 'audit' && id && sub) return respond(await handlers.audit(id, sub))
-    if (resource === 'downloads' && !id) return ok(handlers.downloads())
-  }
-  if (method === 'POST') {
-    if (resource === 'tx' && !id) {
+    case 'GET /v1/releases/{id}':
+      return respond(await handlers.release(id!))
+    case 'GET /v1/devices':
+      return ok(await handlers.devices())
+    case 'GET /v1/roles':
+      return ok(await handlers.roles())
+    case 'GET /v1/audit/{index}/{key}':
+      return respond(await handlers.audit(index!, key!))
+    case 'GET /v1/downloads':
+      return ok(handlers.downloads())
+    case 'POST /v1/tx': {
       const doc = await json()
       if (!doc.ok) return respond(doc)
       const envelope = decodeTxRequest(doc.value)
       if (!envelope.ok) return respond(envelope)
       return respond(await handlers.submitTx(envelope.value, { waitMs: waitMsOf(url) }))
     }
-    if (resource === 'releases' && id === 'check' && !sub) {
+    case 'POST /v1/releases/check': {
       const doc = await json()
       if (!doc.ok) return respond(doc)
       const envelope = decodeTxRequest(doc.value)
       if (!envelope.ok) return respond(envelope)
       return respond(await handlers.checkPublish(envelope.value))
     }
-    if (resource === 'releases' && !id) {
+    case 'POST /v1/releases': {
       if (mediaType(req) !== 'application/octet-stream')
         return respond(
           failure(
@@ -369,7 +421,6 @@ async function route(handlers: NodeApiHandlers, ex: Exchange): Promise<Answer> {
       return respond(await handlers.publishRelease(envelope.value, image, options))
     }
   }
-  return notFound
 }
 
 /**

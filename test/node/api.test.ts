@@ -1,6 +1,6 @@
 import { request } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
-import { type NodeApiHandlers, startApi } from '../../src/node/api.js'
+import { API_ROUTES, matchRoute, type NodeApiHandlers, startApi } from '../../src/node/api.js'
 
 /** What the fake handlers were asked, so a test can tell that a refused request reached nothing. */
 interface Calls {
@@ -331,6 +331,29 @@ describe('node: local API, safe by default', () => {
     expect(calls.names).toEqual([])
     const ok = await send(port, { path: '/v1/status', headers: { authorization: `Bearer ${token}` } })
     expect(ok.status).toBe(200)
+  })
+
+  it('matches a route by its method and every path segment, a literal before a parameter', () => {
+    const segments = (path: string) => path.split('/').filter((s) => s.length > 0)
+    for (const route of API_ROUTES) {
+      const [method, path] = route.split(' ') as [string, string]
+      expect(matchRoute(method, segments(path.replace(/\{[a-z]+\}/g, 'x')))?.route, route).toBe(route)
+    }
+    expect(matchRoute('POST', ['v1', 'releases', 'check'])?.route).toBe('POST /v1/releases/check')
+    expect(matchRoute('GET', ['v1', 'releases', 'check'])).toEqual({
+      route: 'GET /v1/releases/{id}',
+      params: { id: 'check' },
+    })
+    expect(matchRoute('GET', ['v1', 'audit', 'device', 'ab'])?.params).toEqual({ index: 'device', key: 'ab' })
+    for (const [method, path] of [
+      ['GET', '/v1/audit/device/ab/more'],
+      ['GET', '/v1/status/more'],
+      ['POST', '/v1/releases/other'],
+      ['DELETE', '/v1/releases/x'],
+      ['GET', '/v2/status'],
+      ['GET', '/'],
+    ] as const)
+      expect(matchRoute(method, segments(path)), `${method} ${path}`).toBeNull()
   })
 
   it('refuses to listen beyond loopback without a token, before it binds', async () => {
