@@ -1,6 +1,4 @@
-import { jsonReplacer } from '../codec/json.js'
-
-export { jsonReplacer }
+import { toPlainJson } from '../codec/json.js'
 
 /**
  * How the CLI speaks: one clear sentence per user error and a documented exit code, never a
@@ -66,7 +64,7 @@ export function makeOutput(json: boolean): Output {
   return {
     json,
     result(value, human) {
-      process.stdout.write(json ? `${JSON.stringify(value, jsonReplacer, 2)}\n` : `${human()}\n`)
+      process.stdout.write(json ? `${JSON.stringify(toPlainJson(value), null, 2)}\n` : `${human()}\n`)
     },
     info(text) {
       if (!json) process.stderr.write(`${text}\n`)

@@ -13,3 +13,19 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
   if (cid) return cidToString(cid)
   return value
 }
+
+/**
+ * A value as plain JSON for people and scripts: bytes as hex, CIDs as their strings, big
+ * integers as strings, recursively. Unlike `JSON.stringify(v, jsonReplacer)`, it sees a CID
+ * before the CID's own toJSON turns it into a DAG-JSON link ({"/": "..."}).
+ */
+export function toPlainJson(value: unknown): unknown {
+  if (value instanceof Uint8Array || typeof value === 'bigint') return jsonReplacer('', value)
+  if (value === null || typeof value !== 'object') return value
+  const cid = CID.asCID(value)
+  if (cid) return cidToString(cid)
+  if (Array.isArray(value)) return value.map(toPlainJson)
+  const withToJson = value as { toJSON?: () => unknown }
+  if (typeof withToJson.toJSON === 'function') return toPlainJson(withToJson.toJSON())
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toPlainJson(v)]))
+}

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { type AddressInfo, isIPv4, isIPv6 } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { sha256 } from '../codec/hash.js'
-import { jsonReplacer } from '../codec/json.js'
+import { toPlainJson } from '../codec/json.js'
 import {
   API_BODY_BYTES_MAX,
   API_CONNECTIONS_MAX,
@@ -164,7 +164,7 @@ function errorAnswer(error: ApiError, headers?: Record<string, string>): Answer 
 function write(res: ServerResponse, answer: Answer, extra: Record<string, string>): void {
   const [text, type] =
     'json' in answer
-      ? [`${JSON.stringify(answer.json, jsonReplacer)}\n`, 'application/json']
+      ? [`${JSON.stringify(toPlainJson(answer.json))}\n`, 'application/json']
       : [answer.text, answer.contentType]
   res.writeHead(answer.status, {
     'content-type': type,

@@ -2,7 +2,7 @@ import { mkdir, readFile } from 'node:fs/promises'
 import { getHeapSpaceStatistics } from 'node:v8'
 import { toHex } from '../codec/bytes.js'
 import { cidToString } from '../codec/cid.js'
-import { jsonReplacer } from '../codec/json.js'
+import { toPlainJson } from '../codec/json.js'
 import { API_TOKEN_LENGTH_MAX, API_TOKEN_LENGTH_MIN, MAX_CHAIN_AGE_HEARTBEATS } from '../constants.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
@@ -684,15 +684,21 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
       const rows = await node().store.audit(index as AuditIndex, key)
       return {
         ok: true,
-        value: rows.map((row) => ({
-          height: row.height,
-          index: row.index,
-          time: row.time,
-          id: row.tx.idString,
-          ...JSON.parse(JSON.stringify(row.tx.body, jsonReplacer)),
-          // Identities as did:key, the one form JSON gives them (the body's bytes would be hex).
-          ...identitiesOf(row.tx.body),
-        })),
+        value: rows.map((row) => {
+          // The body's fields, then where it is on the ledger. An install report's own `time`
+          // (the device's clock) becomes `reportedTime`: `time` is the block's, the ledger's.
+          const { time: reportedTime, ...body } = toPlainJson(row.tx.body) as Record<string, unknown>
+          return {
+            ...body,
+            ...(reportedTime === undefined ? {} : { reportedTime }),
+            // Identities as did:key, the one form JSON gives them (the body's bytes are hex).
+            ...identitiesOf(row.tx.body),
+            height: row.height,
+            index: row.index,
+            time: row.time,
+            id: row.tx.idString,
+          }
+        }),
       }
     },
     downloads: () => node().transfer.downloads(),

@@ -1,11 +1,12 @@
 import { stat } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { toHex } from '../../codec/bytes.js'
+import { toPlainJson } from '../../codec/json.js'
 import { parseGenesis } from '../../ledger/genesis.js'
 import { firstDifference } from '../../ledger/state-root.js'
 import { LedgerStore } from '../../ledger/store.js'
 import { dataLayout } from '../../node/layout.js'
-import { CliError, ExitCode, jsonReplacer, type Output } from '../output.js'
+import { CliError, ExitCode, type Output } from '../output.js'
 import { readText } from './genesis.js'
 
 async function openLedger(dataDir: string, genesisFile: string): Promise<LedgerStore> {
@@ -109,7 +110,7 @@ export function registerLedger(program: Command, output: () => Output): void {
             txs: block.txs.map((tx) => ({ id: tx.idString, ...tx.body, signature: toHex(tx.signature) })),
             certificate: { view: cert.view, validators: cert.votes.map((v) => v.validator) },
           }
-          process.stdout.write(`${JSON.stringify(line, jsonReplacer)}\n`)
+          process.stdout.write(`${JSON.stringify(toPlainJson(line))}\n`)
         }
       } finally {
         await store.close()
