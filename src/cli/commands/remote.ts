@@ -55,7 +55,7 @@ function deviceLines(d: DeviceStatus): string[] {
     ...(d.lastError ? [`last error: ${d.lastError}`] : []),
     ...d.releases.map(
       (r) =>
-        `release ${r.version} ${r.release}: ${r.eligible ? 'installable' : `not installed (${r.reason})`}`,
+        `release ${r.version} ${r.release}: ${r.version === d.installedVersion ? 'running' : r.eligible ? 'to install' : `not for this device now (${r.reason})`}`,
     ),
   ]
 }
