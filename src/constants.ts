@@ -988,3 +988,10 @@ export const PBFT_REDIAL_DELAY_MS = 500
 
 /** Releases of its product a device lists in `fwmesh status`, newest first. */
 export const STATUS_RELEASES_MAX = 10
+
+/**
+ * `fwmesh status --wait` asks the node again after this while it is unreachable or its chain is
+ * not live: a node starts in about half a second and a heartbeat block is seconds apart, so a
+ * second costs a waiting operator little and the node one small request per second.
+ */
+export const STATUS_WAIT_POLL_MS = 1_000

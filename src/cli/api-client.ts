@@ -59,6 +59,14 @@ export class NodeClient {
           ExitCode.userError,
           { code },
         )
+      // A node still opening its ledger answers, but cannot serve yet: to the caller that is
+      // an unreachable node (exit 3) to try again, not bad input (`fwmesh status --wait` does).
+      if (status === 503 && code === 'starting')
+        throw new CliError(
+          `the node at ${this.baseUrl} is starting; try again in a moment`,
+          ExitCode.nodeUnreachable,
+          { code },
+        )
       // 422 is the ledger's refusal, and only that: the node says "image.*" for image faults.
       const rejected = status === 422
       throw new CliError(

@@ -23,7 +23,10 @@ function valuesFor(role: ExampleRole, dataDir: string, genesis?: string): Readon
     values.set('device.product', '"gateway"')
     values.set('device.hardware', '"rev-a"')
     values.set('device.install_command', '["/usr/lib/fwmesh/hooks/script.sh"]')
-    values.set('device.version_file', JSON.stringify(`${dataDir}/installed-version`))
+    // Where the hook above writes the version: script.sh installs into FWMESH_INSTALL_DIR,
+    // /var/lib/fwmesh/installed unless install_env says otherwise. A version file the hook does
+    // not write would make a restarted device believe it runs initial_version again.
+    values.set('device.version_file', JSON.stringify(`${dataDir}/installed/version`))
   }
   return values
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
+import { freePort } from '../../scripts/fleet.js'
 import { readKeyFile } from '../../src/crypto/key-store.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { genesisToJson } from '../../src/ledger/genesis.js'
@@ -145,6 +146,16 @@ describe('cli: commands that need no node', () => {
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
     expect(stderr).toBe('')
     expect(code).toBe(0)
+  })
+
+  it('status --wait keeps asking a node that does not answer, then says it cannot reach it (exit 3)', async () => {
+    const port = await freePort()
+    const r = await runCli(['status', '--wait', '1', '--node', `http://127.0.0.1:${port}`])
+    expect(r.code).toBe(3)
+    expect(r.stderr).toMatch(/cannot reach the node at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)/)
+    const bad = await runCli(['status', '--wait', 'soon', '--node', `http://127.0.0.1:${port}`])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain('--wait must be a number of seconds')
   })
 
   it('prints usage errors with exit code 2', async () => {
