@@ -709,6 +709,18 @@ export const INSTALL_HOOK_OUTPUT_DRAIN_MS = 2_000
 /** Messages queued for one unreachable or slow validator; PBFT recovers lost ones by sync. */
 export const PBFT_OUTBOX_MAX = 1024
 
+/**
+ * Consensus messages one validator may hand another per second (src/node/inbound-budget.ts);
+ * faster senders are held back by flow control. Honest traffic is a few votes per block plus
+ * one message per relayed transaction: the consensus benchmark commits ~1,000-1,400 tx/s, all
+ * relayed through one backup in the worst case, so 4,000 leaves room; a byzantine validator
+ * flooding at that rate costs each honest one ~4,000 signature checks a second (~0.25 s of a
+ * core), measured by `npm run test:attacks` (vote flood).
+ */
+export const PBFT_INBOUND_MESSAGES_PER_SEC = 4_000
+/** Messages a validator may send back to back before the rate applies (a sync answer, a catch-up). */
+export const PBFT_INBOUND_BURST = 8_000
+
 /** A write to a validator stream that takes longer means the stream is dead. */
 export const PBFT_WRITE_TIMEOUT_MS = 5_000
 

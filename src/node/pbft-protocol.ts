@@ -13,6 +13,7 @@ import type { Genesis } from '../ledger/genesis.js'
 import type { SignedTx } from '../ledger/tx.js'
 import { FramedStream } from './framing.js'
 import { type Host, peerPublicKey } from './host.js'
+import { InboundBudget } from './inbound-budget.js'
 import type { Logger } from './log.js'
 
 /**
@@ -29,6 +30,8 @@ export class ValidatorChannels {
   private readonly peerOf: readonly PeerId[]
   private readonly indexOfKey: ReadonlyMap<string, number>
   private stopped = false
+  /** Messages per second each validator may hand this one (inbound-budget.ts). */
+  private readonly budget = new InboundBudget()
   /** Transactions the replica holds, reused when decoding (set once the replica exists). */
   knownTx: ((envelope: Uint8Array) => SignedTx | undefined) | undefined
 
@@ -130,6 +133,9 @@ export class ValidatorChannels {
     const framed = new FramedStream(stream, CONSENSUS_MESSAGE_BYTES_MAX)
     try {
       for (;;) {
+        // Over its budget, a sender waits: nothing is read from its stream meanwhile.
+        const wait = this.budget.delayMs(from, performance.now())
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
         // Validators exchange at least a status or an empty block per interval; an hour of
         // silence means the stream is dead.
         const frame = await framed.read(3_600_000)
