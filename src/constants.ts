@@ -721,6 +721,20 @@ export const PBFT_INBOUND_MESSAGES_PER_SEC = 4_000
 /** Messages a validator may send back to back before the rate applies (a sync answer, a catch-up). */
 export const PBFT_INBOUND_BURST = 8_000
 
+/**
+ * Provable faults (bad signature, impersonation, double vote) of one validator within
+ * PBFT_STRIKE_WINDOW_MS after which the others stop reading it (src/node/faulty-validators.ts).
+ * An honest validator commits none; a flood of forged votes reaches it in milliseconds.
+ */
+export const PBFT_MUTE_AFTER_FAULTS = 32
+export const PBFT_STRIKE_WINDOW_MS = 10_000
+/** How long a provably faulty validator is not read; doubles while it goes on. */
+export const PBFT_MUTE_MS = 10_000
+/** The longest mute: a validator repaired (a bug fixed, a key replaced) is heard again by then. */
+export const PBFT_MUTE_MAX_MS = 10 * 60_000
+/** A fault of one kind from one validator is logged once per interval, then counted. */
+export const PBFT_FAULT_LOG_INTERVAL_MS = 10_000
+
 /** A write to a validator stream that takes longer means the stream is dead. */
 export const PBFT_WRITE_TIMEOUT_MS = 5_000
 

@@ -68,6 +68,7 @@ export async function arbitrarySoftware(mesh: Mesh): Promise<Outcome> {
     chunkSize: chunked.value.manifest.chunkSize,
     manifest: chunked.value.cid,
     imageSha256: chunked.value.manifest.imageSha256,
+    chunkHashesSha256: chunked.value.manifest.chunkHashesSha256,
     rollout: { start: Date.now(), waves: [{ percent: 100, afterMs: 0 }] },
   })
   const forged = assembleTx(honest.body, new Uint8Array(randomBytes(64)))

@@ -13,6 +13,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { cidOfEncoded } from '../../src/codec/cid.js'
 import { encode, type Msg, signPrepare } from '../../src/consensus/index.js'
 import { viewChangeStatement } from '../../src/consensus/messages.js'
+import { PBFT_INBOUND_MESSAGES_PER_SEC } from '../../src/constants.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
 import { generateKeyPair, sign as signBytes } from '../../src/crypto/ed25519.js'
 import { signCommit } from '../../src/ledger/certificate.js'
@@ -42,8 +43,12 @@ const LOAD_CONCURRENCY = 8
 /** Validly signed bogus votes made before the flood (signing costs the attacker too). */
 const SIGNED_POOL = 2_000
 const GOAL = 0.8
-/** Messages per second to each honest validator: ~5x what a validator's quorum traffic is. */
-const FLOOD_MESSAGES_PER_SEC = 2_000
+/**
+ * Messages per second offered to each honest validator: twice what one validator may hand
+ * another (PBFT_INBOUND_MESSAGES_PER_SEC), so the flood runs into the receivers' budget and
+ * their flow control, and hundreds of times a validator's quorum traffic.
+ */
+const FLOOD_MESSAGES_PER_SEC = 2 * PBFT_INBOUND_MESSAGES_PER_SEC
 /** Messages per send of the flood. */
 const FLOOD_BATCH = 64
 
@@ -165,8 +170,9 @@ async function startFlood(mesh: Mesh, honest: readonly DemoNode[]): Promise<Floo
         const stream = await host.dialProtocol(multiaddr(address(v)), protocol, {
           signal: AbortSignal.timeout(10_000),
         })
-        // A fixed rate, not "as fast as the stream takes it": yamux buffers without bound in
-        // the attacker's process when the validator reads slower than it writes.
+        // A fixed rate, not "as fast as the stream takes it": yamux buffered without bound in
+        // the attacker's process when it wrote flat out (3.9 GB), before validators held a
+        // sender to its budget; `pushed` waits for the stream to drain past 1 MiB.
         const pace = performance.now()
         for (let i = 0; !stopped && stream.status === 'open'; i++) {
           flood.sent += FLOOD_BATCH

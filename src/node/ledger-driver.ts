@@ -389,9 +389,24 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
               void this.pullFromValidator(out.from, out.height, out.count)
             })
             break
-          case 'fault':
-            this.log.warn({ from: out.from, code: out.code }, out.message)
+          case 'fault': {
+            const verdict = channels.faulty.fault(out.from, out.code, performance.now())
+            if (verdict.log)
+              this.log.warn(
+                {
+                  from: out.from,
+                  code: out.code,
+                  ...(verdict.suppressed ? { suppressed: verdict.suppressed } : {}),
+                },
+                out.message,
+              )
+            if (verdict.muted)
+              this.log.warn(
+                { from: out.from, code: out.code },
+                'validator provably faulty: not read for a while (faulty-validators.ts)',
+              )
             break
+          }
           case 'view':
             this.log.info({ view: out.view, changing: out.changing, reason: out.reason }, 'view')
             break

@@ -11,6 +11,7 @@ import {
 } from '../constants.js'
 import type { Genesis } from '../ledger/genesis.js'
 import type { SignedTx } from '../ledger/tx.js'
+import { FaultyValidators } from './faulty-validators.js'
 import { FramedStream } from './framing.js'
 import { type Host, peerPublicKey } from './host.js'
 import { InboundBudget } from './inbound-budget.js'
@@ -32,6 +33,8 @@ export class ValidatorChannels {
   private stopped = false
   /** Messages per second each validator may hand this one (inbound-budget.ts). */
   private readonly budget = new InboundBudget()
+  /** Validators provably faulty lately, not read for a while (faulty-validators.ts). */
+  readonly faulty = new FaultyValidators()
   /** Transactions the replica holds, reused when decoding (set once the replica exists). */
   knownTx: ((envelope: Uint8Array) => SignedTx | undefined) | undefined
 
@@ -133,7 +136,10 @@ export class ValidatorChannels {
     const framed = new FramedStream(stream, CONSENSUS_MESSAGE_BYTES_MAX)
     try {
       for (;;) {
-        // Over its budget, a sender waits: nothing is read from its stream meanwhile.
+        // Over its budget, or muted for provable faults, a sender waits: nothing is read from
+        // its stream meanwhile.
+        const muted = this.faulty.mutedForMs(from, performance.now())
+        if (muted > 0) await new Promise((resolve) => setTimeout(resolve, muted))
         const wait = this.budget.delayMs(from, performance.now())
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
         // Validators exchange at least a status or an empty block per interval; an hour of
