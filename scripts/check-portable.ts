@@ -1,13 +1,16 @@
 /**
  * `npm run check:portable`: every native addon among the production dependencies, and whether
  * it ships prebuilt binaries for the gateways fwmesh runs on, linux-arm64 and linux-arm (armv7):
- * a gateway has no compiler, so an addon without them cannot install there. Prints one line per
- * addon and exits 1 when one lacks either.
+ * a gateway has no compiler, so an addon without them cannot install there. And every
+ * production package whose `engines.node` does not admit the oldest Node.js fwmesh promises
+ * (package.json `engines`, 20.19): `engines` must tell the truth (p-retry 8 wanted Node 22; an
+ * npm override pins 7). Prints one line per finding and exits 1 on any.
  */
 import { execFileSync } from 'node:child_process'
-import { existsSync, readdirSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { admitsNode } from './node-engines.js'
 
 const ROOT = join(import.meta.dirname, '..')
 
@@ -23,7 +26,8 @@ export interface AddonReport {
 }
 
 /** Production packages (npm's view of the lockfile's install) that build or ship a native addon. */
-export function nativeAddons(root = ROOT): AddonReport[] {
+/** The folders of the production packages installed (npm's view of the lockfile). */
+function productionPackages(root: string): string[] {
   const paths = execFileSync('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
     cwd: root,
     encoding: 'utf8',
@@ -31,8 +35,12 @@ export function nativeAddons(root = ROOT): AddonReport[] {
   })
     .split('\n')
     .filter((p) => p.includes('node_modules'))
+  return [...new Set(paths)].sort()
+}
+
+export function nativeAddons(root = ROOT): AddonReport[] {
   const reports: AddonReport[] = []
-  for (const dir of [...new Set(paths)].sort()) {
+  for (const dir of productionPackages(root)) {
     const native =
       existsSync(join(dir, 'binding.gyp')) ||
       existsSync(join(dir, 'prebuilds')) ||
@@ -47,12 +55,33 @@ export function nativeAddons(root = ROOT): AddonReport[] {
   return reports
 }
 
+/** The oldest Node.js fwmesh runs on: package.json's engines.node, ">=20.19". */
+export const NODE_OLDEST = '20.19.0'
+
+/** Production packages whose engines.node does not admit NODE_OLDEST, with their ranges. */
+export function enginesRefusing(
+  root = ROOT,
+  version = NODE_OLDEST,
+): Array<{ package: string; range: string }> {
+  const out: Array<{ package: string; range: string }> = []
+  for (const dir of productionPackages(root)) {
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { engines?: { node?: string } }
+    const range = pkg.engines?.node
+    if (range && !admitsNode(range, version))
+      out.push({ package: relative(join(root, 'node_modules'), dir), range })
+  }
+  return out
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const refusing = enginesRefusing()
+  for (const r of refusing)
+    process.stdout.write(`${r.package}: engines.node "${r.range}" does not admit Node.js ${NODE_OLDEST}\n`)
   const reports = nativeAddons()
   for (const r of reports)
     process.stdout.write(
       `${r.package}: ${r.missing.length === 0 ? 'prebuilt for linux-arm64 and linux-arm (armv7)' : `MISSING ${r.missing.join(', ')}`}\n`,
     )
   if (reports.length === 0) process.stdout.write('no native addons\n')
-  process.exitCode = reports.some((r) => r.missing.length > 0) ? 1 : 0
+  process.exitCode = reports.some((r) => r.missing.length > 0) || refusing.length > 0 ? 1 : 0
 }

@@ -2,7 +2,8 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { nativeAddons } from '../../scripts/check-portable.js'
+import { enginesRefusing, nativeAddons } from '../../scripts/check-portable.js'
+import { admitsNode } from '../../scripts/node-engines.js'
 import { packageDeb } from '../../scripts/package-deb.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -133,6 +134,17 @@ describe('packaging: the .deb, its systemd units and portable native addons', ()
     const verify = spawnSync('systemd-analyze', ['verify', '--man=no', ...copies], { encoding: 'utf8' })
     expect(verify.status, verify.stderr).toBe(0)
     expect(verify.stderr.trim()).toBe('')
+  })
+
+  it('installs no production package whose engines refuse Node.js 20.19, and reads engine ranges right', () => {
+    expect(enginesRefusing()).toEqual([])
+    expect(admitsNode('>=22', '20.19.0')).toBe(false)
+    expect(admitsNode('>= 10.x', '20.19.0')).toBe(true)
+    expect(admitsNode('^12.20.0 || ^14.13.1 || >=16.0.0', '20.19.0')).toBe(true)
+    expect(admitsNode('^18 || ^22', '20.19.0')).toBe(false)
+    expect(admitsNode('>=20.19.0 <21', '20.19.0')).toBe(true)
+    expect(admitsNode('>=20.20', '20.19.0')).toBe(false)
+    expect(admitsNode('nonsense', '20.19.0')).toBe(false)
   })
 
   it('finds every native addon, each with binaries for linux-arm64 and linux-arm (armv7)', () => {
