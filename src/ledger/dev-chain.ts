@@ -130,6 +130,9 @@ export class TxFactory {
   ): SignedTx {
     return this.sign(by, { type: 'device.register', device, product, hardware, groups: [...groups] })
   }
+  revokeDevice(device: Uint8Array, reason: string, by: KeyPair = this.chain.registrar): SignedTx {
+    return this.sign(by, { type: 'device.revoke', device, reason })
+  }
 
   publish(fields: PublishFields, by: KeyPair = this.chain.publisher): SignedTx {
     const image = {

@@ -15,6 +15,7 @@ export type RejectionCode =
   | 'role.not-held'
   | 'device.not-registrar'
   | 'device.already-registered'
+  | 'device.not-registered'
   | 'publish.not-publisher'
   | 'publish.out-of-scope'
   | 'publish.bad-version'

@@ -96,6 +96,9 @@ export function applyInPlace(
     case 'install.report':
       rejection = installReport(draft, body, ctx)
       break
+    case 'device.revoke':
+      rejection = deviceRevoke(draft, body)
+      break
   }
   if (!rejection) draft.txs.set(tx.idString, ctx.height)
   return rejection
@@ -172,6 +175,25 @@ function deviceRegister(
     registeredAt: ctx.height,
     installed: null,
   })
+  return undefined
+}
+
+/**
+ * A registrar (or admin) revokes a device: a lost, stolen or retired unit. Its record goes, so
+ * its install reports are refused from then on and rollouts no longer count it; its history
+ * stays in the audit index, and it can be registered again (a unit back from repair).
+ */
+function deviceRevoke(state: LedgerState, body: TxOf<'device.revoke'>): Rejection | undefined {
+  if (!state.isAdmin(body.signer) && !state.role('registrar', body.signer)) {
+    return (
+      unknownSigner(state, body.signer) ??
+      reject('device.not-registrar', `${who(body.signer)} is not a registrar`)
+    )
+  }
+  if (!state.device(body.device)) {
+    return reject('device.not-registered', `device ${who(body.device)} is not registered`)
+  }
+  state.devices.delete(toHex(body.device))
   return undefined
 }
 

@@ -492,6 +492,7 @@ function auditKeys(tx: SignedTx): string[] {
   const keys = [`signer/${toHex(body.signer)}`]
   switch (body.type) {
     case 'device.register':
+    case 'device.revoke':
       keys.push(`device/${toHex(body.device)}`)
       break
     case 'install.report':

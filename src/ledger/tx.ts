@@ -75,6 +75,12 @@ export const txBody = tagged({
     hardware: name,
     groups: array(name, DEVICE_GROUPS_MAX),
   }),
+  'device.revoke': struct({
+    type: literal('device.revoke'),
+    ...common,
+    device: key,
+    reason: text(REPORT_DETAIL_LENGTH_MAX),
+  }),
   'release.publish': struct(
     {
       type: literal('release.publish'),

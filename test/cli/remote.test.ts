@@ -65,6 +65,27 @@ describe('cli: commands against a running node', () => {
       signer: didFromPublicKey(cluster.chain.registrar.publicKey),
       device: did,
     })
+    // Revoked (a stolen unit): gone from the list, its history keeps the revocation.
+    const revoke = await runCli([
+      'device',
+      'revoke',
+      did,
+      '--reason',
+      'stolen',
+      '--key',
+      registrarKey,
+      '--node',
+      node,
+    ])
+    expect(revoke.code, revoke.stderr).toBe(0)
+    expect(revoke.stdout.startsWith(`revoked ${shortDid(did)} at height `), revoke.stdout).toBe(true)
+    const after = await runCli(['--json', 'device', 'list', '--node', node])
+    expect(JSON.parse(after.stdout).map((d: { did: string }) => d.did)).not.toContain(did)
+    const revokedHistory = JSON.parse(
+      (await runCli(['--json', 'device', 'history', did, '--node', node])).stdout,
+    )
+    expect(revokedHistory.map((r: { type: string }) => r.type)).toEqual(['device.register', 'device.revoke'])
+    expect(revokedHistory[1]).toMatchObject({ reason: 'stolen', device: did })
     const status = await runCli(['--json', 'status', '--node', node])
     expect(JSON.parse(status.stdout)).toMatchObject({
       role: 'follower',

@@ -159,6 +159,16 @@ const cases: Array<{
     tx: (w) => w.f.registerDevice(w.device.publicKey, 'gw', 'rev-b'),
   },
   {
+    rule: 'a device revoked by a non-registrar',
+    code: 'device.not-registrar',
+    tx: (w) => w.f.revokeDevice(w.device.publicKey, 'stolen', w.chain.publisher),
+  },
+  {
+    rule: 'revoking a device that is not registered',
+    code: 'device.not-registered',
+    tx: (w) => w.f.revokeDevice(w.outsider.publicKey, 'stolen'),
+  },
+  {
     rule: 'a release by a key without the publisher role',
     code: 'publish.not-publisher',
     tx: (w) => w.f.publish(publishFields(), w.chain.approvers[0]),
@@ -371,6 +381,26 @@ describe('ledger: rules accept', () => {
     if (!revoked.ok) throw new Error(revoked.error.message)
     const after = apply(revoked.value, cam, { height: 41, time: 0 })
     expect(after.ok ? 'accepted' : after.error.code).toBe('signer.unknown')
+  })
+
+  it('revokes a device: its reports are refused from then on, and it can be registered again', () => {
+    const w = world()
+    const revoked = apply(w.state(), w.f.revokeDevice(w.device.publicKey, 'stolen from site 4'), {
+      height: 40,
+      time: 0,
+    })
+    if (!revoked.ok) throw new Error(revoked.error.message)
+    expect(revoked.value.device(w.device.publicKey)).toBeUndefined()
+    const report = apply(revoked.value, w.f.report(w.device, w.release.id, 'installed', HASH, 3), {
+      height: 41,
+      time: 0,
+    })
+    expect(report.ok ? 'accepted' : report.error.code).toBe('report.unregistered-device')
+    const again = apply(revoked.value, w.f.registerDevice(w.device.publicKey, 'gw', 'rev-b'), {
+      height: 42,
+      time: 0,
+    })
+    expect(again.ok).toBe(true)
   })
 
   it('treats channels separately: a beta version does not block a lower stable one', () => {

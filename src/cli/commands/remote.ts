@@ -134,6 +134,29 @@ export function registerRemote(program: Command, output: () => Output): void {
       },
     )
   device
+    .command('revoke')
+    .description(
+      'revoke a device (lost, stolen, retired): its reports are refused, rollouts stop counting it',
+    )
+    .argument('<device>', 'the device: did:key, 64 hex digits, or its key file')
+    .requiredOption('--reason <text>', 'why, for the audit trail')
+    .option('--key <file>', 'the registrar key file')
+    .option(...NODE_OPTION)
+    .option(...WAIT_OPTION)
+    .action(async (deviceArg: string, o: { reason: string; key?: string; node?: string; wait: string }) => {
+      const deviceKey = await parsePublicKeyArg(deviceArg, 'device')
+      const r = await signAndSubmit(
+        o,
+        'device revoke',
+        { type: 'device.revoke', device: deviceKey, reason: o.reason },
+        output(),
+      )
+      output().result(
+        { ...r, device: didFromPublicKey(deviceKey) },
+        () => `revoked ${shortDid(deviceKey)} at height ${r.height ?? '(pending)'}`,
+      )
+    })
+  device
     .command('list')
     .description('list registered devices and what they installed')
     .option(...NODE_OPTION)
