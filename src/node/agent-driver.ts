@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { open, readFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import {
   type AgentOutput,
   awaitsApproval,
@@ -325,6 +326,10 @@ export class AgentDriver {
             command: this.config.installCommand,
             timeoutMs: this.config.installTimeoutMs,
             env: this.config.installEnv,
+            // The hook runs in the node's data directory (where the agent keeps its state), not
+            // wherever the node was started: two devices on one host, started from one folder,
+            // each get their own relative paths (FWMESH_INSTALL_DIR = "installed").
+            cwd: dirname(this.statePath),
           },
           {
             imagePath: out.imagePath ?? this.images.imagePath(out.manifest),

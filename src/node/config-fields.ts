@@ -238,7 +238,7 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     kind: 'list',
     default: 'required in [device]',
     range: listRange(1, CONFIG_INSTALL_COMMAND_WORDS_MAX, 'words, the program first'),
-    meaning: 'the install hook, run with the image path and the version (examples/hooks/)',
+    meaning: 'the install hook, run in data_dir with the image path and the version (examples/hooks/)',
   },
   {
     key: 'device.install_timeout',

@@ -12,13 +12,15 @@ describe('node: a rollout over real libp2p (4 validators, 8 devices, loopback)',
   beforeAll(async () => {
     // The origin's uplink is limited, as a publisher's usually is: devices must serve each other.
     cluster = await startCluster({ seed: 'rollout', originUploadBytesPerSec: 2 * 1024 * 1024 })
-    for (let i = 0; i < 8; i++)
+    for (let i = 0; i < 8; i++) {
+      const config = deviceConfig(join(cluster.dir, `device-${i}`, 'installed'))
+      // Half the devices name their install folder relative: the hook runs in the node's data
+      // directory, so each gets its own (all ran in this process's folder before).
+      const relative = { ...config, installEnv: { FWMESH_INSTALL_DIR: 'installed' } }
       devices.push(
-        await cluster.addFollower({
-          name: `device-${i}`,
-          device: deviceConfig(join(cluster.dir, `installed-${i}`)),
-        }),
+        await cluster.addFollower({ name: `device-${i}`, device: i % 2 === 0 ? relative : config }),
       )
+    }
   }, 90_000)
   afterAll(async () => {
     await cluster?.stop()
@@ -68,7 +70,7 @@ describe('node: a rollout over real libp2p (4 validators, 8 devices, loopback)',
     )
     const original = await readFile(image.path)
     for (const [i, d] of devices.entries()) {
-      const installed = await readFile(join(cluster.dir, `installed-${i}`, 'firmware.img'))
+      const installed = await readFile(join(cluster.dir, `device-${i}`, 'installed', 'firmware.img'))
       expect(Buffer.compare(installed, original), `device ${i} installed the exact image`).toBe(0)
       expect(d.status().device).toMatchObject({ installedVersion: '1.0.0', phase: 'idle' })
     }
