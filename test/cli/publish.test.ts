@@ -73,6 +73,14 @@ describe('cli: fwmesh release publish', () => {
       const approved = await runCli(['release', 'approve', release, '--key', key, '--node', api])
       expect(approved.code, approved.stderr).toBe(0)
     }
+    // For people: what it is, its state and who approved it, in words (not the JSON).
+    const shown = await runCli(['release', 'show', release, '--node', api])
+    expect(shown.stdout).toMatch(/^gw 1\.0\.0 \(stable\) for rev-a\n/)
+    expect(shown.stdout).toMatch(/^state: installable since height \d+$/m)
+    expect(shown.stdout).toMatch(/in chunks of 65536;/)
+    expect(shown.stdout.match(/^approved by did:key:z6Mk\w{12}… at height \d+$/gm)).toHaveLength(
+      approverKeys.length,
+    )
     await eventually(
       'the device installed 1.0.0',
       () => device.status().device?.installedVersion === '1.0.0' || undefined,

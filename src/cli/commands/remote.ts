@@ -244,7 +244,7 @@ export function registerRemote(program: Command, output: () => Output): void {
     .option(...NODE_OPTION)
     .action(async (id: string, o: { node?: string }) => {
       const r = await clientOf(o).release(id)
-      output().result(r, () => JSON.stringify(r, null, 2))
+      output().result(r, () => describeRelease(r))
     })
 
   program
@@ -262,6 +262,32 @@ export function registerRemote(program: Command, output: () => Output): void {
         rows.length === 0 ? 'nothing on the ledger' : rows.map(describeRow).join('\n'),
       )
     })
+}
+
+/** A release for people: what it is, its state, who published and approved it, its rollout. */
+function describeRelease(r: Record<string, unknown>): string {
+  const revoked = r.revoked as { reason: string; by: string; height: number } | null
+  const approvers = (r.approvers as Array<{ approver: string; height: number }> | undefined) ?? []
+  const rollout = r.rollout as { start: number; waves: Array<{ percent: number; afterMs: number }> }
+  const state = revoked
+    ? `revoked at height ${revoked.height} by ${shortDid(revoked.by)}: ${revoked.reason}`
+    : r.installable
+      ? `installable since height ${r.approvedAt}`
+      : `waiting for approvals (${r.approvals} so far)`
+  const mib = (Number(r.imageSize) / 1048576).toFixed(1)
+  return [
+    `${r.product} ${r.version} (${r.channel}) for ${(r.hardware as string[]).join(', ')}`,
+    `release ${r.id}`,
+    `state: ${state}`,
+    `image: ${r.imageSize} bytes (${mib} MiB) in chunks of ${r.chunkSize}; sha256 ${r.imageSha256}`,
+    `manifest: ${r.manifest}`,
+    ...(r.minFrom ? [`devices must run at least ${r.minFrom}`] : []),
+    `published by ${shortDid(String(r.publisher))} at height ${r.publishedAt}`,
+    ...approvers.map((a) => `approved by ${shortDid(a.approver)} at height ${a.height}`),
+    `rollout from ${new Date(rollout.start).toISOString()}: ${rollout.waves
+      .map((w) => `${w.percent} % after ${Math.round(w.afterMs / 1000)} s`)
+      .join(', ')}`,
+  ].join('\n')
 }
 
 function describeRow(row: Record<string, unknown>): string {
