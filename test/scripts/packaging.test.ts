@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { enginesRefusing, nativeAddons } from '../../scripts/check-portable.js'
@@ -29,7 +29,17 @@ describe('packaging: the .deb, its systemd units and portable native addons', ()
       .trim()
       .split('\n')
       .map((line) => line.split(/\s+/).at(-1)!.replace(/^\./, ''))
-    execFileSync('dpkg-deb', ['-x', deb, join(dir, 'root')])
+    // Installed by dpkg into a scratch root with a dpkg database of its own: what `apt install`
+    // does on a gateway, but for the nodejs dependency, which that root does not hold.
+    const root = join(dir, 'root')
+    await mkdir(join(root, 'var/lib/dpkg/info'), { recursive: true })
+    await mkdir(join(root, 'var/lib/dpkg/updates'), { recursive: true })
+    await writeFile(join(root, 'var/lib/dpkg/status'), '')
+    execFileSync(
+      'dpkg',
+      [`--root=${root}`, '--force-depends', '--force-script-chrootless', '--log=/dev/null', '-i', deb],
+      { stdio: 'pipe' },
+    )
   }, 120_000)
   afterAll(async () => {
     await cleanup?.()
@@ -71,7 +81,11 @@ describe('packaging: the .deb, its systemd units and portable native addons', ()
     ])
   })
 
-  it('runs from an unpacked copy: --version, and config check of its device config with a genesis', async () => {
+  it('installs with dpkg, and runs: --version, and config check of its device config with a genesis', async () => {
+    const listed = execFileSync('dpkg', [`--root=${join(dir, 'root')}`, '-l', 'fwmesh'], { encoding: 'utf8' })
+    expect(listed).toMatch(
+      new RegExp(`^ii  fwmesh\\s+${(await version()).replace(/\./g, '\\.')}\\s+all`, 'm'),
+    )
     const bin = join(dir, 'root/usr/bin/fwmesh')
     const v = spawnSync(bin, ['--version'], { encoding: 'utf8' })
     expect(v.status, v.stderr).toBe(0)
