@@ -15,7 +15,8 @@ import type { Logger } from './log.js'
 
 /**
  * Gossip of transactions and committed blocks (gossipsub topics `fwmesh/<chain>/tx` and
- * `fwmesh/<chain>/block`). Best effort only: a node also pulls blocks over the sync protocol,
+ * `fwmesh/<chain>/block`), and of devices' signed progress on releases
+ * (`fwmesh/<chain>/progress`, progress-gossip.ts, judged by its own codec). Best effort only: a node also pulls blocks over the sync protocol,
  * and validators relay transactions among themselves.
  *
  * Every message is validated before gossipsub delivers or forwards it: a topic validator
