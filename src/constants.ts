@@ -1021,3 +1021,51 @@ export const STATUS_RELEASES_MAX = 10
  * second costs a waiting operator little and the node one small request per second.
  */
 export const STATUS_WAIT_POLL_MS = 1_000
+
+/**
+ * Rollout progress on the mesh (src/agent/progress.ts, src/node/progress-gossip.ts). A device
+ * publishes a signed progress message when its state for a release changes, and while it
+ * downloads at most once per PROGRESS_INTERVAL_MS: a percent every 5 s is what an operator
+ * watching a table needs, and 1,000 downloading devices then make 200 small messages a second
+ * on the mesh, against one block message per block.
+ */
+export const PROGRESS_INTERVAL_MS = 5_000
+
+/**
+ * A progress message is a few fields, a 32-byte key and a 64-byte signature (~250 bytes with a
+ * full reason and a release id): anything longer is refused before decoding.
+ */
+export const PROGRESS_MESSAGE_BYTES_MAX = 1_024
+
+/** Characters of a failure reason a progress message carries (an install report's detail is longer; this is a hint). */
+export const PROGRESS_REASON_CHARS_MAX = 200
+
+/**
+ * Progress entries every node keeps, the newest per (release, device), in memory: ~300 bytes
+ * each, so 3 MiB at most. 10,000 covers a fleet of 10,000 devices on one release, or 2,500 on
+ * four at once; past it the entry updated longest ago is dropped (its device is then shown
+ * from the ledger alone).
+ */
+export const PROGRESS_ENTRIES_MAX = 10_000
+
+/**
+ * A progress message dated more than this ahead of the receiver's clock is refused: devices'
+ * clocks drift, and the messages of one that runs far ahead would hide all its later ones.
+ */
+export const PROGRESS_FUTURE_MS_MAX = 60_000
+
+/**
+ * A progress message older than this is refused: gossip delivers in seconds, so an older one is
+ * a replay, and a table fed replays would show a device's past as its present.
+ */
+export const PROGRESS_AGE_MS_MAX = 10 * 60_000
+
+/**
+ * Releases `/metrics` gives rollout gauges for (`fwmesh_rollout_devices`), newest first, among
+ * those installable and not installed by every eligible device: each costs an audit read per
+ * scrape, and a dashboard follows the few rollouts under way, not the history.
+ */
+export const ROLLOUT_METRICS_RELEASES_MAX = 4
+
+/** `fwmesh rollout status --watch` and `release rollout --wait` ask the node again after this. */
+export const ROLLOUT_WATCH_POLL_MS = 1_000

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs'
 import { request as httpRequest, type IncomingMessage } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import type { RolloutView } from '../agent/rollout-view.js'
 import type { SignedTx } from '../ledger/tx.js'
 import { PUBLISH_TX_HEADER } from '../node/api.js'
 import { CliError, ExitCode } from './output.js'
@@ -199,6 +200,11 @@ export class NodeClient {
 
   release(id: string): Promise<Record<string, unknown>> {
     return this.call('GET', `/v1/releases/${encodeURIComponent(id)}`) as Promise<Record<string, unknown>>
+  }
+
+  /** How far a release has rolled out (`GET /v1/releases/{id}/rollout`, src/agent/rollout-view.ts). */
+  rollout(id: string): Promise<RolloutView> {
+    return this.call('GET', `/v1/releases/${encodeURIComponent(id)}/rollout`) as Promise<RolloutView>
   }
 
   devices(): Promise<Array<Record<string, unknown>>> {

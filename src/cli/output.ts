@@ -31,6 +31,11 @@ export const ExitCode = {
    * an address of this machine, or needs privileges. Nothing was started.
    */
   listen: 8,
+  /**
+   * `rollout status --watch`, `release rollout --wait`: every eligible device is done, and at
+   * least one of them failed to install (the failed devices and their reasons are printed).
+   */
+  rolloutFailed: 9,
 } as const
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode]
 

@@ -11,6 +11,7 @@ import { registerLedger } from './commands/ledger.js'
 import { registerNode } from './commands/node.js'
 import { registerRemote } from './commands/remote.js'
 import { registerRole } from './commands/role.js'
+import { registerRollout } from './commands/rollout.js'
 import { ExitCode, makeOutput, type Output, reportError } from './output.js'
 import { fwmeshVersion } from './version.js'
 
@@ -26,7 +27,8 @@ Exit codes:
   5  the ledger on disk failed verification
   6  a wait (for a commit or a rollout) timed out
   7  status: the chain is not live (its newest block is older than max_chain_age)
-  8  node: an address in api.listen or network.listen cannot be bound (in use, not this machine's, privileged)`
+  8  node: an address in api.listen or network.listen cannot be bound (in use, not this machine's, privileged)
+  9  rollout status --watch, release rollout --wait: every eligible device is done and at least one failed`
 
 export function buildProgram(): { program: Command; json: () => boolean } {
   const program = new Command('fwmesh')
@@ -44,6 +46,7 @@ export function buildProgram(): { program: Command; json: () => boolean } {
   registerConfig(program, output)
   registerRemote(program, output)
   registerRole(program, output)
+  registerRollout(program, output)
   for (const command of program.commands) command.exitOverride()
   return { program, json }
 }

@@ -13,6 +13,8 @@ export const SigningDomain = {
   consensus: 'fwmesh/consensus/v1',
   /** A node's statement about its own state (status announcements). */
   announce: 'fwmesh/announce/v1',
+  /** A device's progress on a release, gossiped to the mesh (src/agent/progress.ts). */
+  progress: 'fwmesh/progress/v1',
 } as const
 
 export type SigningDomain = (typeof SigningDomain)[keyof typeof SigningDomain]

@@ -23,6 +23,7 @@ import type { Gossip } from './gossip.js'
 import { runInstallHook } from './install-hook.js'
 import type { LedgerDriver } from './ledger-driver.js'
 import type { Logger } from './log.js'
+import type { ProgressPublisher } from './progress-gossip.js'
 import { clampTimerDelay } from './timers.js'
 
 /**
@@ -72,6 +73,8 @@ export class AgentDriver {
     private readonly gossip: Gossip,
     private readonly images: ImageFetcher,
     private readonly log: Logger,
+    /** Tells the mesh where the device stands on a release (`fwmesh rollout status`). */
+    private readonly progress: ProgressPublisher | null,
   ) {}
 
   static async start(options: {
@@ -84,6 +87,7 @@ export class AgentDriver {
     log: Logger
     /** The oldest the newest block may be for the agent to start a download or install. */
     maxChainAgeMs: number
+    progress?: ProgressPublisher
   }): Promise<AgentDriver> {
     const { config } = options
     let window = null
@@ -116,6 +120,7 @@ export class AgentDriver {
       options.gossip,
       options.images,
       options.log,
+      options.progress ?? null,
     )
     // The agent reads the core's state (`ledger.ledger`), which holds a block as soon as it is
     // certified; it need not wait for the store's write (LedgerDriverEvents.certified).
@@ -286,6 +291,7 @@ export class AgentDriver {
         return
       case 'fetch':
         this.log.debug({ release: out.release, manifest: out.manifest }, 'fetching the image')
+        this.progress?.update({ release: out.release, state: 'downloading', manifest: out.manifest })
         // Downloads run beside the queue: a persist must not wait for a whole image.
         void this.images
           .fetch(out.manifest, { id: out.release, imageSize: out.imageSize, imageSha256: out.imageSha256 })
@@ -304,6 +310,7 @@ export class AgentDriver {
         await this.images.cancel(out.manifest)
         return
       case 'verify': {
+        this.progress?.update({ release: out.release, state: 'verifying' })
         const path = out.imagePath ?? this.images.imagePath(out.manifest)
         try {
           const handle = await open(path, 'r')
@@ -321,6 +328,7 @@ export class AgentDriver {
         return
       }
       case 'install': {
+        this.progress?.update({ release: out.release, state: 'installing' })
         const outcome = await runInstallHook(
           {
             command: this.config.installCommand,
@@ -345,6 +353,13 @@ export class AgentDriver {
         return
       }
       case 'report': {
+        if (out.status === 'installed') this.progress?.update({ release: out.release, state: 'installed' })
+        else if (out.status !== 'downloading')
+          this.progress?.update({
+            release: out.release,
+            state: 'failed',
+            reason: out.detail ?? out.status,
+          })
         const release = parseCid(out.release)
         if (!release) {
           this.agent.handleReportRejected(out.id, 'tx.malformed', Date.now(), 'the release id is not a CID')
@@ -392,6 +407,7 @@ export class AgentDriver {
 
   async stop(): Promise<void> {
     this.stopped = true
+    this.progress?.stop()
     if (this.timer) clearTimeout(this.timer)
     while (this.running) await new Promise((r) => setTimeout(r, 5))
   }

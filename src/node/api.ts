@@ -57,6 +57,8 @@ export interface NodeApiHandlers {
   peers(): unknown
   releases(product: string | undefined): Promise<unknown>
   release(id: string): Promise<ApiResult<unknown>>
+  /** How far a release has rolled out, per wave and device (src/agent/rollout-view.ts). */
+  rollout(id: string): Promise<ApiResult<unknown>>
   devices(): Promise<unknown>
   /** Every role held on the ledger: who, which role, for which products, since when. */
   roles(): Promise<unknown>
@@ -80,7 +82,7 @@ export interface NodeApiHandlers {
     options: PublishOptions,
   ): Promise<ApiResult<unknown>>
   /** Prometheus text exposition. */
-  metrics(): string
+  metrics(): string | Promise<string>
 }
 
 /** Who may talk to the API besides loopback clients that name the bound address. */
@@ -280,6 +282,7 @@ export const API_ROUTES = [
   'GET /v1/peers',
   'GET /v1/releases',
   'GET /v1/releases/{id}',
+  'GET /v1/releases/{id}/rollout',
   'GET /v1/devices',
   'GET /v1/roles',
   'GET /v1/audit/{index}/{key}',
@@ -365,7 +368,7 @@ async function route(handlers: NodeApiHandlers, ex: Exchange): Promise<Answer> {
   const { id, index, key } = matched.params
   switch (matched.route) {
     case 'GET /metrics':
-      return { status: 200, text: handlers.metrics(), contentType: 'text/plain; version=0.0.4' }
+      return { status: 200, text: await handlers.metrics(), contentType: 'text/plain; version=0.0.4' }
     case 'GET /v1/status':
       return ok(handlers.status())
     case 'GET /v1/peers':
@@ -374,6 +377,8 @@ async function route(handlers: NodeApiHandlers, ex: Exchange): Promise<Answer> {
       return ok(await handlers.releases(url.searchParams.get('product') ?? undefined))
     case 'GET /v1/releases/{id}':
       return respond(await handlers.release(id!))
+    case 'GET /v1/releases/{id}/rollout':
+      return respond(await handlers.rollout(id!))
     case 'GET /v1/devices':
       return ok(await handlers.devices())
     case 'GET /v1/roles':

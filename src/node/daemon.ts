@@ -1,9 +1,15 @@
 import { mkdir, readFile } from 'node:fs/promises'
 import { getHeapSpaceStatistics } from 'node:v8'
+import { ROLLOUT_STATES, type RolloutReport, type RolloutView, rolloutView } from '../agent/rollout-view.js'
 import { toHex } from '../codec/bytes.js'
 import { cidToString } from '../codec/cid.js'
 import { toPlainJson } from '../codec/json.js'
-import { API_TOKEN_LENGTH_MAX, API_TOKEN_LENGTH_MIN, MAX_CHAIN_AGE_HEARTBEATS } from '../constants.js'
+import {
+  API_TOKEN_LENGTH_MAX,
+  API_TOKEN_LENGTH_MIN,
+  MAX_CHAIN_AGE_HEARTBEATS,
+  ROLLOUT_METRICS_RELEASES_MAX,
+} from '../constants.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
 import { readKeyFile, writeKeyFile } from '../crypto/key-store.js'
@@ -25,6 +31,7 @@ import { LedgerDriver, toPeerId } from './ledger-driver.js'
 import { type Logger, makeLogger } from './log.js'
 import { MemoryWatch } from './memory-watch.js'
 import { ValidatorChannels } from './pbft-protocol.js'
+import { ProgressPublisher, RolloutProgress } from './progress-gossip.js'
 import type { StageResult } from './publish-staging.js'
 import { requestSync, syncHandler } from './sync-protocol.js'
 import { TransferService } from './transfer-service.js'
@@ -102,6 +109,8 @@ export class Node {
     readonly log: Logger,
     /** Runs a full GC when garbage piles up, and after a download (memory-watch.ts). */
     private readonly memory: MemoryWatch,
+    /** Devices' gossiped progress on releases, newest per device (progress-gossip.ts). */
+    readonly progress: RolloutProgress,
   ) {}
 
   static async start(config: NodeConfig, options: { log?: Logger } = {}): Promise<Node> {
@@ -243,12 +252,18 @@ export class Node {
         })
       }
 
+      const progress = new RolloutProgress(
+        genesis.chainId,
+        (device) => ledger.ledger.device(device) !== undefined,
+        log.child({ sub: 'progress' }),
+      )
       const gossip = new Gossip(
         host,
         genesis.chainId,
         {
           onTx: (_from, tx) => ledger.gossipTx(tx),
           onBlock: (from, block, cert) => ledger.gossipBlock(from, block, cert),
+          onProgress: (from, data) => progress.judge(from, data),
         },
         log.child({ sub: 'gossip' }),
       )
@@ -291,6 +306,14 @@ export class Node {
             images: transfer,
             log: log.child({ sub: 'agent' }),
             maxChainAgeMs,
+            progress: new ProgressPublisher(
+              keys,
+              genesis.chainId,
+              gossip,
+              progress,
+              (manifest) => transfer.percentHeld(manifest),
+              log.child({ sub: 'progress' }),
+            ),
           })
         : null
       if (agent) started.push(() => agent.stop())
@@ -309,6 +332,7 @@ export class Node {
         agent,
         log,
         memory,
+        progress,
       )
       memory.start()
       started.push(() => memory.stop())
@@ -373,8 +397,64 @@ export class Node {
     }
   }
 
-  metrics(): string {
+  /**
+   * How far a release has rolled out (rollout-view.ts): the ledger's devices and the release's
+   * committed install reports, with the progress devices gossiped. Undefined for no such release.
+   */
+  async rollout(id: string, now = Date.now()): Promise<RolloutView | undefined> {
+    const release = this.ledger.ledger.release(id)
+    if (!release) return undefined
+    const rows = await this.store.audit('release', id)
+    const reports: RolloutReport[] = []
+    for (const row of rows) {
+      const body = row.tx.body
+      if (body.type !== 'install.report') continue
+      reports.push({
+        device: toHex(body.device),
+        status: body.status,
+        ...(body.detail === undefined ? {} : { detail: body.detail }),
+      })
+    }
+    return rolloutView({
+      release,
+      devices: [...this.ledger.ledger.devices.entries()].map(([, d]) => d),
+      reports,
+      progress: (device) => this.progress.table.get(id, device),
+      now,
+    })
+  }
+
+  /**
+   * `fwmesh_rollout_devices{release,state}`: eligible devices per state of the newest releases
+   * that are installable and not installed by every eligible device (ROLLOUT_METRICS_RELEASES_MAX).
+   */
+  private async rolloutMetrics(): Promise<Parameters<typeof prometheus>[0]> {
+    const candidates = [...this.ledger.ledger.releases.entries()]
+      .map(([, r]) => r)
+      .filter(isInstallable)
+      .sort((a, b) => b.publishedAt - a.publishedAt)
+    const out: Array<Parameters<typeof prometheus>[0][number]> = []
+    let shown = 0
+    for (const r of candidates) {
+      if (shown >= ROLLOUT_METRICS_RELEASES_MAX) break
+      const view = await this.rollout(r.id)
+      if (!view || view.counts.installed === view.eligible) continue
+      shown++
+      for (const state of ROLLOUT_STATES)
+        out.push({
+          name: 'fwmesh_rollout_devices',
+          help: 'Eligible devices per rollout state, for installable releases not yet installed everywhere',
+          type: 'gauge',
+          value: view.counts[state],
+          labels: { release: r.id, state },
+        })
+    }
+    return out
+  }
+
+  async metrics(): Promise<string> {
     const head = this.ledger.ledger.head
+    const rollouts = await this.rolloutMetrics()
     return prometheus([
       {
         name: 'fwmesh_head_height',
@@ -414,6 +494,8 @@ export class Node {
         value: this.ledger.recentRejections().length,
       },
       ...trafficMetrics(this.transfer.traffic()),
+      ...imageBytesMetrics(this.transfer.imageBytes),
+      ...rollouts,
       ...gossipMetrics(this.gossip, this.ledger),
       ...processMetrics(),
       {
@@ -448,7 +530,7 @@ export class Node {
 /** Gossip messages by topic and verdict, and the bytes of blocks held ahead of the head. */
 function gossipMetrics(gossip: Gossip, ledger: LedgerDriver): Parameters<typeof prometheus>[0] {
   const out: Array<Parameters<typeof prometheus>[0][number]> = []
-  for (const topic of ['block', 'tx'] as const) {
+  for (const topic of ['block', 'tx', 'progress'] as const) {
     for (const verdict of ['accepted', 'ignored', 'rejected'] as const) {
       out.push({
         name: 'fwmesh_gossip_messages_total',
@@ -482,6 +564,24 @@ function trafficMetrics(t: Readonly<ChunkTraffic>): Parameters<typeof prometheus
       t.bytesReceived,
     ),
   ]
+}
+
+/** Image bytes by direction and source (transfer-service.ts says what each counts). */
+function imageBytesMetrics(b: TransferService['imageBytes']): Parameters<typeof prometheus>[0] {
+  const help = 'Image bytes moved: up as the origin of an image or as a peer that fetched it, down from peers'
+  return (
+    [
+      ['up', 'origin', b.upOrigin],
+      ['up', 'peer', b.upPeer],
+      ['down', 'peer', b.down],
+    ] as const
+  ).map(([direction, source, value]) => ({
+    name: 'fwmesh_image_bytes_total',
+    help,
+    type: 'counter' as const,
+    value,
+    labels: { direction, source },
+  }))
 }
 
 /** The process's memory, so an operator sees what a node costs (and the heap tuning hold). */
@@ -700,6 +800,10 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
           }
         }),
       }
+    },
+    rollout: async (id) => {
+      const view = await node().rollout(id)
+      return view ? { ok: true, value: view } : notFound(`no release ${id} on the ledger`)
     },
     downloads: () => node().transfer.downloads(),
     submitTx: async (envelope, options) => {

@@ -15,7 +15,8 @@ import type { Logger } from './log.js'
 
 /**
  * Gossip of transactions and committed blocks (gossipsub topics `fwmesh/<chain>/tx` and
- * `fwmesh/<chain>/block`). Best effort only: a node also pulls blocks over the sync protocol,
+ * `fwmesh/<chain>/block`), and of devices' signed progress on releases
+ * (`fwmesh/<chain>/progress`, progress-gossip.ts, judged by its own codec). Best effort only: a node also pulls blocks over the sync protocol,
  * and validators relay transactions among themselves.
  *
  * Every message is validated before gossipsub delivers or forwards it: a topic validator
@@ -29,7 +30,14 @@ import type { Logger } from './log.js'
 export interface GossipHandlers {
   onTx(from: string, tx: SignedTx): GossipVerdict
   onBlock(from: string, block: Block, cert: Certificate): GossipVerdict
+  /**
+   * A device's progress message (`fwmesh/<chain>/progress`), undecoded: its own codec checks
+   * size, shape, signature, registration and time (progress-gossip.ts).
+   */
+  onProgress?(from: string, data: Uint8Array): GossipVerdict
 }
+
+type Topic = 'tx' | 'block' | 'progress'
 
 /** Messages per topic and verdict since the node started (status, metrics, tests). */
 export interface GossipCounts {
@@ -45,10 +53,11 @@ const RESULT: Record<GossipVerdict, TopicValidatorResult> = {
 }
 
 export class Gossip {
-  private readonly topics: { tx: string; block: string }
-  readonly counts: { tx: GossipCounts; block: GossipCounts } = {
+  private readonly topics: Record<Topic, string>
+  readonly counts: Record<Topic, GossipCounts> = {
     tx: { accepted: 0, ignored: 0, rejected: 0 },
     block: { accepted: 0, ignored: 0, rejected: 0 },
+    progress: { accepted: 0, ignored: 0, rejected: 0 },
   }
 
   constructor(
@@ -69,11 +78,15 @@ export class Gossip {
     pubsub.topicValidators.set(this.topics.block, (peer, message) =>
       this.validate('block', peer, message.data),
     )
+    pubsub.topicValidators.set(this.topics.progress, (peer, message) =>
+      this.validate('progress', peer, message.data),
+    )
     pubsub.subscribe(this.topics.tx)
     pubsub.subscribe(this.topics.block)
+    pubsub.subscribe(this.topics.progress)
   }
 
-  private validate(kind: 'tx' | 'block', peer: PeerId, data: Uint8Array): TopicValidatorResult {
+  private validate(kind: Topic, peer: PeerId, data: Uint8Array): TopicValidatorResult {
     const verdict = this.judge(kind, peer.toString(), data)
     const counts = this.counts[kind]
     if (verdict === 'accept') counts.accepted++
@@ -82,7 +95,17 @@ export class Gossip {
     return RESULT[verdict]
   }
 
-  private judge(kind: 'tx' | 'block', from: string, data: Uint8Array): GossipVerdict {
+  private judge(kind: Topic, from: string, data: Uint8Array): GossipVerdict {
+    if (kind === 'progress') {
+      // A node without a progress table neither keeps nor forwards progress.
+      if (!this.handlers.onProgress) return 'ignore'
+      try {
+        return this.handlers.onProgress(from, data)
+      } catch (cause) {
+        this.log.error({ from, kind, err: (cause as Error).message }, 'handling a gossip message failed')
+        return 'ignore'
+      }
+    }
     const limit = kind === 'tx' ? GOSSIP_TX_MESSAGE_BYTES_MAX : GOSSIP_BLOCK_MESSAGE_BYTES_MAX
     if (data.byteLength > limit) {
       this.log.debug({ from, kind, bytes: data.byteLength }, 'refused an oversized gossip message')
@@ -115,6 +138,11 @@ export class Gossip {
     await this.publish(this.topics.block, encode({ type: 'block', block, cert }))
   }
 
+  /** A device's own progress message (encoded and signed by progress-gossip.ts). */
+  async publishProgress(data: Uint8Array): Promise<void> {
+    await this.publish(this.topics.progress, data)
+  }
+
   private async publish(topic: string, data: Uint8Array): Promise<void> {
     try {
       const result = await this.host.services.pubsub.publish(topic, data)
@@ -129,6 +157,7 @@ export class Gossip {
   stats(): {
     tx: { subscribers: number; mesh: number }
     block: { subscribers: number; mesh: number }
+    progress: { subscribers: number; mesh: number }
     graylisted: string[]
   } {
     const pubsub = this.host.services.pubsub as unknown as {
@@ -146,7 +175,12 @@ export class Gossip {
       .getPeers()
       .filter((peer) => this.score(peer) < GOSSIP_GRAYLIST_THRESHOLD)
       .map((peer) => peer.toString())
-    return { tx: of(this.topics.tx), block: of(this.topics.block), graylisted }
+    return {
+      tx: of(this.topics.tx),
+      block: of(this.topics.block),
+      progress: of(this.topics.progress),
+      graylisted,
+    }
   }
 
   /** The gossipsub score of a neighbour (0 for one that did nothing wrong). */
@@ -159,5 +193,6 @@ export class Gossip {
   stop(): void {
     this.host.services.pubsub.topicValidators.delete(this.topics.tx)
     this.host.services.pubsub.topicValidators.delete(this.topics.block)
+    this.host.services.pubsub.topicValidators.delete(this.topics.progress)
   }
 }

@@ -77,7 +77,12 @@ export function protocolIds(chainId: string) {
 }
 
 export function gossipTopics(chainId: string) {
-  return { tx: `fwmesh/${chainId}/tx`, block: `fwmesh/${chainId}/block` }
+  return {
+    tx: `fwmesh/${chainId}/tx`,
+    block: `fwmesh/${chainId}/block`,
+    // Devices' signed progress on releases (src/agent/progress.ts, progress-gossip.ts).
+    progress: `fwmesh/${chainId}/progress`,
+  }
 }
 
 /**

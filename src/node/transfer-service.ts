@@ -73,6 +73,14 @@ interface Image {
  */
 export class TransferService implements ImageFetcher {
   private readonly images = new Map<string, Image>()
+  /** Images this node seeds as their origin (published here, or added with `addImage`). */
+  private readonly origins = new Set<string>()
+  /**
+   * Image bytes moved since the node started (`fwmesh_image_bytes_total`): served as an
+   * image's origin, served as a peer that fetched it, and fetched (always from peers: a device
+   * cannot tell an origin from a neighbour that holds the whole image).
+   */
+  readonly imageBytes = { upOrigin: 0, upPeer: 0, down: 0 }
   /** Chunk bytes accepted since the memory watch was last checked. */
   private receivedSinceCheck = 0
   private readonly links: ChunkLinks
@@ -168,7 +176,10 @@ export class TransferService implements ImageFetcher {
         () => true,
         () => false,
       )
-      if (published && image.store.isComplete()) this.startSeeding(image)
+      if (published && image.store.isComplete()) {
+        this.origins.add(image.key)
+        this.startSeeding(image)
+      }
     }
   }
 
@@ -235,6 +246,7 @@ export class TransferService implements ImageFetcher {
       return false
     }
     await writeAtomically(to.origin, new Uint8Array())
+    this.origins.add(image.key)
     this.startSeeding(image)
     return true
   }
@@ -255,6 +267,7 @@ export class TransferService implements ImageFetcher {
     const image = await this.openImage(cid, chunked.value.manifest, chunked.value.encoded)
     if (!image.store.isComplete()) return { ok: false, message: 'the copied image did not verify' }
     await writeAtomically(this.paths(key).origin, new Uint8Array())
+    this.origins.add(key)
     this.startSeeding(image)
     return { ok: true, chunks: image.store.chunkCount }
   }
@@ -277,6 +290,13 @@ export class TransferService implements ImageFetcher {
   /** Chunk-protocol messages and bytes each way since the node started. */
   traffic(): Readonly<ChunkTraffic> {
     return this.links.traffic
+  }
+
+  /** Percent (0-100, whole) of an image held, or undefined when the node has none of it open. */
+  percentHeld(manifest: string): number | undefined {
+    const image = this.images.get(manifest)
+    if (!image || image.store.chunkCount === 0) return undefined
+    return Math.floor((100 * image.store.chunksHeld) / image.store.chunkCount)
   }
 
   imagePath(manifest: string): string {
@@ -383,6 +403,7 @@ export class TransferService implements ImageFetcher {
     this.stopDownload(image, { ok: false, reason: 'cancelled' })
     if (image.announceTimer) clearTimeout(image.announceTimer)
     this.images.delete(manifest)
+    this.origins.delete(manifest)
     await image.store.close({ flush: false })
     const paths = this.paths(manifest)
     await Promise.all([
@@ -575,6 +596,8 @@ export class TransferService implements ImageFetcher {
       const granted = Date.now()
       await this.links.sendParts(job.peer, encodeChunkDataParts(image.cid, job.chunk, data.value))
       image.uploadedBytes += data.value.byteLength
+      if (this.origins.has(image.key)) this.imageBytes.upOrigin += data.value.byteLength
+      else this.imageBytes.upPeer += data.value.byteLength
       // Debug timings of one upload (the fidelity run reads them): waiting for the uplink's
       // tokens, then for the frame to be written into the neighbour's stream.
       this.log.debug(
@@ -604,6 +627,7 @@ export class TransferService implements ImageFetcher {
       if (d.bytesFrom.size === 0)
         this.log.debug({ manifest: image.key, peer, ms: Date.now() - d.startedAt }, 'first chunk arrived')
       d.bytesFrom.set(peer, (d.bytesFrom.get(peer) ?? 0) + data.byteLength)
+      this.imageBytes.down += data.byteLength
       this.log.debug({ peer, chunk, inFlight: session.swarm?.peer(peer)?.inFlight }, 'chunk received')
       this.receivedSinceCheck += data.byteLength
       if (this.receivedSinceCheck >= MEMORY_CHECK_BYTES) {

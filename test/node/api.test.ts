@@ -20,6 +20,7 @@ function fakeHandlers(calls: Calls, publishVerdict: 'accept' | 'refuse' = 'accep
     peers: () => called('peers', []),
     releases: async () => called('releases', []),
     release: async (id) => called(`release ${id}`, { ok: true, value: { id } }),
+    rollout: async (id) => called(`rollout ${id}`, { ok: true, value: { release: id } }),
     devices: async () => called('devices', []),
     roles: async () => called('roles', []),
     audit: async (index, key) => called(`audit ${index} ${key}`, { ok: true, value: [] }),
@@ -345,9 +346,15 @@ describe('node: local API, safe by default', () => {
       params: { id: 'check' },
     })
     expect(matchRoute('GET', ['v1', 'audit', 'device', 'ab'])?.params).toEqual({ index: 'device', key: 'ab' })
+    expect(matchRoute('GET', ['v1', 'releases', 'bafyx', 'rollout'])).toEqual({
+      route: 'GET /v1/releases/{id}/rollout',
+      params: { id: 'bafyx' },
+    })
     for (const [method, path] of [
       ['GET', '/v1/audit/device/ab/more'],
       ['GET', '/v1/status/more'],
+      ['GET', '/v1/releases/x/other'],
+      ['POST', '/v1/releases/x/rollout'],
       ['POST', '/v1/releases/other'],
       ['DELETE', '/v1/releases/x'],
       ['GET', '/v2/status'],

@@ -145,7 +145,7 @@ describe('node: gossip is validated before it spreads (real libp2p, loopback)', 
     const rejected = counts.rejected - before.rejected
     expect(rejected, 'each refused block counted once').toBeLessThanOrEqual(FORGED_BLOCKS)
 
-    const metrics = follower.metrics()
+    const metrics = await follower.metrics()
     const exported = /fwmesh_gossip_messages_total\{topic="block",verdict="rejected"\} (\d+)/.exec(metrics)
     expect(Number(exported?.[1]), '/metrics counts the refused blocks').toBeGreaterThanOrEqual(rejected)
     expect(metrics).toMatch(/^fwmesh_blocks_ahead_bytes \d+$/m)

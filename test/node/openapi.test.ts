@@ -311,6 +311,15 @@ describe('docs/api/openapi.json against a live node (real HTTP, loopback)', () =
       expect((await call(port, 'GET /v1/releases', '/v1/releases?product=other')).body).toEqual([])
       for (const r of [release, revoked])
         expect((await call(port, 'GET /v1/releases/{id}', `/v1/releases/${r.idString}`)).status).toBe(200)
+      for (const r of [release, revoked]) {
+        const rollout = await call(
+          port,
+          'GET /v1/releases/{id}/rollout',
+          `/v1/releases/${r.idString}/rollout`,
+        )
+        expect(rollout.status).toBe(200)
+        expect((rollout.body as Json).eligible).toBe(r === release ? 1 : 0)
+      }
       expect((await call(port, 'GET /v1/devices', '/v1/devices')).body).toHaveLength(1)
       expect((await call(port, 'GET /v1/roles', '/v1/roles')).body).not.toEqual([])
       const audits = [

@@ -1,15 +1,18 @@
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import type { Command } from 'commander'
+import type { RolloutView } from '../../agent/rollout-view.js'
 import { toHex } from '../../codec/bytes.js'
 import { CHUNK_BYTES_DEFAULT, CHUNK_BYTES_MAX, CHUNK_BYTES_MIN } from '../../constants.js'
+import { shortDid } from '../../crypto/did.js'
 import { manifestIdOf } from '../../ledger/manifest-id.js'
 import { parseSemVer } from '../../ledger/semver.js'
 import { chunkImageFile } from '../../transfer/image-store.js'
 import { chunkingFault } from '../../transfer/manifest.js'
-import { CliError, ExitCode, type Output } from '../output.js'
+import { CliError, type Output } from '../output.js'
 import { ProgressBar } from '../progress.js'
 import { clientOf, notCommitted, signFor, waitMsOf } from '../submit.js'
+import { rolloutOf, rolloutVerdict, watchRollout } from './rollout.js'
 
 /** --chunk-size: a whole number of bytes a manifest (and so every device) accepts. */
 export function parseChunkSize(text: string | undefined): number {
@@ -199,7 +202,7 @@ export function registerPublish(release: Command, output: () => Output): void {
   release
     .command('rollout')
     .description(
-      'show how far a release has rolled out; with --wait, until every matching device installed it',
+      'show how far a release has rolled out among the devices eligible for it; with --wait, until each installed or failed (exit 9 when one failed)',
     )
     .argument('<release>', 'the release id')
     .option('--wait <seconds>', 'keep watching this long (0: just print)', '0')
@@ -207,49 +210,38 @@ export function registerPublish(release: Command, output: () => Output): void {
     .action(async (id: string, o: { wait: string; node?: string }) => {
       const out = output()
       const client = clientOf(o)
-      const deadline = Date.now() + Number(o.wait) * 1000
+      const waitMs = Number(o.wait) * 1000
+      if (!Number.isFinite(waitMs) || waitMs < 0) throw new CliError('--wait must be a number of seconds')
       const bar = new ProgressBar('rollout', !out.json)
-      for (;;) {
-        const release = await client.release(id)
-        const devices = (await client.devices()).filter(
-          (d) => d.product === release.product && (release.hardware as string[]).includes(String(d.hardware)),
-        )
-        const rows = await client.audit('release', id)
-        const installed = new Set(
-          rows
-            .filter((r) => r.type === 'install.report' && r.status === 'installed')
-            .map((r) => String(r.signer)),
-        )
-        const failed = new Set(
-          rows
-            .filter((r) => r.type === 'install.report' && r.status === 'failed')
-            .map((r) => String(r.signer)),
-        )
-        const summary = {
-          release: id,
-          version: release.version,
-          devices: devices.length,
-          installed: installed.size,
-          failed: failed.size,
-          installable: release.installable,
-        }
+      const summarize = (v: RolloutView) => ({
+        release: id,
+        version: v.version,
+        // Eligible devices only: one for other hardware, or already past this version, never installs it.
+        devices: v.eligible,
+        installed: v.counts.installed,
+        failed: v.counts.failed,
+        ineligible: v.ineligible,
+        installable: v.installable,
+        counts: v.counts,
+      })
+      const show = (v: RolloutView) =>
         bar.update(
-          installed.size,
-          devices.length,
-          `${installed.size}/${devices.length} installed${failed.size ? `, ${failed.size} failed` : ''}`,
+          v.counts.installed,
+          v.eligible,
+          `${v.counts.installed}/${v.eligible} installed${v.counts.failed ? `, ${v.counts.failed} failed` : ''}`,
         )
-        const done = devices.length > 0 && installed.size + failed.size >= devices.length
-        if (done || Date.now() >= deadline) {
-          out.result(
-            summary,
-            () =>
-              `${release.product} ${release.version}: ${installed.size} of ${devices.length} devices installed${failed.size ? `, ${failed.size} failed` : ''}`,
-          )
-          if (!done && Number(o.wait) > 0)
-            throw new CliError(`the rollout did not finish within ${o.wait} s`, ExitCode.timeout)
-          return
-        }
-        await new Promise((r) => setTimeout(r, 1000))
-      }
+      const { view, timedOut } =
+        waitMs > 0
+          ? await watchRollout(client, id, waitMs, show)
+          : { view: await rolloutOf(client, id), timedOut: false }
+      out.result(summarize(view), () => {
+        const failed = view.devices.filter((d) => d.state === 'failed')
+        return [
+          `${view.product} ${view.version}: ${view.counts.installed} of ${view.eligible} eligible devices installed${view.counts.failed ? `, ${view.counts.failed} failed` : ''}${view.ineligible ? ` (${view.ineligible} not eligible)` : ''}`,
+          ...failed.map((d) => `failed: ${shortDid(d.did)}: ${d.detail ?? ''}`),
+        ].join('\n')
+      })
+      const verdict = rolloutVerdict(view, timedOut && waitMs > 0, o.wait)
+      if (verdict) throw verdict
     })
 }

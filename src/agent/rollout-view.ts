@@ -1,0 +1,254 @@
+/**
+ * How far a release has rolled out, per wave and per device (`GET /v1/releases/{id}/rollout`,
+ * `fwmesh rollout status`, `/metrics`): a pure function of the release, the registered devices,
+ * the committed install reports, the progress devices gossiped (progress.ts) and the time.
+ *
+ * Each registered device is either ineligible, with the reason the device agent itself would
+ * give (eligibility.ts: other product or hardware, not newer, below min-from, revoked, outside
+ * every wave), or eligible in one state: `pending` (its wave not open yet, or open and nothing
+ * heard), `downloading` (percent), `verifying`, `installing`, `installed` or `failed`. Counts
+ * are of eligible devices only: a device that can never install the release is not "behind".
+ *
+ * What the ledger says wins over gossip: a committed `installed` report (or the device's
+ * installed release on the ledger) is `installed`, a committed `failed` or `rolled-back` report
+ * is `failed`, whatever the device gossiped. A device that gossiped `installed` before its report
+ * committed is still `installing`.
+ *
+ * Judged from the ledger's side, which knows less than the device:
+ * - the channel is device configuration, not on the ledger: every device is taken to follow the
+ *   release's channel;
+ * - the version a device runs is the last one it reported installed; a device that never
+ *   reported one is taken to run a version the release accepts (min-from), so it counts.
+ * - the maintenance window is local too: a device waiting for it shows as pending, or as
+ *   verifying when it gossiped that last.
+ */
+import { toHex } from '../codec/bytes.js'
+import { didFromPublicKey } from '../crypto/did.js'
+import { parseSemVer, type SemVer } from '../ledger/semver.js'
+import type { DeviceRecord, ReleaseRecord } from '../ledger/state.js'
+import type { ReportStatus } from '../ledger/tx.js'
+import { type DeviceProfile, type IneligibleReason, releaseEligibility } from './eligibility.js'
+import type { ProgressEntry } from './progress.js'
+import { ROLLOUT_BUCKETS, rolloutBucket } from './rollout.js'
+
+export const ROLLOUT_STATES = [
+  'pending',
+  'downloading',
+  'verifying',
+  'installing',
+  'installed',
+  'failed',
+] as const
+export type RolloutState = (typeof ROLLOUT_STATES)[number]
+
+/** A committed install report of the release, in ledger order. */
+export interface RolloutReport {
+  /** The device's public key, hex. */
+  readonly device: string
+  readonly status: ReportStatus
+  readonly detail?: string
+}
+
+export interface RolloutInput {
+  readonly release: ReleaseRecord
+  readonly devices: Iterable<DeviceRecord>
+  /** The release's committed install reports, oldest first. */
+  readonly reports: readonly RolloutReport[]
+  /** A device's newest gossiped progress on this release (public key, hex). */
+  readonly progress: (device: string) => ProgressEntry | undefined
+  readonly now: number
+}
+
+/** Why a device will not install the release: the agent's reasons, less the local-only ones. */
+export type RolloutIneligibleReason = Exclude<IneligibleReason, 'window-closed' | 'other-channel'>
+
+export interface RolloutDevice {
+  readonly did: string
+  readonly product: string
+  readonly hardware: string
+  /** The version it last reported installed (the ledger's), or null. */
+  readonly installedVersion: string | null
+  /** The wave that first admits it, or null when none does. */
+  readonly wave: number | null
+  readonly eligible: boolean
+  /** `ineligible` when not eligible. */
+  readonly state: RolloutState | 'ineligible'
+  /** For ineligible devices: why. For pending ones: what it waits for (`not-approved`, `wave-closed`). */
+  readonly reason?: RolloutIneligibleReason | 'not-approved' | 'wave-closed' | string
+  /** Pending on a wave: when it opens. */
+  readonly opensAt?: number
+  /** Downloading: percent of the image held. */
+  readonly percent?: number
+  /** Failed: the report's detail or the device's gossiped reason. */
+  readonly detail?: string
+  /** Where the state comes from: the ledger, the device's gossip, or nothing heard. */
+  readonly source: 'ledger' | 'gossip' | 'none'
+  /** The time of the gossiped progress the state comes from. */
+  readonly heardAt?: number
+}
+
+export type RolloutCounts = Record<RolloutState, number>
+
+export interface RolloutWave {
+  readonly index: number
+  readonly percent: number
+  readonly opensAt: number
+  readonly open: boolean
+  /** Eligible devices this wave admits first. */
+  readonly devices: number
+  readonly counts: RolloutCounts
+}
+
+export interface RolloutView {
+  readonly release: string
+  readonly product: string
+  readonly version: string
+  readonly channel: string
+  readonly hardware: readonly string[]
+  readonly installable: boolean
+  readonly revoked: boolean
+  readonly now: number
+  readonly eligible: number
+  readonly ineligible: number
+  /** Eligible devices per state. */
+  readonly counts: RolloutCounts
+  /** Every eligible device is installed or failed (false with no eligible device). */
+  readonly done: boolean
+  readonly waves: readonly RolloutWave[]
+  readonly devices: readonly RolloutDevice[]
+}
+
+export function emptyCounts(): RolloutCounts {
+  return { pending: 0, downloading: 0, verifying: 0, installing: 0, installed: 0, failed: 0 }
+}
+
+/** The wave whose opening first admits a bucket (the earliest), or null. */
+function waveOf(release: ReleaseRecord, bucket: number): number | null {
+  let best: number | null = null
+  release.rollout.waves.forEach((wave, i) => {
+    if (bucket >= wave.percent * (ROLLOUT_BUCKETS / 100)) return
+    if (best === null || wave.afterMs < release.rollout.waves[best]!.afterMs) best = i
+  })
+  return best
+}
+
+const ZERO: SemVer = { major: 0, minor: 0, patch: 0, prerelease: [], text: '0.0.0' }
+
+/** The version the ledger knows a device runs; without one, one the release accepts. */
+function versionOf(device: DeviceRecord, release: ReleaseRecord): SemVer | undefined {
+  if (device.installed) return parseSemVer(device.installed.version)
+  return (release.minFrom === null ? undefined : parseSemVer(release.minFrom)) ?? ZERO
+}
+
+export function rolloutView(input: RolloutInput): RolloutView {
+  const { release, now } = input
+  // The last committed word of each device: reports come oldest first.
+  const lastReport = new Map<string, RolloutReport>()
+  for (const r of input.reports) if (r.status !== 'downloading') lastReport.set(r.device, r)
+
+  const devices: RolloutDevice[] = []
+  for (const d of input.devices) devices.push(judge(input, d, lastReport.get(toHex(d.publicKey))))
+
+  const counts = emptyCounts()
+  const perWave = release.rollout.waves.map(() => ({ devices: 0, counts: emptyCounts() }))
+  let eligible = 0
+  for (const d of devices) {
+    if (d.state === 'ineligible') continue
+    eligible++
+    counts[d.state]++
+    if (d.wave !== null) {
+      perWave[d.wave]!.devices++
+      perWave[d.wave]!.counts[d.state]++
+    }
+  }
+  const waves = release.rollout.waves.map((w, index) => {
+    const opensAt = release.rollout.start + w.afterMs
+    return { index, percent: w.percent, opensAt, open: now >= opensAt, ...perWave[index]! }
+  })
+  return {
+    release: release.id,
+    product: release.product,
+    version: release.version,
+    channel: release.channel,
+    hardware: release.hardware,
+    installable: release.approvedAt !== null && release.revoked === null,
+    revoked: release.revoked !== null,
+    now,
+    eligible,
+    ineligible: devices.length - eligible,
+    counts,
+    done: eligible > 0 && counts.installed + counts.failed === eligible,
+    waves,
+    devices,
+  }
+}
+
+function judge(input: RolloutInput, d: DeviceRecord, report: RolloutReport | undefined): RolloutDevice {
+  const { release, now } = input
+  const bucket = rolloutBucket(d.publicKey)
+  const base = {
+    did: didFromPublicKey(d.publicKey),
+    product: d.product,
+    hardware: d.hardware,
+    installedVersion: d.installed?.version ?? null,
+    wave: waveOf(release, bucket),
+  }
+  // Installed, by the ledger: whatever else holds now (a revocation, a newer release since).
+  if (d.installed?.release === release.id || report?.status === 'installed')
+    return { ...base, eligible: true, state: 'installed', source: 'ledger' }
+
+  const profile: DeviceProfile = {
+    product: d.product,
+    hardware: d.hardware,
+    channel: release.channel,
+    bucket,
+    registration: { product: d.product, hardware: d.hardware },
+  }
+  const installed = versionOf(d, release)
+  const verdict = installed
+    ? releaseEligibility(release, profile, installed, now)
+    : ({ eligible: false, reason: 'bad-version' } as const)
+  if (!verdict.eligible) {
+    // Waiting, not excluded: an approval or a wave still to come.
+    if (verdict.reason === 'not-approved' && release.revoked === null)
+      return { ...base, eligible: true, state: 'pending', reason: 'not-approved', source: 'none' }
+    if (verdict.reason === 'wave-closed' && verdict.opensAt !== undefined)
+      return {
+        ...base,
+        eligible: true,
+        state: 'pending',
+        reason: 'wave-closed',
+        opensAt: verdict.opensAt,
+        source: 'none',
+      }
+    return {
+      ...base,
+      eligible: false,
+      state: 'ineligible',
+      reason: verdict.reason as RolloutIneligibleReason,
+      source: 'none',
+    }
+  }
+  if (report)
+    return {
+      ...base,
+      eligible: true,
+      state: 'failed',
+      detail: report.detail ?? report.status,
+      source: 'ledger',
+    }
+  const heard = input.progress(toHex(d.publicKey))
+  if (!heard) return { ...base, eligible: true, state: 'pending', source: 'none' }
+  const gossip = { eligible: true, source: 'gossip' as const, heardAt: heard.time }
+  switch (heard.state) {
+    case 'downloading':
+      return { ...base, ...gossip, state: 'downloading', percent: heard.percent ?? 0 }
+    case 'failed':
+      return { ...base, ...gossip, state: 'failed', detail: heard.reason ?? 'failed' }
+    // Installed by the device's word only: its report has not committed yet.
+    case 'installed':
+      return { ...base, ...gossip, state: 'installing', detail: 'installed; its report is not committed yet' }
+    default:
+      return { ...base, ...gossip, state: heard.state }
+  }
+}
