@@ -2,9 +2,11 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import fc from 'fast-check'
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml'
+import { decodeProgress, encodeProgress, type ProgressErrorCode } from '../../src/agent/progress.js'
 import { decodeAgentState, encodeAgentState, initialAgentState } from '../../src/agent/state.js'
 import { utf8 } from '../../src/codec/bytes.js'
 import { cidToString } from '../../src/codec/cid.js'
+import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
 import { decodeTxRequest, parseJsonBody } from '../../src/node/api-body.js'
 import { parseConfig } from '../../src/node/config.js'
 import {
@@ -191,6 +193,52 @@ fuzz({
       return { wrong: `an agent state error with code ${String(r.error.code)}` }
     if (typeof r.error.message !== 'string' || r.error.message.length === 0)
       return { wrong: 'an agent state error without a message' }
+    return { rejected: r.error.code }
+  },
+})
+
+// Device progress, as gossiped by any device (src/agent/progress.ts): a signed, bounded message.
+const progressDevice = keyPairFromSeed(new Uint8Array(32).fill(7))
+const progressCorpus = [
+  encodeProgress(
+    {
+      chain: 'fuzz',
+      release: mcid,
+      device: progressDevice.publicKey,
+      state: 'downloading',
+      time: 1_700_000_000_000,
+      percent: 42,
+    },
+    progressDevice.secretKey,
+  ),
+  encodeProgress(
+    {
+      chain: 'fuzz',
+      release: mcid,
+      device: progressDevice.publicKey,
+      state: 'failed',
+      time: 1_700_000_000_001,
+      reason: 'flash write failed',
+    },
+    progressDevice.secretKey,
+  ),
+]
+const PROGRESS_CODES: readonly ProgressErrorCode[] = [
+  'too-large',
+  'malformed',
+  'wrong-chain',
+  'bad-signature',
+]
+
+fuzz({
+  name: 'device progress',
+  corpus: progressCorpus,
+  run: (input) => decodeProgress(input, 'fuzz'),
+  verdict: (r): Verdict => {
+    if (r.ok) return { accepted: true }
+    if (!PROGRESS_CODES.includes(r.error.code)) return { wrong: `a progress error with code ${r.error.code}` }
+    if (typeof r.error.message !== 'string' || r.error.message.length === 0)
+      return { wrong: 'a progress error without a message' }
     return { rejected: r.error.code }
   },
 })
