@@ -3,7 +3,6 @@ import { getHeapSpaceStatistics } from 'node:v8'
 import { ROLLOUT_STATES, type RolloutReport, type RolloutView, rolloutView } from '../agent/rollout-view.js'
 import { toHex } from '../codec/bytes.js'
 import { cidToString } from '../codec/cid.js'
-import { toPlainJson } from '../codec/json.js'
 import {
   API_TOKEN_LENGTH_MAX,
   API_TOKEN_LENGTH_MIN,
@@ -17,6 +16,7 @@ import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { type AuditIndex, LedgerStore } from '../ledger/store.js'
 import { decodeTx, type SignedTx, type TxOf } from '../ledger/tx.js'
+import { txBodyJson } from '../ledger/tx-json.js'
 import { chunkingFault } from '../transfer/manifest.js'
 import { AgentDriver } from './agent-driver.js'
 import { type ApiResult, ApiStartError, type NodeApiHandlers, prometheus, startApi } from './api.js'
@@ -636,14 +636,6 @@ async function loadOrCreateKey(path: string, log: Logger): Promise<KeyPair> {
   return keys
 }
 
-/** The keys a transaction body names (its signer, a subject, a device), as did:key. */
-function identitiesOf(body: SignedTx['body']): Record<string, string> {
-  const out: Record<string, string> = { signer: didFromPublicKey(body.signer) }
-  if ('subject' in body) out.subject = didFromPublicKey(body.subject)
-  if ('device' in body) out.device = didFromPublicKey(body.device)
-  return out
-}
-
 function releaseView(r: ReleaseRecord) {
   return {
     id: r.id,
@@ -787,12 +779,10 @@ function apiHandlers(node: () => Node): NodeApiHandlers {
         value: rows.map((row) => {
           // The body's fields, then where it is on the ledger. An install report's own `time`
           // (the device's clock) becomes `reportedTime`: `time` is the block's, the ledger's.
-          const { time: reportedTime, ...body } = toPlainJson(row.tx.body) as Record<string, unknown>
+          const { time: reportedTime, ...body } = txBodyJson(row.tx.body)
           return {
             ...body,
             ...(reportedTime === undefined ? {} : { reportedTime }),
-            // Identities as did:key, the one form JSON gives them (the body's bytes are hex).
-            ...identitiesOf(row.tx.body),
             height: row.height,
             index: row.index,
             time: row.time,

@@ -5,6 +5,7 @@ import { publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
 import { freePort } from '../../scripts/fleet.js'
+import { didFromPublicKey } from '../../src/crypto/did.js'
 import { readKeyFile } from '../../src/crypto/key-store.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { genesisToJson } from '../../src/ledger/genesis.js'
@@ -119,6 +120,12 @@ describe('cli: commands that need no node', () => {
         .map((l) => JSON.parse(l))
       expect(lines.map((l) => l.height)).toEqual([1, 2, 3])
       expect(lines[0].txs.map((t: { type: string }) => t.type)).toContain('role.grant')
+      // Identities in JSON are did:key in every command, the export included (it was hex).
+      const grant = lines[0].txs.find((t: { type: string }) => t.type === 'role.grant')
+      expect(grant).toMatchObject({
+        signer: didFromPublicKey(chain.admin.publicKey),
+        subject: expect.stringMatching(/^did:key:z6Mk/),
+      })
 
       const missing = await runCli([
         'ledger',

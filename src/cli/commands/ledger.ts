@@ -5,6 +5,7 @@ import { toPlainJson } from '../../codec/json.js'
 import { parseGenesis } from '../../ledger/genesis.js'
 import { firstDifference } from '../../ledger/state-root.js'
 import { LedgerStore } from '../../ledger/store.js'
+import { txBodyJson } from '../../ledger/tx-json.js'
 import { dataLayout } from '../../node/layout.js'
 import { CliError, ExitCode, type Output } from '../output.js'
 import { readText } from './genesis.js'
@@ -107,7 +108,11 @@ export function registerLedger(program: Command, output: () => Output): void {
             time: block.header.time,
             proposer: block.header.proposer,
             stateRoot: toHex(block.header.stateRoot),
-            txs: block.txs.map((tx) => ({ id: tx.idString, ...tx.body, signature: toHex(tx.signature) })),
+            txs: block.txs.map((tx) => ({
+              id: tx.idString,
+              ...txBodyJson(tx.body),
+              signature: toHex(tx.signature),
+            })),
             certificate: { view: cert.view, validators: cert.votes.map((v) => v.validator) },
           }
           process.stdout.write(`${JSON.stringify(toPlainJson(line))}\n`)
