@@ -620,6 +620,16 @@ export const AGENT_RETRY_BACKOFF_BASE_MS = 60_000
 export const AGENT_RETRY_BACKOFF_MAX_MS = 60 * 60_000
 
 /**
+ * Free space a download needs beyond the bytes it still has to write: the larger of
+ * DISK_MARGIN_BYTES_MIN and DISK_MARGIN_FRACTION of the image. The margin keeps room for
+ * what else lives on the data directory's file system while the image grows (the held-state
+ * file, the agent's state, the ledger store, logs) and for file-system overhead, so a device
+ * that starts a download can finish it instead of filling the disk on its last chunks.
+ */
+export const DISK_MARGIN_BYTES_MIN = 64 * 1024 * 1024
+export const DISK_MARGIN_FRACTION = 0.05
+
+/**
  * Install attempts begun without an outcome seen, i.e. restarts during `installing` while the
  * target is not what runs. A hook that crashes the device every time must not loop forever;
  * three survives one power cut and one unlucky reboot.

@@ -27,6 +27,10 @@
  *   retried with exponential backoff, AGENT_DOWNLOAD_ATTEMPTS_MAX times in all; then the
  *   release is given up with a `failed` report. A failed or timed-out hook is not retried
  *   (an install is not idempotent in general): `failed` report, release given up.
+ * - Disk: before a download starts the driver measures free space (`handleDiskSpace`); without
+ *   room for the rest of the image plus a margin (disk-space.ts) the download does not start,
+ *   a `failed` report says `insufficient space (need X, have Y)`, and the attempt counts as a
+ *   failed download (backoff, then given up), so a device that frees space picks it up again.
  * - Reports: `downloading` when a target's download starts, then `installed` or `failed`.
  *   Each is resubmitted unchanged until seen committed, AGENT_REPORT_ATTEMPTS_MAX times at
  *   most; a rejection that cannot change (wrong product, hash mismatch...) ends it at once.
@@ -74,6 +78,7 @@ import type { ReleaseRecord } from '../ledger/state.js'
 import type { ReportStatus } from '../ledger/tx.js'
 import type { Prng } from '../prng.js'
 import { reportDetail } from './detail.js'
+import { type DiskSpace, INSUFFICIENT_SPACE, insufficientSpace } from './disk-space.js'
 import {
   type DeviceProfile,
   installEligibility,
@@ -394,6 +399,33 @@ export class DeviceAgent {
       this.downloadFailed(reportDetail('download failed', reason), false)
       this.evaluate()
     })
+  }
+
+  /**
+   * The driver measured the disk before it starts the fetch of `release` (free bytes of the
+   * data directory's file system, bytes of the image already there). Returns true when the
+   * download may start. Without room it does not start: the agent reports `failed` with
+   * `insufficient space (need X, have Y)` and retries with the usual backoff, since a device
+   * may free space. The report goes out once a spell without room (a retry that finds none
+   * either adds no report), and not on the last attempt, whose give-up report says it.
+   */
+  handleDiskSpace(release: string, space: DiskSpace, now: number): boolean {
+    let go = false
+    this.step(now, () => {
+      if (!this.expecting('downloading', release, 'disk space measurement')) return
+      const detail = insufficientSpace(this.target().imageSize, space)
+      if (detail === undefined) {
+        go = true
+        return
+      }
+      const s = this.s
+      const reported = s.lastError?.startsWith(INSUFFICIENT_SPACE) === true
+      const last = s.downloadAttempts + 1 >= this.limits.downloadAttemptsMax
+      if (!reported && !last) this.enqueueReport('failed', detail)
+      this.downloadFailed(detail, false)
+      this.evaluate()
+    })
+    return go
   }
 
   /** The driver hashed the whole image of `release`: the agent compares with the ledger. */

@@ -13,6 +13,7 @@
  */
 export * from './agent.js'
 export * from './detail.js'
+export * from './disk-space.js'
 export * from './eligibility.js'
 export * from './install-outcome.js'
 export * from './ledger-view.js'

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { open, readFile } from 'node:fs/promises'
+import { open, readFile, statfs } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import {
   type AgentOutput,
@@ -34,14 +34,28 @@ export interface ImageFetcher {
   fetch(
     manifest: string,
     release: { id: string; imageSize: number; imageSha256: Uint8Array },
-  ): Promise<{ ok: true; path: string } | { ok: false; reason: string }>
+  ): Promise<FetchResult>
   cancel(manifest: string): Promise<void>
   imagePath(manifest: string): string
+  /** Bytes of the image's file on disk (its allocated blocks: a partial download is sparse); 0 when there is none. */
+  bytesOnDisk(manifest: string): Promise<number>
   /**
    * Fetches a manifest ahead of need, and learns which neighbours hold the image, so that a
    * later `fetch` of it starts its download at once. Best effort: a failure is forgotten.
    */
   prefetchManifest(manifest: string): void
+}
+
+/** A download's end; `noSpace` when the disk filled up while it wrote (ENOSPC). */
+export type FetchResult = { ok: true; path: string } | { ok: false; reason: string; noSpace?: boolean }
+
+/** Free bytes an unprivileged process may still write on the file system holding `dir`. */
+export type FreeSpace = (dir: string) => Promise<number>
+
+/** What node:fs measures: the blocks available to unprivileged users (root's reserve left out). */
+export const freeSpaceOf: FreeSpace = async (dir) => {
+  const s = await statfs(dir)
+  return s.bavail * s.bsize
 }
 
 /** Reading a file of whole images, a block at a time. */
@@ -75,6 +89,7 @@ export class AgentDriver {
     private readonly log: Logger,
     /** Tells the mesh where the device stands on a release (`fwmesh rollout status`). */
     private readonly progress: ProgressPublisher | null,
+    private readonly freeSpace: FreeSpace,
   ) {}
 
   static async start(options: {
@@ -88,6 +103,8 @@ export class AgentDriver {
     /** The oldest the newest block may be for the agent to start a download or install. */
     maxChainAgeMs: number
     progress?: ProgressPublisher
+    /** How free space is measured before a download (tests hand in a small disk). */
+    freeSpace?: FreeSpace
   }): Promise<AgentDriver> {
     const { config } = options
     let window = null
@@ -121,6 +138,7 @@ export class AgentDriver {
       options.images,
       options.log,
       options.progress ?? null,
+      options.freeSpace ?? freeSpaceOf,
     )
     // The agent reads the core's state (`ledger.ledger`), which holds a block as soon as it is
     // certified; it need not wait for the store's write (LedgerDriverEvents.certified).
@@ -289,15 +307,23 @@ export class AgentDriver {
       case 'log':
         this.log[out.level]({ event: out.event }, out.message)
         return
-      case 'fetch':
+      case 'fetch': {
+        // Room for the rest of the image first: a download that cannot finish must not fill the disk.
+        if (!(await this.roomFor(out.release, out.manifest))) {
+          this.pump()
+          return
+        }
         this.log.debug({ release: out.release, manifest: out.manifest }, 'fetching the image')
         this.progress?.update({ release: out.release, state: 'downloading', manifest: out.manifest })
         // Downloads run beside the queue: a persist must not wait for a whole image.
         void this.images
           .fetch(out.manifest, { id: out.release, imageSize: out.imageSize, imageSha256: out.imageSha256 })
           .then(
-            (r) => {
+            async (r) => {
               if (r.ok) this.agent.handleDownloaded(out.release, Date.now(), r.path)
+              // The disk filled up anyway (something else wrote to it): the same failure as
+              // finding no room before the start, measured now.
+              else if (r.noSpace && !(await this.roomFor(out.release, out.manifest))) return
               else this.agent.handleDownloadFailed(out.release, r.reason, Date.now())
             },
             // A fetch that throws (an I/O error opening the image) is a failed attempt too: the
@@ -306,6 +332,7 @@ export class AgentDriver {
           )
           .then(() => this.pump())
         return
+      }
       case 'cancel-fetch':
         await this.images.cancel(out.manifest)
         return
@@ -403,6 +430,28 @@ export class AgentDriver {
         return
       }
     }
+  }
+
+  /**
+   * Measures the data directory's free space and the image's bytes already on disk, and lets
+   * the agent decide whether the download may start (it reports `insufficient space` when not).
+   * A measurement that fails (a platform without statfs) does not hold a download back.
+   */
+  private async roomFor(release: string, manifest: string): Promise<boolean> {
+    let freeBytes: number
+    let heldBytes: number
+    try {
+      ;[freeBytes, heldBytes] = await Promise.all([
+        this.freeSpace(dirname(this.images.imagePath(manifest))),
+        this.images.bytesOnDisk(manifest),
+      ])
+    } catch (cause) {
+      this.log.warn({ release, err: (cause as Error).message }, 'could not measure free disk space')
+      return true
+    }
+    const go = this.agent.handleDiskSpace(release, { freeBytes, heldBytes }, Date.now())
+    if (!go) this.log.warn({ release, freeBytes, heldBytes }, 'not enough free disk space for the image')
+    return go
   }
 
   async stop(): Promise<void> {

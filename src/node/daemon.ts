@@ -18,7 +18,7 @@ import { type AuditIndex, LedgerStore } from '../ledger/store.js'
 import { decodeTx, type SignedTx, type TxOf } from '../ledger/tx.js'
 import { txBodyJson } from '../ledger/tx-json.js'
 import { chunkingFault } from '../transfer/manifest.js'
-import { AgentDriver } from './agent-driver.js'
+import { AgentDriver, type FreeSpace } from './agent-driver.js'
 import { type ApiResult, ApiStartError, type NodeApiHandlers, prometheus, startApi } from './api.js'
 import type { ChunkTraffic } from './chunk-links.js'
 import type { NodeConfig } from './config.js'
@@ -113,7 +113,14 @@ export class Node {
     readonly progress: RolloutProgress,
   ) {}
 
-  static async start(config: NodeConfig, options: { log?: Logger } = {}): Promise<Node> {
+  static async start(
+    config: NodeConfig,
+    options: {
+      log?: Logger
+      /** How the device agent measures free disk space (tests hand in a small disk). */
+      freeSpace?: FreeSpace
+    } = {},
+  ): Promise<Node> {
     const log = options.log ?? makeLogger(config.log.level)
     const layout = dataLayout(config.dataDir)
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
@@ -306,6 +313,7 @@ export class Node {
             images: transfer,
             log: log.child({ sub: 'agent' }),
             maxChainAgeMs,
+            ...(options.freeSpace ? { freeSpace: options.freeSpace } : {}),
             progress: new ProgressPublisher(
               keys,
               genesis.chainId,

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { copyFile, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { copyFile, readdir, readFile, rename, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { bytesEqual } from '../codec/bytes.js'
 import { type CID, cidToString, parseCid } from '../codec/cid.js'
@@ -18,7 +18,7 @@ import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
 import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../transfer/messages.js'
 import { type SessionOutput, TransferSession, type UploadJob } from '../transfer/session.js'
-import type { ImageFetcher } from './agent-driver.js'
+import type { FetchResult, ImageFetcher } from './agent-driver.js'
 import { writeAtomically } from './atomic-file.js'
 import { ChunkLinks, type ChunkTraffic } from './chunk-links.js'
 import type { Host } from './host.js'
@@ -32,8 +32,8 @@ interface Download {
   readonly bytesFrom: Map<string, number>
   readonly startedAt: number
   flushTimer: NodeJS.Timeout | undefined
-  done: Promise<{ ok: true; path: string } | { ok: false; reason: string }>
-  finish: (r: { ok: true; path: string } | { ok: false; reason: string }) => void
+  done: Promise<FetchResult>
+  finish: (r: FetchResult) => void
   finishing: boolean
   /** Chunk writes under way: neighbours' chunks are written concurrently. */
   writesPending: number
@@ -303,6 +303,16 @@ export class TransferService implements ImageFetcher {
     return this.paths(manifest).image
   }
 
+  async bytesOnDisk(manifest: string): Promise<number> {
+    try {
+      // Allocated blocks, not the size: the store sets the file's size at once (sparse).
+      return (await stat(this.paths(manifest).image)).blocks * 512
+    } catch (cause) {
+      if ((cause as { code?: unknown }).code === 'ENOENT') return 0
+      throw cause
+    }
+  }
+
   /** The manifest of an image this node holds or is fetching, by its CID string. */
   heldManifest(manifest: string): Manifest | undefined {
     return this.images.get(manifest)?.manifest
@@ -357,7 +367,7 @@ export class TransferService implements ImageFetcher {
 
   private startDownload(image: Image): Download['done'] {
     let finish!: Download['finish']
-    const done = new Promise<{ ok: true; path: string } | { ok: false; reason: string }>((resolve) => {
+    const done = new Promise<FetchResult>((resolve) => {
       finish = resolve
     })
     // The store may hold less than the session thinks (a final check found a bad chunk, and
@@ -391,7 +401,7 @@ export class TransferService implements ImageFetcher {
     return done
   }
 
-  private async complete(image: Image): Promise<{ ok: true; path: string } | { ok: false; reason: string }> {
+  private async complete(image: Image): Promise<FetchResult> {
     const verified = await image.store.verifyImage()
     if (!verified.ok) return { ok: false, reason: verified.error.message }
     return { ok: true, path: this.paths(image.key).image }
@@ -414,10 +424,7 @@ export class TransferService implements ImageFetcher {
     ])
   }
 
-  private stopDownload(
-    image: Image,
-    result: { ok: true; path: string } | { ok: false; reason: string },
-  ): void {
+  private stopDownload(image: Image, result: FetchResult): void {
     const d = image.download
     if (!d) return
     if (image.timer) clearTimeout(image.timer)
@@ -642,6 +649,16 @@ export class TransferService implements ImageFetcher {
       if (!written.ok) {
         this.log.error({ chunk, err: written.error.message }, 'could not write a chunk')
         session.handleChunkLost(chunk, Date.now())
+        if (written.error.code === 'io' && written.error.noSpace && image.download === d) {
+          // A full disk does not empty by asking again: the download stops, what was written
+          // before stays (held once flushed), and the agent decides on the next attempt.
+          this.stopDownload(image, {
+            ok: false,
+            reason: `no space left on device: ${written.error.message}`,
+            noSpace: true,
+          })
+          return
+        }
       } else if (written.value.written) {
         // Announced once written, not once durable (ChunkStore.canServe says why).
         session.chunkStored(chunk)

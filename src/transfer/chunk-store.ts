@@ -52,7 +52,12 @@ export interface ChunkStoreOptions {
   readonly verifyOnRead?: boolean
 }
 
-export type StoreIoError = { readonly code: 'io'; readonly message: string }
+export type StoreIoError = {
+  readonly code: 'io'
+  readonly message: string
+  /** A full disk (ENOSPC, or EDQUOT for a quota): the download stops instead of retrying the chunk. */
+  readonly noSpace?: true
+}
 
 export type ChunkRejection =
   | { readonly code: 'out-of-range'; readonly message: string }
@@ -84,7 +89,11 @@ export interface WriteOutcome {
 }
 
 function ioError(cause: unknown): StoreIoError {
-  return { code: 'io', message: cause instanceof Error ? cause.message : String(cause) }
+  const message = cause instanceof Error ? cause.message : String(cause)
+  const errno = typeof cause === 'object' && cause !== null ? (cause as { code?: unknown }).code : undefined
+  return errno === 'ENOSPC' || errno === 'EDQUOT'
+    ? { code: 'io', message, noSpace: true }
+    : { code: 'io', message }
 }
 
 function isNotFound(cause: unknown): boolean {

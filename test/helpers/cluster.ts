@@ -4,6 +4,7 @@ import { type CID, cidToString } from '../../src/codec/cid.js'
 import { writeKeyFile } from '../../src/crypto/key-store.js'
 import { type DevChain, makeDevChain } from '../../src/ledger/dev-chain.js'
 import { genesisToJson } from '../../src/ledger/genesis.js'
+import type { FreeSpace } from '../../src/node/agent-driver.js'
 import { buildConfig, type NodeConfig } from '../../src/node/config.js'
 import { Node } from '../../src/node/daemon.js'
 import { dataLayout } from '../../src/node/layout.js'
@@ -33,6 +34,8 @@ export interface FollowerOptions {
   holds?: ReadonlyArray<{ path: string; cid: CID; encoded: Uint8Array }>
   /** Its upload limit in bytes per second (0 = none, the default). */
   uploadBytesPerSec?: number
+  /** How its device agent measures free disk space (default: the real file system's). */
+  freeSpace?: FreeSpace
 }
 
 export async function startCluster(options: {
@@ -117,6 +120,7 @@ export async function startCluster(options: {
       },
       {
         log: makeLogger(level, { node: name }),
+        ...(follower.freeSpace ? { freeSpace: follower.freeSpace } : {}),
       },
     )
   }
