@@ -4,10 +4,14 @@
 # fwmesh runs:  script.sh IMAGE VERSION
 # with FWMESH_IMAGE, FWMESH_VERSION, FWMESH_RELEASE and FWMESH_PRODUCT in the environment.
 #
-# "Installing" here means: copy the verified image to $FWMESH_INSTALL_DIR/firmware.img and
-# write the version to $FWMESH_INSTALL_DIR/version, each atomically (a temporary file in the
+# "Installing" here means: put the verified image at $FWMESH_INSTALL_DIR/firmware.img and
+# write the version to $FWMESH_INSTALL_DIR/version, each atomically (a temporary name in the
 # same directory, then a rename), so a power cut leaves the old or the new file, never half of
 # one. The node can read that `version` file at boot as the running version.
+#
+# The image is hard-linked when the install directory is on the node's file system, so the
+# device stores it once (fwmesh never writes into an image once it is complete, and deleting
+# its own name later leaves this one); on another file system it is copied.
 #
 # Exit codes (fwmesh reports 0 as "installed", anything else as "failed" with the last lines
 # of stderr as the detail):
@@ -43,13 +47,17 @@ tmp_image="$dir/.firmware.img.$$"
 tmp_version="$dir/.version.$$"
 trap 'rm -f "$tmp_image" "$tmp_version"' EXIT
 
-if ! cp "$image" "$tmp_image" || ! printf '%s\n' "$version" >"$tmp_version"; then
+# Installed before (the same file, linked: a restart during the install runs it again).
+same=false
+if [ "$image" -ef "$dir/firmware.img" ]; then same=true; fi
+if ! { $same || ln "$image" "$tmp_image" 2>/dev/null || cp "$image" "$tmp_image"; } ||
+  ! printf '%s\n' "$version" >"$tmp_version"; then
   echo "script.sh: cannot write to $dir" >&2
   exit 73
 fi
 # Make the data durable before the renames make it visible.
 sync
-mv -f "$tmp_image" "$dir/firmware.img"
+$same || mv -f "$tmp_image" "$dir/firmware.img"
 mv -f "$tmp_version" "$dir/version"
 sync
 

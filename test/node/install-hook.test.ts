@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { INSTALL_HOOK_OUTPUT_TAIL_BYTES } from '../../src/constants.js'
@@ -192,6 +192,17 @@ describe('node: install hook: examples', () => {
     expect(outcome).toEqual({ ok: true })
     expect(await readFile(join(target, 'firmware.img'), 'utf8')).toBe('firmware bytes')
     expect(await readFile(join(target, 'version'), 'utf8')).toBe('2.4.0\n')
+  })
+
+  it('node: install hook: examples: script.sh links the image on the same file system (stored once), and installs it again', async () => {
+    const target = join(dir, 'installed-linked')
+    const hook = { ...FAST, command: [join(HOOKS, 'script.sh')], env: { FWMESH_INSTALL_DIR: target } }
+    expect(await runInstallHook(hook, job)).toEqual({ ok: true })
+    const installed = await stat(join(target, 'firmware.img'))
+    expect(installed.ino).toBe((await stat(job.imagePath)).ino)
+    // A restart during the install runs the hook again on the same image.
+    expect(await runInstallHook(hook, job)).toEqual({ ok: true })
+    expect(await readFile(join(target, 'firmware.img'), 'utf8')).toBe('firmware bytes')
   })
 
   it('node: install hook: examples: script.sh refuses a missing image with exit 66', async () => {
