@@ -36,6 +36,11 @@ export interface ImageFetcher {
     release: { id: string; imageSize: number; imageSha256: Uint8Array },
   ): Promise<FetchResult>
   cancel(manifest: string): Promise<void>
+  /**
+   * Deletes every image but `keep`'s, except the ones this node published. Returns the manifests
+   * deleted.
+   */
+  dropAllBut(keep: string): Promise<string[]>
   imagePath(manifest: string): string
   /** Bytes of the image's file on disk (its allocated blocks: a partial download is sparse); 0 when there is none. */
   bytesOnDisk(manifest: string): Promise<number>
@@ -308,6 +313,11 @@ export class AgentDriver {
         this.log[out.level]({ event: out.event }, out.message)
         return
       case 'fetch': {
+        // A device keeps one image: the one it installs next. The older ones were installed (the
+        // hook took its own copy, or a link) or given up; kept, each release would add an image
+        // to the disk. The download has the room they took.
+        const dropped = await this.images.dropAllBut(out.manifest)
+        if (dropped.length > 0) this.log.info({ dropped }, 'deleted the images of earlier releases')
         // Room for the rest of the image first: a download that cannot finish must not fill the disk.
         if (!(await this.roomFor(out.release, out.manifest))) {
           this.pump()

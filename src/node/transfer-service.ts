@@ -407,6 +407,14 @@ export class TransferService implements ImageFetcher {
     return { ok: true, path: this.paths(image.key).image }
   }
 
+  async dropAllBut(keep: string): Promise<string[]> {
+    const cid = parseCid(keep)
+    const key = cid ? cidToString(cid) : keep
+    const drop = [...this.images.keys()].filter((k) => k !== key && !this.origins.has(k))
+    for (const k of drop) await this.cancel(k)
+    return drop
+  }
+
   async cancel(manifest: string): Promise<void> {
     const image = this.images.get(manifest)
     if (!image) return
