@@ -1,0 +1,5 @@
+import type { Row } from './common.js'
+
+export async function raucCases(): Promise<Row[]> {
+  return []
+}
