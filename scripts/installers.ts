@@ -9,10 +9,10 @@
  * and a private D-Bus, which `npm test` must never require, and its deliverable is the table.
  */
 import type { Row } from './installers/common.js'
+import { menderCases } from './installers/mender.js'
 import { raucCases } from './installers/rauc.js'
 import { scriptCases } from './installers/script.js'
 import { swupdateCases } from './installers/swupdate.js'
-import { menderCases } from './installers/mender.js'
 
 const suites: Record<string, () => Promise<Row[]>> = {
   script: scriptCases,
@@ -28,7 +28,13 @@ for (const [name, suite] of Object.entries(suites)) {
   try {
     rows.push(...(await suite()))
   } catch (error) {
-    rows.push({ installer: name, case: 'sandbox', expected: 'installed', outcome: `sandbox error: ${(error as Error).message.split('\n')[0]}`, ok: false })
+    rows.push({
+      installer: name,
+      case: 'sandbox',
+      expected: 'installed',
+      outcome: `sandbox error: ${(error as Error).message.split('\n')[0]}`,
+      ok: false,
+    })
   }
 }
 

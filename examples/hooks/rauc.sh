@@ -12,9 +12,9 @@
 # install: exit 0 once the inactive slot is written and marked to boot next; otherwise RAUC's
 # exit code, and RAUC's own reason (it prints `LastError: ...` on stdout) repeated on stderr
 # as the last line, which fwmesh keeps as the report's detail. If fwmesh stops the hook at
-# install_timeout (SIGTERM), the hook asks `rauc status` whether the new slot was already
-# activated: if so it prints "unknown: ..." so the report says the outcome is decided at the
-# next boot (by `confirm`), not that the install failed.
+# install_timeout (SIGTERM), the RAUC service goes on installing; the hook asks `rauc status`
+# whether the new slot is activated or the service is still busy: then it prints "unknown: ..."
+# so the report says the outcome is decided at the next boot (by `confirm`), not "failed".
 #
 # confirm: exit 0 when the booted slot runs VERSION (and marks it good: `rauc status
 # mark-good`), 1 when another version runs (rolled back; that version is printed), 2 unknown.
@@ -73,8 +73,12 @@ fi
 
 out=$(mktemp)
 on_term() {
-  # fwmesh's install_timeout: was the new slot already activated when RAUC was stopped?
-  if load_status && [ "$(slot_field STATE "$RAUC_BOOT_PRIMARY")" != booted ]; then
+  # fwmesh's install_timeout stopped this hook and the `rauc install` client, not the RAUC
+  # service, which goes on with the install. While it does, `rauc status` is refused (busy):
+  # the new slot may still be activated, so the outcome is unknown until the next boot.
+  if ! load_status; then
+    echo "rauc.sh: unknown: timed out while the RAUC service is still installing; the next boot decides (confirm)" >&2
+  elif [ "$(slot_field STATE "$RAUC_BOOT_PRIMARY")" != booted ]; then
     echo "rauc.sh: unknown: timed out after slot $RAUC_BOOT_PRIMARY was activated; the next boot decides (confirm)" >&2
   else
     echo "rauc.sh: timed out before a new slot was activated; $(tail -n 1 "$out")" >&2

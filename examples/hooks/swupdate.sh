@@ -96,9 +96,11 @@ case ${SWUPDATE_MODE:-local} in
 esac
 cat "$out"
 if [ "$status" -ne 0 ]; then
-  # SWUpdate prints its reasons as "[ERROR] ..." lines, on stdout: repeat them last on stderr,
-  # the first (the cause) last, since fwmesh keeps the end of the output.
-  reasons=$(grep -i 'error' "$out" | sed 's/^\[ERROR\] : SWUPDATE failed \[[0-9]*\] *//' | tail -n 3)
+  # SWUpdate prints its reasons as "[ERROR] ..." lines on stdout, the cause first and then
+  # the generic "Image invalid" and "SWUpdate *failed*": fwmesh keeps the end of stderr, so
+  # repeat them there in reverse, the cause last.
+  reasons=$(grep -i 'error' "$out" | sed 's/^\[ERROR\] : SWUPDATE failed \[[0-9]*\] *//; s/^ERROR : //' |
+    awk '{ l[NR] = $0 } END { for (i = NR; i > 0 && i > NR - 3; i--) print l[i] }')
   [ -n "$reasons" ] || reasons=$(tail -n 1 "$out")
   echo "${reasons:-swupdate exited with $status}" | sed 's/^/swupdate.sh: /' >&2
 fi

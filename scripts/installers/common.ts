@@ -51,7 +51,13 @@ export function row(
   reason?: RegExp,
 ): Row {
   const matches = outcome === expected || outcome.startsWith(`${expected}:`)
-  return { installer, case: name, expected, outcome, ok: matches && (reason === undefined || reason.test(outcome)) }
+  return {
+    installer,
+    case: name,
+    expected,
+    outcome,
+    ok: matches && (reason === undefined || reason.test(outcome)),
+  }
 }
 
 /** Runs the hook as the node does: runInstallHook, the real code path. */
@@ -91,7 +97,11 @@ export function confirm(hook: string, version: string, env: Record<string, strin
 }
 
 /** Runs a command to completion; throws with its output when it fails. */
-export function sh(file: string, args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): string {
+export function sh(
+  file: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): string {
   const r = spawnSync(file, args, { ...opts, encoding: 'utf8', timeout: CASE_TIMEOUT_MS })
   if (r.status !== 0) {
     throw new Error(`${file} ${args.join(' ')} exited with ${r.status ?? r.signal}: ${r.stderr || r.stdout}`)
@@ -143,8 +153,19 @@ export function signingCert(dir: string): { key: string; cert: string } {
   const cert = resolve(dir, 'cert.pem')
   sh('openssl', ['genrsa', '-out', key, '2048'])
   sh('openssl', [
-    'req', '-x509', '-new', '-key', key, '-out', cert, '-days', '3650', '-subj', '/CN=fwmesh installers test',
-    '-addext', 'extendedKeyUsage=emailProtection',
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '3650',
+    '-subj',
+    '/CN=fwmesh installers test',
+    '-addext',
+    'extendedKeyUsage=emailProtection',
   ])
   return { key, cert }
 }

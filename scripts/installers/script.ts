@@ -16,7 +16,12 @@ export async function scriptCases(): Promise<Row[]> {
     const image = join(dir, 'fw.img')
     const payload = randomBytes(4096)
     writeFileSync(image, payload)
-    const job = (imagePath: string, version: string) => ({ imagePath, version, release: 'test', product: 'gw' })
+    const job = (imagePath: string, version: string) => ({
+      imagePath,
+      version,
+      release: 'test',
+      product: 'gw',
+    })
     const rows: Row[] = []
 
     const good = describeOutcome(await install('script.sh', job(image, '2.0.0'), env))
@@ -24,14 +29,35 @@ export async function scriptCases(): Promise<Row[]> {
     rows.push(row(NAME, 'good image', 'installed', copied ? good : `${good} (image not copied)`))
     rows.push(row(NAME, 'boot into 2.0.0: confirm', 'confirmed', confirm('script.sh', '2.0.0', env)))
     rows.push(
-      row(NAME, 'missing image', 'failed', describeOutcome(await install('script.sh', job(join(dir, 'none'), '2.1.0'), env)), /cannot read/),
+      row(
+        NAME,
+        'missing image',
+        'failed',
+        describeOutcome(await install('script.sh', job(join(dir, 'none'), '2.1.0'), env)),
+        /cannot read/,
+      ),
     )
     const stuck = join(dir, 'stuck.img')
     mkfifo(stuck)
-    rows.push(row(NAME, 'timeout', 'failed (timed out)', describeOutcome(await install('script.sh', job(stuck, '2.1.0'), env, HANG_TIMEOUT_MS))))
+    rows.push(
+      row(
+        NAME,
+        'timeout',
+        'failed (timed out)',
+        describeOutcome(await install('script.sh', job(stuck, '2.1.0'), env, HANG_TIMEOUT_MS)),
+      ),
+    )
     // Rollback: the install reported, but the device came back on the old version.
     writeFileSync(join(target, 'version'), '1.0.0\n')
-    rows.push(row(NAME, 'rollback: 1.0.0 still runs: confirm', 'rolled back', confirm('script.sh', '2.0.0', env), /1\.0\.0/))
+    rows.push(
+      row(
+        NAME,
+        'rollback: 1.0.0 still runs: confirm',
+        'rolled back',
+        confirm('script.sh', '2.0.0', env),
+        /1\.0\.0/,
+      ),
+    )
     return rows
   } finally {
     await cleanup()
