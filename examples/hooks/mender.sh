@@ -12,6 +12,7 @@
 # install: exit 0 only when the update is committed, or when it is written and waits for
 # a reboot (rootfs updates: the new rootfs runs uncommitted after the reboot, and `confirm`
 # commits it); otherwise mender's exit code, with its last error line repeated on stderr.
+# MENDER_ARGS (from install_env) goes before the command, e.g. "--config FILE --data DIR".
 # MENDER_CLIENT ("mender" or "mender-update") forces the client; by default mender-update
 # (4.x) is used when installed, else mender (3.x).
 #
@@ -24,11 +25,16 @@ if [ -z "$client" ]; then
   if command -v mender-update >/dev/null; then client=mender-update; else client=mender; fi
 fi
 
+# MENDER_ARGS holds several options on purpose (like "--config FILE --data DIR").
+# shellcheck disable=SC2086
+m() { "$client" ${MENDER_ARGS:-} "$@"; }
+
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 fail() {
-  reason=$(grep -i 'error' "$out" | tail -n 1)
+  # Mender 3.x logs as logfmt (time=... level=error msg="..."): keep the message.
+  reason=$(grep -i 'error' "$out" | tail -n 1 | sed 's/^time=.* msg="\(.*\)"$/\1/')
   [ -n "$reason" ] || reason=$(tail -n 1 "$out")
   echo "mender.sh: ${reason:-$1}" >&2
 }
@@ -37,8 +43,8 @@ if [ "${1:-}" = confirm ]; then
   want=${2:-${FWMESH_VERSION:-}}
   # Commit whatever is pending (a no-op error when nothing is): an uncommitted update that
   # booted is made permanent; one that did not boot was already rolled back by the bootloader.
-  "$client" commit >"$out" 2>&1 || true
-  if ! running=$("$client" show-artifact 2>/dev/null); then
+  m commit >"$out" 2>&1 || true
+  if ! running=$(m show-artifact 2>/dev/null); then
     echo "mender.sh: unknown: $client show-artifact failed" >&2
     exit 2
   fi
@@ -61,7 +67,7 @@ status=0
 case $client in
   mender-update)
     # 4.x: exit 4 = written, a reboot runs it (and leaves it to commit after the boot).
-    mender-update install --reboot-exit-code "$image" >"$out" 2>&1 || status=$?
+    m install --reboot-exit-code "$image" >"$out" 2>&1 || status=$?
     cat "$out"
     case $status in
       4) echo "mender.sh: installed; reboot to run it (confirm commits after the boot)"; exit 0 ;;
@@ -70,7 +76,7 @@ case $client in
     esac
     ;;
   *)
-    "$client" install "$image" >"$out" 2>&1 || status=$?
+    m install "$image" >"$out" 2>&1 || status=$?
     cat "$out"
     if [ "$status" -ne 0 ]; then
       fail "mender install exited with $status"
@@ -86,7 +92,7 @@ esac
 
 # No reboot needed: commit now, so "installed" means committed.
 status=0
-"$client" commit >"$out" 2>&1 || status=$?
+m commit >"$out" 2>&1 || status=$?
 cat "$out"
 if [ "$status" -ne 0 ]; then
   fail "$client commit exited with $status"
