@@ -1,7 +1,11 @@
 #!/bin/sh
 # fwmesh install hook: a plain script, for demos, tests and devices without an A/B updater.
 #
-# fwmesh runs:  script.sh IMAGE VERSION
+#   script.sh IMAGE VERSION      install (fwmesh's install step)
+#   script.sh confirm VERSION    after a boot: did VERSION boot? (see README.md, "Confirm"):
+#                                exit 0 when $FWMESH_RUNNING_VERSION_FILE (default
+#                                $FWMESH_INSTALL_DIR/version) holds VERSION, 1 when it holds
+#                                another (printed: rolled back), 2 when it cannot be read
 # with FWMESH_IMAGE, FWMESH_VERSION, FWMESH_RELEASE and FWMESH_PRODUCT in the environment.
 #
 # "Installing" here means: put the verified image at $FWMESH_INSTALL_DIR/firmware.img and
@@ -26,9 +30,26 @@
 # running and reports "installed".
 set -eu
 
+dir=${FWMESH_INSTALL_DIR:-/var/lib/fwmesh/installed}
+
+if [ "${1:-}" = confirm ]; then
+  want=${2:-${FWMESH_VERSION:-}}
+  file=${FWMESH_RUNNING_VERSION_FILE:-$dir/version}
+  if ! running=$(head -n 1 "$file" 2>/dev/null) || [ -z "$running" ]; then
+    echo "script.sh: unknown: cannot read the running version from $file" >&2
+    exit 2
+  fi
+  if [ "$running" = "$want" ]; then
+    echo "$want confirmed"
+    exit 0
+  fi
+  echo "$running"
+  echo "script.sh: rolled back: running $running, not $want" >&2
+  exit 1
+fi
+
 image=${1:-${FWMESH_IMAGE:-}}
 version=${2:-${FWMESH_VERSION:-}}
-dir=${FWMESH_INSTALL_DIR:-/var/lib/fwmesh/installed}
 
 if [ -z "$image" ] || [ -z "$version" ]; then
   echo "usage: $0 IMAGE VERSION (or FWMESH_IMAGE and FWMESH_VERSION)" >&2

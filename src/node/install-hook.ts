@@ -5,9 +5,8 @@
  * outcome.
  *
  * Contract with a hook:
- * - argv: the configured command, then the image path and the version. With `shell: true`
- *   the command's words are joined into one `/bin/sh -c` script whose "$1" and "$2" are the
- *   image path and the version; without it, no shell is involved and nothing is interpreted.
+ * - argv: the configured command, then the image path and the version. No shell is involved:
+ *   nothing in the path is interpreted (a hook that wants a shell is a shell script).
  * - environment: the node's own, plus `FWMESH_IMAGE`, `FWMESH_VERSION`, `FWMESH_RELEASE`,
  *   `FWMESH_PRODUCT` (and `FWMESH_HARDWARE` when known), plus any configured extras.
  * - exit code 0 means installed (possibly pending a reboot); anything else means failed, and
@@ -29,8 +28,6 @@ import { setLongTimeout } from './timers.js'
 export interface InstallHookConfig {
   /** The program and its first arguments, like `["/usr/lib/fwmesh/hooks/rauc.sh"]`. */
   readonly command: readonly string[]
-  /** Run the command through `/bin/sh -c` (image path and version as "$1" and "$2"). */
-  readonly shell?: boolean
   readonly timeoutMs?: number
   /** Between SIGTERM and SIGKILL after the timeout. */
   readonly killGraceMs?: number
@@ -114,10 +111,7 @@ export function runInstallHook(
     FWMESH_PRODUCT: job.product,
     ...(job.hardware !== undefined ? { FWMESH_HARDWARE: job.hardware } : {}),
   }
-  const file = config.shell ? '/bin/sh' : program
-  const argv = config.shell
-    ? ['-c', config.command.join(' '), 'fwmesh-install-hook', job.imagePath, job.version]
-    : [...args, job.imagePath, job.version]
+  const argv = [...args, job.imagePath, job.version]
 
   return new Promise((resolve) => {
     const stdout = new Tail(tailBytes)
@@ -127,7 +121,7 @@ export function runInstallHook(
     let settled = false
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined
 
-    const child = spawn(file, argv, {
+    const child = spawn(program, argv, {
       cwd: config.cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
