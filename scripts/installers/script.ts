@@ -1,6 +1,6 @@
 /** The plain script hook (examples/hooks/script.sh): an install dir in a temp dir. */
 import { randomBytes } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tempDir } from '../../test/helpers/tmp.js'
 import { confirm, describeOutcome, HANG_TIMEOUT_MS, install, type Row, row } from './common.js'
@@ -37,7 +37,10 @@ export async function scriptCases(): Promise<Row[]> {
         /cannot read/,
       ),
     )
-    const stuck = join(dir, 'stuck.img')
+    // A FIFO nobody writes, on another file system than the install dir (/dev/shm, a tmpfs):
+    // script.sh links an image when it can, so only a copy (across file systems) reads it, and
+    // blocks until the timeout.
+    const stuck = join(existsSync('/dev/shm') ? '/dev/shm' : dir, `fwmesh-stuck-${process.pid}.img`)
     mkfifo(stuck)
     rows.push(
       row(
@@ -47,6 +50,7 @@ export async function scriptCases(): Promise<Row[]> {
         describeOutcome(await install('script.sh', job(stuck, '2.1.0'), env, HANG_TIMEOUT_MS)),
       ),
     )
+    rmSync(stuck, { force: true })
     // Rollback: the install reported, but the device came back on the old version.
     writeFileSync(join(target, 'version'), '1.0.0\n')
     rows.push(
