@@ -2,6 +2,7 @@ import {
   type AgentOutput,
   DeviceAgent,
   type LedgerView,
+  registrationOf,
   rolloutBucket as rolloutBucketOf,
 } from '../../src/agent/index.js'
 import { assert } from '../../src/codec/assert.js'
@@ -1258,7 +1259,7 @@ function snapshotView(state: LedgerState): LedgerView {
     releasesOf: (product, channel) => groups.get(`${product}/${channel}`) ?? [],
     // Read from the follower's live state, as a node's view reads its own: a registration never
     // changes once committed (device.already-registered), so reading it later reads the same.
-    registration: (publicKey) => state.device(publicKey),
+    registration: (publicKey) => registrationOf(state.device(publicKey)),
     headTime: state.head.time,
   }
 }
