@@ -311,28 +311,33 @@ export function registerRemote(program: Command, output: () => Output): void {
 function describeRelease(r: Record<string, unknown>): string {
   const revoked = r.revoked as { reason: string; by: string; height: number } | null
   const approvers = (r.approvers as Array<{ approver: string; height: number }> | undefined) ?? []
-  const rollout = r.rollout as { start: number; waves: Array<{ percent: number; afterMs: number }> }
+  const rollout = r.rollout as {
+    start: number
+    waves: Array<{ percent: number; afterMs: number; maxFailurePercent?: number }>
+  }
+  const tags = (r.tags as string[] | undefined) ?? []
   type Stop = { reason: string; by: string; height: number } | null | undefined
   const aborted = r.aborted as Stop
   const paused = r.paused as Stop
   const halted = r.halted as { wave: number; failures: number; targeted: number; height: number } | null
+  const stops = [
+    ...(paused ? [`paused at height ${paused.height} by ${shortDid(paused.by)}: ${paused.reason}`] : []),
+    ...(halted
+      ? [
+          `halted at height ${halted.height} in wave ${halted.wave}: ${halted.failures} of ${halted.targeted} devices in open waves failed`,
+        ]
+      : []),
+  ]
   const state = revoked
     ? `revoked at height ${revoked.height} by ${shortDid(revoked.by)}: ${revoked.reason}`
     : aborted
       ? `aborted at height ${aborted.height} by ${shortDid(aborted.by)}: ${aborted.reason}`
-      : r.installable
-        ? [
-            `installable since height ${r.approvedAt}`,
-            ...(paused
-              ? [`paused at height ${paused.height} by ${shortDid(paused.by)}: ${paused.reason}`]
-              : []),
-            ...(halted
-              ? [
-                  `halted at height ${halted.height} in wave ${halted.wave}: ${halted.failures} of ${halted.targeted} devices in open waves failed`,
-                ]
-              : []),
-          ].join('; ')
-        : `waiting for approvals (${r.approvals} so far)`
+      : [
+          r.installable
+            ? `installable since height ${r.approvedAt}`
+            : `waiting for approvals (${r.approvals} so far)`,
+          ...stops,
+        ].join('; ')
   const mib = (Number(r.imageSize) / 1048576).toFixed(1)
   return [
     `${r.product} ${r.version} (${r.channel}) for ${(r.hardware as string[]).join(', ')}`,
@@ -341,10 +346,14 @@ function describeRelease(r: Record<string, unknown>): string {
     `image: ${r.imageSize} bytes (${mib} MiB) in chunks of ${r.chunkSize}; sha256 ${r.imageSha256}`,
     `manifest: ${r.manifest}`,
     ...(r.minFrom ? [`devices must run at least ${r.minFrom}`] : []),
+    ...(tags.length > 0 ? [`only devices tagged ${tags.join(' or ')}`] : []),
     `published by ${shortDid(String(r.publisher))} at height ${r.publishedAt}`,
     ...approvers.map((a) => `approved by ${shortDid(a.approver)} at height ${a.height}`),
     `rollout from ${new Date(rollout.start).toISOString()}: ${rollout.waves
-      .map((w) => `${w.percent} % after ${Math.round(w.afterMs / 1000)} s`)
+      .map(
+        (w) =>
+          `${w.percent} % after ${Math.round(w.afterMs / 1000)} s${w.maxFailurePercent !== undefined ? ` (halts at ${w.maxFailurePercent} % failed)` : ''}`,
+      )
       .join(', ')}`,
   ].join('\n')
 }
