@@ -8,7 +8,10 @@
  * - the current wave: the last wave open at the block's time (rollout-waves.ts);
  * - in open waves: targeted devices whose bucket is below the current wave's percentage;
  * - failures: targeted devices in open waves whose first `failed` report for the release
- *   committed (a device counts once per release, however often it reports).
+ *   committed. A device's record remembers the last release it was counted failed for
+ *   (`failed`), so repeated reports count once; a device that fails another release in
+ *   between and this one again would count twice (one rollout per product at a time is the
+ *   usual case, and the rules keep no per-release device lists, which would grow unbounded).
  *
  * When the current wave sets `maxFailurePercent` and failures × 100 ≥ maxFailurePercent ×
  * (targeted devices in open waves), the release is halted: waves past the current one do not

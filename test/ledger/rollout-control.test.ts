@@ -160,6 +160,22 @@ describe('ledger: per-wave failure threshold', () => {
     expect(w.record().halted).toBeUndefined()
   })
 
+  it('refuses a wave threshold over 100 % before anything is signed', () => {
+    const probe = makeDevChain({ seed: 'control', approvers: 2, approvalThreshold: 1 })
+    const f = new TxFactory(probe)
+    const waves = [{ percent: 10, afterMs: 0, maxFailurePercent: 101 }]
+    expect(() =>
+      f.publish({
+        product: 'gw',
+        version: '1.0.0',
+        hardware: ['rev-b'],
+        imageSize: 1,
+        imageSha256: HASH,
+        rollout: { start: probe.genesis.time, waves },
+      }),
+    ).toThrow(/maxFailurePercent/)
+  })
+
   it('counts only devices the release targets by tag', () => {
     const probe = makeDevChain({ seed: 'control', approvers: 2, approvalThreshold: 1 })
     const w = world(DEVICES, plan(probe.genesis.time), ['lab'])
