@@ -2,6 +2,7 @@ import {
   type AgentOutput,
   DeviceAgent,
   type LedgerView,
+  registrationOf,
   rolloutBucket as rolloutBucketOf,
 } from '../../src/agent/index.js'
 import { assert } from '../../src/codec/assert.js'
@@ -186,6 +187,10 @@ class Fleet {
   private readonly online: Uint8Array
   private readonly epoch: Int32Array
   private readonly malicious: Uint8Array
+  /** Honest devices whose install hook fails (installFailureShare). */
+  private readonly failing: Uint8Array
+  /** The release record the devices' views were last sent with (a control change resends them). */
+  private lastRecord: ReleaseRecord | undefined
   private readonly upMsPerByte: Float64Array
   private readonly downMsPerByte: Float64Array
   private readonly uplinkBusy: Uint8Array
@@ -341,6 +346,14 @@ class Fleet {
     let honest = 0
     for (let i = 0; i < n; i++) if (!this.malicious[i]) honest++
     this.honest = honest
+    this.failing = new Uint8Array(n)
+    const failShare = options.installFailureShare ?? 0
+    if (failShare > 0) {
+      const pick = this.prng.child('install-failures')
+      const candidates = Array.from({ length: n }, (_, i) => i).filter((i) => !this.malicious[i])
+      for (const i of pick.shuffle(candidates).slice(0, Math.round(failShare * candidates.length)))
+        this.failing[i] = 1
+    }
     this.uplinkBusy = new Uint8Array(n + 1)
     this.uplinkChunk = new Int32Array(n + 1)
     this.uplinkPeer = new Int32Array(n + 1)
@@ -514,6 +527,10 @@ class Fleet {
     let stuck = false
     while (q.pop()) {
       this.now = q.at
+      if (this.o.runForMs !== undefined && this.now > this.t0 + this.o.runForMs) {
+        this.finishedAt = this.now
+        break
+      }
       if (++this.events > this.eventsMax || this.now > tEnd) {
         stuck = true
         break
@@ -550,6 +567,8 @@ class Fleet {
       if ((this.events & (PROGRESS_EVERY_EVENTS - 1)) === 0) this.reportProgress()
       if (!Number.isNaN(this.finishedAt)) break
     }
+    // A timed run whose events ran out before its time is over has still run its course.
+    if (this.o.runForMs !== undefined && Number.isNaN(this.finishedAt) && !stuck) this.finishedAt = this.now
     if (Number.isNaN(this.finishedAt)) stuck = true
     this.reportProgress()
     return this.result(stuck)
@@ -1010,7 +1029,18 @@ class Fleet {
       if (p.installed) this.meter.reportCommitted(p.device, p.submittedAt, committedAt)
       this.notifyReport(p.device, p.reportId, committedAt)
     }
+    const current = this.committee.follower.ledger.release(this.releaseId)
+    // A failed report may halt the release (rules.ts): devices must see the halt as they
+    // would see a pause, so a change of the release's control fields sends a new view.
+    if (
+      current !== this.lastRecord &&
+      (current?.halted !== this.lastRecord?.halted ||
+        current?.paused !== this.lastRecord?.paused ||
+        current?.aborted !== this.lastRecord?.aborted)
+    )
+      releasesChanged = true
     if (releasesChanged) {
+      this.lastRecord = current
       const state = this.committee.follower.ledger
       const record = state.release(this.releaseId)
       const approved = record !== undefined && isInstallable(record)
@@ -1028,6 +1058,7 @@ class Fleet {
   private checkFinished(): void {
     if (
       Number.isNaN(this.finishedAt) &&
+      this.o.runForMs === undefined &&
       this.meter.installedCommitted === this.honest &&
       this.uncommittedTxs === 0
     )
@@ -1146,8 +1177,18 @@ class Fleet {
       case 'install': {
         const release = out.release
         this.queue.pushClosure(this.now + INSTALL_MS, () => {
-          this.meter.installedAt[d] = this.now
-          agent.handleInstallDone(release, { ok: true }, this.ms())
+          if (this.failing[d]) {
+            const failed = {
+              ok: false,
+              code: 'exit',
+              exitCode: 1,
+              detail: 'simulated install failure',
+            } as const
+            agent.handleInstallDone(release, failed, this.ms())
+          } else {
+            this.meter.installedAt[d] = this.now
+            agent.handleInstallDone(release, { ok: true }, this.ms())
+          }
           this.runAgent(d)
         })
         return
@@ -1234,11 +1275,18 @@ class Fleet {
         viewChanges: this.committee.viewChanges,
         height: this.committee.head,
         violations: [...this.committee.violations, ...this.violations],
+        installFailures: this.failing.reduce((a, b) => a + b, 0),
+        rolloutHalt: haltOf(this.committee.follower.ledger.release(this.releaseId)),
         stuck,
       },
       this.meter,
     )
   }
+}
+
+function haltOf(record: ReleaseRecord | undefined): FleetResult['details']['rolloutHalt'] {
+  const h = record?.halted
+  return h ? { wave: h.wave, percent: h.percent, failures: h.failures, targeted: h.targeted } : null
 }
 
 /** A frozen ledger view of the state's releases now (the agent's LedgerView contract). */
@@ -1258,7 +1306,7 @@ function snapshotView(state: LedgerState): LedgerView {
     releasesOf: (product, channel) => groups.get(`${product}/${channel}`) ?? [],
     // Read from the follower's live state, as a node's view reads its own: a registration never
     // changes once committed (device.already-registered), so reading it later reads the same.
-    registration: (publicKey) => state.device(publicKey),
+    registration: (publicKey) => registrationOf(state.device(publicKey)),
     headTime: state.head.time,
   }
 }

@@ -29,6 +29,8 @@ export interface FleetRun {
   readonly violations: readonly string[]
   /** The run ended on its event or time budget instead of finishing. */
   readonly stuck: boolean
+  readonly installFailures: number
+  readonly rolloutHalt: FleetResult['details']['rolloutHalt']
 }
 
 /** The figures of a run (every time relative to the approval commit). */
@@ -132,6 +134,8 @@ export function fleetResult(run: FleetRun, m: FleetMeter): FleetResult {
       rolloutBucketOf: [...run.rolloutBuckets],
       regionOf: Array.from(run.regionOf.subarray(0, n)),
       installedCommitSeconds: Array.from(m.installedCommitAt, (c) => round3((c - t) / 1000)),
+      installFailures: run.installFailures,
+      rolloutHalt: run.rolloutHalt,
       stuck: run.stuck,
     },
     completionSeconds: completion,

@@ -41,6 +41,16 @@ export interface FleetOptions {
   readonly partition?: { readonly region: number; readonly fromMs: number; readonly durationMs: number }
   /** A validator crashes, relative to the approval commit. */
   readonly validatorCrash?: { readonly validator: number; readonly atMs: number }
+  /**
+   * Share of honest devices whose install hook fails (picked from the seed): each reports
+   * `failed` once and gives the release up, which a wave's failure threshold counts.
+   */
+  readonly installFailureShare?: number
+  /**
+   * End the run this long after its start instead of when every honest device installed (a
+   * rollout that halts never gets there): the run is then finished, not stuck.
+   */
+  readonly runForMs?: number
   /** Rollout waves of the release; default one wave of 100 % at once. */
   readonly waves?: RolloutPlan['waves']
   /** Called every so many events with progress. */
@@ -124,6 +134,15 @@ export interface FleetDetails {
   readonly regionOf: readonly number[]
   /** Seconds after approval at which each device's installed report committed (NaN: never). */
   readonly installedCommitSeconds: readonly number[]
+  /** Devices whose install hook failed (installFailureShare). */
+  readonly installFailures: number
+  /** The release's halt by a wave's failure threshold at the end of the run, if it halted. */
+  readonly rolloutHalt: {
+    readonly wave: number
+    readonly percent: number
+    readonly failures: number
+    readonly targeted: number
+  } | null
   readonly stuck: boolean
 }
 

@@ -21,6 +21,7 @@ import type { DeviceCapacity, FleetOptions, FleetProgress, FleetResult } from '.
 import { runFleet, withVerifyMemo } from '../fleet/fleet.js'
 import { churn } from './churn.js'
 import type { Scenario, ScenarioInput } from './common.js'
+import { halt } from './halt.js'
 import { heterogeneous } from './heterogeneous.js'
 import { malicious } from './malicious.js'
 import { partition } from './partition.js'
@@ -38,6 +39,7 @@ export const SCENARIOS: readonly Scenario[] = [
   partition,
   validatorCrash,
   waves,
+  halt,
 ]
 
 export function scenarioNamed(name: string): Scenario | undefined {

@@ -365,7 +365,12 @@ export class DeviceAgent {
   private readRegistration(view: LedgerView): void {
     const registration = view.registration(this.config.publicKey)
     const known = this.profile.registration
-    if (registration?.product === known?.product && registration?.hardware === known?.hardware) return
+    if (
+      registration?.product === known?.product &&
+      registration?.hardware === known?.hardware &&
+      registration?.tags?.join('\n') === known?.tags?.join('\n')
+    )
+      return
     this.profile = { ...this.profile, registration }
     if (registration && registrationDisagrees(this.profile))
       this.log(

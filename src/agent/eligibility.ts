@@ -17,6 +17,8 @@ import { isWindowOpen, type MaintenanceWindow, nextWindowOpening } from './windo
 export interface DeviceRegistration {
   readonly product: string
   readonly hardware: string
+  /** The device's tags (`groups` on the ledger); absent counts as none. */
+  readonly tags?: readonly string[]
 }
 
 /** What the agent knows about its own device. */
@@ -50,6 +52,10 @@ export type IneligibleReason =
   | 'bad-version'
   | 'not-newer'
   | 'below-min-from'
+  | 'aborted'
+  | 'other-tags'
+  | 'paused'
+  | 'halted'
   | 'wave-closed'
   | 'window-closed'
 
@@ -88,9 +94,15 @@ export function releaseEligibility(
   now: number,
 ): Eligibility {
   if (release.revoked !== null) return no('revoked')
+  if (release.aborted !== undefined) return no('aborted')
   if (!isInstallable(release)) return no('not-approved')
   const mismatch = deviceMismatch(release, device, installed)
   if (mismatch) return no(mismatch)
+  // Paused and halted are operators' (or the threshold's) stops, lifted only by a resume:
+  // no time to look again at, so no `opensAt`.
+  if (release.paused !== undefined) return no('paused')
+  // A halt keeps later waves shut; devices in the waves open at the halt go on.
+  if (release.halted !== undefined && device.bucket >= release.halted.percent * 100) return no('halted')
   const opensAt = waveOpensAt(release.rollout, device.bucket)
   if (opensAt === undefined) return no('wave-closed')
   if (now < opensAt) return no('wave-closed', opensAt)
@@ -118,7 +130,11 @@ export function installEligibility(
  * download starts without a round trip when the approval commits.
  */
 export function awaitsApproval(release: ReleaseRecord, device: DeviceProfile, installed: SemVer): boolean {
-  return release.revoked === null && deviceMismatch(release, device, installed) === undefined
+  return (
+    release.revoked === null &&
+    release.aborted === undefined &&
+    deviceMismatch(release, device, installed) === undefined
+  )
 }
 
 /** The first check of product, channel, hardware, registration and version that fails, if any. */
@@ -131,6 +147,12 @@ function deviceMismatch(
   if (release.channel !== device.channel) return 'other-channel'
   if (!release.hardware.includes(device.hardware)) return 'other-hardware'
   if (registrationDisagrees(device)) return 'registration-mismatch'
+  // Tags are on the ledger only: a device not registered yet carries none.
+  const tags = release.tags
+  if (tags !== undefined && tags.length > 0) {
+    const carried = device.registration?.tags ?? []
+    if (!tags.some((t) => carried.includes(t))) return 'other-tags'
+  }
   // The ledger only accepts semantic versions, so a failure here means a record from
   // elsewhere: refuse it rather than guess an order.
   const version = parseSemVer(release.version)

@@ -4,7 +4,7 @@
  * view to 10,000 agents, and a test can see exactly what the agent reads.
  */
 import { compareVersions } from '../ledger/semver.js'
-import type { LedgerState, ReleaseRecord } from '../ledger/state.js'
+import type { DeviceRecord, LedgerState, ReleaseRecord } from '../ledger/state.js'
 import type { DeviceRegistration } from './eligibility.js'
 
 export interface LedgerView {
@@ -46,7 +46,7 @@ export function ledgerView(state: LedgerState): LedgerView {
   return {
     release: (id) => state.release(id),
     releasesOf: (product, channel) => groups.get(groupKey(product, channel)) ?? [],
-    registration: (publicKey) => state.device(publicKey),
+    registration: (publicKey) => registrationOf(state.device(publicKey)),
     headTime: state.head.time,
   }
 }
@@ -54,4 +54,9 @@ export function ledgerView(state: LedgerState): LedgerView {
 // Names never contain "/" (the ledger's name pattern), so the key is unambiguous.
 function groupKey(product: string, channel: string): string {
   return `${product}/${channel}`
+}
+
+/** A device record as the agent reads it: its product, hardware and tags (`groups` on the ledger). */
+export function registrationOf(record: DeviceRecord | undefined): DeviceRegistration | undefined {
+  return record && { product: record.product, hardware: record.hardware, tags: record.groups }
 }

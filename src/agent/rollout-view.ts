@@ -5,7 +5,7 @@
  *
  * Each registered device is either ineligible, with the reason the device agent itself would
  * give (eligibility.ts: other product or hardware, not newer, below min-from, revoked, outside
- * every wave), or eligible in one state: `pending` (its wave not open yet, or open and nothing
+ * every wave, aborted, without one of the release's tags), or eligible in one state: `pending` (its wave not open yet, or open and nothing
  * heard), `downloading` (percent), `verifying`, `installing`, `installed` or `failed`. Counts
  * are of eligible devices only: a device that can never install the release is not "behind".
  *
@@ -25,7 +25,7 @@
 import { toHex } from '../codec/bytes.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { parseSemVer, type SemVer } from '../ledger/semver.js'
-import type { DeviceRecord, ReleaseRecord } from '../ledger/state.js'
+import { type DeviceRecord, isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import type { ReportStatus } from '../ledger/tx.js'
 import { type DeviceProfile, type IneligibleReason, releaseEligibility } from './eligibility.js'
 import type { ProgressEntry } from './progress.js'
@@ -73,7 +73,10 @@ export interface RolloutDevice {
   readonly eligible: boolean
   /** `ineligible` when not eligible. */
   readonly state: RolloutState | 'ineligible'
-  /** For ineligible devices: why. For pending ones: what it waits for (`not-approved`, `wave-closed`). */
+  /**
+   * For ineligible devices: why. For pending ones: what it waits for (`not-approved`,
+   * `wave-closed`, `paused`, `halted`).
+   */
   readonly reason?: RolloutIneligibleReason | 'not-approved' | 'wave-closed' | string
   /** Pending on a wave: when it opens. */
   readonly opensAt?: number
@@ -93,10 +96,33 @@ export interface RolloutWave {
   readonly index: number
   readonly percent: number
   readonly opensAt: number
+  /** Its time has come and no halt keeps it shut. */
   readonly open: boolean
+  /** The release is halted and this wave is past the share open at the halt: it stays shut. */
+  readonly halted: boolean
+  /** The wave's failure threshold, when it sets one. */
+  readonly maxFailurePercent?: number
   /** Eligible devices this wave admits first. */
   readonly devices: number
   readonly counts: RolloutCounts
+}
+
+/** A pause or an abort as the view shows it. */
+export interface RolloutControl {
+  readonly height: number
+  readonly time: number
+  readonly by: string
+  readonly reason: string
+}
+
+/** A halt by a wave's failure threshold (state.ts `HaltRecord`). */
+export interface RolloutHalt {
+  readonly height: number
+  readonly time: number
+  readonly wave: number
+  readonly percent: number
+  readonly failures: number
+  readonly targeted: number
 }
 
 export interface RolloutView {
@@ -107,6 +133,16 @@ export interface RolloutView {
   readonly hardware: readonly string[]
   readonly installable: boolean
   readonly revoked: boolean
+  /** Paused by an operator (`release.pause`): no device starts until a resume. */
+  readonly paused: RolloutControl | null
+  /** Aborted (`release.abort`): final. */
+  readonly aborted: RolloutControl | null
+  /** Halted by a wave's failure threshold: later waves stay shut until an admin resumes. */
+  readonly halted: RolloutHalt | null
+  /** Devices the ledger counted failed toward the thresholds. */
+  readonly failures: number
+  /** Device tags the release targets; empty: every device of its hardware. */
+  readonly tags: readonly string[]
   readonly now: number
   readonly eligible: number
   readonly ineligible: number
@@ -163,16 +199,31 @@ export function rolloutView(input: RolloutInput): RolloutView {
   }
   const waves = release.rollout.waves.map((w, index) => {
     const opensAt = release.rollout.start + w.afterMs
-    return { index, percent: w.percent, opensAt, open: now >= opensAt, ...perWave[index]! }
+    const halted = release.halted !== undefined && w.percent > release.halted.percent
+    return {
+      index,
+      percent: w.percent,
+      opensAt,
+      open: now >= opensAt && !halted,
+      halted,
+      ...(w.maxFailurePercent !== undefined ? { maxFailurePercent: w.maxFailurePercent } : {}),
+      ...perWave[index]!,
+    }
   })
+  const control = (c: ReleaseRecord['paused']) => (c ? { ...c, by: didFromPublicKey(c.by) } : null)
   return {
     release: release.id,
     product: release.product,
     version: release.version,
     channel: release.channel,
     hardware: release.hardware,
-    installable: release.approvedAt !== null && release.revoked === null,
+    installable: isInstallable(release),
     revoked: release.revoked !== null,
+    paused: control(release.paused),
+    aborted: control(release.aborted),
+    halted: release.halted ?? null,
+    failures: release.failures ?? 0,
+    tags: release.tags ?? [],
     now,
     eligible,
     ineligible: devices.length - eligible,
@@ -202,13 +253,25 @@ function judge(input: RolloutInput, d: DeviceRecord, report: RolloutReport | und
     hardware: d.hardware,
     channel: release.channel,
     bucket,
-    registration: { product: d.product, hardware: d.hardware },
+    registration: { product: d.product, hardware: d.hardware, tags: d.groups },
   }
   const installed = versionOf(d, release)
   const verdict = installed
     ? releaseEligibility(release, profile, installed, now)
     : ({ eligible: false, reason: 'bad-version' } as const)
   if (!verdict.eligible) {
+    // Stopped, not excluded: a resume lets it go on. What it did before the stop still shows.
+    if (verdict.reason === 'paused' || verdict.reason === 'halted') {
+      if (report)
+        return {
+          ...base,
+          eligible: true,
+          state: 'failed',
+          detail: report.detail ?? report.status,
+          source: 'ledger',
+        }
+      return { ...base, eligible: true, state: 'pending', reason: verdict.reason, source: 'none' }
+    }
     // Waiting, not excluded: an approval or a wave still to come.
     if (verdict.reason === 'not-approved' && release.revoked === null)
       return { ...base, eligible: true, state: 'pending', reason: 'not-approved', source: 'none' }

@@ -9,33 +9,11 @@
  * one more preimage out of 429,496: a bias of 2.3e-6, far below anything a rollout notices.
  * test/agent/rollout.test.ts checks that a 10 % wave admits 10 % ± 1.5 % of 10,000 keys.
  */
-import { sha256 } from '../codec/hash.js'
+
+import { waveOpensAt } from '../ledger/rollout-waves.js'
 import type { RolloutPlan } from '../ledger/tx.js'
 
-/** Buckets per fleet: percent × 100, so a wave's percentage maps to whole buckets. */
-export const ROLLOUT_BUCKETS = 10_000
-
-/** The device's rollout bucket, in [0, ROLLOUT_BUCKETS). */
-export function rolloutBucket(publicKey: Uint8Array): number {
-  const digest = sha256(publicKey)
-  const view = new DataView(digest.buffer, digest.byteOffset, digest.byteLength)
-  return view.getUint32(0, false) % ROLLOUT_BUCKETS
-}
-
-/**
- * When the plan first admits a bucket (milliseconds since the epoch), or undefined when no
- * wave ever does (the plan stops below the bucket's percentage).
- */
-export function waveOpensAt(plan: RolloutPlan, bucket: number): number | undefined {
-  let at: number | undefined
-  // The ledger refuses plans whose waves go backwards, but the minimum does not rely on it.
-  for (const wave of plan.waves) {
-    if (bucket >= wave.percent * 100) continue
-    const opens = plan.start + wave.afterMs
-    if (at === undefined || opens < at) at = opens
-  }
-  return at
-}
+export { ROLLOUT_BUCKETS, rolloutBucket, waveOpensAt } from '../ledger/rollout-waves.js'
 
 /** True when a wave of the plan admits the bucket at `now`. */
 export function isWaveOpen(plan: RolloutPlan, bucket: number, now: number): boolean {

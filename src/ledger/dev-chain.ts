@@ -78,6 +78,8 @@ export interface PublishFields {
   readonly chunkSize?: number
   readonly rollout?: RolloutPlan
   readonly minFrom?: string
+  /** Device tags the release targets (a device's `groups`). */
+  readonly tags?: readonly string[]
 }
 
 /**
@@ -151,6 +153,7 @@ export class TxFactory {
       manifest: fields.manifest ?? manifestIdOf(image),
       rollout: fields.rollout ?? { start: this.chain.genesis.time, waves: [{ percent: 100, afterMs: 0 }] },
       ...(fields.minFrom ? { minFrom: fields.minFrom } : {}),
+      ...(fields.tags ? { tags: [...fields.tags] } : {}),
     })
   }
 
@@ -160,6 +163,16 @@ export class TxFactory {
 
   revoke(release: CID, reason: string, by: KeyPair = this.chain.publisher): SignedTx {
     return this.sign(by, { type: 'release.revoke', release, reason })
+  }
+
+  /** `release.pause`, `release.resume` or `release.abort`, by the publisher unless told. */
+  control(
+    type: 'release.pause' | 'release.resume' | 'release.abort',
+    release: CID,
+    reason: string,
+    by: KeyPair = this.chain.publisher,
+  ): SignedTx {
+    return this.sign(by, { type, release, reason })
   }
 
   report(

@@ -37,6 +37,14 @@ export type RejectionCode =
   | 'revoke.not-authorized'
   | 'revoke.unknown-release'
   | 'revoke.already-revoked'
+  | 'control.not-authorized'
+  | 'control.unknown-release'
+  // The release was revoked or aborted: nothing changes a final release.
+  | 'control.final'
+  | 'control.already-paused'
+  | 'control.not-paused'
+  // Only an admin clears a halt (the rollout crossed a wave's failure threshold).
+  | 'control.halt-needs-admin'
   | 'report.unregistered-device'
   | 'report.wrong-signer'
   | 'report.unknown-release'

@@ -5,6 +5,7 @@ import { MANIFEST_CHUNKS_MAX } from '../constants.js'
 import { shortDid } from '../crypto/did.js'
 import { manifestIdOf } from './manifest-id.js'
 import { type Rejection, reject } from './rejection.js'
+import { recordFailure } from './rollout-halt.js'
 import { compareSemVer, parseSemVer } from './semver.js'
 import { approvalKey, type LedgerState, latestKey, type ReleaseRecord, roleKey } from './state.js'
 import { type SignedTx, type TxOf, verifyTxSignature } from './tx.js'
@@ -92,6 +93,11 @@ export function applyInPlace(
       break
     case 'release.revoke':
       rejection = releaseRevoke(draft, body, ctx)
+      break
+    case 'release.pause':
+    case 'release.resume':
+    case 'release.abort':
+      rejection = releaseControl(draft, body, ctx)
       break
     case 'install.report':
       rejection = installReport(draft, body, ctx)
@@ -200,6 +206,10 @@ function deviceRevoke(state: LedgerState, body: TxOf<'device.revoke'>): Rejectio
 function checkRollout(body: TxOf<'release.publish'>): Rejection | undefined {
   let previous = { percent: 0, afterMs: 0 }
   for (const [i, wave] of body.rollout.waves.entries()) {
+    // The schema bounds it too; the rule keeps the meaning next to the other wave checks.
+    if (wave.maxFailurePercent !== undefined && wave.maxFailurePercent > 100) {
+      return reject('publish.bad-rollout', `rollout wave ${i} has a failure threshold over 100 %`)
+    }
     if (wave.percent < previous.percent || wave.afterMs < previous.afterMs) {
       return reject(
         'publish.bad-rollout',
@@ -325,6 +335,7 @@ function releasePublish(
     chunkSize: body.chunkSize,
     rollout: body.rollout,
     minFrom: body.minFrom ?? null,
+    ...(body.tags !== undefined && body.tags.length > 0 ? { tags: body.tags } : {}),
     publisher: body.signer,
     publishedAt: ctx.height,
     publishedTime: ctx.time,
@@ -401,6 +412,64 @@ function releaseRevoke(
   return undefined
 }
 
+/** A record without one of its optional control fields (absent, not undefined: see state.ts). */
+function withoutPauseOrHalt(release: ReleaseRecord): ReleaseRecord {
+  const { paused: _paused, halted: _halted, ...rest } = release
+  return rest
+}
+
+/**
+ * `release.pause`, `release.resume` and `release.abort`. Who may: an admin, or a publisher
+ * scoped to the release's product (the same keys that may revoke it), except that only an
+ * admin clears a halt: the rollout stopped itself on failures, and resuming it past them is
+ * a fleet-wide decision. A revoked or aborted release is final.
+ */
+function releaseControl(
+  state: LedgerState,
+  body: TxOf<'release.pause' | 'release.resume' | 'release.abort'>,
+  ctx: ApplyContext,
+): Rejection | undefined {
+  const id = cidToString(body.release)
+  const release = state.release(id)
+  const admin = state.isAdmin(body.signer)
+  const publisher = state.role('publisher', body.signer)
+  const scoped = publisher?.products?.includes('*') || publisher?.products?.includes(release?.product ?? '')
+  if (!admin && !scoped) {
+    return (
+      unknownSigner(state, body.signer) ??
+      reject(
+        'control.not-authorized',
+        `${who(body.signer)} is neither an admin nor a publisher of this product`,
+      )
+    )
+  }
+  if (!release) return reject('control.unknown-release', `no release ${id} on the ledger`)
+  const name = `release ${release.product} ${release.version}`
+  if (release.revoked) return reject('control.final', `${name} was revoked`)
+  if (release.aborted) return reject('control.final', `${name} was aborted`)
+  const event = { height: ctx.height, time: ctx.time, by: body.signer, reason: body.reason }
+  switch (body.type) {
+    case 'release.pause':
+      if (release.paused) return reject('control.already-paused', `${name} is already paused`)
+      state.releases.set(id, { ...release, paused: event })
+      return undefined
+    case 'release.abort':
+      state.releases.set(id, { ...release, aborted: event })
+      return undefined
+    case 'release.resume':
+      if (!release.paused && !release.halted)
+        return reject('control.not-paused', `${name} is neither paused nor halted`)
+      if (release.halted && !admin) {
+        return reject(
+          'control.halt-needs-admin',
+          `${name} was halted by its failure threshold; only an admin resumes it`,
+        )
+      }
+      state.releases.set(id, withoutPauseOrHalt(release))
+      return undefined
+  }
+}
+
 function installReport(
   state: LedgerState,
   body: TxOf<'install.report'>,
@@ -429,5 +498,6 @@ function installReport(
       installed: { release: id, version: release.version, height: ctx.height },
     })
   }
+  if (body.status === 'failed') recordFailure(state, release, device, ctx)
   return undefined
 }

@@ -33,36 +33,60 @@ const roleRecord = struct({
   grantedAt: uint(),
 })
 
-const deviceRecord = struct({
-  publicKey: key,
-  product: name,
-  hardware: name,
-  groups: array(name, DEVICE_GROUPS_MAX),
-  registeredAt: uint(),
-  installed: nullable(struct({ release: cidString, version, height: uint() })),
+const deviceRecord = struct(
+  {
+    publicKey: key,
+    product: name,
+    hardware: name,
+    groups: array(name, DEVICE_GROUPS_MAX),
+    registeredAt: uint(),
+    installed: nullable(struct({ release: cidString, version, height: uint() })),
+  },
+  { failed: cidString },
+)
+
+const controlRecord = struct({
+  height: uint(),
+  time: uint(),
+  by: key,
+  reason: text(REPORT_DETAIL_LENGTH_MAX),
 })
 
-const releaseRecord = struct({
-  id: cidString,
-  product: name,
-  channel: name,
-  version,
-  hardware: array(name, RELEASE_HARDWARE_MAX),
-  imageSize: uint(),
-  imageSha256: sha256Digest,
-  manifest: cidString,
-  chunkSize: uint(),
-  rollout: rolloutPlan,
-  minFrom: nullable(version),
-  publisher: key,
-  publishedAt: uint(),
-  publishedTime: uint(),
-  approvals: uint(),
-  approvedAt: nullable(uint()),
-  revoked: nullable(
-    struct({ height: uint(), time: uint(), by: key, reason: text(REPORT_DETAIL_LENGTH_MAX) }),
-  ),
-})
+const releaseRecord = struct(
+  {
+    id: cidString,
+    product: name,
+    channel: name,
+    version,
+    hardware: array(name, RELEASE_HARDWARE_MAX),
+    imageSize: uint(),
+    imageSha256: sha256Digest,
+    manifest: cidString,
+    chunkSize: uint(),
+    rollout: rolloutPlan,
+    minFrom: nullable(version),
+    publisher: key,
+    publishedAt: uint(),
+    publishedTime: uint(),
+    approvals: uint(),
+    approvedAt: nullable(uint()),
+    revoked: nullable(controlRecord),
+  },
+  {
+    tags: array(name, DEVICE_GROUPS_MAX),
+    paused: controlRecord,
+    aborted: controlRecord,
+    halted: struct({
+      height: uint(),
+      time: uint(),
+      wave: uint(),
+      percent: uint(100),
+      failures: uint(),
+      targeted: uint(),
+    }),
+    failures: uint(),
+  },
+)
 
 const recordSchemas = {
   roles: roleRecord,

@@ -25,6 +25,12 @@ export interface DeviceRecord {
   readonly registeredAt: number
   /** The last version the device reported installed. */
   readonly installed: InstalledRecord | null
+  /**
+   * The last release the device reported `failed` and the ledger counted (rules.ts): a device
+   * counts once per release toward the failure threshold, however often it reports. Absent
+   * until its first counted failure.
+   */
+  readonly failed?: string
 }
 
 export interface RevocationRecord {
@@ -32,6 +38,25 @@ export interface RevocationRecord {
   readonly time: number
   readonly by: Uint8Array
   readonly reason: string
+}
+
+/** A pause or abort of a release (`release.pause`, `release.abort`): who, when and why. */
+export type ControlRecord = RevocationRecord
+
+/**
+ * The rollout crossed a wave's failure threshold (rules.ts): waves past `percent` do not open
+ * until an admin resumes the release.
+ */
+export interface HaltRecord {
+  readonly height: number
+  readonly time: number
+  /** The wave that was current (the last one open) when the threshold was reached. */
+  readonly wave: number
+  /** The cumulative share of the fleet open at the halt: devices above it wait. */
+  readonly percent: number
+  /** Failed devices in open waves, and targeted devices in open waves, at the halt. */
+  readonly failures: number
+  readonly targeted: number
 }
 
 export interface ReleaseRecord {
@@ -48,6 +73,8 @@ export interface ReleaseRecord {
   readonly chunkSize: number
   readonly rollout: RolloutPlan
   readonly minFrom: string | null
+  /** Device tags the release targets (any one suffices); absent when it targets every device. */
+  readonly tags?: readonly string[]
   readonly publisher: Uint8Array
   readonly publishedAt: number
   readonly publishedTime: number
@@ -55,11 +82,21 @@ export interface ReleaseRecord {
   /** The height at which approvals reached the threshold; null until then. */
   readonly approvedAt: number | null
   readonly revoked: RevocationRecord | null
+  // The control fields are absent until first set, so records of releases never paused,
+  // aborted or failing keep the bytes (and state-root leaves) they always had.
+  /** Paused: no new download or install starts until `release.resume`. */
+  readonly paused?: ControlRecord
+  /** Aborted: final, like a revocation, but an operator's stop rather than a bad image. */
+  readonly aborted?: ControlRecord
+  /** Halted by a wave's failure threshold: later waves do not open. */
+  readonly halted?: HaltRecord
+  /** Devices counted failed for this release (first `failed` report of each, in open waves). */
+  readonly failures?: number
 }
 
-/** True when devices may install the release: approved and not revoked. */
+/** True when devices may install the release: approved, not revoked and not aborted. */
 export function isInstallable(release: ReleaseRecord): boolean {
-  return release.approvedAt !== null && release.revoked === null
+  return release.approvedAt !== null && release.revoked === null && release.aborted === undefined
 }
 
 const TOMBSTONE = Symbol('deleted')

@@ -503,6 +503,9 @@ function auditKeys(tx: SignedTx): string[] {
       break
     case 'release.approve':
     case 'release.revoke':
+    case 'release.pause':
+    case 'release.resume':
+    case 'release.abort':
       keys.push(`release/${cidToString(body.release)}`)
       break
     case 'role.grant':

@@ -47,12 +47,21 @@ const common = {
   nonce: uint(),
 }
 
-const rolloutWave = struct({
-  /** Cumulative share of the fleet, in percent, that may install once this wave opens. */
-  percent: uint(100, 1),
-  /** When the wave opens, in milliseconds after the rollout start. */
-  afterMs: uint(),
-})
+const rolloutWave = struct(
+  {
+    /** Cumulative share of the fleet, in percent, that may install once this wave opens. */
+    percent: uint(100, 1),
+    /** When the wave opens, in milliseconds after the rollout start. */
+    afterMs: uint(),
+  },
+  {
+    /**
+     * While this wave is the last one open, the share of targeted devices in open waves whose
+     * committed failure reports halt the rollout: later waves do not open (rules.ts).
+     */
+    maxFailurePercent: uint(100),
+  },
+)
 
 export const rolloutPlan = struct({
   /** Milliseconds since the epoch when the first wave opens. */
@@ -99,11 +108,38 @@ export const txBody = tagged({
       chunkHashesSha256: sha256Digest,
       rollout: rolloutPlan,
     },
-    { minFrom: version },
+    {
+      minFrom: version,
+      /**
+       * Device tags (a device's `groups` on the ledger): when present, only devices carrying at
+       * least one of them (and a listed hardware model) are targeted.
+       */
+      tags: array(name, DEVICE_GROUPS_MAX),
+    },
   ),
   'release.approve': struct({ type: literal('release.approve'), ...common, release: cid }),
   'release.revoke': struct({
     type: literal('release.revoke'),
+    ...common,
+    release: cid,
+    reason: text(REPORT_DETAIL_LENGTH_MAX),
+  }),
+  // Rollout control (docs/rollouts.md, "Controlling a rollout"): an admin or a publisher of
+  // the product pauses, resumes or aborts a release, with a reason for the audit trail.
+  'release.pause': struct({
+    type: literal('release.pause'),
+    ...common,
+    release: cid,
+    reason: text(REPORT_DETAIL_LENGTH_MAX),
+  }),
+  'release.resume': struct({
+    type: literal('release.resume'),
+    ...common,
+    release: cid,
+    reason: text(REPORT_DETAIL_LENGTH_MAX),
+  }),
+  'release.abort': struct({
+    type: literal('release.abort'),
     ...common,
     release: cid,
     reason: text(REPORT_DETAIL_LENGTH_MAX),

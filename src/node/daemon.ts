@@ -663,6 +663,11 @@ function releaseView(r: ReleaseRecord) {
     approvedAt: r.approvedAt,
     revoked: r.revoked ? { ...r.revoked, by: didFromPublicKey(r.revoked.by) } : null,
     installable: isInstallable(r),
+    tags: r.tags ?? [],
+    paused: r.paused ? { ...r.paused, by: didFromPublicKey(r.paused.by) } : null,
+    aborted: r.aborted ? { ...r.aborted, by: didFromPublicKey(r.aborted.by) } : null,
+    halted: r.halted ?? null,
+    failures: r.failures ?? 0,
   }
 }
 

@@ -188,3 +188,65 @@ describe('agent: awaitsApproval (which manifest a device fetches ahead of the ap
     })
   }
 })
+
+describe('agent: eligibility under rollout control', () => {
+  const installed = parseSemVer('1.0.0')!
+  function approved(): { w: World; record: () => ReturnType<World['release']>; id: string } {
+    const w = new World()
+    const id = w.publish({ version: '1.1.0' })
+    return { w, id, record: () => w.release(id) }
+  }
+
+  it('refuses a paused release, without a time to look again, and is eligible once resumed', () => {
+    const { w, record } = approved()
+    const paused = { ...record(), paused: { height: 9, time: NOW, by: new Uint8Array(32), reason: 'x' } }
+    expect(releaseEligibility(paused, profile(w), installed, NOW)).toEqual({
+      eligible: false,
+      reason: 'paused',
+    })
+    expect(releaseEligibility(record(), profile(w), installed, NOW)).toEqual({ eligible: true })
+  })
+
+  it('refuses an aborted release, and does not fetch its manifest ahead of approval', () => {
+    const { w, record } = approved()
+    const aborted = { ...record(), aborted: { height: 9, time: NOW, by: new Uint8Array(32), reason: 'x' } }
+    expect(releaseEligibility(aborted, profile(w), installed, NOW)).toEqual({
+      eligible: false,
+      reason: 'aborted',
+    })
+    expect(awaitsApproval(aborted, profile(w), installed)).toBe(false)
+  })
+
+  it('refuses a halted release to devices above the share open at the halt, and lets the rest go on', () => {
+    const { w, record } = approved()
+    const bucket = profile(w).bucket
+    const halt = (percent: number) => ({
+      ...record(),
+      halted: { height: 9, time: NOW, wave: 0, percent, failures: 1, targeted: 10 },
+    })
+    const below = Math.floor(bucket / 100)
+    expect(releaseEligibility(halt(below), profile(w), installed, NOW)).toEqual({
+      eligible: false,
+      reason: 'halted',
+    })
+    expect(releaseEligibility(halt(100), profile(w), installed, NOW)).toEqual({ eligible: true })
+  })
+
+  it('refuses a tagged release to a device that carries none of its tags', () => {
+    const { w, record } = approved()
+    const tagged = { ...record(), tags: ['lab'] }
+    const device = (tags: string[]): DeviceProfile => ({
+      ...profile(w),
+      registration: { product: 'gw', hardware: 'rev-b', tags },
+    })
+    expect(releaseEligibility(tagged, device(['field']), installed, NOW)).toEqual({
+      eligible: false,
+      reason: 'other-tags',
+    })
+    expect(releaseEligibility(tagged, profile(w), installed, NOW)).toEqual({
+      eligible: false,
+      reason: 'other-tags',
+    })
+    expect(releaseEligibility(tagged, device(['field', 'lab']), installed, NOW)).toEqual({ eligible: true })
+  })
+})

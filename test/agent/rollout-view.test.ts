@@ -218,3 +218,50 @@ describe('agent: the rollout view of a release', () => {
     expect(view(release(), [device(1, { hardware: 'rev-z' })]).done).toBe(false)
   })
 })
+
+describe('agent: rollout view under rollout control', () => {
+  const stop = { height: 5, time: T0, by: new Uint8Array(32).fill(1), reason: 'support desk closed' }
+
+  it('shows a paused release, its devices pending on the pause, and still counts a committed failure', () => {
+    const a = device(1)
+    const b = device(2)
+    const v = view(release({ paused: stop }), [a, b], {
+      reports: [{ device: hex(b), status: 'failed', detail: 'hook exited 1' }],
+      now: T0 + HOUR,
+    })
+    expect(v.paused).toMatchObject({ reason: 'support desk closed', by: didFromPublicKey(stop.by) })
+    expect(v.installable).toBe(true)
+    expect(v.devices.map((d) => [d.state, d.reason ?? d.detail])).toEqual([
+      ['pending', 'paused'],
+      ['failed', 'hook exited 1'],
+    ])
+  })
+
+  it('shows a halt: later waves stay shut and their devices wait on it', () => {
+    const rollout = {
+      start: T0,
+      waves: [
+        { percent: 1, afterMs: 0, maxFailurePercent: 5 },
+        { percent: 100, afterMs: 1000 },
+      ],
+    }
+    const halted = { height: 7, time: T0, wave: 0, percent: 1, failures: 1, targeted: 1 }
+    const late = [1, 2, 3, 4, 5, 6].map((s) => device(s)).filter((d) => rolloutBucket(d.publicKey) >= 100)
+    const v = view(release({ rollout, halted, failures: 1 }), late, { now: T0 + HOUR })
+    expect(v.halted).toEqual(halted)
+    expect(v.failures).toBe(1)
+    expect(v.waves.map((w) => [w.open, w.halted, w.maxFailurePercent])).toEqual([
+      [true, false, 5],
+      [false, true, undefined],
+    ])
+    expect(late.length).toBeGreaterThan(0)
+    for (const d of v.devices) expect([d.state, d.reason]).toEqual(['pending', 'halted'])
+  })
+
+  it('shows an aborted release as not installable, its devices ineligible', () => {
+    const v = view(release({ aborted: stop }), [device(1)], { now: T0 + HOUR })
+    expect(v.installable).toBe(false)
+    expect(v.aborted).toMatchObject({ reason: 'support desk closed' })
+    expect(v.devices[0]).toMatchObject({ state: 'ineligible', reason: 'aborted' })
+  })
+})

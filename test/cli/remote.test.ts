@@ -42,7 +42,7 @@ describe('cli: commands against a running node', () => {
       'gw',
       '--hardware',
       'rev-a',
-      '--group',
+      '--tag',
       'eu',
       '--key',
       registrarKey,
@@ -130,6 +130,53 @@ describe('cli: commands against a running node', () => {
     expect(badRole.stderr).toMatch(/"owner" is not a role; the roles are publisher, approver, registrar/)
     const notAdmin = await runCli(['role', 'grant', 'approver', did, '--key', outsiderKey, '--node', node])
     expect(notAdmin.code).toBe(4)
+  })
+
+  it('pauses, resumes and aborts a release with a reason, and release show says which', async () => {
+    const f = new TxFactory(cluster.chain)
+    const client = new NodeClient(node)
+    // A publisher of its own, so the test does not depend on the bootstrap's commits.
+    const publisher = cluster.chain.key('cli-control-publisher')
+    expect((await client.submit(f.grantRole(publisher.publicKey, 'publisher', ['gw']), 20_000)).status).toBe(
+      'committed',
+    )
+    const release = f.publish(
+      {
+        product: 'gw',
+        channel: 'control',
+        version: '1.0.0',
+        hardware: ['rev-a'],
+        imageSize: 1024,
+        imageSha256: new Uint8Array(32).fill(7),
+        tags: ['pilot'],
+      },
+      publisher,
+    )
+    expect((await client.submit(release, 20_000)).status).toBe('committed')
+    const id = release.idString
+    const control = (verb: string, reason: string, key = adminKey) =>
+      runCli(['release', verb, id, '--reason', reason, '--key', key, '--node', node])
+    const paused = await control('pause', 'desk closed')
+    expect(paused.code, paused.stderr).toBe(0)
+    expect(paused.stdout).toMatch(new RegExp(`^paused ${id} at height \\d+`))
+    const shown = await runCli(['release', 'show', id, '--node', node])
+    expect(shown.stdout).toMatch(/paused at height \d+ by .*: desk closed/)
+    expect(
+      JSON.parse((await runCli(['--json', 'release', 'show', id, '--node', node])).stdout),
+    ).toMatchObject({
+      tags: ['pilot'],
+      paused: { reason: 'desk closed' },
+    })
+    const again = await control('pause', 'twice')
+    expect(again.code).toBe(4)
+    expect(again.stderr).toMatch(/already paused/)
+    expect((await control('resume', 'desk staffed')).code).toBe(0)
+    expect((await control('abort', 'battery drain')).code).toBe(0)
+    const listed = await runCli(['release', 'list', '--node', node])
+    expect(listed.stdout).toContain(`${id}  gw 1.0.0 (control)  aborted`)
+    const afterAbort = await control('resume', 'oops')
+    expect(afterAbort.code).toBe(4)
+    expect(afterAbort.stderr).toMatch(/was aborted/)
   })
 
   it('prints the ledger reason and exits 4 when a transaction is refused', async () => {

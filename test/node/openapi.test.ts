@@ -287,6 +287,8 @@ describe('docs/api/openapi.json against a live node (real HTTP, loopback)', () =
       () => installed() || undefined,
       () => (device.transfer.downloads()[0]?.held ?? 0) + (installed() ? 1 : 0),
     )
+    // A paused release: its answers carry the pause, and the audit has a release.pause row.
+    await commitAll(origin, [f.control('release.pause', release.id, 'checking the API')])
     // The other nodes hold every block the origin has now, so their answers are complete too.
     const height = origin.ledger.ledger.head.height
     const behind = () => [device, guarded].filter((n) => n.ledger.ledger.head.height < height)
@@ -341,6 +343,7 @@ describe('docs/api/openapi.json against a live node (real HTTP, loopback)', () =
         'device.register',
         'install.report',
         'release.approve',
+        'release.pause',
         'release.publish',
         'release.revoke',
         'role.grant',

@@ -40,13 +40,20 @@ function collect(value: string, previous: string[]): string[] {
 }
 
 /** "10@0", "50@2h", "100@86400000": cumulative percent @ delay after the start. */
-export function parseWave(text: string): { percent: number; afterMs: number } {
-  const m = /^(\d{1,3})@(\d+)(ms|s|m|h|d)?$/.exec(text)
+export function parseWave(text: string): { percent: number; afterMs: number; maxFailurePercent?: number } {
+  const m = /^(\d{1,3})@(\d+)(ms|s|m|h|d)?(?:\/(\d{1,3}))?$/.exec(text)
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m?.[3] ?? 'ms') as 'ms']
   const percent = m ? Number(m[1]) : Number.NaN
-  if (!m || percent < 1 || percent > 100)
-    throw new CliError(`--wave "${text}" must be PERCENT@DELAY, like 10@0 or 100@2h`)
-  return { percent, afterMs: Number(m[2]) * unit }
+  const maxFail = m?.[4] === undefined ? undefined : Number(m[4])
+  if (!m || percent < 1 || percent > 100 || (maxFail !== undefined && maxFail > 100))
+    throw new CliError(
+      `--wave "${text}" must be PERCENT@DELAY[/MAXFAIL], like 10@0, 100@2h or 10@0/5 (halt later waves when 5 % of the devices in open waves failed)`,
+    )
+  return {
+    percent,
+    afterMs: Number(m[2]) * unit,
+    ...(maxFail !== undefined ? { maxFailurePercent: maxFail } : {}),
+  }
 }
 
 export function registerPublish(release: Command, output: () => Output): void {
@@ -64,10 +71,11 @@ export function registerPublish(release: Command, output: () => Output): void {
     .option('--min-from <semver>', 'devices must run at least this version to install it')
     .option(
       '--wave <percent@delay>',
-      'a rollout wave (repeat; cumulative percent, delay after start); default 100@0',
+      'a rollout wave (repeat; cumulative percent, delay after start, optional failure threshold in percent: 10@0/5); default 100@0',
       collect,
       [],
     )
+    .option('--tag <name...>', 'only devices carrying one of these tags (device register --tag)')
     .option('--start <time>', 'when the first wave opens: ISO time or ms since the epoch (default now)')
     .option(
       '--chunk-size <bytes>',
@@ -85,6 +93,7 @@ export function registerPublish(release: Command, output: () => Output): void {
           hardware: string
           channel: string
           minFrom?: string
+          tag?: string[]
           wave: string[]
           start?: string
           chunkSize?: string
@@ -129,6 +138,7 @@ export function registerPublish(release: Command, output: () => Output): void {
           chunkSize,
           rollout: { start, waves },
           ...(o.minFrom ? { minFrom: o.minFrom } : {}),
+          ...(o.tag && o.tag.length > 0 ? { tags: o.tag } : {}),
         }
         const chain = String((await client.status()).chain)
         // The ledger's checks (role, version order, hardware, size) before minutes of chunking:

@@ -105,14 +105,23 @@ export function registerRemote(program: Command, output: () => Output): void {
     .argument('<device>', 'the device: did:key, 64 hex digits, or its key file')
     .requiredOption('--product <name>', 'the product the device is')
     .requiredOption('--hardware <model>', 'its hardware model')
-    .option('--group <name...>', 'groups for targeting')
+    .option('--tag <name...>', 'tags for targeting (release publish --tag)')
+    .option('--group <name...>', 'the same as --tag (its former name)')
     .option('--key <file>', 'the registrar key file')
     .option(...NODE_OPTION)
     .option(...WAIT_OPTION)
     .action(
       async (
         deviceArg: string,
-        o: { product: string; hardware: string; group?: string[]; key?: string; node?: string; wait: string },
+        o: {
+          product: string
+          hardware: string
+          tag?: string[]
+          group?: string[]
+          key?: string
+          node?: string
+          wait: string
+        },
       ) => {
         const deviceKey = await parsePublicKeyArg(deviceArg, 'device')
         const r = await signAndSubmit(
@@ -123,7 +132,8 @@ export function registerRemote(program: Command, output: () => Output): void {
             device: deviceKey,
             product: o.product,
             hardware: o.hardware,
-            groups: o.group ?? [],
+            // Tags are `groups` on the ledger (the field's name since the first chain format).
+            groups: [...(o.tag ?? []), ...(o.group ?? [])],
           },
           output(),
         )
@@ -219,6 +229,39 @@ export function registerRemote(program: Command, output: () => Output): void {
       )
       output().result(r, () => `revoked ${id} at height ${r.height ?? '(pending)'}`)
     })
+  const controls = [
+    [
+      'pause',
+      'release.pause',
+      'pause a rollout: no device starts downloading or installing it until resume',
+      'paused',
+    ],
+    [
+      'resume',
+      'release.resume',
+      'resume a paused rollout, or (admins only) one its failure threshold halted',
+      'resumed',
+    ],
+    ['abort', 'release.abort', 'abort a rollout for good: devices stop installing it (final)', 'aborted'],
+  ] as const
+  for (const [verb, type, description, done] of controls)
+    release
+      .command(verb)
+      .description(description)
+      .argument('<release>', 'the release id')
+      .requiredOption('--reason <text>', 'why, for the audit trail')
+      .option('--key <file>', 'the publisher or admin key file')
+      .option(...NODE_OPTION)
+      .option(...WAIT_OPTION)
+      .action(async (id: string, o: { reason: string; key?: string; node?: string; wait: string }) => {
+        const r = await signAndSubmit(
+          o,
+          `release ${verb}`,
+          { type, release: releaseCid(id), reason: o.reason },
+          output(),
+        )
+        output().result(r, () => `${done} ${id} at height ${r.height ?? '(pending)'}`)
+      })
   release
     .command('list')
     .description('list releases on the ledger')
@@ -232,7 +275,7 @@ export function registerRemote(program: Command, output: () => Output): void {
           : releases
               .map(
                 (r) =>
-                  `${r.id}  ${r.product} ${r.version} (${r.channel})  ${r.revoked ? 'revoked' : r.installable ? 'installable' : `approvals ${r.approvals}`}`,
+                  `${r.id}  ${r.product} ${r.version} (${r.channel})  ${r.revoked ? 'revoked' : r.aborted ? 'aborted' : r.paused ? 'paused' : r.halted ? 'halted' : r.installable ? 'installable' : `approvals ${r.approvals}`}`,
               )
               .join('\n'),
       )
@@ -268,12 +311,33 @@ export function registerRemote(program: Command, output: () => Output): void {
 function describeRelease(r: Record<string, unknown>): string {
   const revoked = r.revoked as { reason: string; by: string; height: number } | null
   const approvers = (r.approvers as Array<{ approver: string; height: number }> | undefined) ?? []
-  const rollout = r.rollout as { start: number; waves: Array<{ percent: number; afterMs: number }> }
+  const rollout = r.rollout as {
+    start: number
+    waves: Array<{ percent: number; afterMs: number; maxFailurePercent?: number }>
+  }
+  const tags = (r.tags as string[] | undefined) ?? []
+  type Stop = { reason: string; by: string; height: number } | null | undefined
+  const aborted = r.aborted as Stop
+  const paused = r.paused as Stop
+  const halted = r.halted as { wave: number; failures: number; targeted: number; height: number } | null
+  const stops = [
+    ...(paused ? [`paused at height ${paused.height} by ${shortDid(paused.by)}: ${paused.reason}`] : []),
+    ...(halted
+      ? [
+          `halted at height ${halted.height} in wave ${halted.wave}: ${halted.failures} of ${halted.targeted} devices in open waves failed`,
+        ]
+      : []),
+  ]
   const state = revoked
     ? `revoked at height ${revoked.height} by ${shortDid(revoked.by)}: ${revoked.reason}`
-    : r.installable
-      ? `installable since height ${r.approvedAt}`
-      : `waiting for approvals (${r.approvals} so far)`
+    : aborted
+      ? `aborted at height ${aborted.height} by ${shortDid(aborted.by)}: ${aborted.reason}`
+      : [
+          r.installable
+            ? `installable since height ${r.approvedAt}`
+            : `waiting for approvals (${r.approvals} so far)`,
+          ...stops,
+        ].join('; ')
   const mib = (Number(r.imageSize) / 1048576).toFixed(1)
   return [
     `${r.product} ${r.version} (${r.channel}) for ${(r.hardware as string[]).join(', ')}`,
@@ -282,10 +346,14 @@ function describeRelease(r: Record<string, unknown>): string {
     `image: ${r.imageSize} bytes (${mib} MiB) in chunks of ${r.chunkSize}; sha256 ${r.imageSha256}`,
     `manifest: ${r.manifest}`,
     ...(r.minFrom ? [`devices must run at least ${r.minFrom}`] : []),
+    ...(tags.length > 0 ? [`only devices tagged ${tags.join(' or ')}`] : []),
     `published by ${shortDid(String(r.publisher))} at height ${r.publishedAt}`,
     ...approvers.map((a) => `approved by ${shortDid(a.approver)} at height ${a.height}`),
     `rollout from ${new Date(rollout.start).toISOString()}: ${rollout.waves
-      .map((w) => `${w.percent} % after ${Math.round(w.afterMs / 1000)} s`)
+      .map(
+        (w) =>
+          `${w.percent} % after ${Math.round(w.afterMs / 1000)} s${w.maxFailurePercent !== undefined ? ` (halts at ${w.maxFailurePercent} % failed)` : ''}`,
+      )
       .join(', ')}`,
   ].join('\n')
 }
@@ -299,7 +367,10 @@ function describeRow(row: Record<string, unknown>): string {
       ? `${row.status}${row.detail ? ` (${row.detail})` : ''}`
       : type === 'release.publish'
         ? `${row.product} ${row.version}`
-        : type === 'release.revoke'
+        : type === 'release.revoke' ||
+            type === 'release.pause' ||
+            type === 'release.resume' ||
+            type === 'release.abort'
           ? `reason: ${row.reason}`
           : ''
   return `${when}  height ${row.height}  ${type}  by ${who}  ${what}`.trimEnd()

@@ -36,18 +36,36 @@ function deviceDetail(d: RolloutDevice, now: number): string {
   if (d.state === 'pending' && d.reason === 'wave-closed' && d.opensAt !== undefined)
     return `wave opens ${when(d.opensAt, now)}`
   if (d.state === 'pending' && d.reason === 'not-approved') return 'release not approved yet'
+  if (d.state === 'pending' && d.reason === 'paused') return 'release paused'
+  if (d.state === 'pending' && d.reason === 'halted') return 'rollout halted before its wave'
   if (d.state === 'pending') return 'nothing heard yet'
   return ''
+}
+
+/** The release's state in a few words: final stops first, then operators' and the threshold's. */
+export function releaseStateText(v: RolloutView): string {
+  if (v.revoked) return 'revoked'
+  if (v.aborted) return `aborted by ${shortDid(v.aborted.by)}: ${v.aborted.reason}`
+  if (!v.installable) return 'not approved yet'
+  const stops = [
+    ...(v.paused ? [`paused by ${shortDid(v.paused.by)}: ${v.paused.reason}`] : []),
+    ...(v.halted
+      ? [
+          `halted at wave ${v.halted.wave}: ${v.halted.failures} of ${v.halted.targeted} devices in open waves failed`,
+        ]
+      : []),
+  ]
+  return stops.length > 0 ? stops.join('; ') : 'installable'
 }
 
 /** The view as a person reads it: the release, totals, one line per wave, a table of devices. */
 export function renderRollout(v: RolloutView): string {
   const lines = [
-    `${v.product} ${v.version} (release ${v.release}), channel ${v.channel}, hardware ${v.hardware.join(', ')}: ${v.revoked ? 'revoked' : v.installable ? 'installable' : 'not approved yet'}`,
+    `${v.product} ${v.version} (release ${v.release}), channel ${v.channel}, hardware ${v.hardware.join(', ')}${v.tags.length > 0 ? `, tags ${v.tags.join(', ')}` : ''}: ${releaseStateText(v)}`,
     `${v.eligible} eligible device${v.eligible === 1 ? '' : 's'}: ${countsText(v.counts)}${v.ineligible > 0 ? `; ${v.ineligible} ineligible` : ''}`,
     ...v.waves.map(
       (w) =>
-        `wave ${w.index}: ${w.percent} % ${w.open ? 'open' : 'opens'} ${when(w.opensAt, v.now)}: ${w.devices} device${w.devices === 1 ? '' : 's'}${w.devices > 0 ? `, ${countsText(w.counts)}` : ''}`,
+        `wave ${w.index}: ${w.percent} % ${w.halted ? 'halted, would open' : w.open ? 'open' : 'opens'} ${when(w.opensAt, v.now)}${w.maxFailurePercent !== undefined ? ` (halts at ${w.maxFailurePercent} % failed)` : ''}: ${w.devices} device${w.devices === 1 ? '' : 's'}${w.devices > 0 ? `, ${countsText(w.counts)}` : ''}`,
     ),
   ]
   if (v.devices.length > 0) {
@@ -84,7 +102,8 @@ export async function watchRollout(
   for (;;) {
     const view = await rolloutOf(client, id)
     onView(view)
-    if (view.done) return { view, timedOut: false }
+    // Aborted and halted rollouts wait for a person: watching longer shows nothing new.
+    if (view.done || view.aborted || view.halted) return { view, timedOut: false }
     if (Date.now() >= deadline) return { view, timedOut: true }
     await new Promise((r) =>
       setTimeout(r, Math.min(ROLLOUT_WATCH_POLL_MS, Math.max(0, deadline - Date.now()))),
@@ -94,6 +113,13 @@ export async function watchRollout(
 
 /** The exit of a finished watch: failed devices first, then a timeout. */
 export function rolloutVerdict(view: RolloutView, timedOut: boolean, waited: string): CliError | undefined {
+  if (view.aborted || view.halted)
+    return new CliError(
+      `the rollout of ${view.product} ${view.version} stopped: ${releaseStateText(view)}`,
+      ExitCode.rolloutFailed,
+      { failed: view.counts.failed },
+      true,
+    )
   if (view.counts.failed > 0 && view.done)
     return new CliError(
       `${view.counts.failed} of ${view.eligible} eligible devices failed to install ${view.product} ${view.version}`,
