@@ -18,7 +18,12 @@ describe('cli: commands against a running node', () => {
     node = `http://127.0.0.1:${cluster.followers[0]!.apiPort}`
     const f = new TxFactory(cluster.chain)
     const client = new NodeClient(node)
-    for (const tx of f.bootstrap()) await client.submit(tx, 20_000)
+    // Through a follower, which gossips them to the validators: wait for each commit (a grant
+    // still pending would fail a later test for a reason far from its cause).
+    for (const tx of f.bootstrap()) {
+      let answer = await client.submit(tx, 60_000)
+      while (answer.status !== 'committed') answer = await client.submit(tx, 60_000)
+    }
     registrarKey = join(cluster.dir, 'registrar.key')
     outsiderKey = join(cluster.dir, 'outsider.key')
     adminKey = join(cluster.dir, 'admin.key')
