@@ -716,6 +716,14 @@ export const INSTALL_HOOK_OUTPUT_TAIL_BYTES = 4 * 1024
  */
 export const INSTALL_HOOK_OUTPUT_DRAIN_MS = 2_000
 
+/**
+ * A follower gossips a transaction it took until a neighbour has it (src/node/daemon.ts):
+ * again every TX_GOSSIP_RETRY_MS, at most TX_GOSSIP_ATTEMPTS_MAX times, ~1 minute: a node that
+ * has just started finds its first gossip neighbours within seconds.
+ */
+export const TX_GOSSIP_RETRY_MS = 1_000
+export const TX_GOSSIP_ATTEMPTS_MAX = 60
+
 /** Messages queued for one unreachable or slow validator; PBFT recovers lost ones by sync. */
 export const PBFT_OUTBOX_MAX = 1024
 

@@ -130,8 +130,32 @@ export class Gossip {
     return 'reject'
   }
 
-  async publishTx(tx: SignedTx): Promise<void> {
-    await this.publish(this.topics.tx, encode({ type: 'tx', tx }))
+  /**
+   * Gossips a transaction; true once a neighbour has it (sent now, or by an earlier publish).
+   * Published to nobody, a message would still enter gossipsub's seen cache, and its id is
+   * the hash of its bytes: every later publish of the same transaction would be dropped as a
+   * duplicate, and a follower's transaction submitted before it had neighbours was lost. So a
+   * transaction is published only to at least one neighbour, and the caller tries again.
+   */
+  async publishTx(tx: SignedTx): Promise<boolean> {
+    try {
+      // Gossipsub's publish takes options its service interface does not name.
+      const pubsub = this.host.services.pubsub as unknown as {
+        publish(
+          topic: string,
+          data: Uint8Array,
+          options: { allowPublishToZeroTopicPeers: boolean },
+        ): Promise<{ recipients: unknown[] }>
+      }
+      const result = await pubsub.publish(this.topics.tx, encode({ type: 'tx', tx }), {
+        allowPublishToZeroTopicPeers: false,
+      })
+      return result.recipients.length > 0
+    } catch (cause) {
+      const message = (cause as Error).message
+      this.log.debug({ topic: this.topics.tx, err: message }, 'transaction not gossiped yet')
+      return message.includes('Duplicate')
+    }
   }
 
   async announceBlock(block: Block, cert: Certificate): Promise<void> {
