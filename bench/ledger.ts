@@ -53,7 +53,7 @@ export async function main(_args: string[]): Promise<void> {
     builder.next(devices.map((d) => f.registerDevice(d.publicKey, 'gw', 'a'))),
     builder.next([release]),
   ]
-  const reports = (n: number) => devices.map((d) => f.report(d, release.id, 'installed', hash, n))
+  const reports = (n: number) => devices.map((d) => f.report(d, release.id, 'confirmed', hash, n))
   const sample = reports(0)
 
   // Baseline: node:crypto's raw verify of the same bytes with a prepared key, nothing else.

@@ -51,7 +51,7 @@ console.log(`copy of the state with its digest: ${(performance.now() - t).toFixe
 for (const size of [1, 100, 1000]) {
   const txs = devices
     .slice(0, size)
-    .map((d, j) => f.report(d, release.id, 'installed', new Uint8Array(32), 1e6 + size + j))
+    .map((d, j) => f.report(d, release.id, 'confirmed', new Uint8Array(32), 1e6 + size + j))
   const ctx = { height: state.head.height + 1, time: state.head.time + 1 }
   let apply = Number.POSITIVE_INFINITY
   let root = Number.POSITIVE_INFINITY

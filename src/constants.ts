@@ -637,6 +637,21 @@ export const DISK_MARGIN_FRACTION = 0.05
 export const AGENT_INSTALL_ATTEMPTS_MAX = 3
 
 /**
+ * Confirmations (the `confirm` hook, docs/lifecycle.md) whose answer was "unknown" (the
+ * installer busy or not running) before the agent reports `failed`. They follow the download
+ * backoff (1, 2, 4, 8, 16 minutes): half an hour for RAUC's service to finish an install a
+ * timeout cut short, or for an installer that starts late at boot.
+ */
+export const AGENT_CONFIRM_ATTEMPTS_MAX = 6
+
+/**
+ * The confirm hook's default timeout: it asks the installer which version runs and marks it
+ * good (`rauc status mark-good`, `mender commit`), seconds of work; two minutes covers an
+ * installer service still starting at boot.
+ */
+export const CONFIRM_HOOK_TIMEOUT_MS = 2 * 60_000
+
+/**
  * Submissions of one install report. Each is the same signed body (same time, same nonce), so
  * a resubmission of a report that did commit is refused as a duplicate, which the agent takes
  * as committed. After the last, the agent drops the report with a log output: a device whose
@@ -653,9 +668,9 @@ export const AGENT_REPORT_TIMEOUT_MS = 60_000
 export const AGENT_REPORT_TIMEOUT_MAX_MS = 30 * 60_000
 
 /**
- * Reports waiting to be seen committed. A target produces two (downloading, then installed or
- * failed) and the agent holds one target at a time; eight leaves room for a few switches to a
- * newer release. Beyond it the oldest is dropped, with a log output.
+ * Reports waiting to be seen committed. A target produces up to four (downloading, installing,
+ * pending-reboot, then its outcome) and the agent holds one target at a time; eight leaves room
+ * for a switch to a newer release. Beyond it the oldest is dropped, with a log output.
  */
 export const AGENT_PENDING_REPORTS_MAX = 8
 
@@ -674,6 +689,9 @@ export const AGENT_CANDIDATES_MAX = 256
 
 /** A release id: a publish transaction's CID string is 59 characters; room for other bases. */
 export const AGENT_RELEASE_ID_LENGTH_MAX = 128
+
+/** A boot id (Linux: /proc/sys/kernel/random/boot_id, 36 characters), as the agent persists it. */
+export const BOOT_ID_LENGTH_MAX = 128
 
 /** An image path the driver hands in and the agent persists: Linux's PATH_MAX. */
 export const AGENT_IMAGE_PATH_LENGTH_MAX = 4096
@@ -876,6 +894,12 @@ export const NETWORK_MAX_CONNECTIONS_LIMIT = 10_000
  */
 export const CONFIG_INSTALL_TIMEOUT_MS_MIN = 1_000
 export const CONFIG_INSTALL_TIMEOUT_MS_MAX = 7 * 86_400_000
+
+/** `device.confirm_timeout`: from a second (like install_timeout) to an hour: it asks, it does not write. */
+export const CONFIG_CONFIRM_TIMEOUT_MS_MAX = 60 * 60_000
+
+/** `device.boot_id_file`: Linux's id of the current boot, new at every boot. */
+export const BOOT_ID_FILE_DEFAULT = '/proc/sys/kernel/random/boot_id'
 
 /**
  * `bandwidth.upload` and `bandwidth.download` (0 is unlimited): at least 8 KiB/s, so a default

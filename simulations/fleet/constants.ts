@@ -92,6 +92,9 @@ export const VERIFY_MS_PER_BYTE = 1 / 400_000
 /** The install hook's run time (A/B slot write, modelled as fixed). */
 export const INSTALL_MS = 2_000
 
+/** The confirm step after the hook (ask the installer, mark the slot good): a process start and a read. */
+export const CONFIRM_MS = 200
+
 /** Events pending at once, per device (chunk requests, deliveries, timers), before it is a bug. */
 export const QUEUE_EVENTS_PER_DEVICE_MAX = 2_048
 /** Events a run may process per device and chunk, a bound on every loop of the simulator. */

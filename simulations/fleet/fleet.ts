@@ -27,6 +27,7 @@ import { type PeerRef, type SessionOutput, TransferSession } from '../../src/tra
 import { Committee } from './committee.js'
 import {
   type BandwidthClass,
+  CONFIRM_MS,
   EVENTS_PER_DEVICE_CHUNK_MAX,
   GOSSIP_HEARTBEAT_MS,
   GOSSIP_HOP_MS,
@@ -125,7 +126,8 @@ interface PendingTx {
   readonly reportId: number
   /** The signed report: a resubmission is the same body, so it is signed once. */
   readonly tx: SignedTx
-  readonly installed: boolean
+  /** A `confirmed` report: the one the meter times. */
+  readonly confirmed: boolean
   readonly submittedAt: number
   committedHeight: number
 }
@@ -1026,7 +1028,7 @@ class Fleet {
       if (!p || p.committedHeight >= 0) continue
       p.committedHeight = h
       this.uncommittedTxs--
-      if (p.installed) this.meter.reportCommitted(p.device, p.submittedAt, committedAt)
+      if (p.confirmed) this.meter.reportCommitted(p.device, p.submittedAt, committedAt)
       this.notifyReport(p.device, p.reportId, committedAt)
     }
     const current = this.committee.follower.ledger.release(this.releaseId)
@@ -1186,9 +1188,18 @@ class Fleet {
             } as const
             agent.handleInstallDone(release, failed, this.ms())
           } else {
-            this.meter.installedAt[d] = this.now
             agent.handleInstallDone(release, { ok: true }, this.ms())
           }
+          this.runAgent(d)
+        })
+        return
+      }
+      case 'confirm': {
+        // A simulated device runs what it installed at once: no reboot, nothing rolled back.
+        const release = out.release
+        this.queue.pushClosure(this.now + CONFIRM_MS, () => {
+          this.meter.installedAt[d] = this.now
+          agent.handleConfirmDone(release, { state: 'running' }, this.ms())
           this.runAgent(d)
         })
         return
@@ -1197,7 +1208,7 @@ class Fleet {
         // The agent resubmits a report unchanged (same time, same nonce): sign it once.
         const known = this.reportsOf[d]!.find((r) => r.reportId === out.id)
         if (known) {
-          assert(known.installed === (out.status === 'installed'), 'a resubmitted report is unchanged')
+          assert(known.confirmed === (out.status === 'confirmed'), 'a resubmitted report is unchanged')
           this.gossipReport(d, known.tx)
           return
         }
@@ -1219,7 +1230,7 @@ class Fleet {
           device: d,
           reportId: out.id,
           tx,
-          installed: out.status === 'installed',
+          confirmed: out.status === 'confirmed',
           submittedAt: this.now,
           committedHeight: -1,
         }

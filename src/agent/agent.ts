@@ -61,6 +61,7 @@ import { bytesEqual } from '../codec/bytes.js'
 import { err, ok, type Result } from '../codec/result.js'
 import {
   AGENT_CANDIDATES_MAX,
+  AGENT_CONFIRM_ATTEMPTS_MAX,
   AGENT_DOWNLOAD_ATTEMPTS_MAX,
   AGENT_GIVEN_UP_RELEASES_MAX,
   AGENT_IMAGE_PATH_LENGTH_MAX,
@@ -85,7 +86,7 @@ import {
   registrationDisagrees,
   releaseEligibility,
 } from './eligibility.js'
-import { type InstallOutcome, installFailureDetail } from './install-outcome.js'
+import { type ConfirmOutcome, type InstallOutcome, installFailureDetail } from './install-outcome.js'
 import type { LedgerView } from './ledger-view.js'
 import { rolloutBucket } from './rollout.js'
 import {
@@ -123,6 +124,7 @@ export interface AgentLimits {
   readonly retryBackoffBaseMs: number
   readonly retryBackoffMaxMs: number
   readonly installAttemptsMax: number
+  readonly confirmAttemptsMax: number
   readonly reportAttemptsMax: number
   readonly reportTimeoutMs: number
   readonly reportTimeoutMaxMs: number
@@ -136,6 +138,7 @@ export const DEFAULT_AGENT_LIMITS: AgentLimits = {
   retryBackoffBaseMs: AGENT_RETRY_BACKOFF_BASE_MS,
   retryBackoffMaxMs: AGENT_RETRY_BACKOFF_MAX_MS,
   installAttemptsMax: AGENT_INSTALL_ATTEMPTS_MAX,
+  confirmAttemptsMax: AGENT_CONFIRM_ATTEMPTS_MAX,
   reportAttemptsMax: AGENT_REPORT_ATTEMPTS_MAX,
   reportTimeoutMs: AGENT_REPORT_TIMEOUT_MS,
   reportTimeoutMaxMs: AGENT_REPORT_TIMEOUT_MAX_MS,
@@ -150,6 +153,12 @@ export interface AgentBoot {
   readonly runningVersion: string
   /** The time at boot, in ms since the epoch: the time of a report the boot itself decides. */
   readonly now: number
+  /**
+   * What tells this boot of the device from the one before (Linux's boot_id): an update
+   * that is not running is pending a reboot until it changes, and rolled back after. Without
+   * one every start counts as the same boot, so nothing is ever judged rolled back.
+   */
+  readonly bootId?: string | undefined
   /** The bytes of the last `persist` output, or undefined on first boot. */
   readonly state?: Uint8Array | undefined
   /** Draws the jitter of retry backoffs; without one, backoffs are exact. */
@@ -169,7 +178,11 @@ export type AgentLogEvent =
   | 'download-retry'
   | 'release-given-up'
   | 'install-interrupted'
-  | 'installed'
+  | 'install-unknown'
+  | 'confirmed'
+  | 'confirm-retry'
+  | 'pending-reboot'
+  | 'rolled-back'
   | 'report-abandoned'
   | 'report-dropped'
   | 'stale-input'
@@ -216,6 +229,18 @@ export type AgentOutput =
       readonly imagePath?: string
     }
   /**
+   * Ask the installer which version runs and have it keep `version` if that is it (the
+   * confirm hook, `hook confirm VERSION`), then call `handleConfirmDone`. `hookExited` is
+   * false when the install hook may have been cut short by a restart: a driver with no way to
+   * ask (no hook, no version file) answers `running` only when it is true.
+   */
+  | {
+      readonly type: 'confirm'
+      readonly release: string
+      readonly version: string
+      readonly hookExited: boolean
+    }
+  /**
    * Sign and submit an `install.report` with these fields, the device's key and `nonce: id`,
    * then call `handleReportCommitted(id)` or `handleReportRejected(id, code)`. A resubmission
    * carries the same fields, so it is the same transaction.
@@ -228,6 +253,7 @@ export type AgentOutput =
       readonly imageSha256: Uint8Array
       readonly time: number
       readonly detail?: string
+      readonly running?: string
     }
   /** Something an operator may want in the node's log. */
   | {
@@ -250,7 +276,11 @@ const PERMANENT_REJECTIONS: ReadonlySet<string> = new Set([
   'report.unknown-release',
   'report.wrong-product',
   'report.hash-mismatch',
+  'report.running-mismatch',
 ])
+
+/** The boot id of a driver that gives none: every start is the same boot. */
+const SAME_BOOT = 'same-boot'
 
 /** The agent's own working copy of its state: the same fields, writable. */
 type WorkingState = { -readonly [K in keyof AgentState]: AgentState[K] } & {
@@ -281,6 +311,7 @@ export class DeviceAgent {
   private profile: DeviceProfile
   private readonly limits: AgentLimits
   private readonly prng: Prng | undefined
+  private readonly bootId: string
 
   /** The last view's chain was too old to act on (see `isChainStale`). */
   private stale = false
@@ -310,6 +341,7 @@ export class DeviceAgent {
     running: SemVer,
   ) {
     this.prng = boot.prng
+    this.bootId = boot.bootId ?? SAME_BOOT
     this.limits = { ...DEFAULT_AGENT_LIMITS, ...boot.limits }
     for (const [name, value] of Object.entries(this.limits)) {
       const max = DEFAULT_AGENT_LIMITS[name as keyof AgentLimits]
@@ -462,10 +494,18 @@ export class DeviceAgent {
       if (!this.expecting('installing', release, 'install outcome')) return
       const target = this.target()
       if (outcome.ok) {
-        this.setInstalled(target.version)
         this.s.lastError = null
-        this.log('info', 'installed', `installed ${target.version} (${target.release})`)
-        this.finish('installed')
+        this.toConfirming(true)
+      } else if (outcome.code === 'unknown') {
+        // RAUC's service goes on after its client is killed: the slot may yet be activated.
+        const detail = installFailureDetail(outcome)
+        this.s.lastError = detail
+        this.log(
+          'warn',
+          'install-unknown',
+          `${detail}; asking the installer what became of ${target.version}`,
+        )
+        this.toConfirming(true)
       } else {
         const detail = installFailureDetail(outcome)
         this.s.lastError = detail
@@ -474,6 +514,91 @@ export class DeviceAgent {
       }
       this.evaluate()
     })
+  }
+
+  /**
+   * The confirm step for `release` ran (after the hook exited, or at the first boot after it).
+   * `running`: confirmed, the installed version moves. `other`: pending a reboot when the
+   * device has not rebooted since the hook ran, rolled back when it has; after a restart that
+   * may have cut the hook short, the install is begun again (bounded). `unknown`: asked again
+   * with backoff, then `failed`.
+   */
+  handleConfirmDone(release: string, outcome: ConfirmOutcome, now: number): void {
+    this.step(now, () => {
+      if (!this.expecting('confirming', release, 'confirmation')) return
+      const s = this.s
+      const target = this.target()
+      this.issued = false
+      switch (outcome.state) {
+        case 'running':
+          this.setInstalled(target.version)
+          s.lastError = null
+          this.log('info', 'confirmed', `${target.version} runs and is confirmed (${target.release})`)
+          this.finish('confirmed')
+          break
+        case 'other':
+          this.otherVersionRuns(outcome)
+          break
+        case 'unknown': {
+          s.confirmAttempts++
+          const detail = reportDetail('could not confirm the install', outcome.detail)
+          s.lastError = detail
+          if (s.confirmAttempts >= this.limits.confirmAttemptsMax) {
+            const final = reportDetail(`gave up after ${s.confirmAttempts} confirmations`, detail)
+            this.giveUp(final)
+            this.finish('failed', final)
+          } else {
+            s.retryAt = this.now + this.backoff(s.confirmAttempts)
+            this.log(
+              'info',
+              'confirm-retry',
+              `${detail}; confirmation ${s.confirmAttempts + 1} of ${this.limits.confirmAttemptsMax} at ${s.retryAt}`,
+            )
+          }
+          break
+        }
+      }
+      this.evaluate()
+    })
+  }
+
+  /** The confirm step found another version running than the target: what that means. */
+  private otherVersionRuns(outcome: Extract<ConfirmOutcome, { state: 'other' }>): void {
+    const s = this.s
+    const target = this.target()
+    const running = outcome.running !== undefined ? parseSemVer(outcome.running) : undefined
+    const runs = running?.text ?? outcome.running ?? 'another version'
+    if (!s.hookExited) {
+      // A restart came while the hook ran: the inactive slot may be half written. Install again.
+      if (s.installAttempts >= this.limits.installAttemptsMax) {
+        const detail = `install interrupted ${s.installAttempts} times (restarts while the hook ran); ${runs} runs`
+        s.lastError = detail
+        this.giveUp(detail)
+        this.finish('failed', detail)
+      } else {
+        this.log(
+          'warn',
+          'install-interrupted',
+          `a restart interrupted the install of ${target.version} (${runs} runs); verifying the image and installing again`,
+        )
+        s.phase = 'verifying'
+      }
+    } else if (s.installBoot === this.bootId) {
+      s.phase = 'pending-reboot'
+      const detail = reportDetail(`${target.version} is written; ${runs} runs until a reboot`, outcome.detail)
+      this.log('info', 'pending-reboot', detail)
+      this.enqueueReport('pending-reboot', detail)
+    } else {
+      const detail = reportDetail(`rolled back: ${runs} runs after a reboot`, outcome.detail)
+      s.lastError = detail
+      this.log('warn', 'rolled-back', `${target.version} (${target.release}) ${detail}`)
+      this.giveUp(detail)
+      this.finish(
+        'rolled-back',
+        detail,
+        running && running.text !== target.version ? running.text : undefined,
+      )
+    }
   }
 
   /** The report with this id is in a committed block. Unknown ids are ignored. */
@@ -559,27 +684,16 @@ export class DeviceAgent {
     if (s.phase === 'waiting-for-window') {
       s.phase = 'verifying'
     } else if (s.phase === 'installing') {
+      // The hook's outcome is unknown: ask the installer (a hook may reboot the device itself).
       const target = this.target()
-      const order = compareSemVer(running, parseSemVer(target.version)!)
-      if (order === 0) {
-        this.log('info', 'installed', `running ${target.version} after a restart during its install`)
-        this.setInstalled(target.version)
-        this.finish('installed')
-      } else if (order > 0) {
+      if (compareSemVer(running, parseSemVer(target.version)!) > 0) {
         this.drop('not-eligible', `the device runs ${running.text}, newer than ${target.version}`)
-      } else if (s.installAttempts >= this.limits.installAttemptsMax) {
-        const detail = `install interrupted ${s.installAttempts} times (restarts while the hook ran)`
-        s.lastError = detail
-        this.giveUp(detail)
-        this.finish('failed', detail)
       } else {
-        this.log(
-          'warn',
-          'install-interrupted',
-          `a restart interrupted the install of ${target.version}; verifying the image and installing again`,
-        )
-        s.phase = 'verifying'
+        this.toConfirming(false)
       }
+    } else if (s.phase === 'pending-reboot' && s.installBoot !== this.bootId) {
+      this.log('info', 'pending-reboot', `rebooted since ${this.target().version} was written; confirming it`)
+      this.toConfirming(true)
     } else if (s.phase === 'reporting' && !s.reports.some((r) => r.id === s.finalReport)) {
       this.toIdle()
     }
@@ -742,11 +856,33 @@ export class DeviceAgent {
         }
         return
       }
+      case 'confirming': {
+        if (s.retryAt !== null && s.retryAt > this.now) {
+          this.wake(s.retryAt)
+        } else if (!this.issued) {
+          s.retryAt = null
+          this.issued = true
+          const t = this.target()
+          this.emit({ type: 'confirm', release: t.release, version: t.version, hookExited: s.hookExited })
+        }
+        return
+      }
       case 'idle':
       case 'installing':
+      case 'pending-reboot':
       case 'reporting':
         return
     }
+  }
+
+  /** The hook is done (or may have been cut short): ask the installer what runs. */
+  private toConfirming(hookExited: boolean): void {
+    const s = this.s
+    s.phase = 'confirming'
+    s.hookExited = hookExited
+    s.confirmAttempts = 0
+    s.retryAt = null
+    this.issued = false
   }
 
   private fetch(t: AgentTarget): void {
@@ -768,16 +904,22 @@ export class DeviceAgent {
       'never install a version not newer than the installed one',
     )
     assert(this.s.installAttempts < this.limits.installAttemptsMax, 'install attempts are bounded')
-    this.s.phase = 'installing'
-    this.s.installAttempts++
+    const s = this.s
+    s.phase = 'installing'
+    s.installAttempts++
+    s.installBoot = this.bootId
+    s.hookExited = false
+    s.confirmAttempts = 0
     this.issued = true
     this.emit({
       type: 'install',
       release: t.release,
       version: t.version,
       manifest: t.manifest,
-      ...(this.s.imagePath !== null ? { imagePath: this.s.imagePath } : {}),
+      ...(s.imagePath !== null ? { imagePath: s.imagePath } : {}),
     })
+    // Committed once an install: a device that goes silent after it is the one to look at.
+    if (s.installAttempts === 1) this.enqueueReport('installing')
   }
 
   // ---- Transitions ----
@@ -845,8 +987,8 @@ export class DeviceAgent {
   }
 
   /** The outcome is decided: report it and wait for the report to commit. */
-  private finish(status: 'installed' | 'failed', detail?: string): void {
-    this.s.finalReport = this.enqueueReport(status, detail)
+  private finish(status: 'confirmed' | 'rolled-back' | 'failed', detail?: string, running?: string): void {
+    this.s.finalReport = this.enqueueReport(status, detail, running)
     this.s.phase = 'reporting'
     this.s.retryAt = null
     this.issued = false
@@ -858,6 +1000,9 @@ export class DeviceAgent {
     s.target = null
     s.downloadAttempts = 0
     s.installAttempts = 0
+    s.installBoot = null
+    s.hookExited = false
+    s.confirmAttempts = 0
     s.retryAt = null
     s.imagePath = null
     s.finalReport = null
@@ -873,7 +1018,7 @@ export class DeviceAgent {
 
   // ---- Reports ----
 
-  private enqueueReport(status: ReportStatus, detail?: string): number {
+  private enqueueReport(status: ReportStatus, detail?: string, running?: string): number {
     const s = this.s
     const t = this.target()
     if (s.reports.length >= this.limits.pendingReportsMax) {
@@ -892,6 +1037,7 @@ export class DeviceAgent {
       imageSha256: t.imageSha256,
       time: this.now,
       ...(detail !== undefined ? { detail: reportDetail(detail) } : {}),
+      ...(running !== undefined ? { running } : {}),
       attempts: 1,
       nextAt: this.now + this.reportDelay(1),
     }
@@ -932,6 +1078,7 @@ export class DeviceAgent {
       imageSha256: r.imageSha256,
       time: r.time,
       ...(r.detail !== undefined ? { detail: r.detail } : {}),
+      ...(r.running !== undefined ? { running: r.running } : {}),
     })
   }
 
@@ -950,7 +1097,7 @@ export class DeviceAgent {
 
   private expecting(phase: AgentPhase, release: string, what: string): boolean {
     const s = this.s
-    const inFlight = phase !== 'downloading' || s.retryAt === null
+    const inFlight = (phase !== 'downloading' && phase !== 'confirming') || s.retryAt === null
     if (s.phase === phase && s.target?.release === release && this.issued && inFlight) return true
     this.log('info', 'stale-input', `ignoring a ${what} for ${release}: not waiting for one`)
     return false
@@ -1012,6 +1159,7 @@ export class DeviceAgent {
     assert(s.givenUp.length <= this.limits.givenUpMax, 'given-up releases are bounded')
     assert(s.downloadAttempts <= this.limits.downloadAttemptsMax, 'download attempts are bounded')
     assert(s.installAttempts <= this.limits.installAttemptsMax, 'install attempts are bounded')
+    assert(s.confirmAttempts <= this.limits.confirmAttemptsMax, 'confirmations are bounded')
   }
 }
 

@@ -23,7 +23,15 @@ import {
 import { SigningDomain } from '../crypto/domains.js'
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, sign, verify } from '../crypto/ed25519.js'
 
-export const PROGRESS_STATES = ['downloading', 'verifying', 'installing', 'installed', 'failed'] as const
+export const PROGRESS_STATES = [
+  'downloading',
+  'verifying',
+  'installing',
+  'pending-reboot',
+  'confirmed',
+  'rolled-back',
+  'failed',
+] as const
 export type ProgressState = (typeof PROGRESS_STATES)[number]
 
 /** Chain ids are short names (genesis); this bounds what a message may claim. */
@@ -52,7 +60,7 @@ export interface ProgressBody {
   readonly time: number
   /** For `downloading`: how much of the image it holds, 0-100. */
   readonly percent?: number
-  /** For `failed`: why, at most PROGRESS_REASON_CHARS_MAX characters. */
+  /** For `failed` and `rolled-back`: why, at most PROGRESS_REASON_CHARS_MAX characters. */
   readonly reason?: string
 }
 

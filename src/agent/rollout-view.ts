@@ -6,18 +6,20 @@
  * Each registered device is either ineligible, with the reason the device agent itself would
  * give (eligibility.ts: other product or hardware, not newer, below min-from, revoked, outside
  * every wave, aborted, without one of the release's tags), or eligible in one state: `pending` (its wave not open yet, or open and nothing
- * heard), `downloading` (percent), `verifying`, `installing`, `installed` or `failed`. Counts
- * are of eligible devices only: a device that can never install the release is not "behind".
+ * heard), `downloading` (percent), `verifying`, `installing`, `pending-reboot`, then `confirmed`,
+ * `rolled-back` or `failed` (docs/lifecycle.md). Counts are of eligible devices only: a device
+ * that can never install the release is not "behind".
  *
- * What the ledger says wins over gossip: a committed `installed` report (or the device's
- * installed release on the ledger) is `installed`, a committed `failed` or `rolled-back` report
- * is `failed`, whatever the device gossiped. A device that gossiped `installed` before its report
- * committed is still `installing`.
+ * What the ledger says wins over gossip: a committed `confirmed` report (or the device's
+ * installed release on the ledger) is `confirmed`, a committed `failed` or `rolled-back` report
+ * is that, whatever the device gossiped. A device that gossiped `confirmed` before its report
+ * committed is still `installing`. Committed `installing` and `pending-reboot` reports give the
+ * state when gossip has nothing newer.
  *
  * Judged from the ledger's side, which knows less than the device:
  * - the channel is device configuration, not on the ledger: every device is taken to follow the
  *   release's channel;
- * - the version a device runs is the last one it reported installed; a device that never
+ * - the version a device runs is the last one its reports named; a device that never
  *   reported one is taken to run a version the release accepts (min-from), so it counts.
  * - the maintenance window is local too: a device waiting for it shows as pending, or as
  *   verifying when it gossiped that last.
@@ -26,7 +28,7 @@ import { toHex } from '../codec/bytes.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { parseSemVer, type SemVer } from '../ledger/semver.js'
 import { type DeviceRecord, isInstallable, type ReleaseRecord } from '../ledger/state.js'
-import type { ReportStatus } from '../ledger/tx.js'
+import { FINAL_REPORT_STATUSES, type ReportStatus } from '../ledger/tx.js'
 import { type DeviceProfile, type IneligibleReason, releaseEligibility } from './eligibility.js'
 import type { ProgressEntry } from './progress.js'
 import { ROLLOUT_BUCKETS, rolloutBucket } from './rollout.js'
@@ -36,7 +38,9 @@ export const ROLLOUT_STATES = [
   'downloading',
   'verifying',
   'installing',
-  'installed',
+  'pending-reboot',
+  'confirmed',
+  'rolled-back',
   'failed',
 ] as const
 export type RolloutState = (typeof ROLLOUT_STATES)[number]
@@ -66,7 +70,7 @@ export interface RolloutDevice {
   readonly did: string
   readonly product: string
   readonly hardware: string
-  /** The version it last reported installed (the ledger's), or null. */
+  /** The version it runs by its last reports (the ledger's), or null. */
   readonly installedVersion: string | null
   /** The wave that first admits it, or null when none does. */
   readonly wave: number | null
@@ -82,7 +86,7 @@ export interface RolloutDevice {
   readonly opensAt?: number
   /** Downloading: percent of the image held. */
   readonly percent?: number
-  /** Failed: the report's detail or the device's gossiped reason. */
+  /** Failed, rolled back or pending a reboot: the report's detail or the gossiped reason. */
   readonly detail?: string
   /** Where the state comes from: the ledger, the device's gossip, or nothing heard. */
   readonly source: 'ledger' | 'gossip' | 'none'
@@ -148,14 +152,23 @@ export interface RolloutView {
   readonly ineligible: number
   /** Eligible devices per state. */
   readonly counts: RolloutCounts
-  /** Every eligible device is installed or failed (false with no eligible device). */
+  /** Every eligible device confirmed, rolled back or failed (false with no eligible device). */
   readonly done: boolean
   readonly waves: readonly RolloutWave[]
   readonly devices: readonly RolloutDevice[]
 }
 
 export function emptyCounts(): RolloutCounts {
-  return { pending: 0, downloading: 0, verifying: 0, installing: 0, installed: 0, failed: 0 }
+  return {
+    pending: 0,
+    downloading: 0,
+    verifying: 0,
+    installing: 0,
+    'pending-reboot': 0,
+    confirmed: 0,
+    'rolled-back': 0,
+    failed: 0,
+  }
 }
 
 /** The wave whose opening first admits a bucket (the earliest), or null. */
@@ -228,7 +241,7 @@ export function rolloutView(input: RolloutInput): RolloutView {
     eligible,
     ineligible: devices.length - eligible,
     counts,
-    done: eligible > 0 && counts.installed + counts.failed === eligible,
+    done: eligible > 0 && counts.confirmed + counts['rolled-back'] + counts.failed === eligible,
     waves,
     devices,
   }
@@ -244,9 +257,9 @@ function judge(input: RolloutInput, d: DeviceRecord, report: RolloutReport | und
     installedVersion: d.installed?.version ?? null,
     wave: waveOf(release, bucket),
   }
-  // Installed, by the ledger: whatever else holds now (a revocation, a newer release since).
-  if (d.installed?.release === release.id || report?.status === 'installed')
-    return { ...base, eligible: true, state: 'installed', source: 'ledger' }
+  // Confirmed, by the ledger: whatever else holds now (a revocation, a newer release since).
+  if (d.installed?.release === release.id || report?.status === 'confirmed')
+    return { ...base, eligible: true, state: 'confirmed', source: 'ledger' }
 
   const profile: DeviceProfile = {
     product: d.product,
@@ -262,14 +275,7 @@ function judge(input: RolloutInput, d: DeviceRecord, report: RolloutReport | und
   if (!verdict.eligible) {
     // Stopped, not excluded: a resume lets it go on. What it did before the stop still shows.
     if (verdict.reason === 'paused' || verdict.reason === 'halted') {
-      if (report)
-        return {
-          ...base,
-          eligible: true,
-          state: 'failed',
-          detail: report.detail ?? report.status,
-          source: 'ledger',
-        }
+      if (report) return fromReport(base, report)
       return { ...base, eligible: true, state: 'pending', reason: verdict.reason, source: 'none' }
     }
     // Waiting, not excluded: an approval or a wave still to come.
@@ -292,26 +298,54 @@ function judge(input: RolloutInput, d: DeviceRecord, report: RolloutReport | und
       source: 'none',
     }
   }
-  if (report)
-    return {
-      ...base,
-      eligible: true,
-      state: 'failed',
-      detail: report.detail ?? report.status,
-      source: 'ledger',
-    }
+  if (report && FINAL_REPORT_STATUSES.has(report.status)) return fromReport(base, report)
   const heard = input.progress(toHex(d.publicKey))
+  // What the ledger holds of an install under way, unless the device said something newer.
+  if (report && (!heard || lifecycleOrder(heard.state) <= lifecycleOrder(report.status)))
+    return fromReport(base, report)
   if (!heard) return { ...base, eligible: true, state: 'pending', source: 'none' }
   const gossip = { eligible: true, source: 'gossip' as const, heardAt: heard.time }
   switch (heard.state) {
     case 'downloading':
       return { ...base, ...gossip, state: 'downloading', percent: heard.percent ?? 0 }
     case 'failed':
-      return { ...base, ...gossip, state: 'failed', detail: heard.reason ?? 'failed' }
-    // Installed by the device's word only: its report has not committed yet.
-    case 'installed':
-      return { ...base, ...gossip, state: 'installing', detail: 'installed; its report is not committed yet' }
+    case 'rolled-back':
+      return { ...base, ...gossip, state: heard.state, detail: heard.reason ?? heard.state }
+    // Confirmed by the device's word only: its report has not committed yet.
+    case 'confirmed':
+      return { ...base, ...gossip, state: 'installing', detail: 'confirmed; its report is not committed yet' }
     default:
       return { ...base, ...gossip, state: heard.state }
   }
+}
+
+type DeviceBase = Pick<RolloutDevice, 'did' | 'product' | 'hardware' | 'installedVersion' | 'wave'>
+
+/** A device's state from its last committed report (not `confirmed`, which is judged first). */
+function fromReport(base: DeviceBase, report: RolloutReport): RolloutDevice {
+  const state: RolloutState =
+    report.status === 'rolled-back' || report.status === 'installing' || report.status === 'pending-reboot'
+      ? report.status
+      : 'failed'
+  return {
+    ...base,
+    eligible: true,
+    state,
+    ...(report.detail !== undefined || state === 'failed' ? { detail: report.detail ?? report.status } : {}),
+    source: 'ledger',
+  }
+}
+
+/** Where a state stands in the lifecycle, to tell which of two words about a device is newer. */
+function lifecycleOrder(state: string): number {
+  const order = [
+    'downloading',
+    'verifying',
+    'installing',
+    'pending-reboot',
+    'confirmed',
+    'rolled-back',
+    'failed',
+  ]
+  return order.indexOf(state)
 }

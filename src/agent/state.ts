@@ -9,8 +9,9 @@
  */
 import { type DecodeError, decodeCbor, encodeCbor } from '../codec/cbor.js'
 import { err, ok, type Result } from '../codec/result.js'
-import { array, bytes, nullable, oneOf, struct, text, uint } from '../codec/schema.js'
+import { array, bool, bytes, nullable, oneOf, struct, text, uint } from '../codec/schema.js'
 import {
+  AGENT_CONFIRM_ATTEMPTS_MAX,
   AGENT_DOWNLOAD_ATTEMPTS_MAX,
   AGENT_GIVEN_UP_RELEASES_MAX,
   AGENT_IMAGE_PATH_LENGTH_MAX,
@@ -19,6 +20,7 @@ import {
   AGENT_RELEASE_ID_LENGTH_MAX,
   AGENT_REPORT_ATTEMPTS_MAX,
   AGENT_STATE_BYTES_MAX,
+  BOOT_ID_LENGTH_MAX,
   IMAGE_BYTES_MAX,
   REPORT_DETAIL_LENGTH_MAX,
   VERSION_LENGTH_MAX,
@@ -36,6 +38,9 @@ export const AGENT_STATE_VERSION = 1
  * - `verifying`: the image is complete; the driver hashes the whole file.
  * - `waiting-for-window`: the image verified; waiting for the maintenance window.
  * - `installing`: the install hook runs.
+ * - `confirming`: the driver asks the installer (the confirm hook) which version runs, and
+ *   has it keep the new one; `retryAt` set while waiting to ask again after "unknown".
+ * - `pending-reboot`: the image is written and the old version runs until a reboot.
  * - `reporting`: the outcome is decided; its report waits to be seen committed.
  */
 export const AGENT_PHASES = [
@@ -44,6 +49,8 @@ export const AGENT_PHASES = [
   'verifying',
   'waiting-for-window',
   'installing',
+  'confirming',
+  'pending-reboot',
   'reporting',
 ] as const
 export type AgentPhase = (typeof AGENT_PHASES)[number]
@@ -67,6 +74,8 @@ export interface PendingReport {
   /** The report's `time` field: when the agent decided it, in ms since the epoch. */
   readonly time: number
   readonly detail?: string
+  /** The version the device runs, for a `rolled-back` report that knows it. */
+  readonly running?: string
   /** Submissions so far. */
   readonly attempts: number
   /** When to submit again if nothing was heard. */
@@ -81,6 +90,16 @@ export interface AgentState {
   /** In `downloading`: when to request the fetch again after a failure; null while one runs. */
   readonly retryAt: number | null
   readonly installAttempts: number
+  /** The boot (the driver's boot id) in which the current install's hook ran; null before. */
+  readonly installBoot: string | null
+  /**
+   * True once the hook of the current install exited 0 (or "unknown"): a version other than
+   * the target then means pending a reboot, or rolled back after one. False while it may have
+   * been cut short (a restart during `installing`): the install is begun again.
+   */
+  readonly hookExited: boolean
+  /** Confirmations that answered "unknown", for the current install. */
+  readonly confirmAttempts: number
   /** Where the driver put the image, if it said. */
   readonly imagePath: string | null
   readonly lastError: string | null
@@ -108,6 +127,9 @@ export function initialAgentState(installed: string): AgentState {
     downloadAttempts: 0,
     retryAt: null,
     installAttempts: 0,
+    installBoot: null,
+    hookExited: false,
+    confirmAttempts: 0,
     imagePath: null,
     lastError: null,
     installed,
@@ -134,31 +156,40 @@ const targetSchema = struct({
 const reportSchema = struct(
   {
     id: uint(),
-    status: oneOf(...REPORT_STATUSES),
+    // `installed`: what a `confirmed` report was called before the confirm step.
+    status: oneOf(...REPORT_STATUSES, 'installed'),
     release: releaseId,
     imageSha256: bytes(32),
     time: uint(),
     attempts: attempts(AGENT_REPORT_ATTEMPTS_MAX),
     nextAt: uint(),
   },
-  { detail: text(REPORT_DETAIL_LENGTH_MAX) },
+  { detail: text(REPORT_DETAIL_LENGTH_MAX), running: version },
 )
 
-const stateSchema = struct({
-  v: uint(),
-  phase: oneOf(...AGENT_PHASES),
-  target: nullable(targetSchema),
-  downloadAttempts: attempts(AGENT_DOWNLOAD_ATTEMPTS_MAX),
-  retryAt: nullable(uint()),
-  installAttempts: attempts(AGENT_INSTALL_ATTEMPTS_MAX),
-  imagePath: nullable(text(AGENT_IMAGE_PATH_LENGTH_MAX, undefined, 1)),
-  lastError: nullable(text(REPORT_DETAIL_LENGTH_MAX)),
-  installed: version,
-  givenUp: array(releaseId, AGENT_GIVEN_UP_RELEASES_MAX),
-  reports: array(reportSchema, AGENT_PENDING_REPORTS_MAX),
-  nextReportId: uint(),
-  finalReport: nullable(uint()),
-})
+const stateSchema = struct(
+  {
+    v: uint(),
+    phase: oneOf(...AGENT_PHASES),
+    target: nullable(targetSchema),
+    downloadAttempts: attempts(AGENT_DOWNLOAD_ATTEMPTS_MAX),
+    retryAt: nullable(uint()),
+    installAttempts: attempts(AGENT_INSTALL_ATTEMPTS_MAX),
+    imagePath: nullable(text(AGENT_IMAGE_PATH_LENGTH_MAX, undefined, 1)),
+    lastError: nullable(text(REPORT_DETAIL_LENGTH_MAX)),
+    installed: version,
+    givenUp: array(releaseId, AGENT_GIVEN_UP_RELEASES_MAX),
+    reports: array(reportSchema, AGENT_PENDING_REPORTS_MAX),
+    nextReportId: uint(),
+    finalReport: nullable(uint()),
+  },
+  // Added with the confirm step (docs/lifecycle.md); a file written before it has none.
+  {
+    installBoot: nullable(text(BOOT_ID_LENGTH_MAX)),
+    hookExited: bool,
+    confirmAttempts: attempts(AGENT_CONFIRM_ATTEMPTS_MAX),
+  },
+)
 
 /** Encodes a state for the driver to store. */
 export function encodeAgentState(state: AgentState): Uint8Array {
@@ -180,6 +211,9 @@ export function encodeAgentState(state: AgentState): Uint8Array {
     downloadAttempts: state.downloadAttempts,
     retryAt: state.retryAt,
     installAttempts: state.installAttempts,
+    installBoot: state.installBoot,
+    hookExited: state.hookExited,
+    confirmAttempts: state.confirmAttempts,
     imagePath: state.imagePath,
     lastError: state.lastError,
     installed: state.installed,
@@ -193,6 +227,7 @@ export function encodeAgentState(state: AgentState): Uint8Array {
       attempts: r.attempts,
       nextAt: r.nextAt,
       ...(r.detail !== undefined ? { detail: r.detail } : {}),
+      ...(r.running !== undefined ? { running: r.running } : {}),
     })),
     nextReportId: state.nextReportId,
     finalReport: state.finalReport,
@@ -229,7 +264,14 @@ export function decodeAgentState(bytes: Uint8Array): Result<AgentState, AgentSta
   }
   const decoded = stateSchema(value, '')
   if (!decoded.ok) return fromDecodeError(decoded.error)
-  const { v: _v, ...state } = decoded.value
+  const { v: _v, installBoot, hookExited, confirmAttempts, reports, ...rest } = decoded.value
+  const state: AgentState = {
+    ...rest,
+    installBoot: installBoot ?? null,
+    hookExited: hookExited ?? false,
+    confirmAttempts: confirmAttempts ?? 0,
+    reports: reports.map((r) => ({ ...r, status: r.status === 'installed' ? 'confirmed' : r.status })),
+  }
   const problem = inconsistency(state)
   if (problem) return corrupt(problem)
   return ok(state)
@@ -244,7 +286,9 @@ function inconsistency(state: AgentState): string | undefined {
   if (state.target && !parseSemVer(state.target.version)) {
     return `target version "${state.target.version}" is not a semantic version`
   }
-  if (state.retryAt !== null && state.phase !== 'downloading') return `retryAt outside downloading`
+  if (state.retryAt !== null && state.phase !== 'downloading' && state.phase !== 'confirming') {
+    return `retryAt outside downloading and confirming`
+  }
   if ((state.finalReport !== null) !== (state.phase === 'reporting')) {
     return 'a final report exactly in phase reporting'
   }

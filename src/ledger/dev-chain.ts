@@ -182,6 +182,7 @@ export class TxFactory {
     imageSha256: Uint8Array,
     time: number,
     detail?: string,
+    running?: string,
   ): SignedTx {
     return this.sign(device, {
       type: 'install.report',
@@ -191,6 +192,7 @@ export class TxFactory {
       imageSha256,
       time,
       ...(detail !== undefined ? { detail } : {}),
+      ...(running !== undefined ? { running } : {}),
     })
   }
 }

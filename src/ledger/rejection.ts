@@ -50,6 +50,7 @@ export type RejectionCode =
   | 'report.unknown-release'
   | 'report.wrong-product'
   | 'report.hash-mismatch'
+  | 'report.running-mismatch'
 
 export interface Rejection {
   readonly code: RejectionCode

@@ -1,14 +1,15 @@
 /**
  * The per-wave failure threshold (docs/rollouts.md, "Controlling a rollout"), applied by the
- * rules when an `install.report` with status `failed` commits, so every node halts a rollout
+ * rules when an `install.report` with status `failed` or `rolled-back` commits (a rollback is
+ * a failure of the release, if not of the device), so every node halts a rollout
  * at the same report. Definitions:
  *
  * - targeted: registered devices of the release's product whose hardware the release lists
  *   and that carry one of its tags, when it names any;
  * - the current wave: the last wave open at the block's time (rollout-waves.ts);
  * - in open waves: targeted devices whose bucket is below the current wave's percentage;
- * - failures: targeted devices in open waves whose first `failed` report for the release
- *   committed. A device's record remembers the last release it was counted failed for
+ * - failures: targeted devices in open waves whose first `failed` or `rolled-back` report for
+ *   the release committed. A device's record remembers the last release it was counted failed for
  *   (`failed`), so repeated reports count once; a device that fails another release in
  *   between and this one again would count twice (one rollout per product at a time is the
  *   usual case, and the rules keep no per-release device lists, which would grow unbounded).
@@ -35,7 +36,7 @@ export function targetsDevice(release: ReleaseRecord, device: DeviceRecord): boo
   return tags === undefined || tags.length === 0 || tags.some((t) => device.groups.includes(t))
 }
 
-/** Counts a device's `failed` report for the release and halts the rollout when it crosses. */
+/** Counts a device's failure of the release and halts the rollout when it crosses. */
 export function recordFailure(
   state: LedgerState,
   release: ReleaseRecord,

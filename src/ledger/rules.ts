@@ -489,15 +489,32 @@ function installReport(
       `the release is for ${release.product}, the device is a ${device.product}`,
     )
   }
-  if (body.status === 'installed' && !bytesEqual(body.imageSha256, release.imageSha256)) {
+  if (body.status === 'confirmed' && !bytesEqual(body.imageSha256, release.imageSha256)) {
     return reject('report.hash-mismatch', 'the reported image hash is not the release image hash')
   }
-  if (body.status === 'installed') {
+  const running = body.running
+  if (body.status === 'confirmed' && running !== undefined && running !== release.version) {
+    return reject('report.running-mismatch', `a confirmed report of ${release.version} says ${running} runs`)
+  }
+  if (body.status === 'rolled-back' && running === release.version) {
+    return reject('report.running-mismatch', `a rolled-back report of ${release.version} says it runs`)
+  }
+  // The installed version on the ledger is the one the device runs: it moves on a confirmation,
+  // and back to whatever runs after a rollback, never on an install the device has not booted.
+  if (body.status === 'confirmed') {
     state.devices.set(toHex(body.device), {
       ...device,
       installed: { release: id, version: release.version, height: ctx.height },
     })
+  } else if (
+    body.status === 'rolled-back' &&
+    running !== undefined &&
+    running !== device.installed?.version
+  ) {
+    state.devices.set(toHex(body.device), { ...device, installed: { version: running, height: ctx.height } })
   }
-  if (body.status === 'failed') recordFailure(state, release, device, ctx)
+  if (body.status === 'failed' || body.status === 'rolled-back') {
+    recordFailure(state, release, state.device(body.device) ?? device, ctx)
+  }
   return undefined
 }

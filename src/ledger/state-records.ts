@@ -40,7 +40,7 @@ const deviceRecord = struct(
     hardware: name,
     groups: array(name, DEVICE_GROUPS_MAX),
     registeredAt: uint(),
-    installed: nullable(struct({ release: cidString, version, height: uint() })),
+    installed: nullable(struct({ version, height: uint() }, { release: cidString })),
   },
   { failed: cidString },
 )

@@ -11,8 +11,10 @@ export interface RoleRecord {
   readonly grantedAt: number
 }
 
+/** What a device runs, by its last `confirmed` report (or the version a `rolled-back` one named). */
 export interface InstalledRecord {
-  readonly release: string
+  /** The release it confirmed; absent when a rollback named a version and no release. */
+  readonly release?: string
   readonly version: string
   readonly height: number
 }
@@ -23,7 +25,7 @@ export interface DeviceRecord {
   readonly hardware: string
   readonly groups: readonly string[]
   readonly registeredAt: number
-  /** The last version the device reported installed. */
+  /** The version the device runs, as its reports said last; null before the first. */
   readonly installed: InstalledRecord | null
   /**
    * The last release the device reported `failed` and the ledger counted (rules.ts): a device

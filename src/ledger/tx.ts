@@ -37,8 +37,30 @@ const version = text(VERSION_LENGTH_MAX, undefined, 5)
 export const ROLES = ['publisher', 'approver', 'registrar'] as const
 export type Role = (typeof ROLES)[number]
 
-export const REPORT_STATUSES = ['downloading', 'installed', 'failed', 'rolled-back'] as const
+/**
+ * The states of a device's update that are committed as signed reports (docs/lifecycle.md):
+ * `downloading` when the fetch starts, `installing` when the hook starts (a device that goes
+ * silent after it is the one to look at), `pending-reboot` when the image is written and the
+ * old version runs until a reboot, then one outcome: `confirmed` (the new version booted and
+ * the installer was told to keep it), `rolled-back` (another version runs after a reboot) or
+ * `failed`. Verifying and waiting for the window are local: they change nothing on the device.
+ */
+export const REPORT_STATUSES = [
+  'downloading',
+  'installing',
+  'pending-reboot',
+  'confirmed',
+  'rolled-back',
+  'failed',
+] as const
 export type ReportStatus = (typeof REPORT_STATUSES)[number]
+
+/** The statuses that end a device's update of a release. */
+export const FINAL_REPORT_STATUSES: ReadonlySet<ReportStatus> = new Set([
+  'confirmed',
+  'rolled-back',
+  'failed',
+])
 
 /** Fields every transaction carries. `nonce` lets an author say the same thing twice on purpose. */
 const common = {
@@ -154,7 +176,11 @@ export const txBody = tagged({
       imageSha256: sha256Digest,
       time: uint(),
     },
-    { detail: text(REPORT_DETAIL_LENGTH_MAX) },
+    {
+      detail: text(REPORT_DETAIL_LENGTH_MAX),
+      /** The version the device runs, when it knows: a `rolled-back` report names it. */
+      running: version,
+    },
   ),
 })
 

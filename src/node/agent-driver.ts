@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { open, readFile, statfs } from 'node:fs/promises'
+import { uptime } from 'node:os'
 import { dirname } from 'node:path'
 import {
   type AgentOutput,
@@ -11,7 +12,7 @@ import {
   releaseEligibility,
 } from '../agent/index.js'
 import { parseCid } from '../codec/cid.js'
-import { STATUS_RELEASES_MAX } from '../constants.js'
+import { BOOT_ID_LENGTH_MAX, STATUS_RELEASES_MAX } from '../constants.js'
 import type { KeyPair } from '../crypto/ed25519.js'
 import { compareSemVer, parseSemVer } from '../ledger/semver.js'
 import { signTx, type TxBody } from '../ledger/tx.js'
@@ -19,6 +20,7 @@ import { Prng } from '../prng.js'
 import { hashFile } from '../transfer/chunk-store.js'
 import { writeAtomically } from './atomic-file.js'
 import type { DeviceConfig } from './config.js'
+import { confirmInstall, readVersionFile } from './confirm-hook.js'
 import type { Gossip } from './gossip.js'
 import { runInstallHook } from './install-hook.js'
 import type { LedgerDriver } from './ledger-driver.js'
@@ -119,6 +121,7 @@ export class AgentDriver {
       window = parsed.value
     }
     const runningVersion = await readRunningVersion(config)
+    const bootId = await readBootId(config.bootIdFile)
     const state = await readFile(options.statePath).catch(() => undefined)
     const booted = DeviceAgent.boot(
       {
@@ -130,7 +133,7 @@ export class AgentDriver {
         maxChainAgeMs: options.maxChainAgeMs,
       },
       // Jitter for retries: a fleet that saw one approval must not retry in lockstep.
-      { runningVersion, now: Date.now(), state, prng: Prng.fromBytes(randomBytes(32)) },
+      { runningVersion, bootId, now: Date.now(), state, prng: Prng.fromBytes(randomBytes(32)) },
     )
     if (!booted.ok) throw new Error(booted.error.message)
     const driver = new AgentDriver(
@@ -389,14 +392,40 @@ export class AgentDriver {
         this.pump()
         return
       }
-      case 'report': {
-        if (out.status === 'installed') this.progress?.update({ release: out.release, state: 'installed' })
-        else if (out.status !== 'downloading')
-          this.progress?.update({
+      case 'confirm': {
+        const c = this.config
+        const outcome = await confirmInstall(
+          {
+            hook: c.confirmCommand
+              ? {
+                  command: c.confirmCommand,
+                  timeoutMs: c.confirmTimeoutMs,
+                  env: c.installEnv,
+                  cwd: dirname(this.statePath),
+                }
+              : null,
+            versionFile: c.versionFile,
+          },
+          {
+            imagePath: '',
+            version: out.version,
             release: out.release,
-            state: 'failed',
-            reason: out.detail ?? out.status,
-          })
+            product: c.product,
+            hardware: c.hardware,
+          },
+          out.hookExited,
+        )
+        this.log.info({ release: out.release, version: out.version, outcome }, 'confirm step finished')
+        this.agent.handleConfirmDone(out.release, outcome, Date.now())
+        this.pump()
+        return
+      }
+      case 'report': {
+        // Downloading and installing were told when they began (fetch, install).
+        if (out.status === 'pending-reboot' || out.status === 'confirmed')
+          this.progress?.update({ release: out.release, state: out.status })
+        else if (out.status === 'failed' || out.status === 'rolled-back')
+          this.progress?.update({ release: out.release, state: out.status, reason: out.detail ?? out.status })
         const release = parseCid(out.release)
         if (!release) {
           this.agent.handleReportRejected(out.id, 'tx.malformed', Date.now(), 'the release id is not a CID')
@@ -414,6 +443,7 @@ export class AgentDriver {
           imageSha256: out.imageSha256,
           time: out.time,
           ...(out.detail !== undefined ? { detail: out.detail } : {}),
+          ...(out.running !== undefined ? { running: out.running } : {}),
         } as TxBody
         const tx = signTx(body, this.keys)
         const submitted = this.ledger.submit(tx, 'local')
@@ -474,10 +504,19 @@ export class AgentDriver {
 
 async function readRunningVersion(config: DeviceConfig): Promise<string> {
   if (!config.versionFile) return config.initialVersion
+  return (await readVersionFile(config.versionFile)) ?? config.initialVersion
+}
+
+/**
+ * This boot's id: the file's content (Linux's boot_id by default), or, where it cannot be read,
+ * the boot time to the minute from the uptime, which tells boots apart as well for the agent.
+ */
+async function readBootId(path: string): Promise<string> {
   try {
-    const text = (await readFile(config.versionFile, 'utf8')).trim()
-    return text.length > 0 ? text : config.initialVersion
+    const id = (await readFile(path, 'utf8')).trim()
+    if (id.length > 0) return id.slice(0, BOOT_ID_LENGTH_MAX)
   } catch {
-    return config.initialVersion
+    // Not Linux, or a container without /proc: fall through.
   }
+  return `booted@${Math.round((Date.now() - uptime() * 1000) / 60_000)}`
 }

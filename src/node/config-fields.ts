@@ -1,8 +1,10 @@
 import {
   API_TOKEN_LENGTH_MAX,
   API_TOKEN_LENGTH_MIN,
+  BOOT_ID_FILE_DEFAULT,
   CONFIG_ALLOWED_HOSTS_MAX,
   CONFIG_BOOTSTRAP_MAX,
+  CONFIG_CONFIRM_TIMEOUT_MS_MAX,
   CONFIG_INSTALL_COMMAND_WORDS_MAX,
   CONFIG_INSTALL_ENV_MAX,
   CONFIG_INSTALL_TIMEOUT_MS_MAX,
@@ -10,6 +12,7 @@ import {
   CONFIG_LISTEN_ADDRESSES_MAX,
   CONFIG_RATE_BYTES_PER_SEC_MAX,
   CONFIG_RATE_BYTES_PER_SEC_MIN,
+  CONFIRM_HOOK_TIMEOUT_MS,
   INSTALL_HOOK_TIMEOUT_MS,
   MAX_CHAIN_AGE_MAX_MS,
   MAX_CHAIN_AGE_MIN_MS,
@@ -90,6 +93,7 @@ export function formatRate(bytesPerSec: number): string {
 
 const RATE_RANGE = `0 (unlimited) or a rate from ${formatRate(CONFIG_RATE_BYTES_PER_SEC_MIN)} to ${formatRate(CONFIG_RATE_BYTES_PER_SEC_MAX)}, like "4 MiB/s"`
 const INSTALL_TIMEOUT_RANGE = `a duration from ${formatDuration(CONFIG_INSTALL_TIMEOUT_MS_MIN)} to ${formatDuration(CONFIG_INSTALL_TIMEOUT_MS_MAX)}, like "15m", "90s" or "2h"`
+const CONFIRM_TIMEOUT_RANGE = `a duration from ${formatDuration(CONFIG_INSTALL_TIMEOUT_MS_MIN)} to ${formatDuration(CONFIG_CONFIRM_TIMEOUT_MS_MAX)}, like "2m"`
 const NAME_RANGE = `a string of 1 to ${NAME_LENGTH_MAX} characters`
 const listRange = (min: number, max: number, what: string) => `a list of ${min} to ${max} ${what}`
 
@@ -253,6 +257,29 @@ export const CONFIG_FIELDS: readonly ConfigField[] = [
     default: '{}',
     range: `a table of 0 to ${CONFIG_INSTALL_ENV_MAX} strings`,
     meaning: 'extra environment variables for the install hook',
+  },
+  {
+    key: 'device.confirm_command',
+    kind: 'list',
+    default: "none (the version file decides, or the install hook's exit)",
+    range: listRange(1, CONFIG_INSTALL_COMMAND_WORDS_MAX, 'words, the program first'),
+    meaning:
+      'asks the installer after the install and after a reboot whether the new version runs, with the version appended: exit 0 confirmed, 1 another runs, 2 unknown (docs/lifecycle.md)',
+  },
+  {
+    key: 'device.confirm_timeout',
+    kind: 'duration',
+    default: formatDuration(CONFIRM_HOOK_TIMEOUT_MS),
+    range: CONFIRM_TIMEOUT_RANGE,
+    meaning: 'the confirm command is stopped after this, and its answer counts as unknown',
+  },
+  {
+    key: 'device.boot_id_file',
+    kind: 'path',
+    default: BOOT_ID_FILE_DEFAULT,
+    range: 'a file path, relative to the config file',
+    meaning:
+      'a file that changes at every boot: an update that does not run yet is pending a reboot until it changes, rolled back after',
   },
   {
     key: 'device.maintenance_window',

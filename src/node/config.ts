@@ -5,8 +5,10 @@ import { parse as parseToml } from 'smol-toml'
 import { parseMaintenanceWindow } from '../agent/window.js'
 import { err, ok, type Result } from '../codec/result.js'
 import {
+  BOOT_ID_FILE_DEFAULT,
   CONFIG_ALLOWED_HOSTS_MAX,
   CONFIG_BOOTSTRAP_MAX,
+  CONFIG_CONFIRM_TIMEOUT_MS_MAX,
   CONFIG_DEPTH_MAX,
   CONFIG_FILE_BYTES_MAX,
   CONFIG_INSTALL_COMMAND_WORDS_MAX,
@@ -16,6 +18,7 @@ import {
   CONFIG_LISTEN_ADDRESSES_MAX,
   CONFIG_RATE_BYTES_PER_SEC_MAX,
   CONFIG_RATE_BYTES_PER_SEC_MIN,
+  CONFIRM_HOOK_TIMEOUT_MS,
   INSTALL_HOOK_TIMEOUT_MS,
   MAX_CHAIN_AGE_MAX_MS,
   MAX_CHAIN_AGE_MIN_MS,
@@ -74,6 +77,9 @@ import { parseBootstrapList } from './connector.js'
  * channel = "stable"
  * install_command = ["/usr/lib/fwmesh/hooks/rauc.sh"]
  * install_timeout = "15m"           # 1s..7d
+ * confirm_command = ["/usr/lib/fwmesh/hooks/rauc.sh", "confirm"]   # the version is appended
+ * confirm_timeout = "2m"            # 1s..1h
+ * boot_id_file = "/proc/sys/kernel/random/boot_id"   # changes at every boot
  * maintenance_window = { start = "02:00", end = "04:30", days = ["sat", "sun"], utc_offset_minutes = 60 }
  * version_file = "/var/lib/fwmesh/installed/version"   # the running version, kept by the OS or hook
  * initial_version = "0.0.0"          # when there is no version file yet
@@ -136,6 +142,14 @@ export interface DeviceConfig {
   readonly initialVersion: string
   /** Extra environment variables for the install hook (e.g. FWMESH_INSTALL_DIR). */
   readonly installEnv: Readonly<Record<string, string>>
+  /**
+   * Asks the installer whether the new version runs, with the version appended (docs/lifecycle.md);
+   * null: the version file decides, or, without one, the install hook's exit.
+   */
+  readonly confirmCommand: readonly string[] | null
+  readonly confirmTimeoutMs: number
+  /** A file whose content changes at every boot. */
+  readonly bootIdFile: string
 }
 
 export { CONFIG_FIELDS, type ConfigField, ENV_OVERRIDES, LOG_LEVELS, type LogLevel } from './config-fields.js'
@@ -521,21 +535,41 @@ function buildDevice(
   }
   const versionFile = device.path('version_file')
   if (!versionFile.ok) return versionFile
+  const confirm =
+    d.value.confirm_command === undefined
+      ? ok(null)
+      : device.list('confirm_command', [], 1, CONFIG_INSTALL_COMMAND_WORDS_MAX)
+  if (!confirm.ok) return confirm
+  const confirmTimeout = device.duration(
+    'confirm_timeout',
+    CONFIRM_HOOK_TIMEOUT_MS,
+    CONFIG_INSTALL_TIMEOUT_MS_MIN,
+    CONFIG_CONFIRM_TIMEOUT_MS_MAX,
+  )
+  if (!confirmTimeout.ok) return confirmTimeout
+  const bootIdFile = device.path('boot_id_file')
+  if (!bootIdFile.ok) return bootIdFile
   const initialVersion = d.value.initial_version ?? '0.0.0'
   if (typeof initialVersion !== 'string' || !parseSemVer(initialVersion))
     return device.wrong('initial_version', initialVersion)
-  const [program, ...args] = command.value
+  // A relative hook path is relative to the config file, like every other path here.
+  const commandPath = ([program, ...args]: string[]) => [
+    program!.includes('/') ? resolve(baseDir, program!) : program!,
+    ...args,
+  ]
   return ok({
     product: product.value,
     hardware: hardware.value,
     channel: channel.value,
-    // A relative hook path is relative to the config file, like every other path here.
-    installCommand: [program!.includes('/') ? resolve(baseDir, program!) : program!, ...args],
+    installCommand: commandPath(command.value),
     installTimeoutMs: timeout.value,
     maintenanceWindow: (window as Record<string, unknown> | undefined) ?? null,
     versionFile: versionFile.value === null ? null : resolve(baseDir, versionFile.value),
     initialVersion,
     installEnv: env as Record<string, string>,
+    confirmCommand: confirm.value === null ? null : commandPath(confirm.value),
+    confirmTimeoutMs: confirmTimeout.value,
+    bootIdFile: bootIdFile.value === null ? BOOT_ID_FILE_DEFAULT : resolve(baseDir, bootIdFile.value),
   })
 }
 

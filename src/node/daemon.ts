@@ -453,12 +453,12 @@ export class Node {
     for (const r of candidates) {
       if (shown >= ROLLOUT_METRICS_RELEASES_MAX) break
       const view = await this.rollout(r.id)
-      if (!view || view.counts.installed === view.eligible) continue
+      if (!view || view.counts.confirmed === view.eligible) continue
       shown++
       for (const state of ROLLOUT_STATES)
         out.push({
           name: 'fwmesh_rollout_devices',
-          help: 'Eligible devices per rollout state, for installable releases not yet installed everywhere',
+          help: 'Eligible devices per rollout state, for installable releases not yet confirmed everywhere',
           type: 'gauge',
           value: view.counts[state],
           labels: { release: r.id, state },

@@ -85,33 +85,83 @@ class Tail {
   }
 }
 
+/** How a hook process ended, before it is read as an install or a confirmation. */
+export type HookEnd =
+  | { readonly kind: 'spawn-failed'; readonly detail: string }
+  | {
+      readonly kind: 'ended'
+      /** The exit code; null when a signal ended it. */
+      readonly code: number | null
+      readonly signal: NodeJS.Signals | null
+      /** It ran past its timeout and was killed (or still ran after SIGKILL: `stuck`). */
+      readonly timedOut: boolean
+      readonly stuck: boolean
+      /** The last of its output, as text. */
+      readonly stdout: string
+      readonly stderr: string
+    }
+
 /**
  * Runs the install hook for one job and resolves with its outcome; never rejects. A command
- * that cannot start (missing, not executable, an empty command) is `spawn-failed`.
+ * that cannot start (missing, not executable, an empty command) is `spawn-failed`. A timeout
+ * whose output has a line starting `unknown:` is `unknown`: the hook said the installer may
+ * still finish (examples/hooks/rauc.sh), so the confirm step decides.
  */
-export function runInstallHook(
+export async function runInstallHook(
   config: InstallHookConfig,
   job: InstallJob,
   options: InstallHookOptions = {},
 ): Promise<InstallOutcome> {
-  const timeoutMs = config.timeoutMs ?? INSTALL_HOOK_TIMEOUT_MS
-  const killGraceMs = config.killGraceMs ?? INSTALL_HOOK_KILL_GRACE_MS
-  const drainMs = config.drainMs ?? INSTALL_HOOK_OUTPUT_DRAIN_MS
-  const tailBytes = config.outputTailBytes ?? INSTALL_HOOK_OUTPUT_TAIL_BYTES
-  const [program, ...args] = config.command
-  if (program === undefined || program === '') {
-    return Promise.resolve({ ok: false, code: 'spawn-failed', detail: 'the install command is empty' })
+  if (!config.command[0]) return { ok: false, code: 'spawn-failed', detail: 'the install command is empty' }
+  const end = await runHook(config, [job.imagePath, job.version], hookEnv(job), options)
+  if (end.kind === 'spawn-failed') return { ok: false, code: 'spawn-failed', detail: end.detail }
+  const detail = end.stderr || end.stdout
+  if (end.timedOut) {
+    if (/(^|\n)unknown:/.test(detail)) return { ok: false, code: 'unknown', detail }
+    if (end.stuck)
+      return { ok: false, code: 'timeout', detail: `${detail} (still running after SIGKILL)`.trim() }
+    return { ok: false, code: 'timeout', ...(end.signal ? { signal: end.signal } : {}), detail }
   }
-  const env: Record<string, string | undefined> = {
-    ...(config.inheritEnv === false ? {} : process.env),
-    ...config.env,
+  if (end.signal !== null) return { ok: false, code: 'signal', signal: end.signal, detail }
+  if (end.code === 0) return { ok: true }
+  return { ok: false, code: 'exit', exitCode: end.code ?? -1, detail }
+}
+
+/** The environment a hook gets about its job, beside the node's own and the configured extras. */
+export function hookEnv(job: InstallJob): Record<string, string> {
+  return {
     FWMESH_IMAGE: job.imagePath,
     FWMESH_VERSION: job.version,
     FWMESH_RELEASE: job.release,
     FWMESH_PRODUCT: job.product,
     ...(job.hardware !== undefined ? { FWMESH_HARDWARE: job.hardware } : {}),
   }
-  const argv = [...args, job.imagePath, job.version]
+}
+
+/**
+ * Runs a hook, the configured command with `extraArgs` appended, and resolves with how it
+ * ended; never rejects. See the contract at the top of this file.
+ */
+export function runHook(
+  config: InstallHookConfig,
+  extraArgs: readonly string[],
+  jobEnv: Readonly<Record<string, string>>,
+  options: InstallHookOptions = {},
+): Promise<HookEnd> {
+  const timeoutMs = config.timeoutMs ?? INSTALL_HOOK_TIMEOUT_MS
+  const killGraceMs = config.killGraceMs ?? INSTALL_HOOK_KILL_GRACE_MS
+  const drainMs = config.drainMs ?? INSTALL_HOOK_OUTPUT_DRAIN_MS
+  const tailBytes = config.outputTailBytes ?? INSTALL_HOOK_OUTPUT_TAIL_BYTES
+  const [program, ...args] = config.command
+  if (program === undefined || program === '') {
+    return Promise.resolve({ kind: 'spawn-failed', detail: 'the command is empty' })
+  }
+  const env: Record<string, string | undefined> = {
+    ...(config.inheritEnv === false ? {} : process.env),
+    ...config.env,
+    ...jobEnv,
+  }
+  const argv = [...args, ...extraArgs]
 
   return new Promise((resolve) => {
     const stdout = new Tail(tailBytes)
@@ -138,30 +188,27 @@ export function runInstallHook(
       }
     }
 
-    const detail = () => stderr.text() || stdout.text()
-
-    const finish = (outcome: InstallOutcome) => {
+    const finish = (end: HookEnd) => {
       if (settled) return
       settled = true
       timeout.clear()
       for (const t of timers) clearTimeout(t)
       child.stdout?.destroy()
       child.stderr?.destroy()
-      resolve(outcome)
+      resolve(end)
     }
 
-    const fromExit = () => {
-      const e = exit!
-      if (timedOut) {
-        finish({ ok: false, code: 'timeout', ...(e.signal ? { signal: e.signal } : {}), detail: detail() })
-      } else if (e.signal !== null) {
-        finish({ ok: false, code: 'signal', signal: e.signal, detail: detail() })
-      } else if (e.code === 0) {
-        finish({ ok: true })
-      } else {
-        finish({ ok: false, code: 'exit', exitCode: e.code ?? -1, detail: detail() })
-      }
-    }
+    const ended = (code: number | null, signal: NodeJS.Signals | null, stuck: boolean): HookEnd => ({
+      kind: 'ended',
+      code,
+      signal,
+      timedOut,
+      stuck,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+    })
+
+    const fromExit = () => finish(ended(exit!.code, exit!.signal, false))
 
     // The configured timeout may be days: setLongTimeout, not setTimeout, which fires a delay
     // over 24.8 days after 1 ms (timers.ts).
@@ -173,17 +220,7 @@ export function runInstallHook(
           killGroup('SIGKILL')
           // A process stuck in the kernel survives even SIGKILL: give up waiting, so the agent
           // is never blocked on it.
-          timers.push(
-            setTimeout(
-              () =>
-                finish({
-                  ok: false,
-                  code: 'timeout',
-                  detail: `${detail()} (still running after SIGKILL)`.trim(),
-                }),
-              killGraceMs,
-            ),
-          )
+          timers.push(setTimeout(() => finish(ended(null, null, true)), killGraceMs))
         }, killGraceMs),
       )
     }, timeoutMs)
@@ -199,7 +236,7 @@ export function runInstallHook(
     child.on('error', (error) => {
       // Before a spawn it means the command could not start; after one (a failed kill) the
       // exit still comes and decides.
-      if (child.pid === undefined) finish({ ok: false, code: 'spawn-failed', detail: error.message })
+      if (child.pid === undefined) finish({ kind: 'spawn-failed', detail: error.message })
     })
     child.on('exit', (code, signal) => {
       exit = { code, signal }

@@ -52,16 +52,20 @@ describe('agent: happy path', () => {
     expect(d.commitReports()).toEqual(['persist'])
     expect(d.downloaded(id, '/data/images/x.img')).toEqual(['persist', 'verify 1.1.0'])
     expect(d.last('verify')?.imagePath).toBe('/data/images/x.img')
-    expect(d.verified(id)).toEqual(['persist', 'install 1.1.0'])
+    expect(d.verified(id)).toEqual(['persist', 'install 1.1.0', 'report installing 1.1.0'])
     expect(d.last('install')).toMatchObject({
       release: id,
       version: '1.1.0',
       imagePath: '/data/images/x.img',
     })
-    expect(d.installed(id)).toEqual(['persist', 'report installed 1.1.0'])
+    expect(d.hookDone(id)).toEqual(['persist', 'confirm 1.1.0'])
+    expect(d.agent.phase).toBe('confirming')
+    expect(d.agent.installedVersion).toBe('1.0.0')
+    expect(d.confirmed(id)).toEqual(['persist', 'report confirmed 1.1.0'])
     expect(d.agent.phase).toBe('reporting')
     expect(d.agent.installedVersion).toBe('1.1.0')
-    expect(d.commitReports()).toEqual(['persist'])
+    // The installing and the confirmed report commit: the agent is idle after the second.
+    expect(d.commitReports()).toEqual(['persist', 'persist'])
     expect(d.agent.phase).toBe('idle')
     expect(d.agent.nextTickAt()).toBeUndefined()
   })
@@ -70,7 +74,7 @@ describe('agent: happy path', () => {
     const { w, d, id } = atInstall()
     d.installed(id)
     const reports = d.all.filter((o): o is Extract<AgentOutput, { type: 'report' }> => o.type === 'report')
-    expect(reports.map((r) => r.status)).toEqual(['downloading', 'installed'])
+    expect(reports.map((r) => r.status)).toEqual(['downloading', 'installing', 'confirmed'])
     for (const r of reports) commitReport(w, r)
     expect(w.state.device(w.device.publicKey)?.installed).toMatchObject({ release: id, version: '1.1.0' })
   })
@@ -183,7 +187,7 @@ describe('agent: eligibility', () => {
     expect(d.agent.phase).toBe('waiting-for-window')
     expect(d.agent.nextTickAt()).toBe(T0 + 2 * HOUR)
     expect(d.tick(T0 + 2 * HOUR - 1)).toEqual([])
-    expect(d.tick(T0 + 2 * HOUR)).toEqual(['persist', 'install 1.1.0'])
+    expect(d.tick(T0 + 2 * HOUR)).toEqual(['persist', 'install 1.1.0', 'report installing 1.1.0'])
   })
 
   it('agent: eligibility: a verified image past the window waits for the next day', () => {
@@ -229,7 +233,8 @@ describe('agent: choice', () => {
     w.publish({ version: '1.2.0' })
     expect(d.ledger()).toEqual([])
     d.installed(id)
-    expect(d.commitReports()).toEqual(['persist', 'fetch 1.2.0', 'report downloading 1.2.0'])
+    const next = d.commitReports().filter((o) => o !== 'persist')
+    expect(next).toEqual(['fetch 1.2.0', 'report downloading 1.2.0'])
   })
 
   it('agent: choice: a release revoked during its download is cancelled and nothing is reported', () => {
@@ -461,6 +466,7 @@ describe('agent: reports', () => {
 
   it('agent: reports: a duplicate rejection means the report had committed', () => {
     const { d, id } = atInstall()
+    d.commitReports()
     d.installed(id)
     const final = d.last('report')!
     d.agent.handleReportRejected(final.id, 'tx.duplicate', d.now)

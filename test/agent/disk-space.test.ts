@@ -67,7 +67,7 @@ describe('disk space: the agent', () => {
     expect(d.agent.handleDiskSpace(id, { freeBytes: GiB, heldBytes: 0 }, d.now)).toBe(true)
     expect(d.downloaded(id)).toEqual(['persist', 'verify 1.1.0'])
     d.verified(id)
-    expect(d.installed(id)).toEqual(['persist', 'report installed 1.1.0'])
+    expect(d.installed(id)).toEqual(['persist', 'confirm 1.1.0', 'persist', 'report confirmed 1.1.0'])
   })
 
   it('disk space: the agent: a device that never has room gives the release up with one final failed report', () => {

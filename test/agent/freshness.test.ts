@@ -60,7 +60,7 @@ describe('agent: freshness (max_chain_age)', () => {
     expect(d.agent.phase).toBe('waiting-for-window')
     expect(d.agent.isChainStale).toBe(true)
     expect(view(2 * MAX_AGE)).toEqual([])
-    expect(view(5_000)).toEqual(['persist', 'install 1.1.0'])
+    expect(view(5_000)).toEqual(['persist', 'install 1.1.0', 'report installing 1.1.0'])
   })
 
   it('does not retry a failed download while the chain is stale', () => {

@@ -56,7 +56,7 @@ describe('agent: progress messages (codec)', () => {
 
   it('a signature under another domain (a transaction) does not pass for progress', async () => {
     const { sign } = await import('../../src/crypto/ed25519.js')
-    const plain = { chain: CHAIN, release, device: device.publicKey, state: 'installed', time: NOW }
+    const plain = { chain: CHAIN, release, device: device.publicKey, state: 'confirmed', time: NOW }
     const signature = sign(device.secretKey, 'fwmesh/tx/v1', encodeCbor(plain))
     const r = decodeProgress(encodeCbor({ body: plain, signature }), CHAIN)
     expect(r).toMatchObject({ ok: false, error: { code: 'bad-signature' } })
@@ -79,7 +79,7 @@ describe('agent: progress messages (codec)', () => {
       new Uint8Array([0xff, 0x00]),
       encodeCbor({ body: { ...plain, state: 'bricked' }, signature: sig }),
       encodeCbor({ body: { ...plain, state: 'downloading', percent: 101 }, signature: sig }),
-      encodeCbor({ body: { ...plain, state: 'installed', extra: 1 }, signature: sig }),
+      encodeCbor({ body: { ...plain, state: 'confirmed', extra: 1 }, signature: sig }),
       encodeCbor({ body: { ...plain, state: 'failed', reason: 'x'.repeat(201) }, signature: sig }),
     ])
       expect(decodeProgress(bad, CHAIN)).toMatchObject({ ok: false, error: { code: 'malformed' } })

@@ -3,6 +3,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
   type AgentOutput,
+  type ConfirmOutcome,
   DeviceAgent,
   decodeAgentState,
   type InstallOutcome,
@@ -20,10 +21,11 @@ import { DAY, HOUR, T0, World } from './world.js'
 /**
  * Random lives of one device: releases published, approved and revoked at random (real signed
  * transactions through the ledger's rules), ticks, download, verification and hook results,
- * report commits and rejections, and restarts from the last persisted state (some into the
- * target, as after a reboot into a new slot, some with a corrupt file). After every step:
- * no `install` of a version not newer than the running one or of a release an independent
- * oracle finds ineligible, every persisted state decodes, every report fits the ledger.
+ * confirm answers, report commits and rejections, and restarts from the last persisted state
+ * (of the node alone, or reboots into the new slot or the old one, some with a corrupt file).
+ * After every step: no `install` of a version not newer than the running one or of a release
+ * an independent oracle finds ineligible, no `confirmed` report of a version the device was
+ * not found running, every persisted state decodes, every report passes the ledger's rules.
  */
 
 type Step =
@@ -43,9 +45,10 @@ type Step =
   | { kind: 'tick'; advanceMs: number; toNext: boolean }
   | { kind: 'download'; ok: boolean }
   | { kind: 'verify'; good: boolean }
-  | { kind: 'install'; outcome: 'ok' | 'exit' | 'timeout' | 'signal' | 'spawn-failed' }
+  | { kind: 'install'; outcome: 'ok' | 'exit' | 'timeout' | 'signal' | 'spawn-failed' | 'unknown' }
+  | { kind: 'confirm'; answer: 'running' | 'other' | 'unknown' }
   | { kind: 'report'; which: number; result: 'commit' | 'transient' | 'permanent' }
-  | { kind: 'restart'; into: 'same' | 'target' | 'corrupt' }
+  | { kind: 'restart'; into: 'same' | 'reboot-new' | 'reboot-old' | 'corrupt' }
   | { kind: 'stale'; which: number }
 
 const step: fc.Arbitrary<Step> = fc.oneof(
@@ -105,7 +108,15 @@ const step: fc.Arbitrary<Step> = fc.oneof(
         'timeout' as const,
         'signal' as const,
         'spawn-failed' as const,
+        'unknown' as const,
       ),
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('confirm' as const),
+      answer: fc.constantFrom('running' as const, 'running' as const, 'other' as const, 'unknown' as const),
     }),
   },
   {
@@ -125,7 +136,12 @@ const step: fc.Arbitrary<Step> = fc.oneof(
     weight: 1,
     arbitrary: fc.record({
       kind: fc.constant('restart' as const),
-      into: fc.constantFrom('same' as const, 'target' as const, 'corrupt' as const),
+      into: fc.constantFrom(
+        'same' as const,
+        'reboot-new' as const,
+        'reboot-old' as const,
+        'corrupt' as const,
+      ),
     }),
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('stale' as const), which: fc.nat() }) },
@@ -184,8 +200,9 @@ function run(s: Scenario): void {
   let now = T0 + s.startOffsetMs
   let running: string = s.running
   let persisted: Uint8Array | undefined
+  let bootId = 0
   const boot = (version: string, state: Uint8Array | undefined) => {
-    const r = DeviceAgent.boot(config, { runningVersion: version, now, state })
+    const r = DeviceAgent.boot(config, { runningVersion: version, now, state, bootId: `boot-${bootId}` })
     if (!r.ok) throw new Error(r.error.message)
     return r.value
   }
@@ -195,6 +212,11 @@ function run(s: Scenario): void {
   let fetching: string | undefined
   let verifying: string | undefined
   let installing: { release: string; version: string } | undefined
+  let confirming: { release: string; version: string } | undefined
+  /** The release whose install the device holds written but not running (an A/B slot). */
+  let written: { release: string; version: string } | undefined
+  /** Releases a confirm step found running: the only ones a `confirmed` report may name. */
+  const foundRunning = new Set<string>()
 
   const drain = (context: string) => {
     for (const o of agent.takeOutputs()) check(o, context)
@@ -231,7 +253,12 @@ function run(s: Scenario): void {
         installing = { release: o.release, version: o.version }
         return
       }
+      case 'confirm':
+        confirming = { release: o.release, version: o.version }
+        return
       case 'report':
+        if (o.status === 'confirmed')
+          expect(foundRunning.has(o.release), `${context}: confirmed only what was found running`).toBe(true)
         expect((o.detail ?? '').length, `${context}: the detail fits`).toBeLessThanOrEqual(
           REPORT_DETAIL_LENGTH_MAX,
         )
@@ -329,8 +356,28 @@ function run(s: Scenario): void {
           st.outcome === 'ok'
             ? { ok: true }
             : { ok: false, code: st.outcome, exitCode: 1, signal: 'SIGKILL', detail: 'x'.repeat(5000) }
-        if (st.outcome === 'ok') running = version
+        if (st.outcome === 'ok' || st.outcome === 'unknown') written = { release, version }
         agent.handleInstallDone(release, outcome, now)
+        drain(context)
+        break
+      }
+      case 'confirm': {
+        if (!confirming) break
+        const { release, version } = confirming
+        confirming = undefined
+        // What the device runs decides, not the step: `running` means the new slot booted.
+        const answer: ConfirmOutcome =
+          st.answer === 'unknown'
+            ? { state: 'unknown', detail: 'rauc: busy' }
+            : st.answer === 'running' || running === version
+              ? { state: 'running' }
+              : { state: 'other', running, detail: `${running} runs` }
+        if (answer.state === 'running') {
+          running = compareVersions(version, running) > 0 ? version : running
+          foundRunning.add(release)
+          written = undefined
+        }
+        agent.handleConfirmDone(release, answer, now)
         drain(context)
         break
       }
@@ -347,6 +394,7 @@ function run(s: Scenario): void {
             r.imageSha256,
             r.time,
             r.detail,
+            r.running,
           )
           const applied = apply(world.state, tx, { height: 10_000 + i, time: now })
           expect(applied.ok, `${context}: the report passes the rules`).toBe(true)
@@ -363,10 +411,15 @@ function run(s: Scenario): void {
         break
       }
       case 'restart': {
-        if (st.into === 'target' && installing) running = installing.version
+        if (st.into === 'reboot-new' || st.into === 'reboot-old') bootId++
+        const slot = written ?? installing
+        if (st.into === 'reboot-new' && slot && compareVersions(slot.version, running) > 0)
+          running = slot.version
+        if (st.into !== 'same') written = undefined
         fetching = undefined
         verifying = undefined
         installing = undefined
+        confirming = undefined
         agent = boot(running, st.into === 'corrupt' ? Uint8Array.from([0xde, 0xad]) : persisted)
         drain(context)
         ledgerChanged(`${context}, first ledger view`)
@@ -377,6 +430,7 @@ function run(s: Scenario): void {
         if (id !== fetching) agent.handleDownloaded(id, now)
         if (id !== verifying) agent.handleVerified(id, new Uint8Array(32), now)
         if (id !== installing?.release) agent.handleInstallDone(id, { ok: true }, now)
+        if (id !== confirming?.release) agent.handleConfirmDone(id, { state: 'running' }, now)
         agent.handleReportCommitted(1_000_000 + st.which, now)
         drain(context)
         break
@@ -424,6 +478,7 @@ describe('agent: property', () => {
               else if (o.type === 'verify')
                 agent.handleVerified(o.release, world.state.release(o.release)!.imageSha256, now)
               else if (o.type === 'install') agent.handleInstallDone(o.release, { ok: true }, now)
+              else if (o.type === 'confirm') agent.handleConfirmDone(o.release, { state: 'running' }, now)
               else if (o.type === 'report') agent.handleReportCommitted(o.id, now)
             }
           }

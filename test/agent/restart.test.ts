@@ -26,6 +26,7 @@ function installing() {
   d.downloaded(id, '/img/1.1.0')
   d.verified(id)
   expect(d.agent.phase).toBe('installing')
+  d.commitReports()
   return { w, d, id }
 }
 
@@ -76,7 +77,7 @@ describe('agent: restart', () => {
     d.boot('1.0.0')
     expect(d.ledger()).toEqual(['verify 1.1.0'])
     expect(d.last('verify')?.imagePath).toBe('/img/1.1.0')
-    expect(d.verified(id)).toEqual(['persist', 'install 1.1.0'])
+    expect(d.verified(id)).toEqual(['persist', 'install 1.1.0', 'report installing 1.1.0'])
   })
 
   it('agent: restart: in waiting-for-window, it verifies the image again, then waits for the window', () => {
@@ -88,15 +89,16 @@ describe('agent: restart', () => {
     expect(d.ledger()).toEqual(['persist', 'verify 1.1.0'])
     expect(d.verified(id)).toEqual(['persist'])
     expect(d.agent.nextTickAt()).toBe(T0 + 2 * HOUR)
-    expect(d.tick()).toEqual(['persist', 'install 1.1.0'])
+    expect(d.tick()).toEqual(['persist', 'install 1.1.0', 'report installing 1.1.0'])
   })
 
-  it('agent: restart: in installing, with the target running, it reports installed', () => {
-    const { d } = installing()
-    d.boot('1.1.0')
-    expect(d.agent.phase).toBe('reporting')
+  it('agent: restart: in installing (the hook rebooted the device), it asks the installer and confirms', () => {
+    const { d, id } = installing()
+    d.reboot('1.1.0')
+    expect(d.agent.phase).toBe('confirming')
+    expect(d.ledger()).toEqual(['persist', 'confirm 1.1.0 (hook cut short)'])
+    expect(d.confirmed(id)).toEqual(['persist', 'report confirmed 1.1.0'])
     expect(d.agent.installedVersion).toBe('1.1.0')
-    expect(d.ledger()).toEqual(['persist', 'report installed 1.1.0'])
     expect(d.commitReports()).toEqual(['persist'])
     expect(d.agent.phase).toBe('idle')
   })
@@ -104,24 +106,32 @@ describe('agent: restart', () => {
   it('agent: restart: in installing, with the old version running, it verifies and installs again', () => {
     const { d, id } = installing()
     d.boot('1.0.0')
+    expect(d.ledger()).toEqual(['persist', 'confirm 1.1.0 (hook cut short)'])
+    expect(d.confirmed(id, { state: 'other', running: '1.0.0', detail: '' })).toEqual([
+      'persist',
+      'verify 1.1.0',
+    ])
     expect(d.logs()).toContain('install-interrupted')
-    expect(d.ledger()).toEqual(['persist', 'verify 1.1.0'])
+    // One `installing` report an install, however often a restart begins it again.
     expect(d.verified(id)).toEqual(['persist', 'install 1.1.0'])
     expect(d.agent.state.installAttempts).toBe(2)
   })
 
   it(`agent: restart: in installing, after ${AGENT_INSTALL_ATTEMPTS_MAX} interrupted installs it reports failed`, () => {
     const { w, d, id } = installing()
+    const oldRuns = { state: 'other', running: '1.0.0', detail: '' } as const
     for (let attempt = 2; attempt <= AGENT_INSTALL_ATTEMPTS_MAX; attempt++) {
       d.boot('1.0.0')
       d.ledger()
+      d.confirmed(id, oldRuns)
       expect(d.verified(id), `install ${attempt}`).toEqual(['persist', 'install 1.1.0'])
     }
     d.boot('1.0.0')
+    d.ledger()
+    expect(d.confirmed(id, oldRuns)).toEqual(['persist', 'report failed 1.1.0'])
     expect(d.agent.phase).toBe('reporting')
-    expect(d.ledger()).toEqual(['persist', 'report failed 1.1.0'])
     expect(d.last('report')?.detail).toBe(
-      `install interrupted ${AGENT_INSTALL_ATTEMPTS_MAX} times (restarts while the hook ran)`,
+      `install interrupted ${AGENT_INSTALL_ATTEMPTS_MAX} times (restarts while the hook ran); 1.0.0 runs`,
     )
     d.commitReports()
     expect(d.agent.state.givenUp).toEqual([id])
@@ -143,22 +153,30 @@ describe('agent: restart', () => {
     const final = d.last('report')!
     d.boot('1.0.0')
     expect(d.agent.phase).toBe('reporting')
-    expect(d.ledger()).toEqual(['report installed 1.1.0'])
+    expect(d.ledger()).toEqual(['report confirmed 1.1.0'])
     expect(d.last('report')).toEqual(final)
     expect(d.commitReports()).toEqual(['persist'])
     expect(d.agent.phase).toBe('idle')
   })
 
-  it('agent: restart: a hook that wrote 1.1.0 before a daemon restart (no reboot yet) is not run again', () => {
+  it('agent: restart: pending a reboot, a restart of the node alone neither confirms nor installs again', () => {
     const { w, d, id } = installing()
-    d.installed(id)
+    d.hookDone(id)
+    d.confirmed(id, { state: 'other', running: '1.0.0', detail: '' })
     d.commitReports()
-    // An A/B system runs the old slot until the next reboot.
+    expect(d.agent.phase).toBe('pending-reboot')
+    // The same boot: an A/B system runs the old slot until the next reboot.
     d.boot('1.0.0')
-    expect(d.agent.installedVersion).toBe('1.1.0')
+    expect(d.agent.installedVersion).toBe('1.0.0')
     expect(d.ledger()).toEqual([])
-    w.publish({ version: '1.2.0', minFrom: '1.1.0' })
-    expect(d.ledger()).toContain('fetch 1.2.0')
+    w.publish({ version: '1.2.0', minFrom: '1.0.0' })
+    expect(d.ledger()).toEqual([])
+    expect(d.agent.phase).toBe('pending-reboot')
+    // The reboot: confirmed, then the newer release.
+    d.reboot('1.1.0')
+    expect(d.ledger()).toEqual(['persist', 'confirm 1.1.0'])
+    d.confirmed(id)
+    expect(d.commitReports()).toContain('fetch 1.2.0')
   })
 
   it('agent: restart: a corrupt state file is a typed error and the agent starts idle on the running version', () => {

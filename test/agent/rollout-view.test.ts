@@ -94,7 +94,9 @@ describe('agent: the rollout view of a release', () => {
       downloading: 0,
       verifying: 0,
       installing: 0,
-      installed: 0,
+      'pending-reboot': 0,
+      confirmed: 0,
+      'rolled-back': 0,
       failed: 0,
     })
   })
@@ -106,7 +108,7 @@ describe('agent: the rollout view of a release', () => {
       device(2),
     ])
     expect(v.devices.map((d) => [d.state, d.reason])).toEqual([
-      ['installed', undefined],
+      ['confirmed', undefined],
       ['ineligible', 'revoked'],
     ])
     expect(v.revoked).toBe(true)
@@ -139,25 +141,63 @@ describe('agent: the rollout view of a release', () => {
     }
   })
 
-  it('shows what devices gossiped: downloading with percent, verifying, installing; installed by gossip alone is still installing', () => {
-    const ds = [device(1), device(2), device(3), device(4), device(5)]
+  it('shows what devices gossiped: downloading with percent, verifying, installing, pending a reboot; confirmed by gossip alone is still installing', () => {
+    const ds = [device(1), device(2), device(3), device(4), device(5), device(6), device(7)]
     const v = view(release(), ds, {
       progress: {
         [hex(ds[0]!)]: { state: 'downloading', percent: 42, time: T0 + 1 },
         [hex(ds[1]!)]: { state: 'verifying', time: T0 + 2 },
         [hex(ds[2]!)]: { state: 'installing', time: T0 + 3 },
-        [hex(ds[3]!)]: { state: 'installed', time: T0 + 4 },
+        [hex(ds[3]!)]: { state: 'confirmed', time: T0 + 4 },
         [hex(ds[4]!)]: { state: 'failed', reason: 'hook exited 3', time: T0 + 5 },
+        [hex(ds[5]!)]: { state: 'pending-reboot', time: T0 + 6 },
+        [hex(ds[6]!)]: { state: 'rolled-back', reason: 'rolled back: 1.9.0 runs', time: T0 + 7 },
       },
     })
     expect(v.devices.map((d) => [d.state, d.percent ?? d.detail ?? null, d.source])).toEqual([
       ['downloading', 42, 'gossip'],
       ['verifying', null, 'gossip'],
       ['installing', null, 'gossip'],
-      ['installing', 'installed; its report is not committed yet', 'gossip'],
+      ['installing', 'confirmed; its report is not committed yet', 'gossip'],
       ['failed', 'hook exited 3', 'gossip'],
+      ['pending-reboot', null, 'gossip'],
+      ['rolled-back', 'rolled back: 1.9.0 runs', 'gossip'],
     ])
-    expect(v.counts).toMatchObject({ downloading: 1, verifying: 1, installing: 2, failed: 1 })
+    expect(v.counts).toMatchObject({
+      downloading: 1,
+      verifying: 1,
+      installing: 2,
+      failed: 1,
+      'pending-reboot': 1,
+      'rolled-back': 1,
+    })
+  })
+
+  it('a committed installing or pending-reboot report shows until the device gossips something newer', () => {
+    const ds = [device(1), device(2), device(3)]
+    const v = view(release(), ds, {
+      reports: [
+        { device: hex(ds[0]!), status: 'installing' },
+        { device: hex(ds[1]!), status: 'installing' },
+        {
+          device: hex(ds[2]!),
+          status: 'pending-reboot',
+          detail: '2.0.0 is written; 1.9.0 runs until a reboot',
+        },
+      ],
+      progress: {
+        // Older than the committed report: the ledger's word stands.
+        [hex(ds[0]!)]: { state: 'downloading', percent: 100, time: T0 },
+        [hex(ds[1]!)]: { state: 'pending-reboot', time: T0 },
+      },
+    })
+    expect(v.devices.map((d) => [d.state, d.source])).toEqual([
+      ['installing', 'ledger'],
+      ['pending-reboot', 'gossip'],
+      ['pending-reboot', 'ledger'],
+    ])
+    expect(v.devices[2]!.detail).toBe('2.0.0 is written; 1.9.0 runs until a reboot')
+    expect(v.done).toBe(false)
   })
 
   it('the ledger wins over gossip: a committed report decides, the last one of each device counts', () => {
@@ -165,7 +205,7 @@ describe('agent: the rollout view of a release', () => {
     const v = view(release(), ds, {
       reports: [
         { device: hex(ds[0]!), status: 'downloading' },
-        { device: hex(ds[0]!), status: 'installed' },
+        { device: hex(ds[0]!), status: 'confirmed' },
         { device: hex(ds[1]!), status: 'failed', detail: 'install hook failed: exit 3' },
         { device: hex(ds[2]!), status: 'rolled-back', detail: 'watchdog' },
       ],
@@ -175,9 +215,9 @@ describe('agent: the rollout view of a release', () => {
       },
     })
     expect(v.devices.map((d) => [d.state, d.detail ?? null, d.source])).toEqual([
-      ['installed', null, 'ledger'],
+      ['confirmed', null, 'ledger'],
       ['failed', 'install hook failed: exit 3', 'ledger'],
-      ['failed', 'watchdog', 'ledger'],
+      ['rolled-back', 'watchdog', 'ledger'],
     ])
     expect(v.done).toBe(true)
   })
@@ -195,7 +235,7 @@ describe('agent: the rollout view of a release', () => {
     })
     const first = ds.filter((d) => rolloutBucket(d.publicKey) < 5_000)
     const v = view(r, [...ds, device(99, { hardware: 'rev-z' })], {
-      reports: first.slice(0, 2).map((d) => ({ device: hex(d), status: 'installed' as const })),
+      reports: first.slice(0, 2).map((d) => ({ device: hex(d), status: 'confirmed' as const })),
     })
     expect(v.waves).toHaveLength(2)
     expect(v.waves[0]).toMatchObject({
@@ -205,7 +245,7 @@ describe('agent: the rollout view of a release', () => {
       open: true,
       devices: first.length,
     })
-    expect(v.waves[0]!.counts).toMatchObject({ installed: 2, pending: first.length - 2 })
+    expect(v.waves[0]!.counts).toMatchObject({ confirmed: 2, pending: first.length - 2 })
     expect(v.waves[1]).toMatchObject({ open: false, opensAt: T0 + 2 * HOUR, devices: 40 - first.length })
     expect(v.waves[1]!.counts.pending).toBe(40 - first.length)
     expect(v.waves[0]!.devices + v.waves[1]!.devices).toBe(v.eligible)
@@ -213,7 +253,7 @@ describe('agent: the rollout view of a release', () => {
     expect(v.ineligible).toBe(1)
   })
 
-  it('is done when every eligible device is installed or failed, and not with no eligible device', () => {
+  it('is done when every eligible device confirmed, rolled back or failed, and not with no eligible device', () => {
     expect(view(release(), []).done).toBe(false)
     expect(view(release(), [device(1, { hardware: 'rev-z' })]).done).toBe(false)
   })

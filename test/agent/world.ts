@@ -3,6 +3,7 @@ import {
   type AgentBoot,
   type AgentConfig,
   type AgentOutput,
+  type ConfirmOutcome,
   DeviceAgent,
   type LedgerView,
   ledgerView,
@@ -135,6 +136,8 @@ export function describe(world: World, output: AgentOutput): string | undefined 
       return `verify ${world.versionOf(output.release)}`
     case 'install':
       return `install ${output.version}`
+    case 'confirm':
+      return `confirm ${output.version}${output.hookExited ? '' : ' (hook cut short)'}`
     case 'report':
       return `report ${output.status} ${world.versionOf(output.release)}`
     case 'log':
@@ -167,6 +170,9 @@ export class Driver {
     this.boot(options.running ?? '1.0.0')
   }
 
+  /** The device's boot id: `reboot()` changes it. */
+  bootId = 'boot-1'
+
   /** Boots a fresh agent from the last persisted bytes, on a device running `running`. */
   boot(running: string, state: Uint8Array | undefined = this.persisted): void {
     const r = DeviceAgent.boot(
@@ -175,6 +181,7 @@ export class Driver {
         runningVersion: running,
         now: this.now,
         state,
+        bootId: this.bootId,
         ...this.options.boot,
       },
     )
@@ -182,6 +189,12 @@ export class Driver {
     this.agent = r.value
     // Boot says things (logs) before any input; commands wait for the first ledger view.
     expect(this.take()).toEqual([])
+  }
+
+  /** The device reboots (a new boot id) into `running`, and the agent starts from its state. */
+  reboot(running: string): void {
+    this.bootId = `boot-${Number(this.bootId.slice(5)) + 1}`
+    this.boot(running)
   }
 
   /** Drains the agent's outputs; returns the commands as one-line strings. */
@@ -223,9 +236,21 @@ export class Driver {
     return this.take()
   }
 
-  installed(id: string): string[] {
+  /** The install hook exited 0: the agent asks for the confirm step. */
+  hookDone(id: string): string[] {
     this.agent.handleInstallDone(id, { ok: true }, this.now)
     return this.take()
+  }
+
+  /** The confirm step answered. */
+  confirmed(id: string, outcome: ConfirmOutcome = { state: 'running' }): string[] {
+    this.agent.handleConfirmDone(id, outcome, this.now)
+    return this.take()
+  }
+
+  /** The hook exited 0 and the confirm step found the new version running: both steps' outputs. */
+  installed(id: string): string[] {
+    return [...this.hookDone(id), ...this.confirmed(id)]
   }
 
   /** Commits every pending report. */

@@ -99,8 +99,8 @@ describe('cli: rollout status against a real fleet', () => {
     )
     const by = (d: Node) => view.devices.find((x) => x.did === didFromPublicKey(d.keys.publicKey))!
     expect(view).toMatchObject({ eligible: 2, ineligible: 1, done: true, installable: true })
-    expect(view.counts).toMatchObject({ installed: 1, failed: 1, pending: 0 })
-    expect(by(devices[0]!)).toMatchObject({ state: 'installed', source: 'ledger', wave: 0 })
+    expect(view.counts).toMatchObject({ confirmed: 1, failed: 1, pending: 0 })
+    expect(by(devices[0]!)).toMatchObject({ state: 'confirmed', source: 'ledger', wave: 0 })
     expect(by(devices[1]!)).toMatchObject({ state: 'ineligible', reason: 'other-hardware', eligible: false })
     expect(by(devices[2]!)).toMatchObject({ state: 'failed', source: 'ledger' })
     expect(by(devices[2]!).detail).toMatch(/flash write failed/)
@@ -109,7 +109,7 @@ describe('cli: rollout status against a real fleet', () => {
     // The devices' own word reached the validator over gossip, signed and kept per device.
     const heard = (d: Node) => origin.progress.table.get(first.idString, toHex(d.keys.publicKey))
     await eventually('the devices gossiped how they ended', () =>
-      heard(devices[0]!)?.state === 'installed' && heard(devices[2]!)?.state === 'failed' ? true : undefined,
+      heard(devices[0]!)?.state === 'confirmed' && heard(devices[2]!)?.state === 'failed' ? true : undefined,
     )
     expect(heard(devices[2]!)?.reason).toMatch(/flash write failed/)
     expect(heard(devices[1]!), 'the rev-b device never worked on it').toBeUndefined()
@@ -126,7 +126,7 @@ describe('cli: rollout status against a real fleet', () => {
           'm',
         ).exec(metrics)?.[1],
       )
-    expect(gauge('installed')).toBe(1)
+    expect(gauge('confirmed')).toBe(1)
     expect(gauge('failed')).toBe(1)
     expect(gauge('pending')).toBe(0)
     expect(metrics).toMatch(/^fwmesh_chain_age_seconds [\d.e-]+$/m)
@@ -148,20 +148,20 @@ describe('cli: rollout status against a real fleet', () => {
   it('rollout status prints the waves and devices; --watch exits 9 when a device failed', async () => {
     const shown = await runCli(['rollout', 'status', first.idString, '--node', node])
     expect(shown.code, shown.stderr).toBe(0)
-    expect(shown.stdout).toContain('2 eligible devices: 1 installed, 1 failed; 1 ineligible')
-    expect(shown.stdout).toMatch(/wave 0: 100 % open since .*: 2 devices, 1 installed, 1 failed/)
+    expect(shown.stdout).toContain('2 eligible devices: 1 confirmed, 1 failed; 1 ineligible')
+    expect(shown.stdout).toMatch(/wave 0: 100 % open since .*: 2 devices, 1 confirmed, 1 failed/)
     expect(shown.stdout).toMatch(/ineligible\s+other-hardware/)
     expect(shown.stdout).toMatch(/failed\s+.*flash write failed/)
 
     const watched = await runCli(['--json', 'rollout', 'status', first.idString, '--watch', '--node', node])
     expect(watched.code, watched.stderr).toBe(9)
     const view = JSON.parse(watched.stdout) as RolloutView
-    expect(view).toMatchObject({ done: true, eligible: 2, counts: { installed: 1, failed: 1 } })
+    expect(view).toMatchObject({ done: true, eligible: 2, counts: { confirmed: 1, failed: 1 } })
 
     const waited = await runCli(['release', 'rollout', first.idString, '--wait', '30', '--node', node])
     expect(waited.code, waited.stderr).toBe(9)
-    expect(waited.stdout).toContain('1 of 2 eligible devices installed, 1 failed (1 not eligible)')
-    expect(waited.stderr).toMatch(/1 of 2 eligible devices failed/)
+    expect(waited.stdout).toContain('1 of 2 eligible devices confirmed, 1 failed (1 not eligible)')
+    expect(waited.stderr).toMatch(/1 of 2 eligible devices did not confirm/)
   })
 
   it('--watch exits 0 once every eligible device installed, and 6 when its timeout runs out first', async () => {
@@ -173,7 +173,7 @@ describe('cli: rollout status against a real fleet', () => {
       },
     )
     expect(watched.code, watched.stderr).toBe(0)
-    expect(watched.stdout).toContain('1 eligible device: 1 installed; 2 ineligible')
+    expect(watched.stdout).toContain('1 eligible device: 1 confirmed; 2 ineligible')
     const waited = await runCli([
       '--json',
       'release',
@@ -185,7 +185,7 @@ describe('cli: rollout status against a real fleet', () => {
       node,
     ])
     expect(waited.code, waited.stderr).toBe(0)
-    expect(JSON.parse(waited.stdout)).toMatchObject({ devices: 1, installed: 1, failed: 0, ineligible: 2 })
+    expect(JSON.parse(waited.stdout)).toMatchObject({ devices: 1, confirmed: 1, failed: 0, ineligible: 2 })
 
     // A wave an hour away: the rev-b device is pending on it, and the watch gives up.
     const later = await release('1.2.0', ['rev-b'], { start: Date.now(), afterMs: 3_600_000 })

@@ -75,7 +75,7 @@ export const txs: SignedTx[] = [
   publish,
   republish,
   ...chain.approvers.map((a) => f.approve(publish.id, a)),
-  f.report(device, publish.id, 'installed', manifest.imageSha256, g.time + 10_000, 'ok in 12 s'),
+  f.report(device, publish.id, 'confirmed', manifest.imageSha256, g.time + 10_000, 'ok in 12 s'),
   f.revoke(republish.id, 'bricks rev-a boards'),
   f.revokeRole(chain.key('lab').publicKey, 'publisher'),
 ]

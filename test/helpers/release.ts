@@ -31,6 +31,10 @@ export function deviceConfig(installDir: string, product = 'gw', hardware = 'rev
     versionFile: join(installDir, 'version'),
     initialVersion: '0.1.0',
     installEnv: { FWMESH_INSTALL_DIR: installDir },
+    // The version file decides the confirm step: script.sh writes it, and it is what runs.
+    confirmCommand: null,
+    confirmTimeoutMs: 30_000,
+    bootIdFile: join(installDir, '..', 'boot-id'),
   }
 }
 

@@ -279,7 +279,7 @@ const cases: Array<{
   {
     rule: 'a report from an unregistered device',
     code: 'report.unregistered-device',
-    tx: (w) => w.f.report(w.outsider, w.release.id, 'installed', HASH, 1),
+    tx: (w) => w.f.report(w.outsider, w.release.id, 'confirmed', HASH, 1),
   },
   {
     rule: 'a report signed by a key other than the device key',
@@ -289,7 +289,7 @@ const cases: Array<{
         type: 'install.report',
         release: w.release.id,
         device: w.device.publicKey,
-        status: 'installed',
+        status: 'confirmed',
         imageSha256: HASH,
         time: 1,
       }),
@@ -297,18 +297,28 @@ const cases: Array<{
   {
     rule: 'a report about an unknown release',
     code: 'report.unknown-release',
-    tx: (w) => w.f.report(w.device, cidOf('nothing'), 'installed', HASH, 1),
+    tx: (w) => w.f.report(w.device, cidOf('nothing'), 'confirmed', HASH, 1),
   },
   {
     rule: 'a report about a release of another product',
     code: 'report.wrong-product',
     setup: (w, state) => committed(state, cameraRelease(w)),
-    tx: (w) => w.f.report(w.device, cameraRelease(w).id, 'installed', HASH, 1),
+    tx: (w) => w.f.report(w.device, cameraRelease(w).id, 'confirmed', HASH, 1),
   },
   {
-    rule: 'an installed report with another image hash',
+    rule: 'a confirmed report with another image hash',
     code: 'report.hash-mismatch',
-    tx: (w) => w.f.report(w.device, w.release.id, 'installed', OTHER_HASH, 1),
+    tx: (w) => w.f.report(w.device, w.release.id, 'confirmed', OTHER_HASH, 1),
+  },
+  {
+    rule: 'a confirmed report that says another version runs',
+    code: 'report.running-mismatch',
+    tx: (w) => w.f.report(w.device, w.release.id, 'confirmed', HASH, 1, undefined, '1.1.0'),
+  },
+  {
+    rule: "a rolled-back report that says the release's own version runs",
+    code: 'report.running-mismatch',
+    tx: (w) => w.f.report(w.device, w.release.id, 'rolled-back', HASH, 1, 'watchdog', '1.2.0'),
   },
 ]
 
@@ -352,15 +362,20 @@ describe('ledger: rules accept', () => {
     expect(state.release(next.idString)!.approvals).toBe(3)
   })
 
-  it('records the installed version of a device from its installed report only', () => {
+  it('records the installed version of a device from its confirmed report only', () => {
     const w = world()
-    const ok1 = apply(w.state(), w.f.report(w.device, w.release.id, 'downloading', OTHER_HASH, 1), {
-      height: 30,
-      time: 0,
-    })
-    if (!ok1.ok) throw new Error(ok1.error.message)
+    let state = w.state()
+    for (const [i, status] of (['downloading', 'installing', 'pending-reboot'] as const).entries()) {
+      const r = apply(state, w.f.report(w.device, w.release.id, status, OTHER_HASH, 1 + i), {
+        height: 30,
+        time: 0,
+      })
+      if (!r.ok) throw new Error(r.error.message)
+      state = r.value
+    }
+    const ok1 = { value: state }
     expect(ok1.value.device(w.device.publicKey)!.installed).toBeNull()
-    const ok2 = apply(ok1.value, w.f.report(w.device, w.release.id, 'installed', HASH, 2), {
+    const ok2 = apply(ok1.value, w.f.report(w.device, w.release.id, 'confirmed', HASH, 2), {
       height: 31,
       time: 0,
     })
@@ -370,6 +385,20 @@ describe('ledger: rules accept', () => {
       version: '1.2.0',
       height: 31,
     })
+  })
+
+  it('records the version a rolled-back report names as the one the device runs, without a release', () => {
+    const w = world()
+    const r = apply(
+      w.state(),
+      w.f.report(w.device, w.release.id, 'rolled-back', HASH, 1, 'booted slot A', '1.0.3'),
+      {
+        height: 32,
+        time: 0,
+      },
+    )
+    if (!r.ok) throw new Error(r.error.message)
+    expect(r.value.device(w.device.publicKey)!.installed).toEqual({ version: '1.0.3', height: 32 })
   })
 
   it('lets a scoped publisher publish for its product, and a revoked role no longer publish', () => {
@@ -391,7 +420,7 @@ describe('ledger: rules accept', () => {
     })
     if (!revoked.ok) throw new Error(revoked.error.message)
     expect(revoked.value.device(w.device.publicKey)).toBeUndefined()
-    const report = apply(revoked.value, w.f.report(w.device, w.release.id, 'installed', HASH, 3), {
+    const report = apply(revoked.value, w.f.report(w.device, w.release.id, 'confirmed', HASH, 3), {
       height: 41,
       time: 0,
     })

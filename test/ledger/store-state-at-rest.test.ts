@@ -38,7 +38,7 @@ async function writeLedger(dir: string, c: DevChain = chain): Promise<{ height: 
     [f.registerDevice(device.publicKey, 'gw', 'rev-a')],
     [release],
     [f.approve(release.id, c.approvers[0]!), f.approve(release.id, c.approvers[1]!)],
-    [f.report(device, release.id, 'installed', new Uint8Array(32).fill(7), c.genesis.time + 9)],
+    [f.report(device, release.id, 'confirmed', new Uint8Array(32).fill(7), c.genesis.time + 9)],
   ]) {
     const { block, cert } = builder.next(txs)
     const r = await store.append(block, cert)

@@ -60,7 +60,7 @@ describe('ledger: store', () => {
         // Most blocks are empty heartbeats; every 10th carries a report, so the state keeps changing.
         const txs =
           h % 10 === 0
-            ? [f.report(devices[h % 16]!, release.id, h % 20 === 0 ? 'installed' : 'downloading', hash, h)]
+            ? [f.report(devices[h % 16]!, release.id, h % 20 === 0 ? 'confirmed' : 'downloading', hash, h)]
             : []
         const { block, cert } = builder.next(txs)
         const r = await store.append(block, cert)
@@ -338,7 +338,7 @@ describe('ledger: audit queries', () => {
         builder.next([f.approve(v1.id, a0), f.approve(v1.id, a1)]),
         builder.next([
           f.report(device, v1.id, 'downloading', hash, 1),
-          f.report(device, v1.id, 'installed', hash, 2),
+          f.report(device, v1.id, 'confirmed', hash, 2),
         ]),
         builder.next([v2, f.approve(v2.id, a0)]),
       ]

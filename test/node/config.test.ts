@@ -187,6 +187,28 @@ const FIELD_CASES: Record<
     ],
     bad: [{ A: 1 }, ['A=1'], Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`V${i}`, 'x']))],
   },
+  'device.confirm_command': {
+    good: [
+      [['hooks/rauc.sh', 'confirm'], (c) => c.device?.confirmCommand, ['/x/hooks/rauc.sh', 'confirm']],
+      [undefined, (c) => c.device?.confirmCommand, null],
+    ],
+    bad: [[], list(65, (i) => `w${i}`), [5]],
+  },
+  'device.confirm_timeout': {
+    good: [
+      ['30s', (c) => c.device?.confirmTimeoutMs, 30_000],
+      ['1h', (c) => c.device?.confirmTimeoutMs, 3_600_000],
+      [undefined, (c) => c.device?.confirmTimeoutMs, 120_000],
+    ],
+    bad: ['2h', '999ms', '0s', 'soon'],
+  },
+  'device.boot_id_file': {
+    good: [
+      ['boot-id', (c) => c.device?.bootIdFile, '/x/boot-id'],
+      [undefined, (c) => c.device?.bootIdFile, '/proc/sys/kernel/random/boot_id'],
+    ],
+    bad: [5, ''],
+  },
   'device.maintenance_window': {
     good: [
       [

@@ -88,7 +88,7 @@ describe('node: a rollout over real libp2p (4 validators, 8 devices, loopback)',
     expect(fromOrigin / image.manifest.imageSize, 'image copies the origin sent').toBeLessThan(2)
     const reports = await origin.store.audit('release', release.idString)
     expect(
-      reports.filter((r) => r.tx.body.type === 'install.report' && r.tx.body.status === 'installed'),
+      reports.filter((r) => r.tx.body.type === 'install.report' && r.tx.body.status === 'confirmed'),
     ).toHaveLength(devices.length)
   })
 })

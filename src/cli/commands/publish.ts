@@ -212,7 +212,7 @@ export function registerPublish(release: Command, output: () => Output): void {
   release
     .command('rollout')
     .description(
-      'show how far a release has rolled out among the devices eligible for it; with --wait, until each installed or failed (exit 9 when one failed)',
+      'show how far a release has rolled out among the devices eligible for it; with --wait, until each confirmed, rolled back or failed (exit 9 when one did not confirm)',
     )
     .argument('<release>', 'the release id')
     .option('--wait <seconds>', 'keep watching this long (0: just print)', '0')
@@ -228,7 +228,8 @@ export function registerPublish(release: Command, output: () => Output): void {
         version: v.version,
         // Eligible devices only: one for other hardware, or already past this version, never installs it.
         devices: v.eligible,
-        installed: v.counts.installed,
+        confirmed: v.counts.confirmed,
+        rolledBack: v.counts['rolled-back'],
         failed: v.counts.failed,
         ineligible: v.ineligible,
         installable: v.installable,
@@ -236,22 +237,28 @@ export function registerPublish(release: Command, output: () => Output): void {
       })
       const show = (v: RolloutView) =>
         bar.update(
-          v.counts.installed,
+          v.counts.confirmed,
           v.eligible,
-          `${v.counts.installed}/${v.eligible} installed${v.counts.failed ? `, ${v.counts.failed} failed` : ''}`,
+          `${v.counts.confirmed}/${v.eligible} confirmed${notConfirmedText(v)}`,
         )
       const { view, timedOut } =
         waitMs > 0
           ? await watchRollout(client, id, waitMs, show)
           : { view: await rolloutOf(client, id), timedOut: false }
       out.result(summarize(view), () => {
-        const failed = view.devices.filter((d) => d.state === 'failed')
+        const failed = view.devices.filter((d) => d.state === 'failed' || d.state === 'rolled-back')
         return [
-          `${view.product} ${view.version}: ${view.counts.installed} of ${view.eligible} eligible devices installed${view.counts.failed ? `, ${view.counts.failed} failed` : ''}${view.ineligible ? ` (${view.ineligible} not eligible)` : ''}`,
-          ...failed.map((d) => `failed: ${shortDid(d.did)}: ${d.detail ?? ''}`),
+          `${view.product} ${view.version}: ${view.counts.confirmed} of ${view.eligible} eligible devices confirmed${notConfirmedText(view)}${view.ineligible ? ` (${view.ineligible} not eligible)` : ''}`,
+          ...failed.map((d) => `${d.state}: ${shortDid(d.did)}: ${d.detail ?? ''}`),
         ].join('\n')
       })
       const verdict = rolloutVerdict(view, timedOut && waitMs > 0, o.wait)
       if (verdict) throw verdict
     })
+}
+
+/** `, 2 rolled back, 1 failed`: the devices that ended without confirming, or nothing. */
+function notConfirmedText(v: RolloutView): string {
+  const rolledBack = v.counts['rolled-back']
+  return `${rolledBack ? `, ${rolledBack} rolled back` : ''}${v.counts.failed ? `, ${v.counts.failed} failed` : ''}`
 }

@@ -11,11 +11,11 @@ import { clientOf, NODE_OPTION } from '../submit.js'
  * `fwmesh rollout status RELEASE`: how far a release has rolled out, per wave and per device,
  * from the node's `GET /v1/releases/{id}/rollout` (src/agent/rollout-view.ts). Counts are of
  * eligible devices only; ineligible ones are listed with their reason. `--watch` redraws until
- * every eligible device is installed or failed, then exits 0 when all installed and
+ * every eligible device confirmed, rolled back or failed, then exits 0 when all confirmed and
  * ExitCode.rolloutFailed (9) when any failed; 6 when `--timeout` ran out first.
  */
 
-/** "3 installed, 1 failed, 2 downloading": the states with a count, in rollout order. */
+/** "3 confirmed, 1 failed, 2 downloading": the states with a count, in rollout order. */
 export function countsText(counts: RolloutView['counts']): string {
   const parts = ROLLOUT_STATES.filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`)
   return parts.length > 0 ? parts.join(', ') : 'none'
@@ -120,11 +120,12 @@ export function rolloutVerdict(view: RolloutView, timedOut: boolean, waited: str
       { failed: view.counts.failed },
       true,
     )
-  if (view.counts.failed > 0 && view.done)
+  const failed = view.counts.failed + view.counts['rolled-back']
+  if (failed > 0 && view.done)
     return new CliError(
-      `${view.counts.failed} of ${view.eligible} eligible devices failed to install ${view.product} ${view.version}`,
+      `${failed} of ${view.eligible} eligible devices did not confirm ${view.product} ${view.version} (${view.counts.failed} failed, ${view.counts['rolled-back']} rolled back)`,
       ExitCode.rolloutFailed,
-      { failed: view.counts.failed },
+      { failed: view.counts.failed, rolledBack: view.counts['rolled-back'] },
       true,
     )
   if (timedOut)
@@ -148,10 +149,10 @@ export function registerRollout(program: Command, output: () => Output): void {
   rollout
     .command('status')
     .description(
-      "show a release's rollout per wave and per device (eligible devices only are counted); with --watch, until every eligible device installed or failed",
+      "show a release's rollout per wave and per device (eligible devices only are counted); with --watch, until every eligible device confirmed, rolled back or failed",
     )
     .argument('<release>', 'the release id')
-    .option('--watch', 'redraw until every eligible device is installed or failed')
+    .option('--watch', 'redraw until every eligible device confirmed, rolled back or failed')
     .option('--timeout <seconds>', 'with --watch: give up after this long, exit 6 (0: no limit)', '0')
     .option(...NODE_OPTION)
     .action(async (id: string, o: { watch?: boolean; timeout: string; node?: string }) => {
