@@ -88,26 +88,27 @@ export function libp2pListenFailure(message: string): string {
 /**
  * What a running node is made of, named: `Node.start` builds each part in dependency order and
  * hands them over in one object (a constructor of fourteen positional parts invited mix-ups).
+ * The parts others read are the node's public fields; three only the node itself uses.
  */
-interface NodeParts {
-  readonly config: NodeConfig
-  readonly keys: KeyPair
-  readonly genesis: Genesis
-  readonly store: LedgerStore
-  readonly host: Host
-  readonly ledger: LedgerDriver
-  readonly gossip: Gossip
+type NodeParts = Pick<
+  Node,
+  | 'config'
+  | 'keys'
+  | 'genesis'
+  | 'store'
+  | 'host'
+  | 'ledger'
+  | 'gossip'
+  | 'transfer'
+  | 'agent'
+  | 'log'
+  | 'progress'
+> & {
   /** The validators' direct channels; null on a follower. */
   readonly channels: ValidatorChannels | null
   readonly api: { port: number; close(): Promise<void> }
-  readonly transfer: TransferService
-  /** The device agent; null unless the config has a device section. */
-  readonly agent: AgentDriver | null
-  readonly log: Logger
   /** Runs a full GC when garbage piles up, and after a download (memory-watch.ts). */
   readonly memory: MemoryWatch
-  /** Devices' gossiped progress on releases, newest per device (progress-gossip.ts). */
-  readonly progress: RolloutProgress
 }
 
 /**
@@ -125,12 +126,14 @@ export class Node {
   readonly host: Host
   readonly ledger: LedgerDriver
   readonly gossip: Gossip
-  private readonly channels: ValidatorChannels | null
+  private readonly channels: NodeParts['channels']
   private readonly api: NodeParts['api']
   readonly transfer: TransferService
+  /** The device agent; null unless the config has a device section. */
   readonly agent: AgentDriver | null
   readonly log: Logger
-  private readonly memory: MemoryWatch
+  private readonly memory: NodeParts['memory']
+  /** Devices' gossiped progress on releases, newest per device (progress-gossip.ts). */
   readonly progress: RolloutProgress
 
   private constructor(parts: NodeParts) {
