@@ -1,6 +1,6 @@
 /**
  * Every limit of fwmesh in one place (STYLE.md §3): each with why and where the number comes
- * from. Units go last. `TEST_LIMITS` is the small preset tests use to reach the edges fast.
+ * from. Units go last.
  */
 
 /** A transaction body: the largest is a release.publish with 64 hardware models and a plan. */
@@ -111,14 +111,6 @@ export const MAX_CHAIN_AGE_MAX_MS = 7 * 24 * 3_600_000
 /** Default chain parameters, written into new genesis files. */
 export const DEFAULT_BLOCK_INTERVAL_MS = 500
 export const DEFAULT_EMPTY_BLOCK_INTERVAL_MS = 30_000
-
-/** Small limits for tests, so the edges can be reached with small inputs. */
-export const TEST_LIMITS = {
-  TX_BYTES_MAX: 1024,
-  BLOCK_TXS_MAX: 8,
-  BLOCK_BYTES_MAX: 16 * 1024,
-  IMAGE_BYTES_MAX: 1024 * 1024,
-} as const
 
 // ---- Consensus (src/consensus) ----
 
@@ -444,15 +436,6 @@ export const STORE_FLUSH_BYTES = 64 * 1024 * 1024
  * each a header (under 200 bytes), the bitfield and a checksum.
  */
 export const HELD_STATE_BYTES_MAX = 2 * (256 + MANIFEST_CHUNKS_MAX / 8)
-
-/** Small limits for transfer tests, so the edges can be reached with small inputs. */
-export const TRANSFER_TEST_LIMITS = {
-  MANIFEST_CHUNKS_MAX: 256,
-  CHUNK_BYTES: CHUNK_BYTES_MIN,
-  STORE_FLUSH_BYTES: 4 * CHUNK_BYTES_MIN,
-  REQUEST_TIMEOUT_INITIAL_MS: 500,
-  REQUEST_TIMEOUT_MIN_MS: 100,
-} as const
 
 /**
  * LevelDB's block cache and memtable for the ledger store. The defaults (8 MiB and 4 MiB) suit a

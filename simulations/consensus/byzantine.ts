@@ -8,7 +8,6 @@ import {
   type Prepare,
   signPrepare,
 } from '../../src/consensus/messages.js'
-import { primaryOf } from '../../src/consensus/view-change.js'
 import { makeBlock } from '../../src/ledger/block.js'
 import { signCommit } from '../../src/ledger/certificate.js'
 import type { Genesis } from '../../src/ledger/genesis.js'
@@ -285,9 +284,4 @@ export function makeBehaviour(name: Exclude<BehaviourName, 'twins'>): Behaviour 
     case 'mutate':
       return mutate()
   }
-}
-
-/** True when `index` is the primary of `view` among `n` (for scenario set-ups). */
-export function isPrimaryOf(index: number, view: number, n: number): boolean {
-  return primaryOf(view, n) === index
 }

@@ -94,3 +94,8 @@ export function reportError(error: unknown, json: boolean): ExitCode {
   if (process.env.FWMESH_DEBUG) process.stderr.write(`${(error as Error).stack ?? ''}\n`)
   return ExitCode.userError
 }
+
+/** A list for people: one line per row, or `none` when there is no row. */
+export function linesOr<T>(rows: readonly T[], none: string, line: (row: T) => string): string {
+  return rows.length === 0 ? none : rows.map(line).join('\n')
+}

@@ -4,14 +4,17 @@
  * stdout.
  */
 import { Command, CommanderError } from 'commander'
+import { registerAudit } from './commands/audit.js'
 import { registerConfig } from './commands/config.js'
+import { registerDevice } from './commands/device.js'
 import { registerGenesis } from './commands/genesis.js'
 import { registerKeygen } from './commands/keygen.js'
 import { registerLedger } from './commands/ledger.js'
 import { registerNode } from './commands/node.js'
-import { registerRemote } from './commands/remote.js'
+import { registerRelease } from './commands/release.js'
 import { registerRole } from './commands/role.js'
 import { registerRollout } from './commands/rollout.js'
+import { registerStatus } from './commands/status.js'
 import { ExitCode, makeOutput, type Output, reportError } from './output.js'
 import { fwmeshVersion } from './version.js'
 
@@ -44,7 +47,10 @@ export function buildProgram(): { program: Command; json: () => boolean } {
   registerLedger(program, output)
   registerNode(program, output)
   registerConfig(program, output)
-  registerRemote(program, output)
+  registerStatus(program, output)
+  registerDevice(program, output)
+  registerRelease(program, output)
+  registerAudit(program, output)
   registerRole(program, output)
   registerRollout(program, output)
   for (const command of program.commands) command.exitOverride()

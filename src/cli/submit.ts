@@ -71,7 +71,7 @@ export const WAIT_OPTION = [
 ] as const
 
 /** Signs a body with a key file and submits it, waiting for the commit. */
-export async function signAndSubmit(
+async function signAndSubmit(
   options: { node?: string; key?: string; wait: string },
   what: string,
   fields: Record<string, unknown>,
@@ -85,4 +85,19 @@ export async function signAndSubmit(
   const r = await client.submit(tx, waitMs)
   if (waitMs > 0 && r.status !== 'committed') throw notCommitted(what, waitMs, r.id)
   return r
+}
+
+/**
+ * Signs and submits a transaction, then prints what it did: "<done> at height N", or
+ * "(pending)" when not waiting for the commit. `extra` joins the node's answer in the JSON.
+ */
+export async function submitAndReport(
+  options: { node?: string; key?: string; wait: string },
+  what: string,
+  fields: Record<string, unknown>,
+  output: Output,
+  report: { done: string; extra?: Record<string, unknown> },
+): Promise<void> {
+  const r = await signAndSubmit(options, what, fields, output)
+  output.result({ ...r, ...report.extra }, () => `${report.done} at height ${r.height ?? '(pending)'}`)
 }

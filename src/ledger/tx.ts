@@ -296,8 +296,3 @@ export function decodeTx(
   if (!body.ok) return body
   return ok(assemble(body.value, env.value.body, env.value.sig, bytes))
 }
-
-/** Encodes a transaction for the wire. */
-export function encodeTx(tx: SignedTx): Uint8Array {
-  return tx.bytes
-}

@@ -86,6 +86,32 @@ export function libp2pListenFailure(message: string): string {
 }
 
 /**
+ * What a running node is made of, named: `Node.start` builds each part in dependency order and
+ * hands them over in one object (a constructor of fourteen positional parts invited mix-ups).
+ * The parts others read are the node's public fields; three only the node itself uses.
+ */
+type NodeParts = Pick<
+  Node,
+  | 'config'
+  | 'keys'
+  | 'genesis'
+  | 'store'
+  | 'host'
+  | 'ledger'
+  | 'gossip'
+  | 'transfer'
+  | 'agent'
+  | 'log'
+  | 'progress'
+> & {
+  /** The validators' direct channels; null on a follower. */
+  readonly channels: ValidatorChannels | null
+  readonly api: { port: number; close(): Promise<void> }
+  /** Runs a full GC when garbage piles up, and after a download (memory-watch.ts). */
+  readonly memory: MemoryWatch
+}
+
+/**
  * One fwmesh node: the only place that puts together libp2p, the data directory and the
  * cores. Start it with a config; stop it with `stop()` (SIGTERM does that in `fwmesh node`),
  * which finishes every queued output (a safety record, a committed block) before closing.
@@ -93,27 +119,39 @@ export function libp2pListenFailure(message: string): string {
 export class Node {
   private readonly startedAt = Date.now()
   private stopping: Promise<void> | null = null
-  /** Metric sources added by the transfer and agent parts. */
-  private readonly extraMetrics: Array<() => Parameters<typeof prometheus>[0]> = []
+  readonly config: NodeConfig
+  readonly keys: KeyPair
+  readonly genesis: Genesis
+  readonly store: LedgerStore
+  readonly host: Host
+  readonly ledger: LedgerDriver
+  readonly gossip: Gossip
+  private readonly channels: NodeParts['channels']
+  private readonly api: NodeParts['api']
+  readonly transfer: TransferService
+  /** The device agent; null unless the config has a device section. */
+  readonly agent: AgentDriver | null
+  readonly log: Logger
+  private readonly memory: NodeParts['memory']
+  /** Devices' gossiped progress on releases, newest per device (progress-gossip.ts). */
+  readonly progress: RolloutProgress
 
-  private constructor(
-    readonly config: NodeConfig,
-    readonly keys: KeyPair,
-    readonly genesis: Genesis,
-    readonly store: LedgerStore,
-    readonly host: Host,
-    readonly ledger: LedgerDriver,
-    readonly gossip: Gossip,
-    private readonly channels: ValidatorChannels | null,
-    private readonly api: { port: number; close(): Promise<void> },
-    readonly transfer: TransferService,
-    readonly agent: AgentDriver | null,
-    readonly log: Logger,
-    /** Runs a full GC when garbage piles up, and after a download (memory-watch.ts). */
-    private readonly memory: MemoryWatch,
-    /** Devices' gossiped progress on releases, newest per device (progress-gossip.ts). */
-    readonly progress: RolloutProgress,
-  ) {}
+  private constructor(parts: NodeParts) {
+    this.config = parts.config
+    this.keys = parts.keys
+    this.genesis = parts.genesis
+    this.store = parts.store
+    this.host = parts.host
+    this.ledger = parts.ledger
+    this.gossip = parts.gossip
+    this.channels = parts.channels
+    this.api = parts.api
+    this.transfer = parts.transfer
+    this.agent = parts.agent
+    this.log = parts.log
+    this.memory = parts.memory
+    this.progress = parts.progress
+  }
 
   static async start(
     config: NodeConfig,
@@ -328,7 +366,7 @@ export class Node {
         : null
       if (agent) started.push(() => agent.stop())
 
-      node.current = new Node(
+      node.current = new Node({
         config,
         keys,
         genesis,
@@ -343,7 +381,7 @@ export class Node {
         log,
         memory,
         progress,
-      )
+      })
       memory.start()
       started.push(() => memory.stop())
       // Only now that every protocol and listener is in place: dial bootstrap and known peers.
@@ -519,7 +557,6 @@ export class Node {
         type: 'counter',
         value: this.memory.collected,
       },
-      ...this.extraMetrics.flatMap((m) => m()),
     ])
   }
 

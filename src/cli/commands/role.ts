@@ -2,8 +2,9 @@ import type { Command } from 'commander'
 import { didFromPublicKey } from '../../crypto/did.js'
 import { ROLES, type Role } from '../../ledger/tx.js'
 import { parsePublicKeyArg } from '../keys.js'
+import { addListCommand } from '../list-command.js'
 import { CliError, ExitCode, type Output } from '../output.js'
-import { clientOf, NODE_OPTION, signAndSubmit, WAIT_OPTION } from '../submit.js'
+import { NODE_OPTION, submitAndReport, WAIT_OPTION } from '../submit.js'
 
 /** The role named on the command line, or a usage error listing the roles there are. */
 function roleOf(value: string): Role {
@@ -46,12 +47,11 @@ export function registerRole(program: Command, output: () => Output): void {
         const subject = await parsePublicKeyArg(subjectArg, 'role grant')
         const fields: Record<string, unknown> = { type: 'role.grant', subject, role: name }
         if (o.product?.length) fields.products = o.product
-        const r = await signAndSubmit(o, 'role grant', fields, output())
         const did = didFromPublicKey(subject)
-        output().result(
-          { ...r, role: name, did, products: o.product ?? null },
-          () => `granted ${name} to ${did} at height ${r.height ?? '(pending)'}`,
-        )
+        await submitAndReport(o, 'role grant', fields, output(), {
+          done: `granted ${name} to ${did}`,
+          extra: { role: name, did, products: o.product ?? null },
+        })
       },
     )
 
@@ -66,29 +66,18 @@ export function registerRole(program: Command, output: () => Output): void {
     .action(async (roleArg: string, subjectArg: string, o: { key?: string; node?: string; wait: string }) => {
       const name = roleOf(roleArg)
       const subject = await parsePublicKeyArg(subjectArg, 'role revoke')
-      const r = await signAndSubmit(o, 'role revoke', { type: 'role.revoke', subject, role: name }, output())
       const did = didFromPublicKey(subject)
-      output().result(
-        { ...r, role: name, did },
-        () => `revoked ${name} from ${did} at height ${r.height ?? '(pending)'}`,
-      )
+      await submitAndReport(o, 'role revoke', { type: 'role.revoke', subject, role: name }, output(), {
+        done: `revoked ${name} from ${did}`,
+        extra: { role: name, did },
+      })
     })
 
-  role
-    .command('list')
-    .description('list every role held on the ledger')
-    .option(...NODE_OPTION)
-    .action(async (o: { node?: string }) => {
-      const roles = await clientOf(o).roles()
-      output().result(roles, () =>
-        roles.length === 0
-          ? 'no roles granted'
-          : roles
-              .map(
-                (r) =>
-                  `${r.role.padEnd(9)}  ${r.did}${r.products ? `  products: ${r.products.join(', ')}` : ''}  (height ${r.grantedAt})`,
-              )
-              .join('\n'),
-      )
-    })
+  addListCommand(role, output, {
+    description: 'list every role held on the ledger',
+    fetch: (client) => client.roles(),
+    none: 'no roles granted',
+    line: (r) =>
+      `${r.role.padEnd(9)}  ${r.did}${r.products ? `  products: ${r.products.join(', ')}` : ''}  (height ${r.grantedAt})`,
+  })
 }
