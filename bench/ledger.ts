@@ -14,9 +14,9 @@ import { SigningDomain } from '../src/crypto/domains.js'
 import { signingBytes } from '../src/crypto/ed25519.js'
 import { decodeBlock } from '../src/ledger/block.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../src/ledger/dev-chain.js'
-import { LedgerStore } from '../src/ledger/store.js'
 import { verifyTxSignature } from '../src/ledger/tx.js'
 import { applyBlock } from '../src/ledger/verify-block.js'
+import { LedgerStore } from '../src/node/store/level-ledger-store.js'
 
 const TXS_PER_BLOCK = 100
 const DEVICES = 100

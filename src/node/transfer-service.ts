@@ -12,9 +12,7 @@ import {
   UPLOAD_SLOTS_MAX,
 } from '../constants.js'
 import { Prng } from '../prng.js'
-import { ChunkStore } from '../transfer/chunk-store.js'
 import { FrameCredits } from '../transfer/frame-credits.js'
-import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
 import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../transfer/messages.js'
 import { type SessionOutput, TransferSession, type UploadJob } from '../transfer/session.js'
@@ -25,6 +23,8 @@ import type { Host } from './host.js'
 import type { Logger } from './log.js'
 import { ManifestFetcher } from './manifest-fetcher.js'
 import { PublishStaging, type StagedImage } from './publish-staging.js'
+import { ChunkStore } from './store/file-chunk-store.js'
+import { chunkImageFile } from './store/image-chunker.js'
 import { TokenBucket } from './token-bucket.js'
 
 /** A download in progress (the session's scheduler decides), bytes counted per neighbour. */

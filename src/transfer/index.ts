@@ -12,9 +12,7 @@
  * image-store.ts touch files.
  */
 export * from './bitfield.js'
-export * from './chunk-store.js'
 export * from './held-state.js'
-export * from './image-store.js'
 export * from './manifest.js'
 export * from './manifests-ahead.js'
 export * from './messages.js'

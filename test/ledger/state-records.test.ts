@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/codec/bytes.js'
 import { encodeCbor } from '../../src/codec/cbor.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
-import { LedgerStore } from '../../src/ledger/store.js'
+import { LedgerStore } from '../../src/node/store/level-ledger-store.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /** A store holding one record in every table: roles, a device, a release (approved, reported on). */

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
-import { LedgerStore } from '../../src/ledger/store.js'
 import { FramedStream } from '../../src/node/framing.js'
 import { createHost, type Host, protocolIds } from '../../src/node/host.js'
 import { makeLogger } from '../../src/node/log.js'
+import { LedgerStore } from '../../src/node/store/level-ledger-store.js'
 import { requestSync, syncHandler } from '../../src/node/sync-protocol.js'
 import { tempDir } from '../helpers/tmp.js'
 

@@ -12,11 +12,11 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { toHex } from '../../src/codec/bytes.js'
-import { CHUNK_BYTES_MIN } from '../../src/constants.js'
-import { ChunkStore } from '../../src/transfer/chunk-store.js'
-import { type ChunkVerdict, chunkCount, decodeManifest, verifyChunk } from '../../src/transfer/manifest.js'
-import { runSwarm, type SimPeer } from './swarm-harness.js'
+import { toHex } from '../../../src/codec/bytes.js'
+import { CHUNK_BYTES_MIN } from '../../../src/constants.js'
+import { ChunkStore } from '../../../src/node/store/file-chunk-store.js'
+import { type ChunkVerdict, chunkCount, decodeManifest, verifyChunk } from '../../../src/transfer/manifest.js'
+import { runSwarm, type SimPeer } from '../../transfer/swarm-harness.js'
 
 const [dir, seedText, runText] = process.argv.slice(2)
 if (dir === undefined || seedText === undefined || runText === undefined) {

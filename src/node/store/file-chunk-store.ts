@@ -23,13 +23,18 @@
  */
 import { type FileHandle, open, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { assert } from '../codec/assert.js'
-import { bytesEqual } from '../codec/bytes.js'
-import { sha256Stream } from '../codec/hash.js'
-import { err, ok, type Result } from '../codec/result.js'
-import { HELD_STATE_BYTES_MAX, STORE_FLUSH_BYTES } from '../constants.js'
-import { bitfieldBytes, clearBit, countBits, getBit, setBit } from './bitfield.js'
-import { decodeHeldState, encodeHeldSlot, encodeHeldState, type HeldState } from './held-state.js'
+import { assert } from '../../codec/assert.js'
+import { bytesEqual } from '../../codec/bytes.js'
+import { sha256Stream } from '../../codec/hash.js'
+import { err, ok, type Result } from '../../codec/result.js'
+import { HELD_STATE_BYTES_MAX, STORE_FLUSH_BYTES } from '../../constants.js'
+import { bitfieldBytes, clearBit, countBits, getBit, setBit } from '../../transfer/bitfield.js'
+import {
+  decodeHeldState,
+  encodeHeldSlot,
+  encodeHeldState,
+  type HeldState,
+} from '../../transfer/held-state.js'
 import {
   type ChunkVerdict,
   chunkCount,
@@ -38,7 +43,7 @@ import {
   type Manifest,
   manifestCid,
   verifyChunk,
-} from './manifest.js'
+} from '../../transfer/manifest.js'
 
 export interface ChunkStoreOptions {
   /** The image file; created if missing, resumed if present. */

@@ -3,15 +3,15 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
-import { toHex } from '../../src/codec/bytes.js'
-import { makeBlock } from '../../src/ledger/block.js'
-import { certify } from '../../src/ledger/certificate.js'
-import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
-import { type LedgerState, TABLE_NAMES } from '../../src/ledger/state.js'
-import { heightKey, LedgerStore } from '../../src/ledger/store.js'
-import { Prng } from '../../src/prng.js'
-import { tempDir } from '../helpers/tmp.js'
-import { killTestChain } from './store-kill-chain.js'
+import { toHex } from '../../../src/codec/bytes.js'
+import { makeBlock } from '../../../src/ledger/block.js'
+import { certify } from '../../../src/ledger/certificate.js'
+import { DevBlockBuilder, makeDevChain, TxFactory } from '../../../src/ledger/dev-chain.js'
+import { type LedgerState, TABLE_NAMES } from '../../../src/ledger/state.js'
+import { heightKey, LedgerStore } from '../../../src/node/store/level-ledger-store.js'
+import { Prng } from '../../../src/prng.js'
+import { tempDir } from '../../helpers/tmp.js'
+import { killTestChain } from './level-ledger-store-kill-chain.js'
 
 /** Every table of a state as sorted [key, value] pairs, for equality checks. */
 function snapshot(state: LedgerState) {
@@ -155,7 +155,13 @@ describe('ledger: store', () => {
         const { chain, blocks } = killTestChain(seed)
         const child = spawn(
           process.execPath,
-          ['--import', 'tsx', join(import.meta.dirname, 'store-kill-child.ts'), dir, String(seed)],
+          [
+            '--import',
+            'tsx',
+            join(import.meta.dirname, 'level-ledger-store-kill-child.ts'),
+            dir,
+            String(seed),
+          ],
           {
             stdio: ['ignore', 'pipe', 'pipe'],
           },

@@ -1,23 +1,23 @@
 import { access } from 'node:fs/promises'
 import { Level } from 'level'
-import { assert } from '../codec/assert.js'
-import { bytesEqual, toHex } from '../codec/bytes.js'
-import { decodeCbor, encodeCbor } from '../codec/cbor.js'
-import { cidToString } from '../codec/cid.js'
-import { err, ok, type Result } from '../codec/result.js'
+import { assert } from '../../codec/assert.js'
+import { bytesEqual, toHex } from '../../codec/bytes.js'
+import { decodeCbor, encodeCbor } from '../../codec/cbor.js'
+import { cidToString } from '../../codec/cid.js'
+import { err, ok, type Result } from '../../codec/result.js'
 import {
   AUDIT_ROWS_MAX,
   LEDGER_CACHE_BYTES,
   LEDGER_WRITE_BUFFER_BYTES,
   STORE_VERIFY_BATCH_BLOCKS,
-} from '../constants.js'
-import { type Block, decodeBlock } from './block.js'
-import { type Certificate, decodeCertificate, encodeCertificate } from './certificate.js'
-import { encodeGenesis, type Genesis, genesisId } from './genesis.js'
-import { type Head, LedgerState, TABLE_NAMES, type TableName } from './state.js'
-import { decodeHead, decodeStateRecord } from './state-records.js'
-import { firstDifference } from './state-root.js'
-import { decodeTx, type SignedTx } from './tx.js'
+} from '../../constants.js'
+import { type Block, decodeBlock } from '../../ledger/block.js'
+import { type Certificate, decodeCertificate, encodeCertificate } from '../../ledger/certificate.js'
+import { encodeGenesis, type Genesis, genesisId } from '../../ledger/genesis.js'
+import { type Head, LedgerState, TABLE_NAMES, type TableName } from '../../ledger/state.js'
+import { decodeHead, decodeStateRecord } from '../../ledger/state-records.js'
+import { firstDifference } from '../../ledger/state-root.js'
+import { decodeTx, type SignedTx } from '../../ledger/tx.js'
 import {
   applyBlock,
   type BlockFault,
@@ -25,7 +25,7 @@ import {
   checkBlockStructure,
   checkStateRoot,
   verifyBlock,
-} from './verify-block.js'
+} from '../../ledger/verify-block.js'
 
 /**
  * The ledger on disk (LevelDB through `level`). One atomic batch per block holds the block,

@@ -2,11 +2,11 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
-import { toHex } from '../../src/codec/bytes.js'
-import { decodeCbor, encodeCbor } from '../../src/codec/cbor.js'
-import { DevBlockBuilder, type DevChain, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
-import { LedgerStore } from '../../src/ledger/store.js'
-import { tempDir } from '../helpers/tmp.js'
+import { toHex } from '../../../src/codec/bytes.js'
+import { decodeCbor, encodeCbor } from '../../../src/codec/cbor.js'
+import { DevBlockBuilder, type DevChain, makeDevChain, TxFactory } from '../../../src/ledger/dev-chain.js'
+import { LedgerStore } from '../../../src/node/store/level-ledger-store.js'
+import { tempDir } from '../../helpers/tmp.js'
 
 /**
  * A state record edited in a stopped node's LevelDB store (not a block: blocks are covered by

@@ -1,9 +1,9 @@
 import { open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { bytesEqual, fromHex, toHex } from '../codec/bytes.js'
-import { err, ok, type Result } from '../codec/result.js'
-import { KEY_FILE_BYTES_MAX } from '../constants.js'
-import { didFromPublicKey } from './did.js'
-import { type KeyPair, keyPairFromSeed } from './ed25519.js'
+import { bytesEqual, fromHex, toHex } from '../../codec/bytes.js'
+import { err, ok, type Result } from '../../codec/result.js'
+import { KEY_FILE_BYTES_MAX } from '../../constants.js'
+import { didFromPublicKey } from '../../crypto/did.js'
+import { type KeyPair, keyPairFromSeed } from '../../crypto/ed25519.js'
 
 /**
  * Key files: small JSON documents holding an ed25519 seed. Written with mode 0600 through a
