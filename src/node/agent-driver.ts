@@ -23,7 +23,7 @@ import { runInstallHook } from './install-hook.js'
 import type { LedgerDriver } from './ledger-driver.js'
 import type { Logger } from './log.js'
 import type { ProgressPublisher } from './progress-gossip.js'
-import { hashFile } from './store/file-chunk-store.js'
+import { hashFile } from './store/file-reads.js'
 import { clampTimerDelay } from './timers.js'
 
 /**

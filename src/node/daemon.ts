@@ -14,6 +14,7 @@ import {
 import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
 import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
+import type { AuditIndex, LedgerStore } from '../ledger/ledger-store.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { decodeTx, type SignedTx, type TxOf } from '../ledger/tx.js'
 import { txBodyJson } from '../ledger/tx-json.js'
@@ -34,7 +35,7 @@ import { ValidatorChannels } from './pbft-protocol.js'
 import { ProgressPublisher, RolloutProgress } from './progress-gossip.js'
 import type { StageResult } from './publish-staging.js'
 import { readKeyFile, writeKeyFile } from './store/key-files.js'
-import { type AuditIndex, LedgerStore } from './store/level-ledger-store.js'
+import { LevelLedgerStore } from './store/level-ledger-store.js'
 import { requestSync, syncHandler } from './sync-protocol.js'
 import { TransferService } from './transfer-service.js'
 
@@ -182,7 +183,9 @@ export class Node {
     // each block delayed every follower's view of each block, and so its agent's decisions, by
     // the disk's fsync latency (0.2-1.3 s while a fleet of 20 nodes wrote on one disk in the
     // swarm benchmark). Validators keep fsyncing: what they commit they have promised.
-    const opened = await LedgerStore.open(layout.ledger, genesis, { durable: config.role === 'validator' })
+    const opened = await LevelLedgerStore.open(layout.ledger, genesis, {
+      durable: config.role === 'validator',
+    })
     if (!opened.ok) {
       await api.close()
       const e = opened.error

@@ -13,6 +13,7 @@ import {
 import { RECENT_REJECTIONS_MAX, TX_WAITERS_MAX } from '../constants.js'
 import type { Block } from '../ledger/block.js'
 import type { Certificate } from '../ledger/certificate.js'
+import type { LedgerStore } from '../ledger/ledger-store.js'
 import type { Rejection } from '../ledger/rejection.js'
 import { apply } from '../ledger/rules.js'
 import type { LedgerState } from '../ledger/state.js'
@@ -20,7 +21,6 @@ import type { SignedTx } from '../ledger/tx.js'
 import { checkBlockAlone, checkBlockCertificate } from '../ledger/verify-block.js'
 import type { Logger } from './log.js'
 import type { ValidatorChannels } from './pbft-protocol.js'
-import type { LedgerStore } from './store/level-ledger-store.js'
 import { clampTimerDelay } from './timers.js'
 
 /** What happened to a submitted transaction. */

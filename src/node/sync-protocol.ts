@@ -1,10 +1,10 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { type CertifiedBlock, decode, encode, serveSync } from '../consensus/index.js'
 import { SYNC_BLOCKS_MAX, SYNC_REQUEST_TIMEOUT_MS, SYNC_RESPONSE_BYTES_MAX } from '../constants.js'
+import type { LedgerStore } from '../ledger/ledger-store.js'
 import { FramedStream } from './framing.js'
 import type { Host } from './host.js'
 import type { Logger } from './log.js'
-import type { LedgerStore } from './store/level-ledger-store.js'
 
 /**
  * `/fwmesh/<chain>/sync/1`: one request, one response, then the stream closes. The server

@@ -10,7 +10,7 @@ import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-c
 import { genesisToJson } from '../../src/ledger/genesis.js'
 import { dataLayout } from '../../src/node/layout.js'
 import { readKeyFile } from '../../src/node/store/key-files.js'
-import { LedgerStore } from '../../src/node/store/level-ledger-store.js'
+import { LevelLedgerStore } from '../../src/node/store/level-ledger-store.js'
 import { FWMESH_BIN, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -102,7 +102,7 @@ describe('cli: commands that need no node', () => {
       const builder = new DevBlockBuilder(chain)
       const genesisPath = join(dir, 'genesis.json')
       await writeFile(genesisPath, genesisToJson(chain.genesis))
-      const opened = await LedgerStore.open(dataLayout(dir).ledger, chain.genesis)
+      const opened = await LevelLedgerStore.open(dataLayout(dir).ledger, chain.genesis)
       if (!opened.ok) throw new Error(opened.error.message)
       for (const txs of [f.bootstrap(), [], []]) {
         const { block, cert } = builder.next(txs)

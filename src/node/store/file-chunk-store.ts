@@ -1,6 +1,6 @@
 /**
- * The chunk store: the file a download writes into, and the only part of the transfer module
- * (with image-store.ts) that does I/O.
+ * The chunk store on disk: the file a download writes into, the node's implementation of the
+ * transfer module's `ChunkStore` interface (src/transfer/chunk-store.ts).
  *
  * - `open` preallocates the image file at its final size and loads the held set: from the
  *   held-state file when it is valid for this manifest, otherwise by re-verifying every chunk
@@ -25,10 +25,18 @@ import { type FileHandle, open, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { assert } from '../../codec/assert.js'
 import { bytesEqual } from '../../codec/bytes.js'
-import { sha256Stream } from '../../codec/hash.js'
 import { err, ok, type Result } from '../../codec/result.js'
 import { HELD_STATE_BYTES_MAX, STORE_FLUSH_BYTES } from '../../constants.js'
 import { bitfieldBytes, clearBit, countBits, getBit, setBit } from '../../transfer/bitfield.js'
+import type {
+  ChunkRejection,
+  ChunkStore,
+  ReadRejection,
+  ResumedFrom,
+  StoreIoError,
+  VerifyFailure,
+  WriteOutcome,
+} from '../../transfer/chunk-store.js'
 import {
   decodeHeldState,
   encodeHeldSlot,
@@ -36,7 +44,6 @@ import {
   type HeldState,
 } from '../../transfer/held-state.js'
 import {
-  type ChunkVerdict,
   chunkCount,
   chunkLength,
   chunkOffset,
@@ -44,8 +51,9 @@ import {
   manifestCid,
   verifyChunk,
 } from '../../transfer/manifest.js'
+import { hashFile, readBlocks, readFully } from './file-reads.js'
 
-export interface ChunkStoreOptions {
+export interface FileChunkStoreOptions {
   /** The image file; created if missing, resumed if present. */
   readonly imagePath: string
   /** The held-state file; defaults to `<imagePath>.held`. */
@@ -55,42 +63,6 @@ export interface ChunkStoreOptions {
   readonly flushBytes?: number
   /** Re-verify chunks read for serving (default true). */
   readonly verifyOnRead?: boolean
-}
-
-export type StoreIoError = {
-  readonly code: 'io'
-  readonly message: string
-  /** A full disk (ENOSPC, or EDQUOT for a quota): the download stops instead of retrying the chunk. */
-  readonly noSpace?: true
-}
-
-export type ChunkRejection =
-  | { readonly code: 'out-of-range'; readonly message: string }
-  | { readonly code: Exclude<ChunkVerdict, 'ok'>; readonly message: string }
-  | StoreIoError
-
-export type ReadRejection =
-  | { readonly code: 'out-of-range'; readonly message: string }
-  | { readonly code: 'not-held'; readonly message: string }
-  | { readonly code: 'corrupt'; readonly message: string }
-  | StoreIoError
-
-export type VerifyFailure =
-  | { readonly code: 'incomplete'; readonly message: string }
-  /** The image did not hash right; the chunks that did not either are no longer held. */
-  | { readonly code: 'image-hash-mismatch'; readonly message: string; readonly badChunks: readonly number[] }
-  /** Every chunk matches the manifest, yet the image does not match its hash: a bad manifest. */
-  | { readonly code: 'manifest-inconsistent'; readonly message: string }
-  | StoreIoError
-
-/** How `open` learnt the held set. */
-export type ResumedFrom = 'new' | 'state' | 'rescan'
-
-export interface WriteOutcome {
-  /** False when the chunk was already held or being written (nothing was written). */
-  readonly written: boolean
-  /** Chunks that became held during this call, to announce in a have-update. */
-  readonly held: readonly number[]
 }
 
 function ioError(cause: unknown): StoreIoError {
@@ -103,22 +75,6 @@ function ioError(cause: unknown): StoreIoError {
 
 function isNotFound(cause: unknown): boolean {
   return typeof cause === 'object' && cause !== null && (cause as { code?: unknown }).code === 'ENOENT'
-}
-
-/** Reads until `length` bytes are in or the file ends; returns the count read. */
-async function readFully(
-  fh: FileHandle,
-  into: Uint8Array,
-  length: number,
-  position: number,
-): Promise<number> {
-  let done = 0
-  while (done < length) {
-    const { bytesRead } = await fh.read(into, done, length - done, position + done)
-    if (bytesRead === 0) break
-    done += bytesRead
-  }
-  return done
 }
 
 async function writeFully(fh: FileHandle, data: Uint8Array, position: number): Promise<void> {
@@ -143,7 +99,7 @@ async function syncDirectory(path: string): Promise<void> {
   }
 }
 
-export class ChunkStore {
+export class FileChunkStore implements ChunkStore {
   readonly chunkCount: number
   private readonly cidBytes: Uint8Array
   private readonly flushBytes: number
@@ -176,7 +132,7 @@ export class ChunkStore {
     private readonly held: Uint8Array,
     private heldChunks: number,
     readonly resumedFrom: ResumedFrom,
-    options: ChunkStoreOptions,
+    options: FileChunkStoreOptions,
   ) {
     this.chunkCount = chunkCount(manifest)
     this.cidBytes = manifestCid(manifest).bytes
@@ -187,7 +143,7 @@ export class ChunkStore {
   }
 
   /** Opens (or creates) the image file for a manifest and loads what is already held. */
-  static async open(options: ChunkStoreOptions): Promise<Result<ChunkStore, StoreIoError>> {
+  static async open(options: FileChunkStoreOptions): Promise<Result<FileChunkStore, StoreIoError>> {
     const { manifest, imagePath } = options
     const statePath = options.statePath ?? `${imagePath}.held`
     const count = chunkCount(manifest)
@@ -210,7 +166,7 @@ export class ChunkStore {
       if (size !== manifest.imageSize) await fh.truncate(manifest.imageSize)
       let state: HeldState | undefined
       if (existed && size === manifest.imageSize) {
-        const bytes = await ChunkStore.readState(statePath)
+        const bytes = await FileChunkStore.readState(statePath)
         const decoded = bytes ? decodeHeldState(bytes, cidBytes, count) : undefined
         if (decoded?.ok) state = decoded.value
       }
@@ -219,7 +175,7 @@ export class ChunkStore {
         stateFh = await open(statePath, 'r+')
       } else {
         const bitfield = existed
-          ? await ChunkStore.rescan(fh, manifest)
+          ? await FileChunkStore.rescan(fh, manifest)
           : new Uint8Array(bitfieldBytes(count))
         stateFh = await open(statePath, 'w+')
         await writeFully(stateFh, encodeHeldState(cidBytes, count, bitfield), 0)
@@ -241,7 +197,7 @@ export class ChunkStore {
         state = { bitfield, generation: 0 }
       }
       const held = state.bitfield
-      const store = new ChunkStore(
+      const store = new FileChunkStore(
         manifest,
         fh,
         stateFh,
@@ -503,7 +459,7 @@ export class ChunkStore {
     try {
       const digest = await hashFile(this.fh, this.manifest.imageSize, this.manifest.chunkSize)
       if (bytesEqual(digest, this.manifest.imageSha256)) return ok(undefined)
-      const held = await ChunkStore.rescan(this.fh, this.manifest)
+      const held = await FileChunkStore.rescan(this.fh, this.manifest)
       const bad: number[] = []
       for (let i = 0; i < this.chunkCount; i++) if (!getBit(held, i)) bad.push(i)
       if (bad.length === 0) {
@@ -552,42 +508,4 @@ export class ChunkStore {
     this.flushChain = run.catch(() => undefined)
     await run
   }
-}
-
-/**
- * Reads the first `size` bytes of a file in order, `blockSize` at a time, into two alternating
- * buffers: the next read runs while `visit` handles the current block, in constant memory.
- * `visit` must not keep the block. Returns false when the file ends before `size` bytes.
- */
-export async function readBlocks(
-  fh: FileHandle,
-  size: number,
-  blockSize: number,
-  visit: (block: Uint8Array, offset: number) => void,
-): Promise<boolean> {
-  let current = new Uint8Array(blockSize)
-  let spare = new Uint8Array(blockSize)
-  let position = 0
-  let reading: Promise<number> | undefined =
-    size > 0 ? readFully(fh, current, Math.min(blockSize, size), 0) : undefined
-  while (reading) {
-    const got: number = await reading
-    if (got !== Math.min(blockSize, size - position)) return false
-    const next: number = position + got
-    reading = next < size ? readFully(fh, spare, Math.min(blockSize, size - next), next) : undefined
-    visit(current.subarray(0, got), position)
-    position = next
-    const t = current
-    current = spare
-    spare = t
-  }
-  return true
-}
-
-/** SHA-256 of the first `size` bytes of a file, read `blockSize` at a time with one read ahead. */
-export async function hashFile(fh: FileHandle, size: number, blockSize: number): Promise<Uint8Array> {
-  const hash = sha256Stream()
-  const complete = await readBlocks(fh, size, blockSize, (block) => hash.update(block))
-  if (!complete) throw new Error(`the file is shorter than ${size} bytes`)
-  return hash.digest()
 }

@@ -17,7 +17,7 @@ import {
   type ManifestLimits,
   manifestCid,
 } from '../../transfer/manifest.js'
-import { readBlocks } from './file-chunk-store.js'
+import { readBlocks } from './file-reads.js'
 
 export interface ChunkedImage {
   readonly manifest: Manifest

@@ -1,45 +1,17 @@
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { bytesEqual, fromHex, toHex } from '../../codec/bytes.js'
-import { err, ok, type Result } from '../../codec/result.js'
-import { KEY_FILE_BYTES_MAX } from '../../constants.js'
-import { didFromPublicKey } from '../../crypto/did.js'
-import { type KeyPair, keyPairFromSeed } from '../../crypto/ed25519.js'
-
 /**
- * Key files: small JSON documents holding an ed25519 seed. Written with mode 0600 through a
- * temporary file and a rename, so a crash never leaves half a key; refused on load when the
- * group or others may read them, like ssh does with private keys.
+ * Key files on disk: written with mode 0600 through a temporary file and a rename, so a crash
+ * never leaves half a key; refused on load when the group or others may read them, like ssh
+ * does with private keys. The format is pure and lives in src/crypto/key-file.ts.
  */
-export const KEY_FILE_KIND = 'fwmesh-ed25519-key'
-export const KEY_FILE_VERSION = 1
-
-export interface KeyFile {
-  readonly kind: typeof KEY_FILE_KIND
-  readonly version: typeof KEY_FILE_VERSION
-  readonly did: string
-  readonly publicKey: string
-  readonly secretKey: string
-}
-
-export type KeyFileErrorCode = 'not-found' | 'unreadable' | 'too-open' | 'malformed' | 'mismatch' | 'exists'
-export interface KeyFileError {
-  readonly code: KeyFileErrorCode
-  readonly message: string
-}
-
-function keyFileError(code: KeyFileErrorCode, message: string): { ok: false; error: KeyFileError } {
-  return err({ code, message })
-}
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { ok, type Result } from '../../codec/result.js'
+import { KEY_FILE_BYTES_MAX } from '../../constants.js'
+import type { KeyPair } from '../../crypto/ed25519.js'
+import { encodeKeyFile, type KeyFileError, keyFileError, parseKeyFile } from '../../crypto/key-file.js'
 
 /** Writes a new key file; refuses to overwrite an existing one (a lost key cannot be recovered). */
 export async function writeKeyFile(path: string, keys: KeyPair): Promise<Result<void, KeyFileError>> {
-  const doc: KeyFile = {
-    kind: KEY_FILE_KIND,
-    version: KEY_FILE_VERSION,
-    did: didFromPublicKey(keys.publicKey),
-    publicKey: toHex(keys.publicKey),
-    secretKey: toHex(keys.secretKey),
-  }
+  const text = encodeKeyFile(keys)
   try {
     await stat(path)
     return keyFileError('exists', `${path} already exists; refusing to overwrite a key file`)
@@ -52,7 +24,7 @@ export async function writeKeyFile(path: string, keys: KeyPair): Promise<Result<
   try {
     const handle = await open(temporary, 'wx', 0o600)
     try {
-      await handle.writeFile(`${JSON.stringify(doc, null, 2)}\n`)
+      await handle.writeFile(text)
       await handle.sync()
     } finally {
       await handle.close()
@@ -92,26 +64,4 @@ export async function readKeyFile(path: string): Promise<Result<KeyPair, KeyFile
     return keyFileError('unreadable', `cannot read ${path}: ${(cause as Error).message}`)
   }
   return parseKeyFile(text, path)
-}
-
-/** Parses the JSON of a key file; `source` names it in error messages. */
-export function parseKeyFile(text: string, source: string): Result<KeyPair, KeyFileError> {
-  let doc: unknown
-  try {
-    doc = JSON.parse(text)
-  } catch {
-    return keyFileError('malformed', `${source} is not JSON`)
-  }
-  const d = doc as Partial<KeyFile>
-  if (typeof doc !== 'object' || doc === null || d.kind !== KEY_FILE_KIND || d.version !== KEY_FILE_VERSION) {
-    return keyFileError('malformed', `${source} is not an fwmesh key file (kind ${KEY_FILE_KIND}, version 1)`)
-  }
-  const seed = typeof d.secretKey === 'string' ? fromHex(d.secretKey) : undefined
-  if (seed?.byteLength !== 32) return keyFileError('malformed', `${source}: secretKey must be 64 hex digits`)
-  const keys = keyPairFromSeed(seed)
-  const claimed = typeof d.publicKey === 'string' ? fromHex(d.publicKey) : undefined
-  if (!claimed || !bytesEqual(claimed, keys.publicKey) || d.did !== didFromPublicKey(keys.publicKey)) {
-    return keyFileError('mismatch', `${source}: the public key or did does not belong to the secret key`)
-  }
-  return ok(keys)
 }

@@ -14,7 +14,7 @@ import { decodeHeldState } from '../../../src/transfer/held-state.js'
 import { chunkCount, encodeManifest, manifestCid, manifestOfBytes } from '../../../src/transfer/manifest.js'
 
 /**
- * Resume after a crash: a child process (resume-child.ts) downloads into a ChunkStore and is
+ * Resume after a crash: a child process (resume-child.ts) downloads into a FileChunkStore and is
  * killed with SIGKILL after a seeded number of its progress lines, once or twice, then run to
  * the end. After every kill the held-state file on disk is read back: every chunk it marks held
  * must hold the right bytes, and the next run must never ask for one of them again.

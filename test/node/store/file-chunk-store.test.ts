@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { bytesEqual } from '../../../src/codec/bytes.js'
 import { CHUNK_BYTES_MIN } from '../../../src/constants.js'
-import { ChunkStore } from '../../../src/node/store/file-chunk-store.js'
+import { FileChunkStore } from '../../../src/node/store/file-chunk-store.js'
 import { Prng } from '../../../src/prng.js'
 import { getBit } from '../../../src/transfer/bitfield.js'
 import { encodeHeldState } from '../../../src/transfer/held-state.js'
@@ -25,7 +25,7 @@ afterEach(async () => {
 })
 
 async function openStore(options: { flushBytes?: number; m?: Manifest; verifyOnRead?: boolean } = {}) {
-  const r = await ChunkStore.open({
+  const r = await FileChunkStore.open({
     imagePath: join(dir, 'image.bin'),
     manifest: options.m ?? manifest,
     flushBytes: options.flushBytes ?? 1 << 30,

@@ -3,12 +3,12 @@
  * in `dir`, printing each height once it is appended, until killed.
  */
 import '../../../src/polyfills.js'
-import { LedgerStore } from '../../../src/node/store/level-ledger-store.js'
+import { LevelLedgerStore } from '../../../src/node/store/level-ledger-store.js'
 import { killTestChain } from './level-ledger-store-kill-chain.js'
 
 const [dir, seed] = process.argv.slice(2)
 const { chain, blocks } = killTestChain(Number(seed))
-const opened = await LedgerStore.open(dir!, chain.genesis)
+const opened = await LevelLedgerStore.open(dir!, chain.genesis)
 if (!opened.ok) {
   process.stderr.write(`${opened.error.message}\n`)
   process.exit(3)
