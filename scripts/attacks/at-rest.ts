@@ -3,8 +3,8 @@
  * record (its own hardware model), is changed in its LevelDB store. `fwmesh node` must refuse
  * to start (exit 5, naming the height or the record) and `fwmesh ledger verify` must exit 5;
  * once its ledger/ folder is removed, the device syncs the chain again and rejoins.
- * (test/cli/ledger-verify.test.ts and test/ledger/store-state-at-rest.test.ts do the same in
- * process.)
+ * (test/cli/ledger-verify.test.ts and test/node/store/level-ledger-store-at-rest.test.ts do
+ * the same in process.)
  */
 import type { ChildProcess } from 'node:child_process'
 import { rm } from 'node:fs/promises'
