@@ -46,8 +46,8 @@ import {
 } from '../scripts/fleet.js'
 import { CHUNK_MESSAGE_BYTES_MAX } from '../src/constants.js'
 import { generateKeyPair } from '../src/crypto/ed25519.js'
+import { chunkImageFile } from '../src/node/store/image-chunker.js'
 import { Prng } from '../src/prng.js'
-import { chunkImageFile } from '../src/transfer/image-store.js'
 import { chunkCount } from '../src/transfer/manifest.js'
 import {
   type Attack,

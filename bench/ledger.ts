@@ -14,9 +14,9 @@ import { SigningDomain } from '../src/crypto/domains.js'
 import { signingBytes } from '../src/crypto/ed25519.js'
 import { decodeBlock } from '../src/ledger/block.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../src/ledger/dev-chain.js'
-import { LedgerStore } from '../src/ledger/store.js'
 import { verifyTxSignature } from '../src/ledger/tx.js'
 import { applyBlock } from '../src/ledger/verify-block.js'
+import { LevelLedgerStore } from '../src/node/store/level-ledger-store.js'
 
 const TXS_PER_BLOCK = 100
 const DEVICES = 100
@@ -97,7 +97,7 @@ export async function main(_args: string[]): Promise<void> {
   try {
     for (const durable of [false, true]) {
       const path = join(dir, durable ? 'durable' : 'fast')
-      const opened = await LedgerStore.open(path, chain.genesis, { durable })
+      const opened = await LevelLedgerStore.open(path, chain.genesis, { durable })
       if (!opened.ok) throw new Error(opened.error.message)
       const store = opened.value
       const own = new DevBlockBuilder(chain)
@@ -117,7 +117,7 @@ export async function main(_args: string[]): Promise<void> {
       await store.close()
       if (durable) {
         const t0 = performance.now()
-        const reopened = await LedgerStore.open(path, chain.genesis)
+        const reopened = await LevelLedgerStore.open(path, chain.genesis)
         if (!reopened.ok) throw new Error(reopened.error.message)
         reopenVerifyBlocksPerSec = ((APPEND_BLOCKS + setup.length) * 1000) / (performance.now() - t0)
         await reopened.value.close()

@@ -15,10 +15,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sha256 } from '../src/codec/hash.js'
 import { CHUNK_BYTES_DEFAULT } from '../src/constants.js'
+import { FileChunkStore } from '../src/node/store/file-chunk-store.js'
+import { chunkImageFile } from '../src/node/store/image-chunker.js'
 import { Prng } from '../src/prng.js'
 import { fullBitfield } from '../src/transfer/bitfield.js'
-import { ChunkStore } from '../src/transfer/chunk-store.js'
-import { chunkImageFile } from '../src/transfer/image-store.js'
 import { chunkCount, chunkLength, chunkOffset, type Manifest } from '../src/transfer/manifest.js'
 import { SwarmScheduler } from '../src/transfer/scheduler.js'
 
@@ -93,7 +93,7 @@ function sha256Baseline(size: number, blockSize: number): number {
 
 /** Feeds every chunk of `source` into a fresh store in a shuffled order, STORE_WRITERS at a time. */
 async function fillStore(
-  store: ChunkStore,
+  store: FileChunkStore,
   sourcePath: string,
   manifest: Manifest,
   watch?: RssWatch,
@@ -145,7 +145,7 @@ async function pipeline(
   watch.sample()
   const imagePath = join(dir, `image-${tag}.bin`)
   t0 = performance.now()
-  const opened = await ChunkStore.open({ imagePath, manifest })
+  const opened = await FileChunkStore.open({ imagePath, manifest })
   if (!opened.ok) throw new Error(opened.error.message)
   const store = opened.value
   await fillStore(store, sourcePath, manifest, watch)

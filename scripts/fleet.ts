@@ -14,8 +14,8 @@ import { NodeClient } from '../src/cli/api-client.js'
 import { toHex } from '../src/codec/bytes.js'
 import { didFromPublicKey } from '../src/crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../src/crypto/ed25519.js'
-import { writeKeyFile } from '../src/crypto/key-store.js'
 import { signTx, type TxBody } from '../src/ledger/tx.js'
+import { writeKeyFile } from '../src/node/store/key-files.js'
 
 export const ROOT = join(import.meta.dirname, '..')
 export const FWMESH = join(ROOT, 'bin/fwmesh')

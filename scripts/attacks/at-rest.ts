@@ -3,8 +3,8 @@
  * record (its own hardware model), is changed in its LevelDB store. `fwmesh node` must refuse
  * to start (exit 5, naming the height or the record) and `fwmesh ledger verify` must exit 5;
  * once its ledger/ folder is removed, the device syncs the chain again and rejoins.
- * (test/cli/ledger-verify.test.ts and test/ledger/store-state-at-rest.test.ts do the same in
- * process.)
+ * (test/cli/ledger-verify.test.ts and test/node/store/level-ledger-store-at-rest.test.ts do
+ * the same in process.)
  */
 import type { ChildProcess } from 'node:child_process'
 import { rm } from 'node:fs/promises'
@@ -12,8 +12,8 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { toHex } from '../../src/codec/bytes.js'
 import { decodeCbor, encodeCbor } from '../../src/codec/cbor.js'
-import { heightKey } from '../../src/ledger/store.js'
 import { dataLayout } from '../../src/node/layout.js'
+import { heightKey } from '../../src/node/store/level-ledger-store.js'
 import { type DemoNode, fleet, waitForApi } from '../fleet.js'
 import { cli, headHeight, logOf, type Mesh, type Outcome, startDevice, stopNode, until } from './mesh.js'
 

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { CHUNK_BYTES_DEFAULT } from '../../src/constants.js'
-import { chunkImageFile } from '../../src/transfer/image-store.js'
+import { chunkImageFile } from '../../src/node/store/image-chunker.js'
 import { encodeManifest } from '../../src/transfer/manifest.js'
 import { address, type DemoNode } from '../fleet.js'
 import { type Behaviour, HostileNeighbour } from './hostile-peers.js'

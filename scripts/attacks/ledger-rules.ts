@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { type DevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { assembleTx } from '../../src/ledger/tx.js'
-import { chunkImageFile } from '../../src/transfer/image-store.js'
+import { chunkImageFile } from '../../src/node/store/image-chunker.js'
 import { fleet } from '../fleet.js'
 import {
   approve,

@@ -212,7 +212,7 @@ export function approve(node: DemoNode, release: string, keyFile: string): Promi
 
 /** Writes a key file for `keys` in the fleet directory; returns its path. */
 export async function keyFile(name: string, keys: KeyPair): Promise<string> {
-  const { writeKeyFile } = await import('../../src/crypto/key-store.js')
+  const { writeKeyFile } = await import('../../src/node/store/key-files.js')
   const path = join(fleet.dir, `${name}.key`)
   const written = await writeKeyFile(path, keys)
   if (!written.ok) throw new Error(written.error.message)

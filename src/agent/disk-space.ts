@@ -2,7 +2,7 @@
  * Whether a device has room for an image before it downloads it. The driver measures the free
  * bytes of the data directory's file system and the bytes of the image already on disk (a
  * resumed download holds part of it); this pure rule decides. An image is written in place,
- * chunk by chunk, into one file (transfer/chunk-store.ts), so what a download still needs is
+ * chunk by chunk, into one file (node/store/file-chunk-store.ts), so what a download still needs is
  * the part of the image not on disk yet, plus a margin (DISK_MARGIN_*).
  */
 import { DISK_MARGIN_BYTES_MIN, DISK_MARGIN_FRACTION } from '../constants.js'

@@ -1,7 +1,7 @@
 import { fromHex } from '../codec/bytes.js'
 import { publicKeyFromDid } from '../crypto/did.js'
 import type { KeyPair } from '../crypto/ed25519.js'
-import { readKeyFile } from '../crypto/key-store.js'
+import { readKeyFile } from '../node/store/key-files.js'
 import { CliError } from './output.js'
 
 /** Loads a key file for signing, or fails with one sentence. */

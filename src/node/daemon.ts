@@ -13,10 +13,9 @@ import {
 } from '../constants.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
-import { readKeyFile, writeKeyFile } from '../crypto/key-store.js'
 import { type Genesis, genesisId, parseGenesis } from '../ledger/genesis.js'
+import type { AuditIndex, LedgerStore } from '../ledger/ledger-store.js'
 import { isInstallable, type ReleaseRecord } from '../ledger/state.js'
-import { type AuditIndex, LedgerStore } from '../ledger/store.js'
 import { decodeTx, type SignedTx, type TxOf } from '../ledger/tx.js'
 import { txBodyJson } from '../ledger/tx-json.js'
 import { chunkingFault } from '../transfer/manifest.js'
@@ -35,6 +34,8 @@ import { MemoryWatch } from './memory-watch.js'
 import { ValidatorChannels } from './pbft-protocol.js'
 import { ProgressPublisher, RolloutProgress } from './progress-gossip.js'
 import type { StageResult } from './publish-staging.js'
+import { readKeyFile, writeKeyFile } from './store/key-files.js'
+import { LevelLedgerStore } from './store/level-ledger-store.js'
 import { requestSync, syncHandler } from './sync-protocol.js'
 import { TransferService } from './transfer-service.js'
 
@@ -220,7 +221,9 @@ export class Node {
     // each block delayed every follower's view of each block, and so its agent's decisions, by
     // the disk's fsync latency (0.2-1.3 s while a fleet of 20 nodes wrote on one disk in the
     // swarm benchmark). Validators keep fsyncing: what they commit they have promised.
-    const opened = await LedgerStore.open(layout.ledger, genesis, { durable: config.role === 'validator' })
+    const opened = await LevelLedgerStore.open(layout.ledger, genesis, {
+      durable: config.role === 'validator',
+    })
     if (!opened.ok) {
       await api.close()
       const e = opened.error

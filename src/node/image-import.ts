@@ -2,7 +2,6 @@ import { open, unlink } from 'node:fs/promises'
 import { bytesEqual, toHex } from '../codec/bytes.js'
 import { type CID, cidToString } from '../codec/cid.js'
 import { err, ok, type Result } from '../codec/result.js'
-import type { ChunkedImage } from '../transfer/image-store.js'
 import {
   chunkingFault,
   DEFAULT_MANIFEST_LIMITS,
@@ -11,6 +10,7 @@ import {
   type ManifestLimits,
   manifestCid,
 } from '../transfer/manifest.js'
+import type { ChunkedImage } from './store/image-chunker.js'
 
 /**
  * An image arriving as a byte stream (the body of a publish request), written to a file and

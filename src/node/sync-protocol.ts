@@ -1,7 +1,7 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { type CertifiedBlock, decode, encode, serveSync } from '../consensus/index.js'
 import { SYNC_BLOCKS_MAX, SYNC_REQUEST_TIMEOUT_MS, SYNC_RESPONSE_BYTES_MAX } from '../constants.js'
-import type { LedgerStore } from '../ledger/store.js'
+import type { LedgerStore } from '../ledger/ledger-store.js'
 import { FramedStream } from './framing.js'
 import type { Host } from './host.js'
 import type { Logger } from './log.js'

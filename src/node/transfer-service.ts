@@ -12,9 +12,8 @@ import {
   UPLOAD_SLOTS_MAX,
 } from '../constants.js'
 import { Prng } from '../prng.js'
-import { ChunkStore } from '../transfer/chunk-store.js'
+import type { ChunkStore } from '../transfer/chunk-store.js'
 import { FrameCredits } from '../transfer/frame-credits.js'
-import { chunkImageFile } from '../transfer/image-store.js'
 import { decodeManifest, type Manifest, verifyChunk } from '../transfer/manifest.js'
 import { type ChunkMessage, chunkProtocolId, encodeChunkDataParts } from '../transfer/messages.js'
 import { type SessionOutput, TransferSession, type UploadJob } from '../transfer/session.js'
@@ -25,6 +24,8 @@ import type { Host } from './host.js'
 import type { Logger } from './log.js'
 import { ManifestFetcher } from './manifest-fetcher.js'
 import { PublishStaging, type StagedImage } from './publish-staging.js'
+import { FileChunkStore } from './store/file-chunk-store.js'
+import { chunkImageFile } from './store/image-chunker.js'
 import { TokenBucket } from './token-bucket.js'
 
 /** A download in progress (the session's scheduler decides), bytes counted per neighbour. */
@@ -196,7 +197,7 @@ export class TransferService implements ImageFetcher {
     const key = cidToString(cid)
     const existing = this.images.get(key)
     if (existing) return existing
-    const store = await ChunkStore.open({ imagePath: this.paths(key).image, manifest })
+    const store = await FileChunkStore.open({ imagePath: this.paths(key).image, manifest })
     if (!store.ok) throw new Error(`cannot open the image store for ${key}: ${store.error.message}`)
     // The manifest is written in the background, after the store is open: its fsync need not
     // delay the download. A crash (or a failed write) that loses it only means fetching it
@@ -668,7 +669,7 @@ export class TransferService implements ImageFetcher {
           return
         }
       } else if (written.value.written) {
-        // Announced once written, not once durable (ChunkStore.canServe says why).
+        // Announced once written, not once durable (FileChunkStore.canServe says why).
         session.chunkStored(chunk)
         this.announceAtEndOfTurn(image)
       }

@@ -7,7 +7,7 @@
  * spoils only that slot: the other still holds the previous record. When neither slot is valid
  * the store re-verifies the image file instead of trusting anything.
  *
- * Pure: chunk-store.ts does the file work.
+ * Pure: the node's file chunk store (src/node/store/file-chunk-store.ts) does the file work.
  */
 import { bytesEqual } from '../codec/bytes.js'
 import { sha256 } from '../codec/hash.js'

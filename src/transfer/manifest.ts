@@ -7,7 +7,7 @@
  * the ledger checks any manifest it is handed against the id (header, then chunk list), then
  * any chunk against the manifest.
  *
- * Pure: hashing goes through src/codec (node:crypto), files are read in image-store.ts.
+ * Pure: hashing goes through src/codec (node:crypto); files are read in src/node/store/.
  */
 import { assert } from '../codec/assert.js'
 import { bytesEqual } from '../codec/bytes.js'
@@ -148,7 +148,7 @@ export function verifyChunk(manifest: Manifest, index: number, chunk: Uint8Array
 
 /**
  * Builds a manifest from an image's chunks in order, in constant memory apart from the 32-byte
- * hashes. The caller cuts the chunks (image-store.ts reads them from a file).
+ * hashes. The caller cuts the chunks (src/node/store/image-chunker.ts reads them from a file).
  */
 export class ManifestBuilder {
   private readonly whole = sha256Stream()

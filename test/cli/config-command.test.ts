@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../scripts/fleet.js'
 import { NodeClient } from '../../src/cli/api-client.js'
 import { generateKeyPair } from '../../src/crypto/ed25519.js'
-import { writeKeyFile } from '../../src/crypto/key-store.js'
+import { writeKeyFile } from '../../src/node/store/key-files.js'
 import { FWMESH_BIN, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
 

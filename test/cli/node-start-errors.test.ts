@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { freePort } from '../../scripts/fleet.js'
 import { generateKeyPair } from '../../src/crypto/ed25519.js'
-import { writeKeyFile } from '../../src/crypto/key-store.js'
+import { writeKeyFile } from '../../src/node/store/key-files.js'
 import { runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
 

@@ -6,11 +6,11 @@ import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { describe, expect, it } from 'vitest'
 import { freePort } from '../../scripts/fleet.js'
 import { didFromPublicKey } from '../../src/crypto/did.js'
-import { readKeyFile } from '../../src/crypto/key-store.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import { genesisToJson } from '../../src/ledger/genesis.js'
-import { LedgerStore } from '../../src/ledger/store.js'
 import { dataLayout } from '../../src/node/layout.js'
+import { readKeyFile } from '../../src/node/store/key-files.js'
+import { LevelLedgerStore } from '../../src/node/store/level-ledger-store.js'
 import { FWMESH_BIN, runCli } from '../helpers/cli.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -102,7 +102,7 @@ describe('cli: commands that need no node', () => {
       const builder = new DevBlockBuilder(chain)
       const genesisPath = join(dir, 'genesis.json')
       await writeFile(genesisPath, genesisToJson(chain.genesis))
-      const opened = await LedgerStore.open(dataLayout(dir).ledger, chain.genesis)
+      const opened = await LevelLedgerStore.open(dataLayout(dir).ledger, chain.genesis)
       if (!opened.ok) throw new Error(opened.error.message)
       for (const txs of [f.bootstrap(), [], []]) {
         const { block, cert } = builder.next(txs)

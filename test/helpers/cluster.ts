@@ -1,7 +1,6 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type CID, cidToString } from '../../src/codec/cid.js'
-import { writeKeyFile } from '../../src/crypto/key-store.js'
 import { type DevChain, makeDevChain } from '../../src/ledger/dev-chain.js'
 import { genesisToJson } from '../../src/ledger/genesis.js'
 import type { FreeSpace } from '../../src/node/agent-driver.js'
@@ -9,6 +8,7 @@ import { buildConfig, type NodeConfig } from '../../src/node/config.js'
 import { Node } from '../../src/node/daemon.js'
 import { dataLayout } from '../../src/node/layout.js'
 import { makeLogger } from '../../src/node/log.js'
+import { writeKeyFile } from '../../src/node/store/key-files.js'
 import { tempDir } from './tmp.js'
 
 /**

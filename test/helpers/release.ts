@@ -5,8 +5,8 @@ import type { DevChain, TxFactory } from '../../src/ledger/dev-chain.js'
 import type { SignedTx } from '../../src/ledger/tx.js'
 import type { DeviceConfig } from '../../src/node/config.js'
 import type { Node } from '../../src/node/daemon.js'
+import { chunkImageFile } from '../../src/node/store/image-chunker.js'
 import { Prng } from '../../src/prng.js'
-import { chunkImageFile } from '../../src/transfer/image-store.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { toHex } from '../../src/codec/bytes.js'
 import { encodeCbor } from '../../src/codec/cbor.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
-import { LedgerStore } from '../../src/ledger/store.js'
+import { LevelLedgerStore } from '../../src/node/store/level-ledger-store.js'
 import { tempDir } from '../helpers/tmp.js'
 
 /** A store holding one record in every table: roles, a device, a release (approved, reported on). */
@@ -19,7 +19,7 @@ async function populatedStore(dir: string) {
     imageSize: 1000,
     imageSha256: new Uint8Array(32).fill(3),
   })
-  const opened = await LedgerStore.open(dir, chain.genesis, { durable: false })
+  const opened = await LevelLedgerStore.open(dir, chain.genesis, { durable: false })
   if (!opened.ok) throw new Error(opened.error.message)
   const store = opened.value
   for (const txs of [
@@ -49,7 +49,7 @@ describe('ledger: state records on disk', () => {
       expect(stored, 'the device record is on disk').toBeDefined()
       await devices.put(key, encodeCbor({ publicKey: device.publicKey, product: 5 }))
       await raw.close()
-      const reopened = await LedgerStore.open(dir, chain.genesis)
+      const reopened = await LevelLedgerStore.open(dir, chain.genesis)
       expect(reopened.ok ? 'opened' : reopened.error.code).toBe('corrupt')
       if (!reopened.ok) {
         expect(reopened.error.message).toContain(`devices/${key}`)
@@ -68,7 +68,7 @@ describe('ledger: state records on disk', () => {
       const meta = raw.sublevel<string, Uint8Array>('meta', { valueEncoding: 'view' })
       await meta.put('head', encodeCbor({ height: '3', hash: null, time: 0 }))
       await raw.close()
-      const reopened = await LedgerStore.open(dir, chain.genesis)
+      const reopened = await LevelLedgerStore.open(dir, chain.genesis)
       expect(reopened.ok ? 'opened' : reopened.error.code).toBe('corrupt')
       if (!reopened.ok) expect(reopened.error.message).toContain('height')
     } finally {

@@ -6,11 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { certify } from '../../src/ledger/certificate.js'
 import { makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
-import { LedgerStore } from '../../src/ledger/store.js'
 import { assembleTx } from '../../src/ledger/tx.js'
 import { certificateChecks } from '../../src/ledger/verify-block.js'
 import { LedgerDriver } from '../../src/node/ledger-driver.js'
 import { makeLogger } from '../../src/node/log.js'
+import { LevelLedgerStore } from '../../src/node/store/level-ledger-store.js'
 import { anyBlock, certifiedChain } from '../helpers/chain.js'
 import { eventually } from '../helpers/cluster.js'
 import { tempDir } from '../helpers/tmp.js'
@@ -21,7 +21,7 @@ const f = new TxFactory(chain)
 const quorum = new Map(chain.validators.slice(0, 3).map((v, i) => [i, v.secretKey]))
 
 describe('node: gossip verdicts of a follower', () => {
-  let store: LedgerStore
+  let store: LevelLedgerStore
   let driver: LedgerDriver
   let cleanup: () => Promise<void>
   const blocks = certifiedChain(chain, 6, 'gv')
@@ -29,7 +29,7 @@ describe('node: gossip verdicts of a follower', () => {
   beforeAll(async () => {
     const tmp = await tempDir('gossip-verdicts')
     cleanup = tmp.cleanup
-    const opened = await LedgerStore.open(tmp.dir, g)
+    const opened = await LevelLedgerStore.open(tmp.dir, g)
     if (!opened.ok) throw new Error(opened.error.message)
     store = opened.value
     driver = await LedgerDriver.follower({

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CHUNK_MESSAGE_BYTES_MAX } from '../../src/constants.js'
 import { FramedStream } from '../../src/node/framing.js'
 import type { Host } from '../../src/node/host.js'
+import { chunkImageFile } from '../../src/node/store/image-chunker.js'
 import { bitfieldBytes } from '../../src/transfer/bitfield.js'
-import { chunkImageFile } from '../../src/transfer/image-store.js'
 import {
   type ChunkMessage,
   chunkProtocolId,

@@ -1,12 +1,12 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, expect, it } from 'vitest'
-import { writeKeyFile } from '../../src/crypto/key-store.js'
 import { makeDevChain } from '../../src/ledger/dev-chain.js'
 import { genesisToJson } from '../../src/ledger/genesis.js'
 import { buildConfig } from '../../src/node/config.js'
 import { Node } from '../../src/node/daemon.js'
 import { makeLogger } from '../../src/node/log.js'
+import { writeKeyFile } from '../../src/node/store/key-files.js'
 import { eventually } from '../helpers/cluster.js'
 import { tempDir } from '../helpers/tmp.js'
 

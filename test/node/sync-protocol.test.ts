@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
 import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
-import { LedgerStore } from '../../src/ledger/store.js'
 import { FramedStream } from '../../src/node/framing.js'
 import { createHost, type Host, protocolIds } from '../../src/node/host.js'
 import { makeLogger } from '../../src/node/log.js'
+import { LevelLedgerStore } from '../../src/node/store/level-ledger-store.js'
 import { requestSync, syncHandler } from '../../src/node/sync-protocol.js'
 import { tempDir } from '../helpers/tmp.js'
 
@@ -20,14 +20,14 @@ const hostOptions = (seed: number) => ({
 describe('node: sync protocol over real libp2p on loopback', () => {
   let server: Host
   let client: Host
-  let store: LedgerStore
+  let store: LevelLedgerStore
   let cleanup: () => Promise<void>
   const builder = new DevBlockBuilder(chain)
 
   beforeAll(async () => {
     const tmp = await tempDir('sync')
     cleanup = tmp.cleanup
-    const opened = await LedgerStore.open(tmp.dir, chain.genesis, { durable: false })
+    const opened = await LevelLedgerStore.open(tmp.dir, chain.genesis, { durable: false })
     if (!opened.ok) throw new Error(opened.error.message)
     store = opened.value
     const f = new TxFactory(chain)

@@ -4,15 +4,15 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { bytesEqual } from '../../src/codec/bytes.js'
 import { CHUNK_BYTES_MIN } from '../../src/constants.js'
+import { FileChunkStore } from '../../src/node/store/file-chunk-store.js'
 import { Prng } from '../../src/prng.js'
-import { ChunkStore } from '../../src/transfer/chunk-store.js'
 import { type ChunkVerdict, chunkCount, manifestOfBytes, verifyChunk } from '../../src/transfer/manifest.js'
 import { type Behaviour, runSwarm, type SimPeer } from './swarm-harness.js'
 
 /**
  * A download from twelve neighbours of which four (a third) misbehave: one sends chunks that
  * fail their hash, one truncated chunks, one never answers, one answers twice and then stalls.
- * Chunks are real bytes, checked with verifyChunk and written into a real ChunkStore.
+ * Chunks are real bytes, checked with verifyChunk and written into a real FileChunkStore.
  */
 const CHUNK = CHUNK_BYTES_MIN
 const image = Prng.fromSeed('byzantine-image').bytes(512 * CHUNK - 999)
@@ -54,7 +54,7 @@ describe('transfer: swarm with misbehaving neighbours', () => {
   it.each([1, 2, 3, 4])(
     'transfer: swarm: with a third of the neighbours corrupting, truncating or stalling, the image completes from the honest ones, every bad chunk is rejected and the bad neighbours are banned (seed %i)',
     async (seed) => {
-      const opened = await ChunkStore.open({
+      const opened = await FileChunkStore.open({
         imagePath: join(dir, 'image.bin'),
         manifest,
         flushBytes: 16 * CHUNK,

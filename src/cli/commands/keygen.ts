@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
 import { didFromPublicKey } from '../../crypto/did.js'
 import { generateKeyPair } from '../../crypto/ed25519.js'
-import { writeKeyFile } from '../../crypto/key-store.js'
 import { peerIdOf } from '../../node/peer-id.js'
+import { writeKeyFile } from '../../node/store/key-files.js'
 import { CliError, type Output } from '../output.js'
 
 export function registerKeygen(program: Command, output: () => Output): void {

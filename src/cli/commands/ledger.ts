@@ -3,10 +3,11 @@ import type { Command } from 'commander'
 import { toHex } from '../../codec/bytes.js'
 import { toPlainJson } from '../../codec/json.js'
 import { parseGenesis } from '../../ledger/genesis.js'
+import type { LedgerStore } from '../../ledger/ledger-store.js'
 import { firstDifference } from '../../ledger/state-root.js'
-import { LedgerStore } from '../../ledger/store.js'
 import { txBodyJson } from '../../ledger/tx-json.js'
 import { dataLayout } from '../../node/layout.js'
+import { LevelLedgerStore } from '../../node/store/level-ledger-store.js'
 import { CliError, ExitCode, type Output } from '../output.js'
 import { readText } from './genesis.js'
 
@@ -15,7 +16,7 @@ async function openLedger(dataDir: string, genesisFile: string): Promise<LedgerS
   if (!genesis.ok) throw new CliError(`${genesisFile}: ${genesis.error.message}`)
   // Never create a ledger here: a mistyped --data-dir must not read as an empty, valid chain.
   if (!(await isDirectory(dataDir))) throw new CliError(`no data directory at ${dataDir}`)
-  const opened = await LedgerStore.open(dataLayout(dataDir).ledger, genesis.value, { create: false })
+  const opened = await LevelLedgerStore.open(dataLayout(dataDir).ledger, genesis.value, { create: false })
   if (opened.ok) return opened.value
   const e = opened.error
   if (e.code === 'locked')

@@ -7,7 +7,7 @@ import { CHUNK_BYTES_DEFAULT, CHUNK_BYTES_MAX, CHUNK_BYTES_MIN } from '../../con
 import { shortDid } from '../../crypto/did.js'
 import { manifestIdOf } from '../../ledger/manifest-id.js'
 import { parseSemVer } from '../../ledger/semver.js'
-import { chunkImageFile } from '../../transfer/image-store.js'
+import { chunkImageFile } from '../../node/store/image-chunker.js'
 import { chunkingFault } from '../../transfer/manifest.js'
 import { CliError, type Output } from '../output.js'
 import { ProgressBar } from '../progress.js'

@@ -2,13 +2,13 @@ import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { bytesEqual } from '../../src/codec/bytes.js'
-import { CHUNK_BYTES_MIN } from '../../src/constants.js'
-import { Prng } from '../../src/prng.js'
-import { getBit } from '../../src/transfer/bitfield.js'
-import { ChunkStore } from '../../src/transfer/chunk-store.js'
-import { encodeHeldState } from '../../src/transfer/held-state.js'
-import { chunkCount, type Manifest, manifestCid, manifestOfBytes } from '../../src/transfer/manifest.js'
+import { bytesEqual } from '../../../src/codec/bytes.js'
+import { CHUNK_BYTES_MIN } from '../../../src/constants.js'
+import { FileChunkStore } from '../../../src/node/store/file-chunk-store.js'
+import { Prng } from '../../../src/prng.js'
+import { getBit } from '../../../src/transfer/bitfield.js'
+import { encodeHeldState } from '../../../src/transfer/held-state.js'
+import { chunkCount, type Manifest, manifestCid, manifestOfBytes } from '../../../src/transfer/manifest.js'
 
 const CHUNK = CHUNK_BYTES_MIN
 const image = Prng.fromSeed('chunk-store-test').bytes(8 * CHUNK + 123)
@@ -25,7 +25,7 @@ afterEach(async () => {
 })
 
 async function openStore(options: { flushBytes?: number; m?: Manifest; verifyOnRead?: boolean } = {}) {
-  const r = await ChunkStore.open({
+  const r = await FileChunkStore.open({
     imagePath: join(dir, 'image.bin'),
     manifest: options.m ?? manifest,
     flushBytes: options.flushBytes ?? 1 << 30,

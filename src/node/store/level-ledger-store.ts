@@ -1,23 +1,24 @@
 import { access } from 'node:fs/promises'
 import { Level } from 'level'
-import { assert } from '../codec/assert.js'
-import { bytesEqual, toHex } from '../codec/bytes.js'
-import { decodeCbor, encodeCbor } from '../codec/cbor.js'
-import { cidToString } from '../codec/cid.js'
-import { err, ok, type Result } from '../codec/result.js'
+import { assert } from '../../codec/assert.js'
+import { bytesEqual, toHex } from '../../codec/bytes.js'
+import { decodeCbor, encodeCbor } from '../../codec/cbor.js'
+import { cidToString } from '../../codec/cid.js'
+import { err, ok, type Result } from '../../codec/result.js'
 import {
   AUDIT_ROWS_MAX,
   LEDGER_CACHE_BYTES,
   LEDGER_WRITE_BUFFER_BYTES,
   STORE_VERIFY_BATCH_BLOCKS,
-} from '../constants.js'
-import { type Block, decodeBlock } from './block.js'
-import { type Certificate, decodeCertificate, encodeCertificate } from './certificate.js'
-import { encodeGenesis, type Genesis, genesisId } from './genesis.js'
-import { type Head, LedgerState, TABLE_NAMES, type TableName } from './state.js'
-import { decodeHead, decodeStateRecord } from './state-records.js'
-import { firstDifference } from './state-root.js'
-import { decodeTx, type SignedTx } from './tx.js'
+} from '../../constants.js'
+import { type Block, decodeBlock } from '../../ledger/block.js'
+import { type Certificate, decodeCertificate, encodeCertificate } from '../../ledger/certificate.js'
+import { encodeGenesis, type Genesis, genesisId } from '../../ledger/genesis.js'
+import type { AuditIndex, AuditRow, LedgerStore } from '../../ledger/ledger-store.js'
+import { type Head, LedgerState, TABLE_NAMES, type TableName } from '../../ledger/state.js'
+import { decodeHead, decodeStateRecord } from '../../ledger/state-records.js'
+import { firstDifference } from '../../ledger/state-root.js'
+import { decodeTx, type SignedTx } from '../../ledger/tx.js'
 import {
   applyBlock,
   type BlockFault,
@@ -25,12 +26,14 @@ import {
   checkBlockStructure,
   checkStateRoot,
   verifyBlock,
-} from './verify-block.js'
+} from '../../ledger/verify-block.js'
 
 /**
- * The ledger on disk (LevelDB through `level`). One atomic batch per block holds the block,
- * its certificate, the transaction index, the audit indexes, the state changes and the new
- * head, so a crash at any point leaves a store that holds a prefix of the chain. On open it
+ * The ledger on disk (LevelDB through `level`): the node's implementation of the ledger
+ * core's `LedgerStore` interface (src/ledger/ledger-store.ts). One atomic batch per block
+ * holds the block, its certificate, the transaction index, the audit indexes, the state
+ * changes and the new head, so a crash at any point leaves a store that holds a prefix of the
+ * chain. On open it
  * re-checks the hash chain and every certificate and reports the first bad height, then
  * checks the stored state records against the state root the head block commits: a record
  * edited at rest is named, with the height whose root it breaks.
@@ -80,16 +83,6 @@ export interface StoreOpenOptions {
   readonly create?: boolean
 }
 
-export type AuditIndex = 'device' | 'release' | 'product' | 'signer'
-
-/** One audit row: a committed transaction, where and when. */
-export interface AuditRow {
-  readonly height: number
-  readonly index: number
-  readonly time: number
-  readonly tx: SignedTx
-}
-
 type Db = Level<string, Uint8Array>
 function openSublevel(db: Db, name: string) {
   return db.sublevel<string, Uint8Array>(name, { valueEncoding: 'view' })
@@ -101,7 +94,7 @@ const META_HEAD = 'head'
 /** Keys the node may use for its own records (consensus persistence) start with this. */
 const META_USER_PREFIX = 'user/'
 
-export class LedgerStore {
+export class LevelLedgerStore implements LedgerStore {
   private readonly blocksDb: Sub
   private readonly certsDb: Sub
   private readonly txsDb: Sub
@@ -131,7 +124,7 @@ export class LedgerStore {
     dir: string,
     genesis: Genesis,
     options: StoreOpenOptions = {},
-  ): Promise<Result<LedgerStore, StoreOpenError>> {
+  ): Promise<Result<LevelLedgerStore, StoreOpenError>> {
     const create = options.create !== false
     // classic-level makes the directory before it opens, even with createIfMissing false.
     if (
@@ -162,7 +155,7 @@ export class LedgerStore {
       await db.close()
       return err({ code: 'missing', message: `there is no ledger in ${dir} (an empty database)` })
     }
-    const store = new LedgerStore(db, genesis, options.durable !== false)
+    const store = new LevelLedgerStore(db, genesis, options.durable !== false)
     const loaded = await store.load(options).catch((cause: unknown) =>
       err({
         code: 'io' as const,
@@ -356,8 +349,11 @@ export class LedgerStore {
   }
 
   private async write(block: Block, cert: Certificate, next: LedgerState): Promise<void> {
-    assert(!this.appending, 'LedgerStore: one append at a time')
-    assert(next.isDerivedFrom(this.base), 'LedgerStore: the new state must be derived from the store state')
+    assert(!this.appending, 'LevelLedgerStore: one append at a time')
+    assert(
+      next.isDerivedFrom(this.base),
+      'LevelLedgerStore: the new state must be derived from the store state',
+    )
     this.appending = true
     try {
       const h = block.header.height

@@ -2,13 +2,13 @@
  * Child process of the SIGKILL test: appends the deterministic chain of `seed` to the store
  * in `dir`, printing each height once it is appended, until killed.
  */
-import '../../src/polyfills.js'
-import { LedgerStore } from '../../src/ledger/store.js'
-import { killTestChain } from './store-kill-chain.js'
+import '../../../src/polyfills.js'
+import { LevelLedgerStore } from '../../../src/node/store/level-ledger-store.js'
+import { killTestChain } from './level-ledger-store-kill-chain.js'
 
 const [dir, seed] = process.argv.slice(2)
 const { chain, blocks } = killTestChain(Number(seed))
-const opened = await LedgerStore.open(dir!, chain.genesis)
+const opened = await LevelLedgerStore.open(dir!, chain.genesis)
 if (!opened.ok) {
   process.stderr.write(`${opened.error.message}\n`)
   process.exit(3)

@@ -2,16 +2,16 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { CHUNK_BYTES_MIN } from '../../src/constants.js'
-import { Prng } from '../../src/prng.js'
-import { chunkImageFile } from '../../src/transfer/image-store.js'
+import { CHUNK_BYTES_MIN } from '../../../src/constants.js'
+import { chunkImageFile } from '../../../src/node/store/image-chunker.js'
+import { Prng } from '../../../src/prng.js'
 import {
   DEFAULT_MANIFEST_LIMITS,
   decodeManifest,
   encodeManifest,
   manifestCid,
   manifestOfBytes,
-} from '../../src/transfer/manifest.js'
+} from '../../../src/transfer/manifest.js'
 
 let dir: string
 beforeEach(async () => {

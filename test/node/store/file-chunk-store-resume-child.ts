@@ -1,6 +1,6 @@
 /**
  * Child process of resume-kill.test.ts: downloads `source.bin` of a work directory into a
- * ChunkStore at `image.bin`, from simulated neighbours (three honest, one corrupting) driven
+ * FileChunkStore at `image.bin`, from simulated neighbours (three honest, one corrupting) driven
  * by the swarm harness, resuming whatever an earlier, killed run left. It reports on stdout, one
  * line each (pipes are synchronous on Linux, so a line is out before the next step starts):
  *   boot                      before the store opens
@@ -12,11 +12,11 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { toHex } from '../../src/codec/bytes.js'
-import { CHUNK_BYTES_MIN } from '../../src/constants.js'
-import { ChunkStore } from '../../src/transfer/chunk-store.js'
-import { type ChunkVerdict, chunkCount, decodeManifest, verifyChunk } from '../../src/transfer/manifest.js'
-import { runSwarm, type SimPeer } from './swarm-harness.js'
+import { toHex } from '../../../src/codec/bytes.js'
+import { CHUNK_BYTES_MIN } from '../../../src/constants.js'
+import { FileChunkStore } from '../../../src/node/store/file-chunk-store.js'
+import { type ChunkVerdict, chunkCount, decodeManifest, verifyChunk } from '../../../src/transfer/manifest.js'
+import { runSwarm, type SimPeer } from '../../transfer/swarm-harness.js'
 
 const [dir, seedText, runText] = process.argv.slice(2)
 if (dir === undefined || seedText === undefined || runText === undefined) {
@@ -31,7 +31,7 @@ const decoded = decodeManifest(new Uint8Array(await readFile(join(dir, 'manifest
 if (!decoded.ok) throw new Error(decoded.error.message)
 const manifest = decoded.value
 const n = chunkCount(manifest)
-const opened = await ChunkStore.open({
+const opened = await FileChunkStore.open({
   imagePath: join(dir, 'image.bin'),
   manifest,
   flushBytes: 4 * CHUNK_BYTES_MIN,

@@ -1,6 +1,6 @@
-import { utf8 } from '../../src/codec/bytes.js'
-import { sha256 } from '../../src/codec/hash.js'
-import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
+import { utf8 } from '../../../src/codec/bytes.js'
+import { sha256 } from '../../../src/codec/hash.js'
+import { DevBlockBuilder, makeDevChain, TxFactory } from '../../../src/ledger/dev-chain.js'
 
 /**
  * The chain the SIGKILL test appends: bootstrap roles, devices, one release, then blocks of

@@ -5,10 +5,9 @@
  * its canonical encoding and its CID.
  */
 import { type FileHandle, open } from 'node:fs/promises'
-import type { CID } from '../codec/cid.js'
-import { err, ok, type Result } from '../codec/result.js'
-import { CHUNK_BYTES_DEFAULT } from '../constants.js'
-import { readBlocks } from './chunk-store.js'
+import type { CID } from '../../codec/cid.js'
+import { err, ok, type Result } from '../../codec/result.js'
+import { CHUNK_BYTES_DEFAULT } from '../../constants.js'
 import {
   chunkingFault,
   DEFAULT_MANIFEST_LIMITS,
@@ -17,7 +16,8 @@ import {
   ManifestBuilder,
   type ManifestLimits,
   manifestCid,
-} from './manifest.js'
+} from '../../transfer/manifest.js'
+import { readBlocks } from './file-reads.js'
 
 export interface ChunkedImage {
   readonly manifest: Manifest

@@ -3,15 +3,15 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
-import { toHex } from '../../src/codec/bytes.js'
-import { makeBlock } from '../../src/ledger/block.js'
-import { certify } from '../../src/ledger/certificate.js'
-import { DevBlockBuilder, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
-import { type LedgerState, TABLE_NAMES } from '../../src/ledger/state.js'
-import { heightKey, LedgerStore } from '../../src/ledger/store.js'
-import { Prng } from '../../src/prng.js'
-import { tempDir } from '../helpers/tmp.js'
-import { killTestChain } from './store-kill-chain.js'
+import { toHex } from '../../../src/codec/bytes.js'
+import { makeBlock } from '../../../src/ledger/block.js'
+import { certify } from '../../../src/ledger/certificate.js'
+import { DevBlockBuilder, makeDevChain, TxFactory } from '../../../src/ledger/dev-chain.js'
+import { type LedgerState, TABLE_NAMES } from '../../../src/ledger/state.js'
+import { heightKey, LevelLedgerStore } from '../../../src/node/store/level-ledger-store.js'
+import { Prng } from '../../../src/prng.js'
+import { tempDir } from '../../helpers/tmp.js'
+import { killTestChain } from './level-ledger-store-kill-chain.js'
 
 /** Every table of a state as sorted [key, value] pairs, for equality checks. */
 function snapshot(state: LedgerState) {
@@ -20,8 +20,8 @@ function snapshot(state: LedgerState) {
   )
 }
 
-async function openStore(dir: string, genesis: Parameters<typeof LedgerStore.open>[1]) {
-  const r = await LedgerStore.open(dir, genesis)
+async function openStore(dir: string, genesis: Parameters<typeof LevelLedgerStore.open>[1]) {
+  const r = await LevelLedgerStore.open(dir, genesis)
   if (!r.ok) throw new Error(`open failed: ${r.error.message}`)
   return r.value
 }
@@ -35,7 +35,7 @@ describe('ledger: store', () => {
       const builder = new DevBlockBuilder(chain)
       const devices = Array.from({ length: 16 }, (_, i) => chain.key(`d${i}`))
       const hash = new Uint8Array(32).fill(1)
-      const store = await LedgerStore.open(dir, chain.genesis, { durable: false }).then((r) => {
+      const store = await LevelLedgerStore.open(dir, chain.genesis, { durable: false }).then((r) => {
         if (!r.ok) throw new Error(r.error.message)
         return r.value
       })
@@ -109,7 +109,7 @@ describe('ledger: store', () => {
         flipped = true
       }
       expect(flipped, 'the block bytes were found on disk').toBe(true)
-      const reopened = await LedgerStore.open(dir, chain.genesis)
+      const reopened = await LevelLedgerStore.open(dir, chain.genesis)
       expect(reopened.ok).toBe(false)
       if (reopened.ok) return
       expect(reopened.error.code).toBe('corrupt')
@@ -136,7 +136,7 @@ describe('ledger: store', () => {
         tampered[position]! ^= 0x01
         await blocksDb.put(heightKey(37), tampered)
         await raw.close()
-        const reopened = await LedgerStore.open(dir, chain.genesis)
+        const reopened = await LevelLedgerStore.open(dir, chain.genesis)
         expect(reopened.ok, `byte ${position} of ${original.length}`).toBe(false)
         if (!reopened.ok)
           expect(reopened.error, `byte ${position}`).toMatchObject({ code: 'corrupt', height: 37 })
@@ -155,7 +155,13 @@ describe('ledger: store', () => {
         const { chain, blocks } = killTestChain(seed)
         const child = spawn(
           process.execPath,
-          ['--import', 'tsx', join(import.meta.dirname, 'store-kill-child.ts'), dir, String(seed)],
+          [
+            '--import',
+            'tsx',
+            join(import.meta.dirname, 'level-ledger-store-kill-child.ts'),
+            dir,
+            String(seed),
+          ],
           {
             stdio: ['ignore', 'pipe', 'pipe'],
           },
@@ -201,7 +207,7 @@ describe('ledger: store', () => {
     try {
       const chain = makeDevChain()
       const store = await openStore(dir, chain.genesis)
-      const second = await LedgerStore.open(dir, chain.genesis)
+      const second = await LevelLedgerStore.open(dir, chain.genesis)
       expect(second.ok).toBe(false)
       if (!second.ok) expect(second.error.code).toBe('locked')
       await store.close()
@@ -214,7 +220,7 @@ describe('ledger: store', () => {
     const { dir, cleanup } = await tempDir('genesis')
     try {
       await (await openStore(dir, makeDevChain({ seed: 1 }).genesis)).close()
-      const other = await LedgerStore.open(dir, makeDevChain({ seed: 2 }).genesis)
+      const other = await LevelLedgerStore.open(dir, makeDevChain({ seed: 2 }).genesis)
       expect(other.ok).toBe(false)
       if (!other.ok) expect(other.error.code).toBe('genesis-mismatch')
     } finally {

@@ -1,9 +1,9 @@
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { keyPairFromSeed } from '../../src/crypto/ed25519.js'
-import { readKeyFile, writeKeyFile } from '../../src/crypto/key-store.js'
-import { tempDir } from '../helpers/tmp.js'
+import { keyPairFromSeed } from '../../../src/crypto/ed25519.js'
+import { readKeyFile, writeKeyFile } from '../../../src/node/store/key-files.js'
+import { tempDir } from '../../helpers/tmp.js'
 
 const keys = keyPairFromSeed(new Uint8Array(32).fill(9))
 

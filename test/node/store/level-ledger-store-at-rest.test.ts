@@ -2,11 +2,11 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
-import { toHex } from '../../src/codec/bytes.js'
-import { decodeCbor, encodeCbor } from '../../src/codec/cbor.js'
-import { DevBlockBuilder, type DevChain, makeDevChain, TxFactory } from '../../src/ledger/dev-chain.js'
-import { LedgerStore } from '../../src/ledger/store.js'
-import { tempDir } from '../helpers/tmp.js'
+import { toHex } from '../../../src/codec/bytes.js'
+import { decodeCbor, encodeCbor } from '../../../src/codec/cbor.js'
+import { DevBlockBuilder, type DevChain, makeDevChain, TxFactory } from '../../../src/ledger/dev-chain.js'
+import { LevelLedgerStore } from '../../../src/node/store/level-ledger-store.js'
+import { tempDir } from '../../helpers/tmp.js'
 
 /**
  * A state record edited in a stopped node's LevelDB store (not a block: blocks are covered by
@@ -30,7 +30,7 @@ async function writeLedger(dir: string, c: DevChain = chain): Promise<{ height: 
     imageSize: 10,
     imageSha256: new Uint8Array(32).fill(7),
   })
-  const opened = await LedgerStore.open(dir, c.genesis)
+  const opened = await LevelLedgerStore.open(dir, c.genesis)
   if (!opened.ok) throw new Error(opened.error.message)
   const store = opened.value
   for (const txs of [
@@ -124,7 +124,7 @@ describe('ledger: store: a state record edited at rest', () => {
       try {
         const { height, release } = await writeLedger(dir)
         await tamper(dir, table, (db) => edit(db, release))
-        const reopened = await LedgerStore.open(dir, chain.genesis)
+        const reopened = await LevelLedgerStore.open(dir, chain.genesis)
         expect(reopened.ok, 'the edited store does not open').toBe(false)
         if (reopened.ok) return
         const e = reopened.error
@@ -147,7 +147,7 @@ describe('ledger: store: a state record edited at rest', () => {
       const { height } = await writeLedger(dir)
       // Same value, re-encoded: not an edit.
       await tamper(dir, 'devices', (db) => rewrite(db, deviceKey, () => {}))
-      const reopened = await LedgerStore.open(dir, chain.genesis)
+      const reopened = await LevelLedgerStore.open(dir, chain.genesis)
       expect(reopened.ok ? reopened.value.head.height : reopened.error.message).toBe(height)
       if (reopened.ok) await reopened.value.close()
     } finally {
@@ -158,11 +158,11 @@ describe('ledger: store: a state record edited at rest', () => {
   it('refuses a record added to a store that holds no block yet (height 0)', async () => {
     const { dir, cleanup } = await tempDir('state-at-rest-empty')
     try {
-      const opened = await LedgerStore.open(dir, chain.genesis)
+      const opened = await LevelLedgerStore.open(dir, chain.genesis)
       if (!opened.ok) throw new Error(opened.error.message)
       await opened.value.close()
       await tamper(dir, 'latest', (db) => db.put('gw/stable', encodeCbor('9.9.9')))
-      const reopened = await LedgerStore.open(dir, chain.genesis)
+      const reopened = await LevelLedgerStore.open(dir, chain.genesis)
       expect(reopened.ok ? 'opened' : reopened.error).toMatchObject({
         code: 'corrupt-state',
         height: 0,
@@ -176,10 +176,10 @@ describe('ledger: store: a state record edited at rest', () => {
   it('with create: false, refuses a directory that does not exist or holds no ledger', async () => {
     const { dir, cleanup } = await tempDir('state-at-rest-missing')
     try {
-      const missing = await LedgerStore.open(join(dir, 'nope'), chain.genesis, { create: false })
+      const missing = await LevelLedgerStore.open(join(dir, 'nope'), chain.genesis, { create: false })
       expect(missing.ok ? 'opened' : missing.error.code).toBe('missing')
       await mkdir(join(dir, 'empty'))
-      const empty = await LedgerStore.open(join(dir, 'empty'), chain.genesis, { create: false })
+      const empty = await LevelLedgerStore.open(join(dir, 'empty'), chain.genesis, { create: false })
       expect(empty.ok ? 'opened' : empty.error.code).toBe('missing')
     } finally {
       await cleanup()

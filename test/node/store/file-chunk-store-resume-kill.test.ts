@@ -5,22 +5,22 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { bytesEqual, toHex } from '../../src/codec/bytes.js'
-import { sha256 } from '../../src/codec/hash.js'
-import { CHUNK_BYTES_MIN } from '../../src/constants.js'
-import { Prng } from '../../src/prng.js'
-import { getBit } from '../../src/transfer/bitfield.js'
-import { decodeHeldState } from '../../src/transfer/held-state.js'
-import { chunkCount, encodeManifest, manifestCid, manifestOfBytes } from '../../src/transfer/manifest.js'
+import { bytesEqual, toHex } from '../../../src/codec/bytes.js'
+import { sha256 } from '../../../src/codec/hash.js'
+import { CHUNK_BYTES_MIN } from '../../../src/constants.js'
+import { Prng } from '../../../src/prng.js'
+import { getBit } from '../../../src/transfer/bitfield.js'
+import { decodeHeldState } from '../../../src/transfer/held-state.js'
+import { chunkCount, encodeManifest, manifestCid, manifestOfBytes } from '../../../src/transfer/manifest.js'
 
 /**
- * Resume after a crash: a child process (resume-child.ts) downloads into a ChunkStore and is
+ * Resume after a crash: a child process (resume-child.ts) downloads into a FileChunkStore and is
  * killed with SIGKILL after a seeded number of its progress lines, once or twice, then run to
  * the end. After every kill the held-state file on disk is read back: every chunk it marks held
  * must hold the right bytes, and the next run must never ask for one of them again.
  */
-const CHILD = fileURLToPath(new URL('./resume-child.ts', import.meta.url))
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const CHILD = fileURLToPath(new URL('./file-chunk-store-resume-child.ts', import.meta.url))
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1)
 const PARALLEL = 4
 
