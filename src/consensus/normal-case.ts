@@ -72,7 +72,11 @@ export class NormalCase implements NormalCaseHooks {
       return
     }
     if (pp.validator !== primaryOf(pp.view, c.n)) {
-      c.fault(from, 'not-primary', `pre-prepare for view ${pp.view} from validator ${pp.validator}, not its primary`)
+      c.fault(
+        from,
+        'not-primary',
+        `pre-prepare for view ${pp.view} from validator ${pp.validator}, not its primary`,
+      )
       return
     }
     if (pp.block.header.height !== pp.height) {
@@ -95,7 +99,11 @@ export class NormalCase implements NormalCaseHooks {
       }
       // Two signed proposals for one height and view: the primary is provably faulty.
       s.equivocation = true
-      c.fault(pp.validator, 'equivocation', `the primary of view ${pp.view} proposed two blocks at height ${pp.height}`)
+      c.fault(
+        pp.validator,
+        'equivocation',
+        `the primary of view ${pp.view} proposed two blocks at height ${pp.height}`,
+      )
       if (!c.changing && pp.view === c.view) c.views.startViewChange(c.view + 1, 'the primary equivocated')
       return
     }
@@ -114,10 +122,21 @@ export class NormalCase implements NormalCaseHooks {
     this.progressSlot(s)
   }
 
-  private verifyPrepareSig(validator: number, height: number, view: number, block: CID, sig: Uint8Array): boolean {
+  private verifyPrepareSig(
+    validator: number,
+    height: number,
+    view: number,
+    block: CID,
+    sig: Uint8Array,
+  ): boolean {
     const key = this.c.genesis.validators[validator]?.publicKey
     if (!key) return false
-    return verify(key, SigningDomain.consensus, prepareStatement(this.c.genesis.chainId, height, view, block), sig)
+    return verify(
+      key,
+      SigningDomain.consensus,
+      prepareStatement(this.c.genesis.chainId, height, view, block),
+      sig,
+    )
   }
 
   onVote(from: number, vote: Prepare | Commit): void {
@@ -166,7 +185,11 @@ export class NormalCase implements NormalCaseHooks {
     if (existing) {
       // Two signed votes for two blocks: the validator is provably faulty; its first vote stands.
       existing.doubleVoted = true
-      c.fault(vote.validator, 'double-vote', `two ${vote.type} votes at height ${vote.height}, view ${vote.view}`)
+      c.fault(
+        vote.validator,
+        'double-vote',
+        `two ${vote.type} votes at height ${vote.height}, view ${vote.view}`,
+      )
       return
     }
     votes.set(vote.validator, { block: blockString, cid: vote.block, sig: vote.sig })
@@ -329,7 +352,8 @@ export class NormalCase implements NormalCaseHooks {
   retransmit(): void {
     const s = this.currentSlot()
     if (!s) return
-    if (s.prePrepare && s.prePrepare.validator === this.c.index) this.c.push({ type: 'broadcast', msg: s.prePrepare })
+    if (s.prePrepare && s.prePrepare.validator === this.c.index)
+      this.c.push({ type: 'broadcast', msg: s.prePrepare })
     if (s.myPrepare) this.c.push({ type: 'broadcast', msg: s.myPrepare })
     if (s.myCommit) this.c.push({ type: 'broadcast', msg: s.myCommit })
   }

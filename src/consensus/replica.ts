@@ -273,7 +273,10 @@ export class Replica {
       const stalled = c.workSince !== null && now >= c.workSince + timeout
       const silent = now >= c.lastProgressAt + this.genesis.params.emptyBlockIntervalMs + timeout
       if (stalled || silent) {
-        this.views.startViewChange(c.view + 1, stalled ? 'no progress on pending work' : 'no block for too long')
+        this.views.startViewChange(
+          c.view + 1,
+          stalled ? 'no progress on pending work' : 'no block for too long',
+        )
       } else if (!c.isPrimary() && this.mempool.size > 0) {
         const primary = primaryOf(c.view, this.n)
         for (const tx of this.mempool.dueForRelay(now, this.relayRetryMs(), this.limits.relayBatchTxs)) {
@@ -331,7 +334,10 @@ export class Replica {
       this.normal.slotCount <= (this.limits.heightsAheadMax + 1) * (2 * this.limits.viewsAheadMax + 1),
       'the message log is bounded',
     )
-    assert(this.views.viewCount <= this.limits.viewsAheadMax + 1, 'view changes are kept for a bounded set of views')
+    assert(
+      this.views.viewCount <= this.limits.viewsAheadMax + 1,
+      'view changes are kept for a bounded set of views',
+    )
     assert(this.views.carriedCount <= this.n + 1, 'carried blocks are bounded by the validators')
     assert(this.proposals.validatedCount <= 2 * this.limits.viewsAheadMax + 2, 'validated blocks are bounded')
     assert(c.headCert === null || c.headCert.height === this.head, 'the head certificate is for the head')
@@ -347,6 +353,11 @@ export class Replica {
         rejection: { code: 'tx.duplicate', message: `transaction ${tx.idString} is already committed` },
       }
     }
-    return this.mempool.admit(tx, c.state, { height: this.head + 1, time: Math.max(c.now, c.state.head.time) }, c.now)
+    return this.mempool.admit(
+      tx,
+      c.state,
+      { height: this.head + 1, time: Math.max(c.now, c.state.head.time) },
+      c.now,
+    )
   }
 }

@@ -191,7 +191,10 @@ export class SafetyRules {
   private signPrepareStatement(height: number, view: number, block: Block): SafetyResult<Uint8Array> {
     const d = this.current.decision
     if (d && d.view === view && d.height === height && d.block !== null && d.block !== block.hashString) {
-      return refuse('new-view-violated', `view ${view} must re-propose the prepared block at height ${height}`)
+      return refuse(
+        'new-view-violated',
+        `view ${view} must re-propose the prepared block at height ${height}`,
+      )
     }
     const refusal = this.checkVote('prepare', height, view, block.hash)
     if (refusal) return err(refusal)
@@ -291,7 +294,10 @@ export class SafetyRules {
   /** Invariants of the record, checked by the replica after each input. */
   checkInvariants(head: number): void {
     const r = this.current
-    assert(r.prepared === null || r.prepared.proof.height === head + 1, 'a prepared proof is for the next height')
+    assert(
+      r.prepared === null || r.prepared.proof.height === head + 1,
+      'a prepared proof is for the next height',
+    )
     assert(r.signed === null || r.signed.view <= r.view, 'no vote is signed in a view ahead of ours')
   }
 
@@ -300,6 +306,9 @@ export class SafetyRules {
   }
 }
 
-function refuse(code: SafetyRefusal['code'], message: string): { readonly ok: false; readonly error: SafetyRefusal } {
+function refuse(
+  code: SafetyRefusal['code'],
+  message: string,
+): { readonly ok: false; readonly error: SafetyRefusal } {
   return err({ code, message })
 }

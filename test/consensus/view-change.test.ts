@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import {
-  type PreparedProof,
-  signPrepare,
-  type ViewChange,
-  viewChangeStatement,
-} from '../../src/consensus/messages.js'
+import { signPrepare } from '../../simulations/consensus/forge.js'
+import { type PreparedProof, type ViewChange, viewChangeStatement } from '../../src/consensus/messages.js'
 import { decideNewView, primaryOf, verifyViewChange } from '../../src/consensus/view-change.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
 import { sign } from '../../src/crypto/ed25519.js'
