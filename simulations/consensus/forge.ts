@@ -1,7 +1,8 @@
 import type { CID } from '../../src/codec/cid.js'
-import { prepareStatement } from '../../src/consensus/messages.js'
+import { type PreparedProof, prepareStatement } from '../../src/consensus/messages.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
 import { sign } from '../../src/crypto/ed25519.js'
+import type { Block } from '../../src/ledger/block.js'
 
 export { signCommit } from '../../src/ledger/certificate.js'
 
@@ -19,4 +20,21 @@ export function signPrepare(
   block: CID,
 ): Uint8Array {
   return sign(secretKey, SigningDomain.consensus, prepareStatement(chain, height, view, block))
+}
+
+/** A prepared proof for `block` in `view`: the prepare votes of `voters`, each with its key. */
+export function preparedProof(
+  chain: string,
+  secretKey: (validator: number) => Uint8Array,
+  block: Block,
+  view: number,
+  voters: readonly number[],
+): PreparedProof {
+  const h = block.header.height
+  return {
+    height: h,
+    view,
+    block: block.hash,
+    votes: voters.map((v) => ({ validator: v, sig: signPrepare(secretKey(v), chain, h, view, block.hash) })),
+  }
 }

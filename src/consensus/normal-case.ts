@@ -218,22 +218,7 @@ export class NormalCase implements NormalCaseHooks {
       // The safety rules refuse a vote that would contradict one signed before (after a
       // restart, say): then this replica simply does not vote here.
       const signed = pp.validator !== c.index ? c.rules.signPrepare(s.height, s.view, pp.block) : null
-      if (signed?.ok) {
-        const sig = signed.value
-        c.persist()
-        const msg: Prepare = {
-          type: 'prepare',
-          view: s.view,
-          height: s.height,
-          block: pp.block.hash,
-          validator: c.index,
-          sig,
-        }
-        s.myPrepare = msg
-        s.prepares.set(c.index, { block: pp.block.hashString, cid: pp.block.hash, sig })
-        c.push({ type: 'broadcast', msg })
-        c.lastRetransmitAt = c.now
-      }
+      if (signed?.ok) s.myPrepare = this.castVote('prepare', s, pp, signed.value)
     }
     if (s.myCommit === null) {
       const votes = matching(s.prepares, pp.block.hashString)
@@ -241,22 +226,29 @@ export class NormalCase implements NormalCaseHooks {
       const proof: PreparedProof = { height: s.height, view: s.view, block: pp.block.hash, votes }
       const signed = c.rules.signCommit(proof, pp.block)
       if (!signed.ok) return
-      const sig = signed.value
-      c.persist()
-      const msg: Commit = {
-        type: 'commit',
-        view: s.view,
-        height: s.height,
-        block: pp.block.hash,
-        validator: c.index,
-        sig,
-      }
-      s.myCommit = msg
-      s.commits.set(c.index, { block: pp.block.hashString, cid: pp.block.hash, sig })
-      c.push({ type: 'broadcast', msg })
-      c.lastRetransmitAt = c.now
+      s.myCommit = this.castVote('commit', s, pp, signed.value)
       this.checkCommitted(s)
     }
+  }
+
+  /**
+   * Sends our vote for the slot's proposal, signed by the safety rules, and counts it. The
+   * record the signature updated is persisted first: it must be durable before the vote is.
+   */
+  private castVote<T extends 'prepare' | 'commit'>(
+    type: T,
+    s: Slot,
+    pp: PrePrepare,
+    sig: Uint8Array,
+  ): Extract<Prepare | Commit, { type: T }> {
+    const c = this.c
+    c.persist()
+    const msg = { type, view: s.view, height: s.height, block: pp.block.hash, validator: c.index, sig }
+    const votes = type === 'prepare' ? s.prepares : s.commits
+    votes.set(c.index, { block: pp.block.hashString, cid: pp.block.hash, sig })
+    c.push({ type: 'broadcast', msg: msg as Prepare | Commit })
+    c.lastRetransmitAt = c.now
+    return msg as Extract<Prepare | Commit, { type: T }>
   }
 
   /** Commits the slot's block once 2f+1 commit votes for one block are in. */

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { signPrepare } from '../../simulations/consensus/forge.js'
+import { preparedProof } from '../../simulations/consensus/forge.js'
 import { type PreparedProof, prepareStatement, type ViewChange } from '../../src/consensus/messages.js'
 import { decodeSafetyRecord, encodeSafetyRecord, type SafetyRecord } from '../../src/consensus/safety.js'
 import { type SafetyRefusal, type SafetyResult, SafetyRules } from '../../src/consensus/safety-rules.js'
@@ -41,13 +41,7 @@ function restart(r: SafetyRules, index: number, head = 0): SafetyRules {
 }
 
 function prepared(b: Block, view: number, voters = [0, 1, 2]): PreparedProof {
-  const h = b.header.height
-  return {
-    height: h,
-    view,
-    block: b.hash,
-    votes: voters.map((v) => ({ validator: v, sig: signPrepare(sk(v), g.chainId, h, view, b.hash) })),
-  }
+  return preparedProof(g.chainId, sk, b, view, voters)
 }
 
 function refusal<T>(result: SafetyResult<T>): SafetyRefusal['code'] | 'signed' {
