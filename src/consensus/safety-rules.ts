@@ -160,8 +160,8 @@ export class SafetyRules {
     return ok(signCommit(this.secretKey, this.genesis.chainId, height, view, block.hash))
   }
 
-  /** Would a `phase` vote for `block` at (height, view) be refused? For callers that ask first. */
-  checkVote(phase: Phase, height: number, view: number, block: CID): SafetyRefusal | undefined {
+  /** Why a `phase` vote for `block` at (height, view) would contradict the record, if it would. */
+  private checkVote(phase: Phase, height: number, view: number, block: CID): SafetyRefusal | undefined {
     const r = this.current
     if (view !== r.view || r.changing) {
       return {
