@@ -1,19 +1,13 @@
 import { concatBytes } from '../../src/codec/bytes.js'
 import { cidOfEncoded, cidToString } from '../../src/codec/cid.js'
-import {
-  type Commit,
-  encode,
-  type Msg,
-  type PrePrepare,
-  type Prepare,
-  signPrepare,
-} from '../../src/consensus/messages.js'
+import { type Commit, encode, type Msg, type PrePrepare, type Prepare } from '../../src/consensus/messages.js'
 import { makeBlock } from '../../src/ledger/block.js'
 import { signCommit } from '../../src/ledger/certificate.js'
 import type { Genesis } from '../../src/ledger/genesis.js'
 import type { LedgerState } from '../../src/ledger/state.js'
 import { buildBlock } from '../../src/ledger/verify-block.js'
 import type { Prng } from '../../src/prng.js'
+import { signPrepare } from './forge.js'
 
 /**
  * Byzantine validators for the simulator. Each runs the honest replica code and tampers with

@@ -3,8 +3,9 @@
  * time, as sans-IO state machines. `Replica` is a validator: a mempool of rule-checked
  * transactions with a fair share per signer, pre-prepare / prepare / commit whose 2f+1
  * commit signatures are the block's certificate, view changes with prepared proofs carried
- * over and NEW-VIEWs that every replica recomputes, a persisted safety record so a restarted
- * validator never signs two blocks for one height and view, and catch-up from peers.
+ * over and NEW-VIEWs that every replica recomputes, and catch-up from peers. `SafetyRules`
+ * alone holds the validator key and the persisted safety record and signs for the replica,
+ * refusing any signature that contradicts an earlier one, also after a restart.
  * `Follower` is what devices run: it only verifies and applies committed blocks. Messages and
  * their codec are in `messages.ts`; the node carries them over libp2p, the simulator over a
  * virtual network, and both drive the very same objects.
@@ -15,5 +16,6 @@ export * from './mempool.js'
 export * from './messages.js'
 export * from './replica.js'
 export * from './safety.js'
+export * from './safety-rules.js'
 export * from './sync.js'
 export * from './view-change.js'

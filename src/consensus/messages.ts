@@ -12,10 +12,9 @@ import {
   TX_BYTES_MAX,
   VALIDATORS_MAX,
 } from '../constants.js'
-import { SigningDomain } from '../crypto/domains.js'
-import { SIGNATURE_BYTES, sign } from '../crypto/ed25519.js'
+import { SIGNATURE_BYTES } from '../crypto/ed25519.js'
 import { type Block, blockHeader, decodeBlock, hashHeader } from '../ledger/block.js'
-import { type Certificate, certificate, commitMessage, signCommit } from '../ledger/certificate.js'
+import { type Certificate, certificate, commitMessage } from '../ledger/certificate.js'
 import { decodeTx, type SignedTx } from '../ledger/tx.js'
 
 /**
@@ -199,17 +198,7 @@ export function newViewStatement(chain: string, nv: Pick<NewView, 'view' | 'vali
   })
 }
 
-export function signPrepare(
-  secretKey: Uint8Array,
-  chain: string,
-  height: number,
-  view: number,
-  block: CID,
-): Uint8Array {
-  return sign(secretKey, SigningDomain.consensus, prepareStatement(chain, height, view, block))
-}
-
-export { commitMessage, signCommit }
+export { commitMessage }
 
 // ---- Codec ----
 

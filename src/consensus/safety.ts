@@ -12,8 +12,9 @@ import type { NewViewDecision } from './view-change.js'
  * What a validator must remember across a crash so that it never contradicts itself: the
  * view it is in (or moving to), the last height and view it voted in with the block of each
  * vote, its highest prepared proof (which it must carry into view changes), the last view it
- * sent a NEW-VIEW for, and what the NEW-VIEW of its view requires. The core emits the whole record in a `persist` output each
- * time it changes, before any message that depends on it.
+ * sent a NEW-VIEW for, and what the NEW-VIEW of its view requires. `SafetyRules`
+ * (safety-rules.ts) owns it and checks every signature against it; the replica emits the whole
+ * record in a `persist` output each time it changes, before any message that depends on it.
  */
 export interface SafetyRecord {
   readonly view: number

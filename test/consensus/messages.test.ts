@@ -1,5 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
+import { signCommit, signPrepare } from '../../simulations/consensus/forge.js'
 import { encodeCbor } from '../../src/codec/cbor.js'
 import {
   DEFAULT_CODEC_LIMITS,
@@ -7,8 +8,6 @@ import {
   encode,
   type Msg,
   prepareStatement,
-  signCommit,
-  signPrepare,
   type ViewChange,
   viewChangeStatement,
 } from '../../src/consensus/messages.js'

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { signPrepare } from '../../simulations/consensus/forge.js'
 import type { Msg, PrePrepare, PreparedProof, ViewChange } from '../../src/consensus/messages.js'
-import { newViewStatement, signPrepare, viewChangeStatement } from '../../src/consensus/messages.js'
+import { newViewStatement, viewChangeStatement } from '../../src/consensus/messages.js'
 import type { ReplicaOutput } from '../../src/consensus/replica.js'
 import { BLOCK_TIME_LAG_MAX_MS } from '../../src/constants.js'
 import { SigningDomain } from '../../src/crypto/domains.js'

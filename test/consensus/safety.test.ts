@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { signPrepare } from '../../src/consensus/messages.js'
+import { signPrepare } from '../../simulations/consensus/forge.js'
 import {
   decodeSafetyRecord,
   EMPTY_SAFETY_RECORD,

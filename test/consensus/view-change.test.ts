@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import {
-  type PreparedProof,
-  signPrepare,
-  type ViewChange,
-  viewChangeStatement,
-} from '../../src/consensus/messages.js'
+import { preparedProof } from '../../simulations/consensus/forge.js'
+import { type PreparedProof, type ViewChange, viewChangeStatement } from '../../src/consensus/messages.js'
 import { decideNewView, primaryOf, verifyViewChange } from '../../src/consensus/view-change.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
 import { sign } from '../../src/crypto/ed25519.js'
@@ -46,13 +42,7 @@ const b2b = makeBlock(
 const head1 = { height: 1, block: b1.hash, cert: certify(g, keys, 1, 0, b1.hash) }
 
 function proof(block: Block, view: number, voters = [0, 1, 2]): PreparedProof {
-  const h = block.header.height
-  return {
-    height: h,
-    view,
-    block: block.hash,
-    votes: voters.map((v) => ({ validator: v, sig: signPrepare(sk(v), g.chainId, h, view, block.hash) })),
-  }
+  return preparedProof(g.chainId, sk, block, view, voters)
 }
 
 function vc(

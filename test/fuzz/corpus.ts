@@ -1,13 +1,7 @@
+import { signCommit, signPrepare } from '../../simulations/consensus/forge.js'
 import { encodeCbor } from '../../src/codec/cbor.js'
 import { cidOf } from '../../src/codec/cid.js'
-import {
-  encode,
-  type Msg,
-  signCommit,
-  signPrepare,
-  type ViewChange,
-  viewChangeStatement,
-} from '../../src/consensus/messages.js'
+import { encode, type Msg, type ViewChange, viewChangeStatement } from '../../src/consensus/messages.js'
 import { EMPTY_SAFETY_RECORD, type SafetyRecord } from '../../src/consensus/safety.js'
 import { SigningDomain } from '../../src/crypto/domains.js'
 import { sign } from '../../src/crypto/ed25519.js'
