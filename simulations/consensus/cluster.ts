@@ -1,23 +1,21 @@
 import { assert } from '../../src/codec/assert.js'
 import { Follower, type FollowerLimits } from '../../src/consensus/follower.js'
 import type { ConsensusLimits } from '../../src/consensus/limits.js'
-import {
-  type CertifiedBlock,
-  DEFAULT_CODEC_LIMITS,
-  decode,
-  encode,
-  type Msg,
-} from '../../src/consensus/messages.js'
-import { Replica, type ReplicaOutput } from '../../src/consensus/replica.js'
+import { MemoryReplicaStore } from '../../src/consensus/memory-store.js'
+import { DEFAULT_CODEC_LIMITS, decode, encode, type Msg } from '../../src/consensus/messages.js'
+import type { Replica, ReplicaOutput } from '../../src/consensus/replica.js'
+import { type OutputVerdict, ReplicaDriver, type ReplicaHost } from '../../src/consensus/replica-driver.js'
 import type { SafetyRecord } from '../../src/consensus/safety.js'
 import { serveSync } from '../../src/consensus/sync.js'
+import type { Block } from '../../src/ledger/block.js'
+import type { Certificate } from '../../src/ledger/certificate.js'
 import type { DevChain } from '../../src/ledger/dev-chain.js'
 import { LedgerState } from '../../src/ledger/state.js'
 import type { SignedTx } from '../../src/ledger/tx.js'
-import { applyBlock } from '../../src/ledger/verify-block.js'
 import type { Prng } from '../../src/prng.js'
 import { Simulator } from '../engine.js'
 import { type LinkModel, Network } from '../network.js'
+import { VirtualTimer } from '../virtual-timer.js'
 import type { Behaviour, ByzantineContext } from './byzantine.js'
 import { Checker } from './checker.js'
 
@@ -47,17 +45,12 @@ export interface ClusterConfig {
   readonly intercept?: (node: ValidatorNode, out: ReplicaOutput) => 'drop' | 'crash' | undefined
 }
 
-interface Store {
-  readonly blocks: CertifiedBlock[]
-  safety: SafetyRecord | undefined
-}
-
-export class ValidatorNode {
-  replica: Replica | null = null
-  readonly store: Store = { blocks: [], safety: undefined }
+export class ValidatorNode implements ReplicaHost {
+  driver: ReplicaDriver | null = null
+  readonly store = new MemoryReplicaStore()
   /** When set, the next batch of outputs stops after this many and the node crashes. */
   crashAfterOutputs: number | null = null
-  private tickAt: number | null = null
+  private readonly timer: VirtualTimer
   readonly ctx: ByzantineContext | null
 
   constructor(
@@ -71,6 +64,10 @@ export class ValidatorNode {
     readonly skewMs: number,
   ) {
     const key = cluster.chain.validators[index]!
+    this.timer = new VirtualTimer(
+      { now: () => cluster.sim.now, at: (time, run) => cluster.sim.at(time, run) },
+      () => this.tick(),
+    )
     this.ctx = behaviour
       ? {
           index,
@@ -84,8 +81,12 @@ export class ValidatorNode {
       : null
   }
 
+  get replica(): Replica | null {
+    return this.driver?.replica ?? null
+  }
+
   get up(): boolean {
-    return this.replica !== null
+    return this.driver !== null
   }
 
   now(): number {
@@ -94,45 +95,34 @@ export class ValidatorNode {
 
   /** Starts (or restarts) the replica from what the store holds. */
   start(): void {
-    assert(this.replica === null, 'a running node is not started again')
-    const genesis = this.cluster.chain.genesis
-    const state = new LedgerState(genesis)
-    for (const { block } of this.store.blocks) {
-      // The node's own store: every block in it was verified before it was written.
-      const next = applyBlock(state, block, { verifySignatures: false })
-      assert(next.ok, 'a stored block applies to the stored chain')
-      next.value.mergeIntoParent()
-    }
-    const last = this.store.blocks.at(-1)
-    this.replica = new Replica({
+    assert(this.driver === null, 'a running node is not started again')
+    const replica = this.store.startReplica({
+      genesis: this.cluster.chain.genesis,
       index: this.index,
       secretKey: this.cluster.chain.validators[this.index]!.secretKey,
-      state,
-      headCert: last ? last.cert : null,
-      ...(this.store.safety ? { safety: this.store.safety } : {}),
       now: this.now(),
       limits: this.cluster.limits,
     })
-    this.cluster.checker.onStart(this.address, state.head.height)
-    this.tickAt = null
-    this.afterInput()
+    this.driver = new ReplicaDriver(replica, this, { checkMempool: 'each-batch' })
+    this.cluster.checker.onStart(this.address, replica.head)
+    this.timer.cancel()
+    this.driver.flush()
   }
 
   crash(): void {
-    this.replica = null
-    this.tickAt = null
+    this.driver = null
+    this.timer.cancel()
     this.cluster.trace?.(`${this.cluster.sim.now} node ${this.address} crashes`)
   }
 
   submit(tx: SignedTx): void {
-    if (!this.replica) return
-    this.replica.submit(tx, this.now())
-    this.afterInput()
+    this.driver?.submit(tx)
   }
 
   deliver(fromAddress: number, bytes: Uint8Array): void {
-    if (!this.replica) return
-    const decoded = decode(bytes, DEFAULT_CODEC_LIMITS, { knownTx: this.replica.knownTx })
+    const driver = this.driver
+    if (!driver) return
+    const decoded = decode(bytes, DEFAULT_CODEC_LIMITS, { knownTx: driver.replica.knownTx })
     const sender = this.cluster.addressInfo(fromAddress)
     if (!decoded.ok) {
       if (!sender.faulty)
@@ -143,23 +133,20 @@ export class ValidatorNode {
     }
     const msg = decoded.value
     if (msg.type === 'sync-request') {
-      const response = serveSync(msg, (h) => this.store.blocks[h - 1])
+      const response = serveSync(msg, (h) => this.store.read(h))
       this.cluster.sendFrom(this.address, fromAddress, encode(response))
       return
     }
     if (sender.kind !== 'validator' || sender.index === this.index) return
     if (this.behaviour?.incoming && this.ctx) this.behaviour.incoming(this.ctx, sender.index, msg)
-    this.replica.handleMessage(sender.index, msg, this.now())
-    this.afterInput()
+    driver.handleMessage(sender.index, msg)
   }
 
-  private tick(at: number): void {
-    if (this.tickAt !== at) return // superseded by an earlier timer
-    this.tickAt = null
-    if (!this.replica) return
+  private tick(): void {
+    const driver = this.driver
+    if (!driver) return
     const now = this.now()
-    this.replica.handleTick(now)
-    this.afterInput()
+    driver.tick()
     const next = this.replica?.nextDeadline()
     if (next !== undefined && next <= now) {
       this.cluster.checker.violation(
@@ -168,90 +155,62 @@ export class ValidatorNode {
     }
   }
 
-  private afterInput(): void {
-    const replica = this.replica
-    if (!replica) return
-    const outputs = replica.poll()
-    let limit = outputs.length
-    if (this.crashAfterOutputs !== null) {
-      limit = Math.min(limit, this.crashAfterOutputs)
-      this.crashAfterOutputs = null
-      for (let i = 0; i < limit; i++) this.carryOut(outputs[i]!)
-      this.crash()
-      return
-    }
-    const intercept = this.cluster.intercept
-    for (const out of outputs) {
-      const verdict = intercept?.(this, out)
-      if (verdict === 'drop') continue
-      this.carryOut(out)
-      if (verdict === 'crash') {
-        this.crash()
-        return
-      }
-    }
-    replica.mempool.checkInvariants()
-    const deadline = replica.nextDeadline()
-    if (deadline !== undefined) {
-      const at = Math.max(deadline - this.skewMs, this.cluster.sim.now)
-      if (this.tickAt === null || at < this.tickAt) {
-        this.tickAt = at
-        this.cluster.sim.at(at, () => this.tick(at))
-      }
+  // ---- ReplicaHost: how this node carries out its replica's outputs ----
+
+  setTimer(deadline: number | undefined): void {
+    if (deadline !== undefined) this.timer.arm(deadline - this.skewMs)
+  }
+
+  screen(out: ReplicaOutput): OutputVerdict {
+    return this.cluster.intercept?.(this, out)
+  }
+
+  takeCrashAfterOutputs(): number | null {
+    const k = this.crashAfterOutputs
+    this.crashAfterOutputs = null
+    return k
+  }
+
+  persist(record: SafetyRecord): void {
+    this.store.safety = record
+  }
+
+  send(to: number, msg: Msg): void {
+    this.transmit(to, msg)
+  }
+
+  broadcast(msg: Msg): void {
+    this.transmit('all', msg)
+  }
+
+  commit(block: Block, cert: Certificate): void {
+    this.store.append(block, cert)
+    if (!this.faulty) this.cluster.checker.onCommit(this.address, true, block, cert, this.cluster.sim.now)
+    this.cluster.onValidatorCommit(this, block.header.height)
+    const announcement = encode({ type: 'block', block, cert })
+    for (const f of this.cluster.followers) {
+      if (this.behaviour && this.ctx) this.behaviour.outgoing(this.ctx, f.address, { type: 'block', block, cert })
+      else this.cluster.sendFrom(this.address, f.address, announcement)
     }
   }
 
-  private carryOut(out: ReplicaOutput): void {
-    switch (out.type) {
-      case 'persist':
-        this.store.safety = out.record
-        return
-      case 'send':
-        this.transmit(out.to, out.msg)
-        return
-      case 'broadcast':
-        this.transmit('all', out.msg)
-        return
-      case 'commit': {
-        this.store.blocks.push({ block: out.block, cert: out.cert })
-        assert(this.store.blocks.length === out.block.header.height, 'the store holds every height once')
-        if (!this.faulty)
-          this.cluster.checker.onCommit(this.address, true, out.block, out.cert, this.cluster.sim.now)
-        this.cluster.onValidatorCommit(this, out.block.header.height)
-        const announcement = encode({ type: 'block', block: out.block, cert: out.cert })
-        for (const f of this.cluster.followers) {
-          if (this.behaviour && this.ctx)
-            this.behaviour.outgoing(this.ctx, f.address, { type: 'block', block: out.block, cert: out.cert })
-          else this.cluster.sendFrom(this.address, f.address, announcement)
-        }
-        return
-      }
-      case 'request-sync':
-        for (const to of this.cluster.addressesOf(out.from)) {
-          this.cluster.sendFrom(
-            this.address,
-            to,
-            encode({ type: 'sync-request', height: out.height, count: out.count }),
-          )
-        }
-        return
-      case 'view':
-        this.cluster.viewEvents++
-        this.cluster.trace?.(
-          `${this.cluster.sim.now} node ${this.address} ${out.changing ? 'moves to' : 'enters'} view ${out.view}: ${out.reason}`,
-        )
-        return
-      case 'fault': {
-        const blamed = this.cluster.chain.validators[out.from] ? out.from : -1
-        if (!this.faulty && blamed >= 0 && !this.cluster.isFaultyIndex(blamed)) {
-          this.cluster.checker.violation(
-            `honest validator ${blamed} blamed by node ${this.address}: ${out.code} ${out.message}`,
-          )
-        }
-        return
-      }
-      case 'checkpoint':
-        return
+  requestSync(from: number, height: number, count: number): void {
+    for (const to of this.cluster.addressesOf(from)) {
+      this.cluster.sendFrom(this.address, to, encode({ type: 'sync-request', height, count }))
+    }
+  }
+
+  view(view: number, changing: boolean, reason: string): void {
+    this.cluster.viewEvents++
+    this.cluster.trace?.(
+      `${this.cluster.sim.now} node ${this.address} ${changing ? 'moves to' : 'enters'} view ${view}: ${reason}`,
+    )
+  }
+
+  fault(from: number, code: string, message: string): void {
+    const blamed = this.cluster.chain.validators[from] ? from : -1
+    if (!this.faulty && blamed >= 0 && !this.cluster.isFaultyIndex(blamed)) {
+      this.cluster.checker.violation(`honest validator ${blamed} blamed by node ${this.address}: ${code} ${message}`)
     }
   }
 

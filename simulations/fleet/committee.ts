@@ -1,6 +1,7 @@
 import { assert } from '../../src/codec/assert.js'
 import { Follower } from '../../src/consensus/follower.js'
 import type { ConsensusLimits } from '../../src/consensus/limits.js'
+import { MemoryReplicaStore, replayBlocks } from '../../src/consensus/memory-store.js'
 import { envelopeSignatureKey, signatureKey } from '../../src/consensus/mempool.js'
 import {
   type CertifiedBlock,
@@ -9,15 +10,15 @@ import {
   encode,
   type Msg,
 } from '../../src/consensus/messages.js'
-import { Replica, type ReplicaOutput, type SubmitResult } from '../../src/consensus/replica.js'
+import type { SubmitResult } from '../../src/consensus/replica.js'
+import { ReplicaDriver, type ReplicaHost } from '../../src/consensus/replica-driver.js'
 import type { SafetyRecord } from '../../src/consensus/safety.js'
 import { serveSync } from '../../src/consensus/sync.js'
 import type { Block } from '../../src/ledger/block.js'
 import type { Certificate } from '../../src/ledger/certificate.js'
 import type { DevChain } from '../../src/ledger/dev-chain.js'
-import { LedgerState } from '../../src/ledger/state.js'
 import type { SignedTx } from '../../src/ledger/tx.js'
-import { applyBlock } from '../../src/ledger/verify-block.js'
+import { type VirtualClock, VirtualTimer } from '../virtual-timer.js'
 import { SUBMITTED_TX_MEMO_MAX } from './constants.js'
 
 /**
@@ -38,10 +39,8 @@ import { SUBMITTED_TX_MEMO_MAX } from './constants.js'
  * decoding the transactions its full mempool had refused was a tenth of a 15,000-device run.
  */
 
-export interface CommitteeClock {
-  now(): number
-  at(time: number, run: () => void): void
-}
+/** The fleet's virtual clock and event queue, as the committee sees them. */
+export type CommitteeClock = VirtualClock
 
 export interface CommitteeHooks {
   /** A validator committed a block (the first commit of a height is when it is final). */
@@ -52,12 +51,58 @@ export interface CommitteeHooks {
   latency(a: number, b: number): number
 }
 
-interface Validator {
-  readonly index: number
-  replica: Replica | null
-  readonly blocks: CertifiedBlock[]
-  safety: SafetyRecord | undefined
-  tickAt: number | null
+/** One validator: its store survives a crash; its driver exists while it runs. */
+class Validator implements ReplicaHost {
+  driver: ReplicaDriver | null = null
+  readonly store: MemoryReplicaStore
+  readonly timer: VirtualTimer
+
+  constructor(
+    readonly index: number,
+    private readonly committee: Committee,
+    preloaded: readonly CertifiedBlock[],
+    clock: CommitteeClock,
+  ) {
+    this.store = new MemoryReplicaStore(preloaded)
+    this.timer = new VirtualTimer(clock, () => this.driver?.tick())
+  }
+
+  now(): number {
+    return this.committee.clockNow()
+  }
+
+  setTimer(deadline: number | undefined): void {
+    if (deadline !== undefined) this.timer.arm(deadline)
+  }
+
+  persist(record: SafetyRecord): void {
+    this.store.safety = record
+  }
+
+  send(to: number, msg: Msg): void {
+    this.committee.transmit(this.index, to, msg)
+  }
+
+  broadcast(msg: Msg): void {
+    this.committee.transmit(this.index, 'all', msg)
+  }
+
+  commit(block: Block, cert: Certificate): void {
+    this.store.append(block, cert)
+    this.committee.onCommit(this.index, block, cert)
+  }
+
+  requestSync(from: number, height: number, count: number): void {
+    this.committee.transmit(this.index, from, { type: 'sync-request', height, count })
+  }
+
+  view(_view: number, changing: boolean): void {
+    if (changing) this.committee.viewChanges++
+  }
+
+  fault(from: number, code: string, message: string): void {
+    this.committee.violations.push(`validator ${this.index} blamed validator ${from}: ${code} ${message}`)
+  }
 }
 
 export class Committee {
@@ -79,68 +124,62 @@ export class Committee {
     private readonly clock: CommitteeClock,
     private readonly hooks: CommitteeHooks,
   ) {
-    for (let i = 0; i < chain.validators.length; i++) {
-      this.validators.push({
-        index: i,
-        replica: null,
-        blocks: [...preloaded],
-        safety: undefined,
-        tickAt: null,
-      })
-    }
+    for (let i = 0; i < chain.validators.length; i++) this.validators.push(new Validator(i, this, preloaded, clock))
     for (const b of preloaded) this.committedHash[b.block.header.height] = b.block.hashString
-    this.follower = new Follower<number>({ state: replay(chain, preloaded), now: clock.now() })
+    this.follower = new Follower<number>({ state: replayBlocks(chain.genesis, preloaded), now: clock.now() })
   }
 
   get head(): number {
     return this.committedHash.length - 1
   }
 
+  clockNow(): number {
+    return this.clock.now()
+  }
+
   isUp(v: number): boolean {
-    return this.validators[v]?.replica != null
+    return this.validators[v]?.driver != null
   }
 
   /** Starts (or restarts) validator `v` from its store. */
   start(v: number): void {
     const node = this.validators[v]!
-    assert(node.replica === null, 'a running validator is not started again')
-    const last = node.blocks.at(-1)
-    node.replica = new Replica({
+    assert(node.driver === null, 'a running validator is not started again')
+    const replica = node.store.startReplica({
+      genesis: this.chain.genesis,
       index: v,
       secretKey: this.chain.validators[v]!.secretKey,
-      state: replay(this.chain, node.blocks),
-      headCert: last ? last.cert : null,
-      ...(node.safety ? { safety: node.safety } : {}),
       now: this.clock.now(),
       limits: this.limits,
       // Devices gossip their transactions to every validator (the tx topic), as nodes do.
       relayTxs: false,
     })
-    node.tickAt = null
-    this.afterInput(node)
+    // O(mempool) per check: after each commit, not after each of 10,000 submissions.
+    node.driver = new ReplicaDriver(replica, node, { checkMempool: 'after-commit' })
+    node.timer.cancel()
+    node.driver.flush()
   }
 
   crash(v: number): void {
     const node = this.validators[v]!
-    node.replica = null
-    node.tickAt = null
+    node.driver = null
+    node.timer.cancel()
   }
 
   /** A transaction reached validator `v` (from gossip or a client). */
   submit(v: number, tx: SignedTx): SubmitResult | undefined {
     const node = this.validators[v]!
-    if (!node.replica) return undefined
+    if (!node.driver) return undefined
     if (this.submitted.size >= SUBMITTED_TX_MEMO_MAX) this.submitted.clear()
     this.submitted.set(signatureKey(tx.signature), tx)
-    const result = node.replica.submit(tx, this.clock.now())
-    this.afterInput(node)
-    return result
+    return node.driver.submit(tx)
   }
 
   private deliver(to: number, from: number, bytes: Uint8Array): void {
     const node = this.validators[to]!
-    const replica = node.replica
-    if (!replica) return
+    const driver = node.driver
+    if (!driver) return
+    const replica = driver.replica
     const decoded = decode(bytes, DEFAULT_CODEC_LIMITS, {
       knownTx: (envelope) => replica.knownTx(envelope) ?? this.submittedTx(envelope),
     })
@@ -150,12 +189,11 @@ export class Committee {
     }
     const msg = decoded.value
     if (msg.type === 'sync-request') {
-      const response = serveSync(msg, (h) => node.blocks[h - 1])
+      const response = serveSync(msg, (h) => node.store.read(h))
       this.send(to, from, encode(response))
       return
     }
-    replica.handleMessage(from, msg, this.clock.now())
-    this.afterInput(node)
+    driver.handleMessage(from, msg)
   }
 
   private submittedTx(envelope: Uint8Array): SignedTx | undefined {
@@ -167,7 +205,8 @@ export class Committee {
     this.clock.at(this.clock.now() + this.hooks.latency(from, to), () => this.deliver(to, from, bytes))
   }
 
-  private transmit(from: number, to: number | 'all', msg: Msg): void {
+  /** Validator `from` sends `msg` to validator `to`, or to every other one. */
+  transmit(from: number, to: number | 'all', msg: Msg): void {
     const bytes = encode(msg)
     if (to !== 'all') {
       this.send(from, to, bytes)
@@ -176,79 +215,20 @@ export class Committee {
     for (let v = 0; v < this.validators.length; v++) if (v !== from) this.send(from, v, bytes)
   }
 
-  private tick(node: Validator, at: number): void {
-    if (node.tickAt !== at || !node.replica) return
-    node.tickAt = null
-    node.replica.handleTick(this.clock.now())
-    this.afterInput(node)
-  }
-
-  private afterInput(node: Validator): void {
-    const replica = node.replica
-    if (!replica) return
-    let committed = false
-    for (const out of replica.poll()) {
-      this.carryOut(node, out)
-      if (out.type === 'commit') committed = true
+  /** Validator `index` committed a block (already in its store). */
+  onCommit(index: number, block: Block, cert: Certificate): void {
+    const h = block.header.height
+    const known = this.committedHash[h]
+    if (known === undefined) {
+      assert(h === this.committedHash.length, 'heights are committed in order')
+      this.committedHash[h] = block.hashString
+      this.firstCommitAt[h] = this.clock.now()
+    } else if (known !== block.hashString) {
+      this.violations.push(`fork at height ${h}: validator ${index} committed another block`)
     }
-    // O(mempool) per check: after each commit, not after each of 10,000 submissions.
-    if (committed) replica.mempool.checkInvariants()
-    const deadline = replica.nextDeadline()
-    if (deadline !== undefined) {
-      const at = Math.max(deadline, this.clock.now())
-      if (node.tickAt === null || at < node.tickAt) {
-        node.tickAt = at
-        this.clock.at(at, () => this.tick(node, at))
-      }
-    }
-  }
-
-  private carryOut(node: Validator, out: ReplicaOutput): void {
-    switch (out.type) {
-      case 'persist':
-        node.safety = out.record
-        return
-      case 'send':
-        this.transmit(node.index, out.to, out.msg)
-        return
-      case 'broadcast':
-        this.transmit(node.index, 'all', out.msg)
-        return
-      case 'commit': {
-        const h = out.block.header.height
-        node.blocks.push({ block: out.block, cert: out.cert })
-        assert(node.blocks.length === h, 'the store holds every height once')
-        const known = this.committedHash[h]
-        if (known === undefined) {
-          assert(h === this.committedHash.length, 'heights are committed in order')
-          this.committedHash[h] = out.block.hashString
-          this.firstCommitAt[h] = this.clock.now()
-        } else if (known !== out.block.hashString) {
-          this.violations.push(`fork at height ${h}: validator ${node.index} committed another block`)
-        }
-        this.hooks.onValidatorCommit(node.index, out.block, out.cert)
-        // Validators publish committed blocks on the block topic; the follower hears it.
-        const { block, cert } = out
-        const from = node.index
-        this.clock.at(this.clock.now() + this.hooks.latency(from, -1), () =>
-          this.followerBlock(from, block, cert),
-        )
-        return
-      }
-      case 'request-sync':
-        this.transmit(node.index, out.from, { type: 'sync-request', height: out.height, count: out.count })
-        return
-      case 'view':
-        if (out.changing) this.viewChanges++
-        return
-      case 'fault':
-        this.violations.push(
-          `validator ${node.index} blamed validator ${out.from}: ${out.code} ${out.message}`,
-        )
-        return
-      case 'checkpoint':
-        return
-    }
+    this.hooks.onValidatorCommit(index, block, cert)
+    // Validators publish committed blocks on the block topic; the follower hears it.
+    this.clock.at(this.clock.now() + this.hooks.latency(index, -1), () => this.followerBlock(index, block, cert))
   }
 
   private followerBlock(from: number, block: Block, cert: Certificate): void {
@@ -267,9 +247,8 @@ export class Committee {
         const source = this.validators[out.from]!
         const rtt = 2 * this.hooks.latency(out.from, -1)
         this.clock.at(this.clock.now() + rtt, () => {
-          const response = serveSync(
-            { type: 'sync-request', height: out.height, count: out.count },
-            (h) => source.blocks[h - 1],
+          const response = serveSync({ type: 'sync-request', height: out.height, count: out.count }, (h) =>
+            source.store.read(h),
           )
           this.follower.handleSyncResponse(out.from, response.blocks, this.clock.now())
           this.drainFollower()
@@ -279,15 +258,4 @@ export class Committee {
       }
     }
   }
-}
-
-/** The state after `blocks`, applied without signature checks (they were checked when stored). */
-function replay(chain: DevChain, blocks: readonly CertifiedBlock[]): LedgerState {
-  const state = new LedgerState(chain.genesis)
-  for (const { block } of blocks) {
-    const next = applyBlock(state, block, { verifySignatures: false })
-    assert(next.ok, 'a stored block applies to the stored chain')
-    next.value.mergeIntoParent()
-  }
-  return state
 }

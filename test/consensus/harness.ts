@@ -1,22 +1,23 @@
+import { MemoryReplicaStore } from '../../src/consensus/memory-store.js'
 import { decode, encode, type Msg } from '../../src/consensus/messages.js'
-import { Replica, type ReplicaOptions, type ReplicaOutput } from '../../src/consensus/replica.js'
+import type { Replica, ReplicaOptions, ReplicaOutput } from '../../src/consensus/replica.js'
+import { type OutputVerdict, ReplicaDriver } from '../../src/consensus/replica-driver.js'
 import type { SafetyRecord } from '../../src/consensus/safety.js'
 import type { Block } from '../../src/ledger/block.js'
 import type { Certificate } from '../../src/ledger/certificate.js'
 import { type DevChain, makeDevChain } from '../../src/ledger/dev-chain.js'
-import { LedgerState } from '../../src/ledger/state.js'
-import { applyBlock } from '../../src/ledger/verify-block.js'
 
 /**
  * A tiny synchronous driver for unit tests of the replica: messages go through the real
  * codec and are delivered in order, with no loss, until the queue is empty; time moves only
- * when a test says so. Every output is recorded per replica.
+ * when a test says so. Every output is recorded per replica. Outputs are carried out by the
+ * one `ReplicaDriver`, as on a node; a replica's store (its commits and safety record)
+ * survives `crash`, and `restart` starts from it.
  */
 export class Harness {
-  readonly replicas: (Replica | null)[]
+  readonly drivers: (ReplicaDriver | null)[]
   readonly outputs: ReplicaOutput[][]
-  readonly commits: { block: Block; cert: Certificate }[][]
-  readonly stored: (SafetyRecord | undefined)[]
+  readonly stores: MemoryReplicaStore[]
   readonly queue: { from: number; to: number; bytes: Uint8Array }[] = []
   /** Replicas whose outgoing messages are dropped (crashed or isolated in a test). */
   readonly muted = new Set<number>()
@@ -36,64 +37,51 @@ export class Harness {
     const n = chain.validators.length
     this.outputs = Array.from({ length: n }, () => [])
     this.times = Array.from({ length: n }, () => [])
-    this.commits = Array.from({ length: n }, () => [])
-    this.stored = Array.from({ length: n }, () => undefined)
-    this.replicas = chain.validators.map(
-      (k, i) =>
-        new Replica({
-          index: i,
-          secretKey: k.secretKey,
-          state: new LedgerState(chain.genesis),
-          headCert: null,
-          now: this.now,
-          limits: { viewChangeTimeoutBaseMs: 400, retransmitMs: 1_000_000, ...limits },
-        }),
-    )
+    this.stores = Array.from({ length: n }, () => new MemoryReplicaStore())
+    this.drivers = chain.validators.map((_, i) => this.startDriver(i, limits))
     for (let i = 0; i < n; i++) this.drain(i)
   }
 
+  /** Each replica's committed blocks, in order. */
+  get commits(): { block: Block; cert: Certificate }[][] {
+    return this.stores.map((s) => s.blocks)
+  }
+
+  /** Each replica's last persisted safety record. */
+  get stored(): (SafetyRecord | undefined)[] {
+    return this.stores.map((s) => s.safety)
+  }
+
+  get replicas(): (Replica | null)[] {
+    return this.drivers.map((d) => d?.replica ?? null)
+  }
+
   replica(i: number): Replica {
-    const r = this.replicas[i]
+    const r = this.drivers[i]?.replica
     if (!r) throw new Error(`replica ${i} is down`)
     return r
   }
 
   drain(i: number): void {
-    const r = this.replicas[i]
-    if (!r) return
-    for (const out of r.poll()) {
-      this.outputs[i]!.push(out)
-      this.times[i]!.push(this.now)
-      const dropped =
-        (out.type === 'broadcast' || out.type === 'send') && this.dropTypes.get(i)?.has(out.msg.type)
-      if (out.type === 'persist') this.stored[i] = out.record
-      else if (out.type === 'commit') this.commits[i]!.push({ block: out.block, cert: out.cert })
-      else if (dropped) continue
-      else if (out.type === 'broadcast' && !this.muted.has(i)) {
-        const bytes = encode(out.msg)
-        for (let j = 0; j < this.replicas.length; j++) if (j !== i) this.queue.push({ from: i, to: j, bytes })
-      } else if (out.type === 'send' && !this.muted.has(i)) {
-        this.queue.push({ from: i, to: out.to, bytes: encode(out.msg) })
-      }
-    }
+    this.drivers[i]?.flush()
   }
 
   /** Hands one message to a replica as if validator `from` sent it. */
   inject(from: number, to: number, msg: Msg): void {
-    this.replica(to).handleMessage(from, msg, this.now)
-    this.drain(to)
+    const d = this.drivers[to]
+    if (!d) throw new Error(`replica ${to} is down`)
+    d.handleMessage(from, msg)
   }
 
   /** Delivers queued messages until none are left (bounded). */
   deliverAll(max = 100_000): void {
     for (let k = 0; k < max && this.queue.length > 0; k++) {
       const m = this.queue.shift()!
-      const r = this.replicas[m.to]
-      if (!r || this.deaf.has(m.to)) continue
+      const d = this.drivers[m.to]
+      if (!d || this.deaf.has(m.to)) continue
       const decoded = decode(m.bytes)
       if (!decoded.ok) throw new Error(`undecodable message: ${decoded.error.message}`)
-      r.handleMessage(m.from, decoded.value, this.now)
-      this.drain(m.to)
+      d.handleMessage(m.from, decoded.value)
     }
   }
 
@@ -102,13 +90,9 @@ export class Harness {
     const end = this.now + ms
     while (this.now < end) {
       this.now = Math.min(end, this.now + step)
-      for (let i = 0; i < this.replicas.length; i++) {
-        const r = this.replicas[i]
-        const d = r?.nextDeadline()
-        if (r && d !== undefined && d <= this.now) {
-          r.handleTick(this.now)
-          this.drain(i)
-        }
+      for (const d of this.drivers) {
+        const at = d?.replica.nextDeadline()
+        if (d && at !== undefined && at <= this.now) d.tick()
       }
       this.deliverAll()
     }
@@ -116,33 +100,51 @@ export class Harness {
 
   /** Crashes replica `i` (its persisted record and committed blocks survive). */
   crash(i: number): void {
-    this.replicas[i] = null
+    this.drivers[i] = null
     this.queue.splice(0, this.queue.length, ...this.queue.filter((m) => m.to !== i))
   }
 
   /** Restarts replica `i` from what it persisted: its commits and its last safety record. */
   restart(i: number, limits: ReplicaOptions['limits'] = {}): Replica {
-    const state = new LedgerState(this.chain.genesis)
-    let cert: Certificate | null = null
-    for (const c of this.commits[i]!) {
-      const next = applyBlock(state, c.block, { verifySignatures: false })
-      if (!next.ok) throw new Error(next.error.message)
-      next.value.mergeIntoParent()
-      cert = c.cert
-    }
-    const safety = this.stored[i]
-    const r = new Replica({
+    const d = this.startDriver(i, limits)
+    this.drivers[i] = d
+    d.flush()
+    return d.replica
+  }
+
+  private startDriver(i: number, limits: ReplicaOptions['limits']): ReplicaDriver {
+    const replica = this.stores[i]!.startReplica({
+      genesis: this.chain.genesis,
       index: i,
       secretKey: this.chain.validators[i]!.secretKey,
-      state,
-      headCert: cert,
-      ...(safety ? { safety } : {}),
       now: this.now,
       limits: { viewChangeTimeoutBaseMs: 400, retransmitMs: 1_000_000, ...limits },
     })
-    this.replicas[i] = r
-    this.drain(i)
-    return r
+    const store = this.stores[i]!
+    const sendable = () => !this.muted.has(i)
+    return new ReplicaDriver(replica, {
+      now: () => this.now,
+      // Every output is recorded, also the ones a test drops.
+      screen: (out): OutputVerdict => {
+        this.outputs[i]!.push(out)
+        this.times[i]!.push(this.now)
+        const dropped =
+          (out.type === 'broadcast' || out.type === 'send') && this.dropTypes.get(i)?.has(out.msg.type)
+        return dropped ? 'drop' : undefined
+      },
+      persist: (record) => {
+        store.safety = record
+      },
+      commit: (block, cert) => store.append(block, cert),
+      broadcast: (msg) => {
+        if (!sendable()) return
+        const bytes = encode(msg)
+        for (let j = 0; j < this.drivers.length; j++) if (j !== i) this.queue.push({ from: i, to: j, bytes })
+      },
+      send: (to, msg) => {
+        if (sendable()) this.queue.push({ from: i, to, bytes: encode(msg) })
+      },
+    })
   }
 }
 
