@@ -189,7 +189,8 @@ export class ValidatorNode implements ReplicaHost {
     this.cluster.onValidatorCommit(this, block.header.height)
     const announcement = encode({ type: 'block', block, cert })
     for (const f of this.cluster.followers) {
-      if (this.behaviour && this.ctx) this.behaviour.outgoing(this.ctx, f.address, { type: 'block', block, cert })
+      if (this.behaviour && this.ctx)
+        this.behaviour.outgoing(this.ctx, f.address, { type: 'block', block, cert })
       else this.cluster.sendFrom(this.address, f.address, announcement)
     }
   }
@@ -210,7 +211,9 @@ export class ValidatorNode implements ReplicaHost {
   fault(from: number, code: string, message: string): void {
     const blamed = this.cluster.chain.validators[from] ? from : -1
     if (!this.faulty && blamed >= 0 && !this.cluster.isFaultyIndex(blamed)) {
-      this.cluster.checker.violation(`honest validator ${blamed} blamed by node ${this.address}: ${code} ${message}`)
+      this.cluster.checker.violation(
+        `honest validator ${blamed} blamed by node ${this.address}: ${code} ${message}`,
+      )
     }
   }
 

@@ -124,7 +124,8 @@ export class Committee {
     private readonly clock: CommitteeClock,
     private readonly hooks: CommitteeHooks,
   ) {
-    for (let i = 0; i < chain.validators.length; i++) this.validators.push(new Validator(i, this, preloaded, clock))
+    for (let i = 0; i < chain.validators.length; i++)
+      this.validators.push(new Validator(i, this, preloaded, clock))
     for (const b of preloaded) this.committedHash[b.block.header.height] = b.block.hashString
     this.follower = new Follower<number>({ state: replayBlocks(chain.genesis, preloaded), now: clock.now() })
   }
@@ -228,7 +229,9 @@ export class Committee {
     }
     this.hooks.onValidatorCommit(index, block, cert)
     // Validators publish committed blocks on the block topic; the follower hears it.
-    this.clock.at(this.clock.now() + this.hooks.latency(index, -1), () => this.followerBlock(index, block, cert))
+    this.clock.at(this.clock.now() + this.hooks.latency(index, -1), () =>
+      this.followerBlock(index, block, cert),
+    )
   }
 
   private followerBlock(from: number, block: Block, cert: Certificate): void {

@@ -10,6 +10,7 @@ import {
   Replica,
   type SafetyRecord,
 } from '../consensus/index.js'
+import { ReplicaDriver, type ReplicaHost } from '../consensus/replica-driver.js'
 import { RECENT_REJECTIONS_MAX, TX_WAITERS_MAX } from '../constants.js'
 import type { Block } from '../ledger/block.js'
 import type { Certificate } from '../ledger/certificate.js'
@@ -82,6 +83,8 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
   private stopped = false
   private readonly waiters = new Map<string, Array<(outcome: TxOutcome) => void>>()
   private readonly rejections: RecentRejection[] = []
+  /** The one replica driver (src/consensus/replica-driver.ts), on validators. */
+  private readonly replicaDriver: ReplicaDriver | undefined
 
   private constructor(
     readonly store: LedgerStore,
@@ -98,6 +101,8 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     readonly maxChainAgeMs: number,
   ) {
     super()
+    if (core.kind === 'validator')
+      this.replicaDriver = new ReplicaDriver(core.replica, this.host(core.channels))
   }
 
   /** A validator: recovers its safety record from the store, then runs a replica. */
@@ -203,8 +208,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
   handleValidatorMessage(from: number, msg: Msg): void {
     if (this.core.kind !== 'validator' || this.stopped) return
     if (msg.type === 'sync-request') return
-    this.core.replica.handleMessage(from, msg, Date.now())
-    this.drain()
+    this.replicaDriver?.handleMessage(from, msg)
   }
 
   /** Encoded bytes of the blocks a follower holds ahead of its head (0 on validators). */
@@ -311,9 +315,8 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
         return { status: 'rejected', rejection: checked.error }
       }
     }
-    if (this.core.kind === 'validator') {
-      const r = this.core.replica.submit(tx, Date.now())
-      this.drain()
+    if (this.replicaDriver) {
+      const r = this.replicaDriver.submit(tx)
       if (!r.ok) {
         const rejection =
           'code' in r.rejection && 'message' in r.rejection
@@ -367,61 +370,14 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
   /** Drains the core's outputs into the ordered queue and re-arms the timer. */
   private drain(): void {
     if (this.stopped) return
-    if (this.core.kind === 'validator') {
-      const { replica, channels } = this.core
-      for (const out of replica.poll()) {
-        switch (out.type) {
-          case 'send':
-            this.enqueue(async () => channels.send(out.to, out.msg))
-            break
-          case 'broadcast':
-            this.enqueue(async () => channels.broadcast(out.msg))
-            break
-          case 'persist':
-            this.enqueue(() => this.store.putMeta(SAFETY_KEY, encodeSafetyRecord(out.record)))
-            break
-          case 'commit':
-            this.enqueue(() => this.persistCommit(out.block, out.cert))
-            this.emit('certified', out.block)
-            break
-          case 'request-sync':
-            this.enqueue(async () => {
-              void this.pullFromValidator(out.from, out.height, out.count)
-            })
-            break
-          case 'fault': {
-            const verdict = channels.faulty.fault(out.from, out.code, performance.now())
-            if (verdict.log)
-              this.log.warn(
-                {
-                  from: out.from,
-                  code: out.code,
-                  ...(verdict.suppressed ? { suppressed: verdict.suppressed } : {}),
-                },
-                out.message,
-              )
-            if (verdict.muted)
-              this.log.warn(
-                { from: out.from, code: out.code },
-                'validator provably faulty: not read for a while (faulty-validators.ts)',
-              )
-            break
-          }
-          case 'view':
-            this.log.info({ view: out.view, changing: out.changing, reason: out.reason }, 'view')
-            break
-          case 'checkpoint':
-            break
-        }
-      }
-      this.arm(replica.nextDeadline())
-    } else {
+    if (this.replicaDriver) {
+      this.replicaDriver.flush()
+    } else if (this.core.kind === 'follower') {
       const { follower } = this.core
       for (const out of follower.poll()) {
         switch (out.type) {
           case 'commit':
-            this.enqueue(() => this.persistCommit(out.block, out.cert))
-            this.emit('certified', out.block)
+            this.committed(out.block, out.cert)
             break
           case 'request-sync':
             this.enqueue(async () => {
@@ -437,6 +393,39 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
         }
       }
       this.arm(follower.nextDeadline())
+    }
+  }
+
+  /**
+   * How this node carries out its replica's outputs: each one through the ordered queue, so a
+   * `persist` is durable before any later message leaves.
+   */
+  private host(channels: ValidatorChannels): ReplicaHost {
+    return {
+      now: () => Date.now(),
+      send: (to, msg) => this.enqueue(async () => channels.send(to, msg)),
+      broadcast: (msg) => this.enqueue(async () => channels.broadcast(msg)),
+      persist: (record) => this.enqueue(() => this.store.putMeta(SAFETY_KEY, encodeSafetyRecord(record))),
+      commit: (block, cert) => this.committed(block, cert),
+      requestSync: (from, height, count) =>
+        this.enqueue(async () => {
+          void this.pullFromValidator(from, height, count)
+        }),
+      fault: (from, code, message) => {
+        const verdict = channels.faulty.fault(from, code, performance.now())
+        if (verdict.log)
+          this.log.warn(
+            { from, code, ...(verdict.suppressed ? { suppressed: verdict.suppressed } : {}) },
+            message,
+          )
+        if (verdict.muted)
+          this.log.warn(
+            { from, code },
+            'validator provably faulty: not read for a while (faulty-validators.ts)',
+          )
+      },
+      view: (view, changing, reason) => this.log.info({ view, changing, reason }, 'view'),
+      setTimer: (deadline) => this.arm(deadline),
     }
   }
 
@@ -459,6 +448,12 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     } finally {
       this.draining = false
     }
+  }
+
+  /** The core committed a block: the agent hears of it now, the store writes it in turn. */
+  private committed(block: Block, cert: Certificate): void {
+    this.enqueue(() => this.persistCommit(block, cert))
+    this.emit('certified', block)
   }
 
   private async persistCommit(block: Block, cert: Certificate): Promise<void> {
@@ -485,8 +480,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     if (this.core.kind !== 'validator') return
     const blocks = await this.syncFrom(this.core.channels.peer(from).toString(), height, count)
     if (!blocks || this.stopped) return
-    this.core.replica.handleSyncResponse(from, blocks, Date.now())
-    this.drain()
+    this.replicaDriver?.handleSyncResponse(from, blocks)
   }
 
   private async pullFromPeer(peer: string, height: number, count: number): Promise<void> {
@@ -508,15 +502,18 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
 
   private tick(): void {
     if (this.stopped) return
-    const now = Date.now()
-    if (this.core.kind === 'validator') this.core.replica.handleTick(now)
-    else this.core.follower.handleTick(now)
+    if (this.replicaDriver) {
+      this.replicaDriver.tick()
+      return
+    }
+    if (this.core.kind === 'follower') this.core.follower.handleTick(Date.now())
     this.drain()
   }
 
   /** Stops timers and waits until every queued output (a persist, a commit) is carried out. */
   async stop(): Promise<void> {
     this.stopped = true
+    this.replicaDriver?.stop()
     if (this.timer) clearTimeout(this.timer)
     while (this.draining || this.outputs.length > 0) await new Promise((r) => setTimeout(r, 5))
     for (const [, list] of this.waiters) for (const w of list) w({ status: 'pending' })
