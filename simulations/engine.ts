@@ -1,83 +1,25 @@
 import { assert } from '../src/codec/assert.js'
+import { EventBudgetExceeded, EventQueue } from './event-queue.js'
+
+export { EventBudgetExceeded, EventQueue, KIND_CLOSURE } from './event-queue.js'
 
 /**
- * A discrete-event engine: a virtual clock and a queue of events ordered by time, ties broken
- * by the order they were scheduled. Nothing here reads the real clock or draws randomness, so
- * a run is a pure function of what the caller schedules (and of the caller's seeded PRNG).
+ * The discrete-event engine of both simulators: a virtual clock over one event queue
+ * (event-queue.ts), ties broken by the order events were scheduled, and bounded runs. Nothing
+ * here reads the real clock or draws randomness, so a run is a pure function of what the
+ * caller schedules and of the caller's seeded PRNG (src/prng.ts, one child stream per
+ * subsystem). The consensus simulator schedules closures through `Simulator`; the fleet
+ * simulator, with millions of chunk events, pushes typed events on the same `EventQueue` and
+ * pops them in its own loop.
  */
 
-interface Scheduled {
-  readonly at: number
-  readonly seq: number
-  readonly run: () => void
-}
-
-/** A binary min-heap on (at, seq). */
-export class EventQueue {
-  private readonly heap: Scheduled[] = []
-
-  get size(): number {
-    return this.heap.length
-  }
-
-  push(item: Scheduled): void {
-    const h = this.heap
-    h.push(item)
-    let i = h.length - 1
-    while (i > 0) {
-      const parent = (i - 1) >> 1
-      if (!before(h[i]!, h[parent]!)) break
-      swap(h, i, parent)
-      i = parent
-    }
-  }
-
-  peek(): Scheduled | undefined {
-    return this.heap[0]
-  }
-
-  pop(): Scheduled | undefined {
-    const h = this.heap
-    const top = h[0]
-    if (top === undefined) return undefined
-    const last = h.pop()!
-    if (h.length > 0) {
-      h[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < h.length && before(h[l]!, h[m]!)) m = l
-        if (r < h.length && before(h[r]!, h[m]!)) m = r
-        if (m === i) break
-        swap(h, i, m)
-        i = m
-      }
-    }
-    return top
-  }
-}
-
-function before(a: Scheduled, b: Scheduled): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
-}
-
-function swap<T>(a: T[], i: number, j: number): void {
-  const t = a[i]!
-  a[i] = a[j]!
-  a[j] = t
-}
+/** Slots a simulator's queue starts with; it grows by doubling up to its bound. */
+const INITIAL_QUEUE_CAPACITY = 1024
 
 export type RunOutcome = 'drained' | 'deadline' | 'stopped'
 
-export class EventBudgetExceeded extends Error {
-  override name = 'EventBudgetExceeded'
-}
-
 export class Simulator {
-  private readonly queue = new EventQueue()
-  private seq = 0
+  private readonly queue: EventQueue
   private clock: number
   private processed = 0
   private stopRequested = false
@@ -93,6 +35,7 @@ export class Simulator {
     readonly queueMax: number,
   ) {
     this.clock = start
+    this.queue = new EventQueue(Math.min(INITIAL_QUEUE_CAPACITY, queueMax), queueMax)
   }
 
   get now(): number {
@@ -110,9 +53,8 @@ export class Simulator {
   /** Runs `run` at virtual time `at` (not before now). */
   at(at: number, run: () => void): void {
     assert(Number.isFinite(at), 'events happen at a finite time')
-    if (this.queue.size >= this.queueMax)
-      throw new EventBudgetExceeded(`more than ${this.queueMax} events pending`)
-    this.queue.push({ at: Math.max(at, this.clock), seq: this.seq++, run })
+    // Beyond `queueMax` pending events the queue throws EventBudgetExceeded.
+    this.queue.pushClosure(Math.max(at, this.clock), run)
   }
 
   after(delay: number, run: () => void): void {
@@ -130,18 +72,19 @@ export class Simulator {
    */
   run(until: number, afterEach?: () => void): RunOutcome {
     this.stopRequested = false
+    const queue = this.queue
     for (;;) {
-      const next = this.queue.peek()
-      if (!next) return 'drained'
-      if (next.at > until) {
+      if (queue.size === 0) return 'drained'
+      if (queue.peekAt() > until) {
         this.clock = until
         return 'deadline'
       }
-      this.queue.pop()
-      this.clock = next.at
+      queue.pop()
+      this.clock = queue.at
       this.processed++
       if (this.processed > this.eventsMax) throw new EventBudgetExceeded(`more than ${this.eventsMax} events`)
-      next.run()
+      const run = queue.fn!
+      run()
       afterEach?.()
       if (this.stopRequested) return 'stopped'
     }

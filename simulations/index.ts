@@ -1,5 +1,6 @@
 /**
- * Deterministic simulation (STYLE.md §7): a discrete-event engine with a virtual clock, a
+ * Deterministic simulation (STYLE.md §7): one discrete-event engine (`engine.ts`, over the
+ * typed-array queue of `event-queue.ts`) with a virtual clock, a
  * network model (per-link latency, jitter, loss, duplication, reordering, partitions that
  * heal) and drivers that run the very same sans-IO cores as the node. A run is a pure
  * function of its seed: `npm run sim -- consensus --seed N --trace` replays one exactly.
@@ -25,3 +26,4 @@ export {
   runFleetScenario,
   SCENARIOS as FLEET_SCENARIOS,
 } from './scenarios/index.js'
+export * from './virtual-timer.js'

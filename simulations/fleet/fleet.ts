@@ -24,6 +24,7 @@ import { buildBlock } from '../../src/ledger/verify-block.js'
 import { Prng } from '../../src/prng.js'
 import { fullBitfield } from '../../src/transfer/bitfield.js'
 import { type PeerRef, type SessionOutput, TransferSession } from '../../src/transfer/session.js'
+import { EventQueue, KIND_CLOSURE } from '../event-queue.js'
 import { Committee } from './committee.js'
 import {
   type BandwidthClass,
@@ -45,7 +46,6 @@ import {
 } from './constants.js'
 import { cpuMsPerByte, SharedCpu } from './cpu.js'
 import { FleetMeter } from './meter.js'
-import { FleetQueue, KIND_CLOSURE } from './queue.js'
 import { fleetResult } from './result.js'
 import { distances, type Graph, gossipMesh, overlayGraph } from './topology.js'
 import type { FleetOptions, FleetResult } from './types.js'
@@ -144,7 +144,7 @@ export function runFleet(options: FleetOptions): FleetResult {
 class Fleet {
   private readonly o: FleetOptions
   private readonly prng: Prng
-  private readonly queue: FleetQueue
+  private readonly queue: EventQueue
   private now: number
   private events = 0
   private readonly eventsMax: number
@@ -246,7 +246,7 @@ class Fleet {
     this.lastChunkBytes = options.imageBytes - (this.chunkCount - 1) * options.chunkBytes
     this.peerIds = Array.from({ length: n + 1 }, (_, i) => String(i))
     this.eventsMax = EVENTS_PER_DEVICE_CHUNK_MAX * (n + 1) * (this.chunkCount + 16)
-    this.queue = new FleetQueue(
+    this.queue = new EventQueue(
       Math.min(1 << 16, QUEUE_EVENTS_PER_DEVICE_MAX * (n + 1)),
       QUEUE_EVENTS_PER_DEVICE_MAX * (n + 1),
     )

@@ -8,13 +8,16 @@
  * refusing any signature that contradicts an earlier one, also after a restart.
  * `Follower` is what devices run: it only verifies and applies committed blocks. Messages and
  * their codec are in `messages.ts`; the node carries them over libp2p, the simulator over a
- * virtual network, and both drive the very same objects.
+ * virtual network, and both drive the very same objects through one `ReplicaDriver`
+ * (`replica-driver.ts`), which carries out a replica's outputs in order for its host.
  */
 export * from './follower.js'
 export * from './limits.js'
+export * from './memory-store.js'
 export * from './mempool.js'
 export * from './messages.js'
 export * from './replica.js'
+export * from './replica-driver.js'
 export * from './safety.js'
 export * from './safety-rules.js'
 export * from './sync.js'

@@ -8,9 +8,10 @@ import {
   Follower,
   type Msg,
   Replica,
+  ReplicaDriver,
+  type ReplicaHost,
   type SafetyRecord,
 } from '../consensus/index.js'
-import { ReplicaDriver, type ReplicaHost } from '../consensus/replica-driver.js'
 import { RECENT_REJECTIONS_MAX, TX_WAITERS_MAX } from '../constants.js'
 import type { Block } from '../ledger/block.js'
 import type { Certificate } from '../ledger/certificate.js'

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { runConsensusSeed } from '../../simulations/consensus/run.js'
-import { EventBudgetExceeded, EventQueue, Simulator } from '../../simulations/engine.js'
+import { EventBudgetExceeded, EventQueue, KIND_CLOSURE, Simulator } from '../../simulations/engine.js'
 import { Network } from '../../simulations/network.js'
 import { Prng } from '../../src/prng.js'
 
@@ -18,18 +18,6 @@ describe('simulations: engine', () => {
     expect(sim.run(100)).toBe('drained')
     expect(seen).toEqual(['a1', 'a2', 'b', 'b-then', 'c'])
     expect(sim.now).toBe(30)
-  })
-
-  it('keeps a heap order over many random times', () => {
-    const q = new EventQueue()
-    const prng = Prng.fromSeed('heap')
-    for (let i = 0; i < 2000; i++) q.push({ at: prng.int(500), seq: i, run: () => {} })
-    let last = { at: -1, seq: -1 }
-    for (let item = q.pop(); item; item = q.pop()) {
-      const ordered = item.at > last.at || (item.at === last.at && item.seq > last.seq)
-      expect(ordered, `item at ${item.at}/${item.seq} after ${last.at}/${last.seq}`).toBe(true)
-      last = item
-    }
   })
 
   it('stops at the deadline and resumes from there', () => {
@@ -52,6 +40,55 @@ describe('simulations: engine', () => {
     expect(() => {
       for (let i = 0; i < 11; i++) crowded.at(i, () => {})
     }).toThrow(EventBudgetExceeded)
+  })
+})
+
+describe('simulations: event queue', () => {
+  it('pops events by time, ties in the order they were pushed, across growth', () => {
+    const q = new EventQueue(2, 1_000)
+    const prng = Prng.fromSeed('queue')
+    const pushed: [number, number][] = []
+    for (let i = 0; i < 500; i++) {
+      const at = prng.int(50)
+      pushed.push([at, i])
+      q.push(at, 1, i, 0, 0, 0, 0)
+    }
+    const order: number[] = []
+    while (q.pop()) order.push(q.a)
+    const expected = [...pushed].sort((x, y) => x[0] - y[0] || x[1] - y[1]).map(([, i]) => i)
+    expect(order).toEqual(expected)
+  })
+
+  it('interleaved pushes and pops always pop the earliest pending event, ties first-pushed first', () => {
+    const q = new EventQueue(1, 10_000)
+    const prng = Prng.fromSeed('queue-interleaved')
+    const pending: [number, number][] = []
+    let next = 0
+    for (let step = 0; step < 5_000; step++) {
+      if (pending.length === 0 || prng.int(3) > 0) {
+        const at = prng.int(20)
+        pending.push([at, next])
+        q.push(at, 1, next++, 0, 0, 0, 0)
+      } else {
+        pending.sort((x, y) => x[0] - y[0] || x[1] - y[1])
+        const [at, id] = pending.shift()!
+        expect(q.peekAt()).toBe(at)
+        expect(q.pop()).toBe(true)
+        expect([q.at, q.a]).toEqual([at, id])
+      }
+      expect(q.size).toBe(pending.length)
+    }
+  })
+
+  it('runs closures in their turn and refuses more pending events than its bound', () => {
+    const q = new EventQueue(1, 3)
+    const ran: string[] = []
+    q.pushClosure(2, () => ran.push('b'))
+    q.pushClosure(1, () => ran.push('a'))
+    q.push(3, 5, 0, 0, 0, 0, 0)
+    expect(() => q.push(4, 5, 0, 0, 0, 0, 0)).toThrow(/pending/)
+    while (q.pop()) if (q.kind === KIND_CLOSURE) q.fn!()
+    expect(ran).toEqual(['a', 'b'])
   })
 })
 

@@ -1,7 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { GOSSIP_D_HI, GOSSIP_D_LO } from '../../simulations/fleet/constants.js'
-import { FleetQueue, KIND_CLOSURE } from '../../simulations/fleet/queue.js'
 import { gossipMesh, overlayGraph } from '../../simulations/fleet/topology.js'
 import { heapNeededMB } from '../../simulations/heap-size.js'
 import { Prng } from '../../src/prng.js'
@@ -12,55 +11,6 @@ function simCli(args: readonly string[], nodeFlags: readonly string[] = []) {
     encoding: 'utf8',
   })
 }
-
-describe('simulations: fleet event queue', () => {
-  it('pops events by time, ties in the order they were pushed, across growth', () => {
-    const q = new FleetQueue(2, 1_000)
-    const prng = Prng.fromSeed('queue')
-    const pushed: [number, number][] = []
-    for (let i = 0; i < 500; i++) {
-      const at = prng.int(50)
-      pushed.push([at, i])
-      q.push(at, 1, i, 0, 0, 0, 0)
-    }
-    const order: number[] = []
-    while (q.pop()) order.push(q.a)
-    const expected = [...pushed].sort((x, y) => x[0] - y[0] || x[1] - y[1]).map(([, i]) => i)
-    expect(order).toEqual(expected)
-  })
-
-  it('interleaved pushes and pops always pop the earliest pending event, ties first-pushed first', () => {
-    const q = new FleetQueue(1, 10_000)
-    const prng = Prng.fromSeed('queue-interleaved')
-    const pending: [number, number][] = []
-    let next = 0
-    for (let step = 0; step < 5_000; step++) {
-      if (pending.length === 0 || prng.int(3) > 0) {
-        const at = prng.int(20)
-        pending.push([at, next])
-        q.push(at, 1, next++, 0, 0, 0, 0)
-      } else {
-        pending.sort((x, y) => x[0] - y[0] || x[1] - y[1])
-        const [at, id] = pending.shift()!
-        expect(q.peekAt()).toBe(at)
-        expect(q.pop()).toBe(true)
-        expect([q.at, q.a]).toEqual([at, id])
-      }
-      expect(q.size).toBe(pending.length)
-    }
-  })
-
-  it('runs closures in their turn and refuses more pending events than its bound', () => {
-    const q = new FleetQueue(1, 3)
-    const ran: string[] = []
-    q.pushClosure(2, () => ran.push('b'))
-    q.pushClosure(1, () => ran.push('a'))
-    q.push(3, 5, 0, 0, 0, 0, 0)
-    expect(() => q.push(4, 5, 0, 0, 0, 0, 0)).toThrow(/pending/)
-    while (q.pop()) if (q.kind === KIND_CLOSURE) q.fn!()
-    expect(ran).toEqual(['a', 'b'])
-  })
-})
 
 describe('simulations: fleet topology', () => {
   it('the chunk overlay connects every device without the origin', () => {

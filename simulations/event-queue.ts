@@ -1,14 +1,17 @@
-import { assert } from '../../src/codec/assert.js'
+import { assert } from '../src/codec/assert.js'
 
 /**
- * The fleet simulator's event queue: a binary min-heap on (time, sequence) over preallocated
- * typed arrays, so the millions of chunk events of a 10,000-device run allocate nothing. The
- * heap keeps each event's time and sequence beside its slot, in heap order: a comparison reads
- * two neighbouring entries instead of two random slots (at 10,000 devices the slot reads were
- * cache misses, a tenth of the run). An
- * event is a kind (a small integer the driver switches on) and five integer fields; rare
- * events (consensus messages, agent work) carry a closure instead (`KIND_CLOSURE`). Ties in
- * time run in the order they were pushed, so a run is a pure function of its inputs.
+ * The event queue of the one discrete-event engine, which both simulators run on: a binary
+ * min-heap on (time, sequence) over preallocated typed arrays, so the millions of chunk events
+ * of a 10,000-device run allocate nothing. The heap keeps each event's time and sequence beside
+ * its slot, in heap order: a comparison reads two neighbouring entries instead of two random
+ * slots (at 10,000 devices the slot reads were cache misses, a tenth of the run).
+ *
+ * An event is a kind (a small integer the driver switches on) and five integer fields; rare
+ * events (consensus messages, agent work) carry a closure instead (`KIND_CLOSURE`). The fleet
+ * simulator pops typed events in its own loop (its hot path); `Simulator` (engine.ts) is the
+ * virtual clock over closure events that the consensus simulator runs on. Ties in time run in
+ * the order they were pushed, so a run is a pure function of its inputs.
  */
 
 /** The kind of an event that runs a closure. */
@@ -18,7 +21,7 @@ export class EventBudgetExceeded extends Error {
   override name = 'EventBudgetExceeded'
 }
 
-export class FleetQueue {
+export class EventQueue {
   private capacity: number
   private kindOf: Uint8Array
   private fields: Int32Array
