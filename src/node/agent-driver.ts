@@ -172,9 +172,13 @@ export class AgentDriver {
       .sort((a, b) => b.publishedAt - a.publishedAt)
       .slice(0, STATUS_RELEASES_MAX)
       .map((r) => {
-        const verdict = installed
-          ? releaseEligibility(r, profile, installed, now)
-          : { eligible: false as const, reason: 'bad-version' as const }
+        // A release the agent gave up on (failed, rolled back) is never tried again on this
+        // device, however eligible the ledger alone would find it.
+        const verdict = s.givenUp.includes(r.id)
+          ? { eligible: false as const, reason: 'given-up' as const }
+          : installed
+            ? releaseEligibility(r, profile, installed, now)
+            : { eligible: false as const, reason: 'bad-version' as const }
         return {
           release: r.id,
           version: r.version,

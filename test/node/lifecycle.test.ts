@@ -61,17 +61,31 @@ describe('node: the update lifecycle on the ledger (real libp2p, loopback, scrip
     return release
   }
 
-  /** Waits until the validator's rollout view shows the device in `state`. */
+  /**
+   * Waits until the validator's rollout view shows the device in `state` and the device has
+   * seen its own report commit (it is past `reporting`). Progress: chunks held, and each phase
+   * of the device's agent seen for the first time.
+   */
   async function deviceState(release: SignedTx, state: string) {
-    const of = async () => (await origin.rollout(release.idString))?.devices[0]
-    return eventuallyProgressing(
-      `the device ${state} on the ledger`,
-      async () => {
-        const d = await of()
-        return d?.state === state && d.source === 'ledger' ? d : undefined
-      },
-      () => (device.transfer.downloads()[0]?.held ?? 0) + origin.ledger.ledger.head.height,
-    )
+    const phases = new Set<string>()
+    const phase = () => device.status().device?.phase ?? 'none'
+    try {
+      return await eventuallyProgressing(
+        `the device ${state} on the ledger`,
+        async () => {
+          phases.add(phase())
+          const d = (await origin.rollout(release.idString))?.devices[0]
+          const settled = phase() !== 'reporting' && phase() !== 'confirming'
+          return d?.state === state && d.source === 'ledger' && settled ? d : undefined
+        },
+        () => (device.transfer.downloads()[0]?.held ?? 0) + phases.size,
+      )
+    } catch (cause) {
+      const seen = (await origin.rollout(release.idString))?.devices[0]
+      throw new Error(
+        `${(cause as Error).message}; device status ${JSON.stringify(device.status().device)}; rollout ${JSON.stringify(seen)}`,
+      )
+    }
   }
 
   async function reboot(bootId: string, running: string): Promise<void> {
@@ -114,8 +128,10 @@ describe('node: the update lifecycle on the ledger (real libp2p, loopback, scrip
     expect(origin.ledger.ledger.release(release.idString)?.failures).toBe(1)
     const rollout = await origin.rollout(release.idString)
     expect(rollout).toMatchObject({ done: true, counts: { 'rolled-back': 1 } })
-    // Given up: another restart does not install it again.
+    // Given up: another restart does not install it again, and the status says so.
     device = await cluster.restart(device)
     expect(device.status().device).toMatchObject({ phase: 'idle', installedVersion: '1.0.0' })
+    const verdict = device.status().device?.releases.find((r) => r.release === release.idString)
+    expect(verdict).toMatchObject({ eligible: false, reason: 'given-up' })
   })
 })
