@@ -19,7 +19,7 @@ import { apply } from '../ledger/rules.js'
 import type { LedgerState } from '../ledger/state.js'
 import type { SignedTx } from '../ledger/tx.js'
 import { checkBlockAlone, checkBlockCertificate } from '../ledger/verify-block.js'
-import { type Clock, systemClock } from './clock.js'
+import { type Clock, monotonicClock, systemClock } from './clock.js'
 import type { Logger } from './log.js'
 import type { ValidatorChannels } from './pbft-protocol.js'
 import { clampTimerDelay } from './timers.js'
@@ -404,7 +404,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
             })
             break
           case 'fault': {
-            const verdict = channels.faulty.fault(out.from, out.code, performance.now())
+            const verdict = channels.faulty.fault(out.from, out.code, monotonicClock.now())
             if (verdict.log)
               this.log.warn(
                 {
