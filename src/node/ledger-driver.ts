@@ -19,6 +19,7 @@ import { apply } from '../ledger/rules.js'
 import type { LedgerState } from '../ledger/state.js'
 import type { SignedTx } from '../ledger/tx.js'
 import { checkBlockAlone, checkBlockCertificate } from '../ledger/verify-block.js'
+import { type Clock, monotonicClock, systemClock } from './clock.js'
 import type { Logger } from './log.js'
 import type { ValidatorChannels } from './pbft-protocol.js'
 import { clampTimerDelay } from './timers.js'
@@ -96,6 +97,8 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     private readonly log: Logger,
     /** How old the head block may be for the chain to count as live (`ledger.max_chain_age`). */
     readonly maxChainAgeMs: number,
+    /** The node's clock: the core's time, and the time of the blocks this validator proposes. */
+    private readonly clock: Clock,
   ) {
     super()
   }
@@ -109,8 +112,11 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     syncFrom: (peer: string, height: number, count: number) => Promise<CertifiedBlock[] | null>
     log: Logger
     maxChainAgeMs: number
+    /** The node's clock; the system clock by default. */
+    clock?: Clock
   }): Promise<LedgerDriver> {
     const { store } = options
+    const clock = options.clock ?? systemClock
     const saved = await store.getMeta(SAFETY_KEY)
     let safety: SafetyRecord | undefined
     if (saved) {
@@ -131,7 +137,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       state: store.state.copy(),
       headCert,
       ...(safety ? { safety } : {}),
-      now: Date.now(),
+      now: clock.now(),
     })
     // The core checks every block's state root from here on; the store needs no digest.
     store.releaseStateDigest()
@@ -141,6 +147,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       options.syncFrom,
       options.log,
       options.maxChainAgeMs,
+      clock,
     )
     driver.drain()
     return driver
@@ -151,8 +158,11 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     syncFrom: (peer: string, height: number, count: number) => Promise<CertifiedBlock[] | null>
     log: Logger
     maxChainAgeMs: number
+    /** The node's clock; the system clock by default. */
+    clock?: Clock
   }): Promise<LedgerDriver> {
-    const follower = new Follower<string>({ state: options.store.state.copy(), now: Date.now() })
+    const clock = options.clock ?? systemClock
+    const follower = new Follower<string>({ state: options.store.state.copy(), now: clock.now() })
     // The core checks every block's state root from here on; the store needs no digest.
     options.store.releaseStateDigest()
     const driver = new LedgerDriver(
@@ -161,6 +171,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       options.syncFrom,
       options.log,
       options.maxChainAgeMs,
+      clock,
     )
     driver.drain()
     return driver
@@ -203,7 +214,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
   handleValidatorMessage(from: number, msg: Msg): void {
     if (this.core.kind !== 'validator' || this.stopped) return
     if (msg.type === 'sync-request') return
-    this.core.replica.handleMessage(from, msg, Date.now())
+    this.core.replica.handleMessage(from, msg, this.clock.now())
     this.drain()
   }
 
@@ -234,7 +245,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       return 'reject'
     }
     if (this.core.kind === 'follower') {
-      const verdict = this.core.follower.handleBlock(from, block, cert, Date.now())
+      const verdict = this.core.follower.handleBlock(from, block, cert, this.clock.now())
       this.drain()
       if (verdict.kind === 'rejected') {
         // Certified by a quorum, yet it does not apply here: not the sender's doing.
@@ -265,7 +276,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
   handlePeerHead(peer: string, height: number): void {
     if (this.stopped) return
     if (this.core.kind === 'follower') {
-      this.core.follower.handleStatus(peer, height, Date.now())
+      this.core.follower.handleStatus(peer, height, this.clock.now())
       this.drain()
     }
   }
@@ -284,7 +295,10 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
    */
   check(tx: SignedTx, origin: 'local' | 'gossip'): Rejection | undefined {
     const head = this.ledger.head
-    const checked = apply(this.ledger, tx, { height: head.height + 1, time: Math.max(Date.now(), head.time) })
+    const checked = apply(this.ledger, tx, {
+      height: head.height + 1,
+      time: Math.max(this.clock.now(), head.time),
+    })
     if (checked.ok) return undefined
     if (origin === 'local') this.recordRejection(tx, checked.error)
     return checked.error
@@ -304,7 +318,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       const head = this.ledger.head
       const checked = apply(this.ledger, tx, {
         height: head.height + 1,
-        time: Math.max(Date.now(), head.time),
+        time: Math.max(this.clock.now(), head.time),
       })
       if (!checked.ok) {
         if (origin === 'local') this.recordRejection(tx, checked.error)
@@ -312,7 +326,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       }
     }
     if (this.core.kind === 'validator') {
-      const r = this.core.replica.submit(tx, Date.now())
+      const r = this.core.replica.submit(tx, this.clock.now())
       this.drain()
       if (!r.ok) {
         const rejection =
@@ -358,7 +372,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       type: tx.body.type,
       code: rejection.code,
       message: rejection.message,
-      at: Date.now(),
+      at: this.clock.now(),
     })
   }
 
@@ -390,7 +404,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
             })
             break
           case 'fault': {
-            const verdict = channels.faulty.fault(out.from, out.code, performance.now())
+            const verdict = channels.faulty.fault(out.from, out.code, monotonicClock.now())
             if (verdict.log)
               this.log.warn(
                 {
@@ -485,7 +499,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     if (this.core.kind !== 'validator') return
     const blocks = await this.syncFrom(this.core.channels.peer(from).toString(), height, count)
     if (!blocks || this.stopped) return
-    this.core.replica.handleSyncResponse(from, blocks, Date.now())
+    this.core.replica.handleSyncResponse(from, blocks, this.clock.now())
     this.drain()
   }
 
@@ -493,7 +507,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     if (this.core.kind !== 'follower') return
     const blocks = await this.syncFrom(peer, height, count)
     if (blocks === null || this.stopped) return
-    this.core.follower.handleSyncResponse(peer, blocks, Date.now())
+    this.core.follower.handleSyncResponse(peer, blocks, this.clock.now())
     this.drain()
   }
 
@@ -503,12 +517,12 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     if (deadline === undefined || this.stopped) return
     // A deadline may lie beyond one timer's reach (genesis sets the block intervals): clamped,
     // the timer wakes early, and the next tick arms again for what is left.
-    this.timer = setTimeout(() => this.tick(), clampTimerDelay(deadline - Date.now()))
+    this.timer = setTimeout(() => this.tick(), clampTimerDelay(deadline - this.clock.now()))
   }
 
   private tick(): void {
     if (this.stopped) return
-    const now = Date.now()
+    const now = this.clock.now()
     if (this.core.kind === 'validator') this.core.replica.handleTick(now)
     else this.core.follower.handleTick(now)
     this.drain()
