@@ -48,8 +48,8 @@ Fields:
   originEgressCopies        bytes the origin uploaded / image bytes
   announcementP99Ms         p99 over devices (online throughout) of the time from the approval
                             commit to the device's agent seeing the approved release (gossip)
-  reportsCommitted          devices whose 'installed' report is committed
-  reportCommitP99Ms         p99 of the time from a device's first submission of its 'installed'
+  reportsCommitted          devices whose 'confirmed' report is committed
+  reportCommitP99Ms         p99 of the time from a device's first submission of its 'confirmed'
                             report to its commit (first validator)
   scenario, details         which scenario; counts behind the figures (bans, churn, height, …)
 `

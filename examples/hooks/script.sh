@@ -17,8 +17,8 @@
 # device stores it once (fwmesh never writes into an image once it is complete, and deleting
 # its own name later leaves this one); on another file system it is copied.
 #
-# Exit codes (fwmesh reports 0 as "installed", anything else as "failed" with the last lines
-# of stderr as the detail):
+# Exit codes (0: installed, and the confirm step decides what runs; anything else is
+# reported "failed" with the last lines of stderr as the detail):
 #   0   installed
 #   64  usage: no image path or version given (EX_USAGE)
 #   66  the image cannot be read (EX_NOINPUT)
@@ -26,8 +26,9 @@
 #
 # Adapt: where the firmware goes (a partition: dd + sync instead of cp), how it is activated
 # (a bootloader variable, a service restart), and whether to reboot. If the hook reboots the
-# device itself, fwmesh still reports correctly: at the next boot it sees the new version
-# running and reports "installed".
+# device itself, fwmesh still reports correctly: at the next start the confirm step
+# (`script.sh confirm VERSION`, device.confirm_command) finds the new version running and
+# reports "confirmed".
 set -eu
 
 dir=${FWMESH_INSTALL_DIR:-/var/lib/fwmesh/installed}

@@ -6,6 +6,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { resolve } from 'node:path'
 import type { InstallOutcome } from '../../src/agent/install-outcome.js'
+import { runConfirmHook } from '../../src/node/confirm-hook.js'
 import { type InstallHookConfig, type InstallJob, runInstallHook } from '../../src/node/install-hook.js'
 
 export const HOOKS = resolve('examples/hooks')
@@ -35,10 +36,10 @@ export interface Row {
 export function describeOutcome(outcome: InstallOutcome): string {
   if (outcome.ok) return 'installed'
   const last = outcome.detail.split('\n').filter(Boolean).slice(-1).join('')
-  if (outcome.code === 'timeout') {
-    // A hook stopped at its timeout that says "unknown:" knows the new version may boot.
-    return /\bunknown:/.test(outcome.detail) ? `unknown: ${last}` : `failed (timed out): ${last}`
-  }
+  // A hook stopped at its timeout that says "unknown:" knows the new version may boot: the
+  // node's runner makes it `unknown`, and the agent asks the confirm step instead of failing.
+  if (outcome.code === 'unknown') return `unknown: ${last}`
+  if (outcome.code === 'timeout') return `failed (timed out): ${last}`
   return `failed: ${last}`
 }
 
@@ -76,23 +77,29 @@ export function install(
   return runInstallHook(config, job)
 }
 
-/** Runs `hook confirm VERSION` (the contract in examples/hooks/README.md) and names its answer. */
-export function confirm(hook: string, version: string, env: Record<string, string>): string {
-  const r = spawnSync(resolve(HOOKS, hook), ['confirm', version], {
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    timeout: CASE_TIMEOUT_MS,
-  })
-  const words = `${r.stdout}${r.stderr}`.trim().split('\n').filter(Boolean).slice(-1).join('')
-  switch (r.status) {
-    case 0:
+/**
+ * Runs `hook confirm VERSION` through the node's own runner (runConfirmHook, as the agent's
+ * confirm step does after a reboot) and names what the agent makes of it there: `confirmed`,
+ * `rolled back: <the version that runs>`, or `unknown` (asked again later).
+ */
+export async function confirm(hook: string, version: string, env: Record<string, string>): Promise<string> {
+  const outcome = await runConfirmHook(
+    {
+      command: [resolve(HOOKS, hook), 'confirm'],
+      env,
+      timeoutMs: CASE_TIMEOUT_MS,
+      killGraceMs: KILL_GRACE_MS,
+    },
+    { imagePath: '', version, release: 'test', product: 'gw' },
+  )
+  const last = (text: string) => text.split('\n').filter(Boolean).slice(-1).join('')
+  switch (outcome.state) {
+    case 'running':
       return 'confirmed'
-    case 1:
-      return `rolled back: ${words}`
-    case 2:
-      return `unknown: ${words}`
-    default:
-      return `error: exit ${r.status} ${words}`
+    case 'other':
+      return `rolled back: ${outcome.running ?? 'unknown version'} runs: ${last(outcome.detail)}`
+    case 'unknown':
+      return `unknown: ${last(outcome.detail)}`
   }
 }
 

@@ -147,7 +147,7 @@ export async function menderCases(): Promise<Row[]> {
         copied && now === VERSION ? 'installed' : `show-artifact ${now}, file written ${copied}`,
       ),
     )
-    rows.push(row(NAME, 'confirm', 'confirmed', confirm('mender.sh', VERSION, d.env)))
+    rows.push(row(NAME, 'confirm', 'confirmed', await confirm('mender.sh', VERSION, d.env)))
 
     d = device()
     await run('wrong device type', 'failed', wrong, d.env, /compatible|device type/i)
@@ -168,7 +168,7 @@ export async function menderCases(): Promise<Row[]> {
         NAME,
         'rollback: 1.0.0 still runs: confirm',
         'rolled back',
-        confirm('mender.sh', VERSION, d.env),
+        await confirm('mender.sh', VERSION, d.env),
         /1\.0\.0/,
       ),
     )

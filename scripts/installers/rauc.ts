@@ -161,7 +161,7 @@ export async function raucCases(): Promise<Row[]> {
     )
     await boot(sys, 'B')
     rows.push(
-      row(NAME, 'boot into B: confirm (mark-good)', 'confirmed', confirm('rauc.sh', VERSION, hookEnv)),
+      row(NAME, 'boot into B: confirm (mark-good)', 'confirmed', await confirm('rauc.sh', VERSION, hookEnv)),
     )
     rows.push(
       row(
@@ -180,7 +180,7 @@ export async function raucCases(): Promise<Row[]> {
     await run('rollback: install', 'installed', good)
     await boot(sys, 'A') // the bootloader fell back to A
     rows.push(
-      row(NAME, 'rollback: A still runs: confirm', 'rolled back', confirm('rauc.sh', VERSION, hookEnv)),
+      row(NAME, 'rollback: A still runs: confirm', 'rolled back', await confirm('rauc.sh', VERSION, hookEnv)),
     )
 
     sys = await system()
@@ -199,7 +199,7 @@ export async function raucCases(): Promise<Row[]> {
         NAME,
         'timeout: next boot into B resolves it: confirm',
         'confirmed',
-        confirm('rauc.sh', VERSION, hookEnv),
+        await confirm('rauc.sh', VERSION, hookEnv),
       ),
     )
     return rows

@@ -27,7 +27,7 @@ export async function scriptCases(): Promise<Row[]> {
     const good = describeOutcome(await install('script.sh', job(image, '2.0.0'), env))
     const copied = readFileSync(join(target, 'firmware.img')).equals(payload)
     rows.push(row(NAME, 'good image', 'installed', copied ? good : `${good} (image not copied)`))
-    rows.push(row(NAME, 'boot into 2.0.0: confirm', 'confirmed', confirm('script.sh', '2.0.0', env)))
+    rows.push(row(NAME, 'boot into 2.0.0: confirm', 'confirmed', await confirm('script.sh', '2.0.0', env)))
     rows.push(
       row(
         NAME,
@@ -58,7 +58,7 @@ export async function scriptCases(): Promise<Row[]> {
         NAME,
         'rollback: 1.0.0 still runs: confirm',
         'rolled back',
-        confirm('script.sh', '2.0.0', env),
+        await confirm('script.sh', '2.0.0', env),
         /1\.0\.0/,
       ),
     )

@@ -142,7 +142,7 @@ export async function swupdateCases(): Promise<Row[]> {
       SWUPDATE_CONFIRM_CMD: `touch ${join(dir, 'confirmed')}`,
     }
     writeFileSync(versionFile, `${VERSION}\n`)
-    const booted = confirm('swupdate.sh', VERSION, bootEnv)
+    const booted = await confirm('swupdate.sh', VERSION, bootEnv)
     rows.push(
       row(
         NAME,
@@ -157,7 +157,7 @@ export async function swupdateCases(): Promise<Row[]> {
         NAME,
         'rollback: 1.0.0 still runs: confirm',
         'rolled back',
-        confirm('swupdate.sh', VERSION, bootEnv),
+        await confirm('swupdate.sh', VERSION, bootEnv),
         /1\.0\.0/,
       ),
     )

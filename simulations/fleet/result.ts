@@ -20,7 +20,7 @@ export interface FleetRun {
   /** The run's start and the approval commit, in virtual ms. */
   readonly startAt: number
   readonly approvalAt: number
-  /** When every honest device's installed report had committed (NaN: never). */
+  /** When every honest device's confirmed report had committed (NaN: never). */
   readonly finishedAt: number
   readonly events: number
   readonly reportsAllCommitted: boolean

@@ -125,14 +125,14 @@ export interface FleetDetails {
   readonly viewChanges: number
   readonly height: number
   readonly violations: readonly string[]
-  /** Virtual seconds from the approval commit to the last honest installed report committed. */
+  /** Virtual seconds from the approval commit to the last honest confirmed report committed. */
   readonly finishedSeconds: number
   /** Time each device first fetched, seconds after approval (waves). */
   readonly firstFetchSeconds: readonly number[]
   readonly rolloutBucketOf: readonly number[]
   /** Each device's region (a partition cuts one off). */
   readonly regionOf: readonly number[]
-  /** Seconds after approval at which each device's installed report committed (NaN: never). */
+  /** Seconds after approval at which each device's confirmed report committed (NaN: never). */
   readonly installedCommitSeconds: readonly number[]
   /** Devices whose install hook failed (installFailureShare). */
   readonly installFailures: number

@@ -1,3 +1,5 @@
+import { systemClock } from '../node/clock.js'
+
 /**
  * A progress bar on stderr. On a terminal it redraws one line in place; otherwise (CI logs,
  * pipes) it prints a line at most every few seconds. Never on stdout, never with --json.
@@ -13,7 +15,7 @@ export class ProgressBar {
 
   update(done: number, total: number, suffix = ''): void {
     if (!this.enabled) return
-    const now = Date.now()
+    const now = systemClock.now()
     const finished = total > 0 && done >= total
     if (!this.tty && !finished && now - this.lastLine < 3_000) return
     this.lastLine = now

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { type SignedTx, signTx, type TxBody } from '../ledger/tx.js'
+import { systemClock } from '../node/clock.js'
 import { NodeClient } from './api-client.js'
 import { loadSigningKey } from './keys.js'
 import { CliError, ExitCode, type Output } from './output.js'
@@ -43,7 +44,7 @@ export async function signFor(
 ): Promise<SignedTx> {
   const keys = await loadSigningKey(options.key, what)
   const chain = chainId ?? String((await client.status()).chain)
-  const body = { ...fields, chain, signer: keys.publicKey, nonce: Date.now() } as TxBody
+  const body = { ...fields, chain, signer: keys.publicKey, nonce: systemClock.now() } as TxBody
   try {
     return signTx(body, keys)
   } catch (cause) {

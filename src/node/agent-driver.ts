@@ -18,6 +18,7 @@ import { compareSemVer, parseSemVer } from '../ledger/semver.js'
 import { signTx, type TxBody } from '../ledger/tx.js'
 import { Prng } from '../prng.js'
 import { writeAtomically } from './atomic-file.js'
+import { type Clock, systemClock } from './clock.js'
 import type { DeviceConfig } from './config.js'
 import { confirmInstall, readVersionFile } from './confirm-hook.js'
 import type { Gossip } from './gossip.js'
@@ -97,6 +98,8 @@ export class AgentDriver {
     /** Tells the mesh where the device stands on a release (`fwmesh rollout status`). */
     private readonly progress: ProgressPublisher | null,
     private readonly freeSpace: FreeSpace,
+    /** The node's clock: the agent core's time (rollout waves, windows, reports). */
+    private readonly clock: Clock,
   ) {}
 
   static async start(options: {
@@ -112,8 +115,11 @@ export class AgentDriver {
     progress?: ProgressPublisher
     /** How free space is measured before a download (tests hand in a small disk). */
     freeSpace?: FreeSpace
+    /** The node's clock; the system clock by default. */
+    clock?: Clock
   }): Promise<AgentDriver> {
     const { config } = options
+    const clock = options.clock ?? systemClock
     let window = null
     if (config.maintenanceWindow) {
       const parsed = parseMaintenanceWindow(config.maintenanceWindow, 'device.maintenance_window')
@@ -121,7 +127,7 @@ export class AgentDriver {
       window = parsed.value
     }
     const runningVersion = await readRunningVersion(config)
-    const bootId = await readBootId(config.bootIdFile)
+    const bootId = await readBootId(config.bootIdFile, clock)
     const state = await readFile(options.statePath).catch(() => undefined)
     const booted = DeviceAgent.boot(
       {
@@ -133,7 +139,7 @@ export class AgentDriver {
         maxChainAgeMs: options.maxChainAgeMs,
       },
       // Jitter for retries: a fleet that saw one approval must not retry in lockstep.
-      { runningVersion, bootId, now: Date.now(), state, prng: Prng.fromBytes(randomBytes(32)) },
+      { runningVersion, bootId, now: clock.now(), state, prng: Prng.fromBytes(randomBytes(32)) },
     )
     if (!booted.ok) throw new Error(booted.error.message)
     const driver = new AgentDriver(
@@ -147,6 +153,7 @@ export class AgentDriver {
       options.log,
       options.progress ?? null,
       options.freeSpace ?? freeSpaceOf,
+      clock,
     )
     // The agent reads the core's state (`ledger.ledger`), which holds a block as soon as it is
     // certified; it need not wait for the store's write (LedgerDriverEvents.certified).
@@ -165,16 +172,20 @@ export class AgentDriver {
     const installed = parseSemVer(this.agent.installedVersion)
     const profile = this.agent.deviceProfile
     const registered = profile.registration
-    const now = Date.now()
+    const now = this.clock.now()
     const releases = [...this.ledger.ledger.releases.entries()]
       .map(([, r]) => r)
       .filter((r) => r.product === this.config.product)
       .sort((a, b) => b.publishedAt - a.publishedAt)
       .slice(0, STATUS_RELEASES_MAX)
       .map((r) => {
-        const verdict = installed
-          ? releaseEligibility(r, profile, installed, now)
-          : { eligible: false as const, reason: 'bad-version' as const }
+        // A release the agent gave up on (failed, rolled back) is never tried again on this
+        // device, however eligible the ledger alone would find it.
+        const verdict = s.givenUp.includes(r.id)
+          ? { eligible: false as const, reason: 'given-up' as const }
+          : installed
+            ? releaseEligibility(r, profile, installed, now)
+            : { eligible: false as const, reason: 'bad-version' as const }
         return {
           release: r.id,
           version: r.version,
@@ -217,7 +228,7 @@ export class AgentDriver {
   private onLedger(): void {
     if (this.stopped) return
     const view = ledgerView(this.ledger.ledger)
-    this.agent.handleLedger(view, Date.now())
+    this.agent.handleLedger(view, this.clock.now())
     this.prefetchManifest(view)
     this.pump()
   }
@@ -256,11 +267,11 @@ export class AgentDriver {
     if (at !== undefined) {
       this.timer = setTimeout(
         () => {
-          this.agent.handleTick(Date.now())
+          this.agent.handleTick(this.clock.now())
           this.pump()
         },
         // A wave or window days ahead: the timer wakes early and arms again (timers.ts).
-        clampTimerDelay(at - Date.now()),
+        clampTimerDelay(at - this.clock.now()),
       )
     }
   }
@@ -333,15 +344,15 @@ export class AgentDriver {
           .fetch(out.manifest, { id: out.release, imageSize: out.imageSize, imageSha256: out.imageSha256 })
           .then(
             async (r) => {
-              if (r.ok) this.agent.handleDownloaded(out.release, Date.now(), r.path)
+              if (r.ok) this.agent.handleDownloaded(out.release, this.clock.now(), r.path)
               // The disk filled up anyway (something else wrote to it): the same failure as
               // finding no room before the start, measured now.
               else if (r.noSpace && !(await this.roomFor(out.release, out.manifest))) return
-              else this.agent.handleDownloadFailed(out.release, r.reason, Date.now())
+              else this.agent.handleDownloadFailed(out.release, r.reason, this.clock.now())
             },
             // A fetch that throws (an I/O error opening the image) is a failed attempt too: the
             // agent retries with backoff and reports `failed` in the end, instead of waiting forever.
-            (cause: Error) => this.agent.handleDownloadFailed(out.release, cause.message, Date.now()),
+            (cause: Error) => this.agent.handleDownloadFailed(out.release, cause.message, this.clock.now()),
           )
           .then(() => this.pump())
         return
@@ -357,12 +368,12 @@ export class AgentDriver {
           try {
             const size = (await handle.stat()).size
             const digest = await hashFile(handle, size, HASH_BLOCK_BYTES)
-            this.agent.handleVerified(out.release, digest, Date.now())
+            this.agent.handleVerified(out.release, digest, this.clock.now())
           } finally {
             await handle.close()
           }
         } catch (cause) {
-          this.agent.handleVerifyFailed(out.release, (cause as Error).message, Date.now())
+          this.agent.handleVerifyFailed(out.release, (cause as Error).message, this.clock.now())
         }
         this.pump()
         return
@@ -388,7 +399,7 @@ export class AgentDriver {
           },
         )
         this.log.info({ release: out.release, version: out.version, ok: outcome.ok }, 'install hook finished')
-        this.agent.handleInstallDone(out.release, outcome, Date.now())
+        this.agent.handleInstallDone(out.release, outcome, this.clock.now())
         this.pump()
         return
       }
@@ -416,7 +427,7 @@ export class AgentDriver {
           out.hookExited,
         )
         this.log.info({ release: out.release, version: out.version, outcome }, 'confirm step finished')
-        this.agent.handleConfirmDone(out.release, outcome, Date.now())
+        this.agent.handleConfirmDone(out.release, outcome, this.clock.now())
         this.pump()
         return
       }
@@ -428,7 +439,12 @@ export class AgentDriver {
           this.progress?.update({ release: out.release, state: out.status, reason: out.detail ?? out.status })
         const release = parseCid(out.release)
         if (!release) {
-          this.agent.handleReportRejected(out.id, 'tx.malformed', Date.now(), 'the release id is not a CID')
+          this.agent.handleReportRejected(
+            out.id,
+            'tx.malformed',
+            this.clock.now(),
+            'the release id is not a CID',
+          )
           this.pump()
           return
         }
@@ -450,20 +466,20 @@ export class AgentDriver {
         if (submitted.status === 'rejected') {
           const code = submitted.rejection.code
           // Already on the ledger: the report is done.
-          if (code === 'tx.duplicate') this.agent.handleReportCommitted(out.id, Date.now())
-          else this.agent.handleReportRejected(out.id, code, Date.now(), submitted.rejection.message)
+          if (code === 'tx.duplicate') this.agent.handleReportCommitted(out.id, this.clock.now())
+          else this.agent.handleReportRejected(out.id, code, this.clock.now(), submitted.rejection.message)
           this.pump()
           return
         }
         if (submitted.status === 'committed') {
-          this.agent.handleReportCommitted(out.id, Date.now())
+          this.agent.handleReportCommitted(out.id, this.clock.now())
           this.pump()
           return
         }
         await this.gossip.publishTx(tx)
         void this.ledger.waitForCommit(tx.idString, REPORT_COMMIT_WAIT_MS).then((outcome) => {
           if (outcome.status === 'committed') {
-            this.agent.handleReportCommitted(out.id, Date.now())
+            this.agent.handleReportCommitted(out.id, this.clock.now())
             this.pump()
           }
         })
@@ -489,7 +505,7 @@ export class AgentDriver {
       this.log.warn({ release, err: (cause as Error).message }, 'could not measure free disk space')
       return true
     }
-    const go = this.agent.handleDiskSpace(release, { freeBytes, heldBytes }, Date.now())
+    const go = this.agent.handleDiskSpace(release, { freeBytes, heldBytes }, this.clock.now())
     if (!go) this.log.warn({ release, freeBytes, heldBytes }, 'not enough free disk space for the image')
     return go
   }
@@ -511,12 +527,12 @@ async function readRunningVersion(config: DeviceConfig): Promise<string> {
  * This boot's id: the file's content (Linux's boot_id by default), or, where it cannot be read,
  * the boot time to the minute from the uptime, which tells boots apart as well for the agent.
  */
-async function readBootId(path: string): Promise<string> {
+async function readBootId(path: string, clock: Clock): Promise<string> {
   try {
     const id = (await readFile(path, 'utf8')).trim()
     if (id.length > 0) return id.slice(0, BOOT_ID_LENGTH_MAX)
   } catch {
     // Not Linux, or a container without /proc: fall through.
   }
-  return `booted@${Math.round((Date.now() - uptime() * 1000) / 60_000)}`
+  return `booted@${Math.round((clock.now() - uptime() * 1000) / 60_000)}`
 }

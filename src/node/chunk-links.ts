@@ -11,6 +11,7 @@ import {
   TRANSFER_WRITE_TIMEOUT_MS,
 } from '../constants.js'
 import { type ChunkMessage, decodeChunkMessage, encodeChunkMessage } from '../transfer/messages.js'
+import { monotonicClock } from './clock.js'
 import { FrameReader, frameOf } from './frame-reader.js'
 import { FrameError } from './framing.js'
 import type { Host } from './host.js'
@@ -103,8 +104,10 @@ export class ChunkLinks {
     await this.host.handle(this.protocol, (stream, connection) => this.accept(stream, connection), {
       maxInboundStreams: CHUNK_INBOUND_STREAMS_MAX,
     })
+    // Deadlines measure how long a frame or a drain took here: elapsed time, which a step of
+    // the wall clock (NTP on a device that booted without one) must not turn into a timeout.
     this.watchdog = setInterval(
-      () => this.checkDeadlines(Date.now()),
+      () => this.checkDeadlines(monotonicClock.now()),
       this.options.watchdogIntervalMs ?? FRAME_WATCHDOG_INTERVAL_MS,
     ).unref()
   }
@@ -215,7 +218,7 @@ export class ChunkLinks {
         if (!stream.send(batch)) {
           // The stream holds the frames; wait until the neighbour takes enough of them. The
           // watchdog drops the link if that outlasts the deadline for what is waiting.
-          link.drainingSince = Date.now()
+          link.drainingSince = monotonicClock.now()
           link.drainingBytes = stream.writeBufferLength
           try {
             await stream.onDrain()

@@ -48,7 +48,7 @@ export async function runConfirmHook(config: InstallHookConfig, job: InstallJob)
   if (end.kind === 'spawn-failed')
     return { state: 'unknown', detail: `the confirm command could not start: ${end.detail}` }
   const detail = end.stderr || end.stdout
-  if (end.timedOut) return { state: 'unknown', detail: `the confirm command timed out: ${detail}`.trim() }
+  if (end.timedOut) return { state: 'unknown', detail: saying('the confirm command timed out', detail) }
   if (end.signal !== null)
     return { state: 'unknown', detail: `the confirm command was killed by ${end.signal}` }
   if (end.code === 0) return { state: 'running' }
@@ -57,7 +57,12 @@ export async function runConfirmHook(config: InstallHookConfig, job: InstallJob)
     const running = named !== undefined && parseSemVer(named) ? named : undefined
     return { state: 'other', ...(running !== undefined ? { running } : {}), detail: end.stderr || end.stdout }
   }
-  return { state: 'unknown', detail: `the confirm command exited with ${end.code}: ${detail}`.trim() }
+  return { state: 'unknown', detail: saying(`the confirm command exited with ${end.code}`, detail) }
+}
+
+/** What happened, then what the hook said, if anything. */
+function saying(what: string, said: string): string {
+  return said ? `${what}: ${said}` : what
 }
 
 function lastLine(text: string): string | undefined {

@@ -14,6 +14,7 @@ import {
   REDIAL_TICK_MS,
 } from '../constants.js'
 import type { Prng } from '../prng.js'
+import { type Clock, systemClock } from './clock.js'
 import { requestPeers } from './peer-exchange.js'
 import { RedialSchedule } from './redial.js'
 
@@ -56,6 +57,8 @@ export interface ConnectorOptions {
   readonly onDialError?: (peer: string, error: Error, retryInMs: number) => void
   /** A neighbour answered a peer-exchange request with these peers (before any is dialled). */
   readonly onPeersExchanged?: (from: string, peers: readonly PeerInfo[]) => void
+  /** The node's clock; the system clock by default. */
+  readonly clock?: Clock
 }
 
 /**
@@ -88,12 +91,14 @@ export class Connector {
   private timer: ReturnType<typeof setInterval> | undefined
   private readonly self: string
   private readonly unlisten: Array<() => void> = []
+  private readonly clock: Clock
 
   constructor(
     private readonly node: Libp2p,
     private readonly options: ConnectorOptions,
   ) {
     this.self = node.peerId.toString()
+    this.clock = options.clock ?? systemClock
   }
 
   /**
@@ -102,18 +107,18 @@ export class Connector {
    */
   async start(): Promise<void> {
     if (this.timer !== undefined) return
-    const now = Date.now()
+    const now = this.clock.now()
     for (const { id, addr } of this.options.bootstrap) {
       if (id.equals(this.node.peerId)) continue
       await this.node.peerStore.merge(id, { multiaddrs: [addr.decapsulateCode(CODE_P2P)] })
       this.schedule.add(id.toString(), now, { pinned: true })
     }
     for (const peer of this.node.getPeers()) this.schedule.connected(peer.toString(), now)
-    this.on('peer:connect', (e) => this.schedule.connected(e.detail.toString(), Date.now()))
+    this.on('peer:connect', (e) => this.schedule.connected(e.detail.toString(), this.clock.now()))
     this.on('peer:disconnect', (e) => {
       const key = e.detail.toString()
       this.exchangers.delete(key)
-      this.schedule.disconnected(key, Date.now(), this.options.prng.next())
+      this.schedule.disconnected(key, this.clock.now(), this.options.prng.next())
     })
     this.on('peer:discovery', (e) => void this.learn([e.detail]))
     this.on('peer:identify', (e) => this.identified(e.detail))
@@ -140,7 +145,7 @@ export class Connector {
    * many the schedule did not know.
    */
   async learn(peers: readonly PeerInfo[]): Promise<number> {
-    const now = Date.now()
+    const now = this.clock.now()
     let fresh = 0
     for (const { id, multiaddrs } of peers) {
       const key = id.toString()
@@ -163,7 +168,7 @@ export class Connector {
   async exchange(peer: PeerId): Promise<number> {
     const protocol = this.options.peerExchangeProtocol
     if (protocol === undefined) return 0
-    this.lastExchangeAt = Date.now()
+    this.lastExchangeAt = this.clock.now()
     const answer = await requestPeers(this.node, protocol, peer, PEER_EXCHANGE_PEERS_MAX)
     if (!answer.ok) throw new Error(`peer exchange with ${peer}: ${answer.error.message}`)
     const infos = answer.value.map((p) => ({ id: p.id, multiaddrs: [...p.addrs] }))
@@ -191,7 +196,7 @@ export class Connector {
   private tick(): void {
     if (this.node.status !== 'started') return
     this.ticks++
-    const now = Date.now()
+    const now = this.clock.now()
     for (const key of this.schedule.take(now, this.room - this.schedule.dialing)) void this.dial(key)
     if (this.room > 0 && this.exchangers.size > 0 && now - this.lastExchangeAt >= this.exchangeIntervalMs) {
       const peer = this.options.prng.pick([...this.exchangers])
@@ -203,12 +208,12 @@ export class Connector {
     const id = peerIdFromString(key)
     try {
       if (this.node.getConnections(id).length === 0) await this.node.dial(id)
-      this.schedule.connected(key, Date.now())
+      this.schedule.connected(key, this.clock.now())
       // It may have closed again before we got here; its disconnect event was ignored then.
       if (this.node.getConnections(id).length === 0)
-        this.schedule.disconnected(key, Date.now(), this.options.prng.next())
+        this.schedule.disconnected(key, this.clock.now(), this.options.prng.next())
     } catch (cause) {
-      const retryInMs = this.schedule.failed(key, Date.now(), this.options.prng.next())
+      const retryInMs = this.schedule.failed(key, this.clock.now(), this.options.prng.next())
       if (retryInMs !== undefined && this.node.status === 'started')
         this.options.onDialError?.(key, cause as Error, retryInMs)
     }

@@ -22,6 +22,7 @@ import { chunkingFault } from '../transfer/manifest.js'
 import { AgentDriver, type FreeSpace } from './agent-driver.js'
 import { type ApiResult, ApiStartError, type NodeApiHandlers, prometheus, startApi } from './api.js'
 import type { ChunkTraffic } from './chunk-links.js'
+import { type Clock, monotonicClock, systemClock } from './clock.js'
 import type { NodeConfig } from './config.js'
 import { parseBootstrapList } from './connector.js'
 import { Gossip } from './gossip.js'
@@ -110,6 +111,8 @@ type NodeParts = Pick<
   readonly api: { port: number; close(): Promise<void> }
   /** Runs a full GC when garbage piles up, and after a download (memory-watch.ts). */
   readonly memory: MemoryWatch
+  /** The clock every part of the node reads the time from (clock.ts). */
+  readonly clock: Clock
 }
 
 /**
@@ -118,7 +121,8 @@ type NodeParts = Pick<
  * which finishes every queued output (a safety record, a committed block) before closing.
  */
 export class Node {
-  private readonly startedAt = Date.now()
+  // Uptime is elapsed time: a step of the wall clock must not add years to it.
+  private readonly startedAt = monotonicClock.now()
   private stopping: Promise<void> | null = null
   readonly config: NodeConfig
   readonly keys: KeyPair
@@ -136,6 +140,7 @@ export class Node {
   private readonly memory: NodeParts['memory']
   /** Devices' gossiped progress on releases, newest per device (progress-gossip.ts). */
   readonly progress: RolloutProgress
+  private readonly clock: Clock
 
   private constructor(parts: NodeParts) {
     this.config = parts.config
@@ -152,6 +157,7 @@ export class Node {
     this.log = parts.log
     this.memory = parts.memory
     this.progress = parts.progress
+    this.clock = parts.clock
   }
 
   static async start(
@@ -160,9 +166,16 @@ export class Node {
       log?: Logger
       /** How the device agent measures free disk space (tests hand in a small disk). */
       freeSpace?: FreeSpace
+      /**
+       * The wall clock every driver and service of the node reads (the ledger, the agent, the
+       * transfers, the connector, progress gossip, status and metrics); the system clock by
+       * default. Elapsed-time deadlines (chunk frames, install timeouts, uptime) stay monotonic.
+       */
+      clock?: Clock
     } = {},
   ): Promise<Node> {
     const log = options.log ?? makeLogger(config.log.level)
+    const clock = options.clock ?? systemClock
     const layout = dataLayout(config.dataDir)
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
       .then(() => mkdir(layout.images, { recursive: true }))
@@ -250,6 +263,7 @@ export class Node {
         maxConnections: config.network.maxConnections,
         onDiscoveryDialError: (peer, error, retryInMs) =>
           log.debug({ peer, err: error.message, retryInMs }, 'could not dial a peer; will retry'),
+        clock,
       })
       const ids = protocolIds(genesis.chainId)
       await host.handle(ids.sync, syncHandler(store, log.child({ sub: 'sync' })), { maxInboundStreams: 16 })
@@ -289,6 +303,7 @@ export class Node {
           syncFrom,
           log: log.child({ sub: 'consensus' }),
           maxChainAgeMs,
+          clock,
         })
         const driver = ledger
         deliver = (from, msg) => driver.handleValidatorMessage(from, msg)
@@ -299,6 +314,7 @@ export class Node {
           syncFrom,
           log: log.child({ sub: 'follower' }),
           maxChainAgeMs,
+          clock,
         })
       }
 
@@ -306,6 +322,7 @@ export class Node {
         genesis.chainId,
         (device) => ledger.ledger.device(device) !== undefined,
         log.child({ sub: 'progress' }),
+        clock,
       )
       const gossip = new Gossip(
         host,
@@ -336,6 +353,7 @@ export class Node {
         config.bandwidth,
         log.child({ sub: 'transfer' }),
         memory,
+        clock,
       )
       await transfer.start()
       started.push(() => transfer.stop())
@@ -356,6 +374,7 @@ export class Node {
             images: transfer,
             log: log.child({ sub: 'agent' }),
             maxChainAgeMs,
+            clock,
             ...(options.freeSpace ? { freeSpace: options.freeSpace } : {}),
             progress: new ProgressPublisher(
               keys,
@@ -364,6 +383,7 @@ export class Node {
               progress,
               (manifest) => transfer.percentHeld(manifest),
               log.child({ sub: 'progress' }),
+              clock,
             ),
           })
         : null
@@ -384,6 +404,7 @@ export class Node {
         log,
         memory,
         progress,
+        clock,
       })
       memory.start()
       started.push(() => memory.stop())
@@ -430,7 +451,7 @@ export class Node {
   }
 
   status() {
-    const now = Date.now()
+    const now = this.clock.now()
     const head = this.ledger.ledger.head
     return {
       did: this.did,
@@ -446,7 +467,7 @@ export class Node {
       view: this.ledger.view,
       peers: this.host.getPeers().length,
       addresses: this.addresses(),
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      uptimeSeconds: Math.round((monotonicClock.now() - this.startedAt) / 1000),
       rejections: this.ledger.recentRejections(),
       gossip: this.gossip.stats(),
       device: this.agent?.status() ?? null,
@@ -457,7 +478,7 @@ export class Node {
    * How far a release has rolled out (rollout-view.ts): the ledger's devices and the release's
    * committed install reports, with the progress devices gossiped. Undefined for no such release.
    */
-  async rollout(id: string, now = Date.now()): Promise<RolloutView | undefined> {
+  async rollout(id: string, now = this.clock.now()): Promise<RolloutView | undefined> {
     const release = this.ledger.ledger.release(id)
     if (!release) return undefined
     const rows = await this.store.audit('release', id)
@@ -522,13 +543,13 @@ export class Node {
         name: 'fwmesh_head_age_seconds',
         help: 'Seconds since the head block was made',
         type: 'gauge',
-        value: (Date.now() - head.time) / 1000,
+        value: (this.clock.now() - head.time) / 1000,
       },
       {
         name: 'fwmesh_chain_age_seconds',
         help: 'Age of the newest block by its signed time; over fwmesh_max_chain_age_seconds no download or install starts',
         type: 'gauge',
-        value: this.ledger.chainAgeMs(Date.now()) / 1000,
+        value: this.ledger.chainAgeMs(this.clock.now()) / 1000,
       },
       {
         name: 'fwmesh_max_chain_age_seconds',
@@ -541,7 +562,7 @@ export class Node {
         name: 'fwmesh_live',
         help: '1 while the newest block is at most max_chain_age old',
         type: 'gauge',
-        value: this.ledger.isLive(Date.now()) ? 1 : 0,
+        value: this.ledger.isLive(this.clock.now()) ? 1 : 0,
       },
       {
         name: 'fwmesh_rejected_transactions',

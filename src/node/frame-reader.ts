@@ -1,6 +1,7 @@
 import type { Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { assert } from '../codec/assert.js'
+import { monotonicClock } from './clock.js'
 import { FrameError } from './framing.js'
 
 /**
@@ -25,7 +26,10 @@ export interface FrameReaderOptions {
   readonly queuedFramesMax: number
   /** Judges each frame's length before any of it is buffered: a reason refuses it (abort). */
   readonly admit?: (length: number) => string | undefined
-  /** The clock, in milliseconds (injected so tests can drive deadlines). */
+  /**
+   * The clock, in milliseconds (injected so tests can drive deadlines); monotonic by default:
+   * a frame's duration is elapsed time, which a step of the wall clock must not stretch.
+   */
   readonly now?: () => number
 }
 
@@ -52,7 +56,7 @@ export class FrameReader {
     readonly stream: Stream,
     private readonly options: FrameReaderOptions,
   ) {
-    this.now = options.now ?? Date.now
+    this.now = options.now ?? monotonicClock.now
     stream.addEventListener('message', this.onMessage)
     stream.addEventListener('close', this.onClose)
     stream.addEventListener('remoteCloseWrite', this.onRemoteCloseWrite)

@@ -65,6 +65,8 @@ export interface HostOptions {
    * node can serve it or pull from it.
    */
   readonly deferConnector?: boolean
+  /** The node's clock, for the connector's redial schedule; the system clock by default. */
+  readonly clock?: ConnectorOptions['clock']
 }
 
 export function protocolIds(chainId: string) {
@@ -210,6 +212,7 @@ export async function createHost(options: HostOptions) {
     peerExchangeProtocol,
     onDialError: options.onDiscoveryDialError,
     onPeersExchanged: options.onPeersExchanged,
+    clock: options.clock,
   })
   if (options.deferConnector !== true) await connector.start()
   return Object.assign(node, { connector })

@@ -104,7 +104,7 @@ export type HookEnd =
 /**
  * Runs the install hook for one job and resolves with its outcome; never rejects. A command
  * that cannot start (missing, not executable, an empty command) is `spawn-failed`. A timeout
- * whose output has a line starting `unknown:` is `unknown`: the hook said the installer may
+ * whose output says `unknown:` (its last line, by the contract) is `unknown`: the hook said the installer may
  * still finish (examples/hooks/rauc.sh), so the confirm step decides.
  */
 export async function runInstallHook(
@@ -117,7 +117,7 @@ export async function runInstallHook(
   if (end.kind === 'spawn-failed') return { ok: false, code: 'spawn-failed', detail: end.detail }
   const detail = end.stderr || end.stdout
   if (end.timedOut) {
-    if (/(^|\n)unknown:/.test(detail)) return { ok: false, code: 'unknown', detail }
+    if (/\bunknown:/.test(detail)) return { ok: false, code: 'unknown', detail }
     if (end.stuck)
       return { ok: false, code: 'timeout', detail: `${detail} (still running after SIGKILL)`.trim() }
     return { ok: false, code: 'timeout', ...(end.signal ? { signal: end.signal } : {}), detail }

@@ -21,6 +21,7 @@ import { apply } from '../ledger/rules.js'
 import type { LedgerState } from '../ledger/state.js'
 import type { SignedTx } from '../ledger/tx.js'
 import { checkBlockAlone, checkBlockCertificate } from '../ledger/verify-block.js'
+import { type Clock, monotonicClock, systemClock } from './clock.js'
 import type { Logger } from './log.js'
 import type { ValidatorChannels } from './pbft-protocol.js'
 import { clampTimerDelay } from './timers.js'
@@ -100,6 +101,8 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     private readonly log: Logger,
     /** How old the head block may be for the chain to count as live (`ledger.max_chain_age`). */
     readonly maxChainAgeMs: number,
+    /** The node's clock: the core's time, and the time of the blocks this validator proposes. */
+    private readonly clock: Clock,
   ) {
     super()
     if (core.kind === 'validator')
@@ -115,8 +118,11 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     syncFrom: (peer: string, height: number, count: number) => Promise<CertifiedBlock[] | null>
     log: Logger
     maxChainAgeMs: number
+    /** The node's clock; the system clock by default. */
+    clock?: Clock
   }): Promise<LedgerDriver> {
     const { store } = options
+    const clock = options.clock ?? systemClock
     const saved = await store.getMeta(SAFETY_KEY)
     let safety: SafetyRecord | undefined
     if (saved) {
@@ -137,7 +143,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       state: store.state.copy(),
       headCert,
       ...(safety ? { safety } : {}),
-      now: Date.now(),
+      now: clock.now(),
     })
     // The core checks every block's state root from here on; the store needs no digest.
     store.releaseStateDigest()
@@ -147,6 +153,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       options.syncFrom,
       options.log,
       options.maxChainAgeMs,
+      clock,
     )
     driver.drain()
     return driver
@@ -157,8 +164,11 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     syncFrom: (peer: string, height: number, count: number) => Promise<CertifiedBlock[] | null>
     log: Logger
     maxChainAgeMs: number
+    /** The node's clock; the system clock by default. */
+    clock?: Clock
   }): Promise<LedgerDriver> {
-    const follower = new Follower<string>({ state: options.store.state.copy(), now: Date.now() })
+    const clock = options.clock ?? systemClock
+    const follower = new Follower<string>({ state: options.store.state.copy(), now: clock.now() })
     // The core checks every block's state root from here on; the store needs no digest.
     options.store.releaseStateDigest()
     const driver = new LedgerDriver(
@@ -167,6 +177,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       options.syncFrom,
       options.log,
       options.maxChainAgeMs,
+      clock,
     )
     driver.drain()
     return driver
@@ -239,7 +250,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       return 'reject'
     }
     if (this.core.kind === 'follower') {
-      const verdict = this.core.follower.handleBlock(from, block, cert, Date.now())
+      const verdict = this.core.follower.handleBlock(from, block, cert, this.clock.now())
       this.drain()
       if (verdict.kind === 'rejected') {
         // Certified by a quorum, yet it does not apply here: not the sender's doing.
@@ -270,7 +281,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
   handlePeerHead(peer: string, height: number): void {
     if (this.stopped) return
     if (this.core.kind === 'follower') {
-      this.core.follower.handleStatus(peer, height, Date.now())
+      this.core.follower.handleStatus(peer, height, this.clock.now())
       this.drain()
     }
   }
@@ -289,7 +300,10 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
    */
   check(tx: SignedTx, origin: 'local' | 'gossip'): Rejection | undefined {
     const head = this.ledger.head
-    const checked = apply(this.ledger, tx, { height: head.height + 1, time: Math.max(Date.now(), head.time) })
+    const checked = apply(this.ledger, tx, {
+      height: head.height + 1,
+      time: Math.max(this.clock.now(), head.time),
+    })
     if (checked.ok) return undefined
     if (origin === 'local') this.recordRejection(tx, checked.error)
     return checked.error
@@ -309,7 +323,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       const head = this.ledger.head
       const checked = apply(this.ledger, tx, {
         height: head.height + 1,
-        time: Math.max(Date.now(), head.time),
+        time: Math.max(this.clock.now(), head.time),
       })
       if (!checked.ok) {
         if (origin === 'local') this.recordRejection(tx, checked.error)
@@ -362,7 +376,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       type: tx.body.type,
       code: rejection.code,
       message: rejection.message,
-      at: Date.now(),
+      at: this.clock.now(),
     })
   }
 
@@ -403,7 +417,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
    */
   private host(channels: ValidatorChannels): ReplicaHost {
     return {
-      now: () => Date.now(),
+      now: () => this.clock.now(),
       send: (to, msg) => this.enqueue(async () => channels.send(to, msg)),
       broadcast: (msg) => this.enqueue(async () => channels.broadcast(msg)),
       persist: (record) => this.enqueue(() => this.store.putMeta(SAFETY_KEY, encodeSafetyRecord(record))),
@@ -413,7 +427,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
           void this.pullFromValidator(from, height, count)
         }),
       fault: (from, code, message) => {
-        const verdict = channels.faulty.fault(from, code, performance.now())
+        const verdict = channels.faulty.fault(from, code, monotonicClock.now())
         if (verdict.log)
           this.log.warn(
             { from, code, ...(verdict.suppressed ? { suppressed: verdict.suppressed } : {}) },
@@ -488,7 +502,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     if (this.core.kind !== 'follower') return
     const blocks = await this.syncFrom(peer, height, count)
     if (blocks === null || this.stopped) return
-    this.core.follower.handleSyncResponse(peer, blocks, Date.now())
+    this.core.follower.handleSyncResponse(peer, blocks, this.clock.now())
     this.drain()
   }
 
@@ -498,7 +512,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
     if (deadline === undefined || this.stopped) return
     // A deadline may lie beyond one timer's reach (genesis sets the block intervals): clamped,
     // the timer wakes early, and the next tick arms again for what is left.
-    this.timer = setTimeout(() => this.tick(), clampTimerDelay(deadline - Date.now()))
+    this.timer = setTimeout(() => this.tick(), clampTimerDelay(deadline - this.clock.now()))
   }
 
   private tick(): void {
@@ -507,7 +521,7 @@ export class LedgerDriver extends EventEmitter<LedgerDriverEvents> {
       this.replicaDriver.tick()
       return
     }
-    if (this.core.kind === 'follower') this.core.follower.handleTick(Date.now())
+    if (this.core.kind === 'follower') this.core.follower.handleTick(this.clock.now())
     this.drain()
   }
 

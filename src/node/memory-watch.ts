@@ -17,6 +17,7 @@ import {
   MEMORY_SETTLE_COLLECTIONS,
   MEMORY_WATCH_INTERVAL_MS,
 } from '../constants.js'
+import { monotonicClock } from './clock.js'
 
 export interface MemoryWatchOptions {
   readonly intervalMs: number
@@ -67,7 +68,8 @@ export class MemoryWatch {
       settleCollections: MEMORY_SETTLE_COLLECTIONS,
       measure: collectable,
       collect: collectGarbage,
-      now: Date.now,
+      // Idle is how long since the node was busy: elapsed time, whatever the wall clock does.
+      now: monotonicClock.now,
       ...options,
     }
     this.baseline = this.options.measure()

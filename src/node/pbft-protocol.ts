@@ -11,6 +11,7 @@ import {
 } from '../constants.js'
 import type { Genesis } from '../ledger/genesis.js'
 import type { SignedTx } from '../ledger/tx.js'
+import { monotonicClock } from './clock.js'
 import { FaultyValidators } from './faulty-validators.js'
 import { FramedStream } from './framing.js'
 import { type Host, peerPublicKey } from './host.js'
@@ -138,9 +139,9 @@ export class ValidatorChannels {
       for (;;) {
         // Over its budget, or muted for provable faults, a sender waits: nothing is read from
         // its stream meanwhile.
-        const muted = this.faulty.mutedForMs(from, performance.now())
+        const muted = this.faulty.mutedForMs(from, monotonicClock.now())
         if (muted > 0) await new Promise((resolve) => setTimeout(resolve, muted))
-        const wait = this.budget.delayMs(from, performance.now())
+        const wait = this.budget.delayMs(from, monotonicClock.now())
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
         // Validators exchange at least a status or an empty block per interval; an hour of
         // silence means the stream is dead.

@@ -9,6 +9,7 @@ import {
 import { parseCid } from '../codec/cid.js'
 import { PROGRESS_INTERVAL_MS } from '../constants.js'
 import type { KeyPair } from '../crypto/ed25519.js'
+import { type Clock, systemClock } from './clock.js'
 import type { Gossip } from './gossip.js'
 import type { GossipVerdict } from './ledger-driver.js'
 import type { Logger } from './log.js'
@@ -32,13 +33,15 @@ export class RolloutProgress {
     private readonly chain: string,
     private readonly isRegistered: (device: Uint8Array) => boolean,
     private readonly log: Logger,
-    private readonly clock: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** The topic validator's verdict on a message from the mesh; an accepted one is kept. */
   judge(from: string, data: Uint8Array): GossipVerdict {
     const decoded = decodeProgress(data, this.chain)
-    const fault = decoded.ok ? checkProgress(decoded.value, this.isRegistered, this.clock()) : decoded.error
+    const fault = decoded.ok
+      ? checkProgress(decoded.value, this.isRegistered, this.clock.now())
+      : decoded.error
     if (fault) {
       this.refused[fault.code] = (this.refused[fault.code] ?? 0) + 1
       this.log.debug({ from, code: fault.code, err: fault.message }, 'refused a progress message')
@@ -78,6 +81,8 @@ export class ProgressPublisher {
     /** Percent (0-100) of an image held, by manifest; undefined when unknown. */
     private readonly percentOf: (manifest: string) => number | undefined,
     private readonly log: Logger,
+    /** The time each message carries (a device's own clock, checked by every node). */
+    private readonly clock: Clock = systemClock,
   ) {}
 
   update(u: ProgressUpdate): void {
@@ -101,7 +106,7 @@ export class ProgressPublisher {
     const percent =
       u.state === 'downloading' && u.manifest !== undefined ? (this.percentOf(u.manifest) ?? 0) : undefined
     // Strictly later than the last message: a node keeps a device's newest, and drops equals.
-    const time = Math.max(Date.now(), (this.last?.time ?? 0) + 1)
+    const time = Math.max(this.clock.now(), (this.last?.time ?? 0) + 1)
     const data = encodeProgress(
       {
         chain: this.chain,

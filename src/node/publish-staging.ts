@@ -4,6 +4,7 @@ import { type CID, cidToString, parseCid } from '../codec/cid.js'
 import { PUBLISH_STAGED_IMAGES_MAX, PUBLISH_STAGED_TTL_MS, PUBLISH_UPLOADS_MAX } from '../constants.js'
 import { chunkCount, decodeManifest, type Manifest } from '../transfer/manifest.js'
 import { writeAtomically } from './atomic-file.js'
+import { type Clock, systemClock } from './clock.js'
 import { type ExpectedImage, type ImportError, importImage } from './image-import.js'
 import type { Logger } from './log.js'
 
@@ -63,6 +64,8 @@ export class PublishStaging {
     private readonly dir: string,
     private readonly host: StagingHost,
     private readonly log: Logger,
+    /** Wall-clock time: the TTL is also compared with staged files' modification times. */
+    private readonly clock: Clock = systemClock,
   ) {}
 
   private paths(key: string) {
@@ -92,7 +95,7 @@ export class PublishStaging {
       }
     const staged = this.staged.get(key)
     if (staged) return { ok: true, chunks: chunkCount(staged.manifest), fresh: false }
-    await this.expire(Date.now())
+    await this.expire(this.clock.now())
     if (this.uploads >= PUBLISH_UPLOADS_MAX || this.staged.size >= PUBLISH_STAGED_IMAGES_MAX) {
       return {
         ok: false,
@@ -109,7 +112,7 @@ export class PublishStaging {
       const { cid, manifest, encoded } = imported.value
       await writeAtomically(paths.manifest, encoded)
       await rename(paths.part, paths.image)
-      this.staged.set(key, { cid, manifest, encoded, at: Date.now() })
+      this.staged.set(key, { cid, manifest, encoded, at: this.clock.now() })
       this.log.info(
         { manifest: key, bytes: expected.imageSize },
         'imported a published image; it is seeded once its release commits',
@@ -189,7 +192,13 @@ export class PublishStaging {
         (s) => s.mtimeMs,
         () => undefined,
       )
-      if (!cid || !bytes || !manifest?.ok || at === undefined || Date.now() - at >= PUBLISH_STAGED_TTL_MS) {
+      if (
+        !cid ||
+        !bytes ||
+        !manifest?.ok ||
+        at === undefined ||
+        this.clock.now() - at >= PUBLISH_STAGED_TTL_MS
+      ) {
         await rm(paths.image, { force: true })
         await rm(paths.manifest, { force: true })
         continue

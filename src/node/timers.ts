@@ -1,4 +1,5 @@
 import { TIMER_DELAY_MS_MAX } from '../constants.js'
+import { monotonicClock } from './clock.js'
 
 /**
  * Timers that wait as long as they are asked. Node's setTimeout takes at most 2^31-1 ms (24.8
@@ -25,16 +26,18 @@ export function clampTimerDelay(ms: number): number {
  * steps of at most TIMER_DELAY_MS_MAX. An infinite delay never fires.
  */
 export function setLongTimeout(fn: () => void, delayMs: number): LongTimer {
+  // Elapsed time, not the wall clock: a device that sets its clock by NTP after boot steps it by
+  // years, and a wall-clock due time would then end an install hook's timeout at once.
   let timer: NodeJS.Timeout | undefined
   let unref = false
   let cleared = false
-  const due = Date.now() + (Number.isNaN(delayMs) ? 0 : delayMs)
+  const due = monotonicClock.now() + (Number.isNaN(delayMs) ? 0 : delayMs)
   const arm = (remaining: number) => {
     if (cleared || remaining === Number.POSITIVE_INFINITY) return
     const step = clampTimerDelay(remaining)
     timer = setTimeout(() => {
       // The clock may have moved while this step waited: what is left is measured, not assumed.
-      const left = due - Date.now()
+      const left = due - monotonicClock.now()
       if (step === remaining || left <= 0) fn()
       else arm(left)
     }, step)

@@ -1,3 +1,5 @@
+import { monotonicClock } from './clock.js'
+
 /**
  * A token bucket for bandwidth limits (gateways share their uplink). `take(n)` resolves once
  * `n` bytes may be sent; waiters are served in order. A rate of 0 means unlimited.
@@ -11,7 +13,7 @@ export class TokenBucket {
     readonly bytesPerSec: number,
     /** The burst: at most this many bytes go out back to back. */
     readonly burstBytes: number = Math.max(bytesPerSec / 4, 64 * 1024),
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = monotonicClock.now,
   ) {
     this.tokens = this.burstBytes
     this.last = this.now()

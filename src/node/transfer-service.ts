@@ -20,6 +20,7 @@ import { type SessionOutput, TransferSession, type UploadJob } from '../transfer
 import type { FetchResult, ImageFetcher } from './agent-driver.js'
 import { writeAtomically } from './atomic-file.js'
 import { ChunkLinks, type ChunkTraffic } from './chunk-links.js'
+import { type Clock, systemClock } from './clock.js'
 import type { Host } from './host.js'
 import type { Logger } from './log.js'
 import { ManifestFetcher } from './manifest-fetcher.js'
@@ -109,6 +110,8 @@ export class TransferService implements ImageFetcher {
       check: () => false,
       collectNow: () => {},
     },
+    /** The node's clock: the sessions' time, the staging's TTL, the logged timings. */
+    private readonly clock: Clock = systemClock,
   ) {
     this.links = new ChunkLinks(
       host,
@@ -141,6 +144,7 @@ export class TransferService implements ImageFetcher {
         adopt: (staged) => this.adoptPublished(staged),
       },
       log,
+      clock,
     )
     this.upload = new TokenBucket(bandwidth.uploadBytesPerSec)
     this.download = new TokenBucket(bandwidth.downloadBytesPerSec)
@@ -205,9 +209,9 @@ export class TransferService implements ImageFetcher {
     // open, its fsync (0.07-2.2 s while 20 nodes write, in the fidelity and swarm runs) held one
     // of libuv's four file threads, and the open waited behind it and the agent's own fsync:
     // 1.6 s of a device's 2.8 s from approval to its download starting, in a linkBound run.
-    const writing = Date.now()
+    const writing = this.clock.now()
     void writeAtomically(this.paths(key).manifest, manifestBytes).then(
-      () => this.log.debug({ manifest: key, ms: Date.now() - writing }, 'manifest written'),
+      () => this.log.debug({ manifest: key, ms: this.clock.now() - writing }, 'manifest written'),
       (cause: unknown) =>
         this.log.warn(
           { manifest: key, err: (cause as Error).message },
@@ -327,15 +331,15 @@ export class TransferService implements ImageFetcher {
     let image = this.images.get(key)
     if (!image) {
       // Debug timings of the steps before the first request (the fidelity run reads them).
-      const asked = Date.now()
+      const asked = this.clock.now()
       const bytes = await this.manifests.get(cid)
       if (!bytes) return { ok: false as const, reason: 'no neighbour sent the manifest' }
       const manifest = decodeManifest(bytes, { expectedCid: cid })
       if (!manifest.ok) return { ok: false as const, reason: `bad manifest: ${manifest.error.message}` }
-      const fetched = Date.now()
+      const fetched = this.clock.now()
       image = await this.openImage(cid, manifest.value, bytes)
       this.log.debug(
-        { manifest: key, fetchMs: fetched - asked, openMs: Date.now() - fetched },
+        { manifest: key, fetchMs: fetched - asked, openMs: this.clock.now() - fetched },
         'manifest fetched and image store opened',
       )
     }
@@ -381,7 +385,7 @@ export class TransferService implements ImageFetcher {
     }
     const download: Download = {
       bytesFrom: new Map(),
-      startedAt: Date.now(),
+      startedAt: this.clock.now(),
       flushTimer: undefined,
       writesPending: 0,
       banned: new Map(),
@@ -472,7 +476,7 @@ export class TransferService implements ImageFetcher {
   private neighbourLeft(peer: string, misbehaved = false): void {
     this.credits.forget(peer)
     let downloading = false
-    const now = Date.now()
+    const now = this.clock.now()
     for (const image of this.images.values()) {
       if (image.download) downloading = true
       image.session.handlePeerLeft(peer, now)
@@ -524,7 +528,7 @@ export class TransferService implements ImageFetcher {
       this.manifests.handle(peer, msg)
       return
     }
-    const now = Date.now()
+    const now = this.clock.now()
     const session = image.session
     switch (msg.type) {
       case 'manifest-request':
@@ -576,7 +580,7 @@ export class TransferService implements ImageFetcher {
     const chunkBytes = image.manifest.chunkSize
     try {
       while (image.session.uploadsWaiting > 0 && image.session.uploadsSending < UPLOAD_SLOTS_MAX) {
-        const asked = Date.now()
+        const asked = this.clock.now()
         await this.upload.take(chunkBytes)
         const job = image.session.takeUpload()
         if (!job) {
@@ -584,7 +588,7 @@ export class TransferService implements ImageFetcher {
           this.upload.refund(chunkBytes)
           return
         }
-        void this.sendUpload(image, job, Date.now() - asked)
+        void this.sendUpload(image, job, this.clock.now() - asked)
       }
     } finally {
       // Cleared in the same turn as the loop's last check, so no request is left unpumped.
@@ -609,7 +613,7 @@ export class TransferService implements ImageFetcher {
       }
       // The tokens were taken for a whole chunk; the last one may be shorter.
       this.upload.refund(image.manifest.chunkSize - data.value.byteLength)
-      const granted = Date.now()
+      const granted = this.clock.now()
       await this.links.sendParts(job.peer, encodeChunkDataParts(image.cid, job.chunk, data.value))
       image.uploadedBytes += data.value.byteLength
       if (this.origins.has(image.key)) this.imageBytes.upOrigin += data.value.byteLength
@@ -617,7 +621,7 @@ export class TransferService implements ImageFetcher {
       // Debug timings of one upload (the fidelity run reads them): waiting for the uplink's
       // tokens, then for the frame to be written into the neighbour's stream.
       this.log.debug(
-        { peer: job.peer, chunk: job.chunk, tokenMs, writeMs: Date.now() - granted },
+        { peer: job.peer, chunk: job.chunk, tokenMs, writeMs: this.clock.now() - granted },
         'chunk sent',
       )
     } catch (cause) {
@@ -636,12 +640,15 @@ export class TransferService implements ImageFetcher {
     if (!d || chunk >= image.store.chunkCount) return
     const session = image.session
     const verdict = verifyChunk(image.manifest, chunk, data)
-    const outcome = session.handleChunk(peer, chunk, verdict, Date.now())
+    const outcome = session.handleChunk(peer, chunk, verdict, this.clock.now())
     if (outcome === 'rejected') this.log.warn({ peer, chunk, verdict }, 'a neighbour sent a bad chunk')
     if (outcome === 'duplicate') this.log.debug({ peer, chunk }, 'chunk received twice')
     if (outcome === 'accepted') {
       if (d.bytesFrom.size === 0)
-        this.log.debug({ manifest: image.key, peer, ms: Date.now() - d.startedAt }, 'first chunk arrived')
+        this.log.debug(
+          { manifest: image.key, peer, ms: this.clock.now() - d.startedAt },
+          'first chunk arrived',
+        )
       d.bytesFrom.set(peer, (d.bytesFrom.get(peer) ?? 0) + data.byteLength)
       this.imageBytes.down += data.byteLength
       this.log.debug({ peer, chunk, inFlight: session.swarm?.peer(peer)?.inFlight }, 'chunk received')
@@ -657,7 +664,7 @@ export class TransferService implements ImageFetcher {
       })
       if (!written.ok) {
         this.log.error({ chunk, err: written.error.message }, 'could not write a chunk')
-        session.handleChunkLost(chunk, Date.now())
+        session.handleChunkLost(chunk, this.clock.now())
         if (written.error.code === 'io' && written.error.noSpace && image.download === d) {
           // A full disk does not empty by asking again: the download stops, what was written
           // before stays (held once flushed), and the agent decides on the next attempt.
@@ -686,7 +693,7 @@ export class TransferService implements ImageFetcher {
       this.log.info(
         {
           manifest: image.key,
-          seconds: (Date.now() - d.startedAt) / 1000,
+          seconds: (this.clock.now() - d.startedAt) / 1000,
           ok: result.ok,
           ...(result.ok ? {} : { why: result.reason }),
         },
@@ -741,10 +748,10 @@ export class TransferService implements ImageFetcher {
       () => {
         image.timer = undefined
         if (image.session !== session) return
-        session.handleTick(Math.max(Date.now(), at))
+        session.handleTick(Math.max(this.clock.now(), at))
         this.drainSession(image)
       },
-      Math.max(0, at - Date.now()),
+      Math.max(0, at - this.clock.now()),
     )
   }
 

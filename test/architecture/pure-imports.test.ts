@@ -1,8 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { transformSync } from 'esbuild'
 import { describe, expect, it } from 'vitest'
+import { codeOf, ROOT, tsFilesUnder } from './sources.js'
 
 /**
  * The cores are pure (docs/architecture.md, "Folders"): nothing in these folders touches the
@@ -15,8 +14,6 @@ import { describe, expect, it } from 'vitest'
  * No pure file reads the clock or sets a timer today, so there is no allowlist: a file that
  * needs the time takes it as an argument.
  */
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 const PURE_FOLDERS = ['src/codec', 'src/crypto', 'src/ledger', 'src/consensus', 'src/transfer', 'src/agent']
 /** Files beside the folders that every core imports: I/O in them would reach every core. */
@@ -83,10 +80,7 @@ function faultsOf(file: string, source: string): string[] {
   // starts with `*` or `//` and never matches.
   const specs = [...source.matchAll(STATIC_IMPORT), ...source.matchAll(SIDE_EFFECT_IMPORT)].map((m) => m[1]!)
   // esbuild drops comments (and type-only imports): a comment naming a call is no fault.
-  const code = transformSync(source, {
-    loader: 'ts',
-    tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true } },
-  }).code
+  const code = codeOf(source)
   specs.push(...[...code.matchAll(DYNAMIC_IMPORT)].map((m) => m[1]!))
   for (const spec of specs) {
     const why = importFault(file, spec)
@@ -96,13 +90,6 @@ function faultsOf(file: string, source: string): string[] {
     if (call.pattern.test(code)) faults.push(`${file}: calls ${call.what}`)
   }
   return faults
-}
-
-function tsFilesUnder(folder: string): string[] {
-  return readdirSync(join(ROOT, folder), { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.ts'))
-    .map((name) => `${folder}/${name.split('\\').join('/')}`)
-    .sort()
 }
 
 describe('architecture: pure folders', () => {

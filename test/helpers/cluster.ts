@@ -4,6 +4,7 @@ import { type CID, cidToString } from '../../src/codec/cid.js'
 import { type DevChain, makeDevChain } from '../../src/ledger/dev-chain.js'
 import { genesisToJson } from '../../src/ledger/genesis.js'
 import type { FreeSpace } from '../../src/node/agent-driver.js'
+import type { Clock } from '../../src/node/clock.js'
 import { buildConfig, type NodeConfig } from '../../src/node/config.js'
 import { Node } from '../../src/node/daemon.js'
 import { dataLayout } from '../../src/node/layout.js'
@@ -52,6 +53,8 @@ export async function startCluster(options: {
    * mesh by construction), or only the first validator, as an operator who writes one address.
    */
   bootstrap?: 'all-before' | 'first'
+  /** The clock every node reads (Node.start's `clock`); the system clock by default. */
+  clock?: Clock
 }): Promise<Cluster> {
   const chain = makeDevChain({
     seed: options.seed,
@@ -121,6 +124,7 @@ export async function startCluster(options: {
       {
         log: makeLogger(level, { node: name }),
         ...(follower.freeSpace ? { freeSpace: follower.freeSpace } : {}),
+        ...(options.clock ? { clock: options.clock } : {}),
       },
     )
   }

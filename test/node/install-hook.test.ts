@@ -91,6 +91,16 @@ describe('node: install hook', () => {
     expect(outcome).toMatchObject({ ok: false, code: 'timeout', detail: 'writing rootfs' })
   })
 
+  it('node: install hook: a hook that says at its timeout that the installer may still finish is unknown, not failed', async () => {
+    const hook = await script(
+      'unknown.sh',
+      `trap 'echo "rauc.sh: unknown: the RAUC service is still installing" >&2; exit 1' TERM\necho "installing" >&2\nsleep 30 & wait`,
+    )
+    const outcome = await runInstallHook({ ...FAST, command: [hook], timeoutMs: 200 }, job)
+    expect(outcome).toMatchObject({ ok: false, code: 'unknown' })
+    expect(outcome.ok ? '' : outcome.detail).toMatch(/unknown: the RAUC service is still installing$/)
+  })
+
   it('node: install hook: a hook that ignores SIGTERM is killed, together with the helpers it started', async () => {
     const pidFile = join(dir, 'helper.pid')
     const hook = await script('stubborn.sh', `trap '' TERM\nsleep 60 &\necho $! > "${pidFile}"\nwait`)

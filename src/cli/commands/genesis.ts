@@ -1,6 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { genesisId, genesisToJson, parseGenesis } from '../../ledger/genesis.js'
+import { systemClock } from '../../node/clock.js'
 import { parsePublicKeyArg } from '../keys.js'
 import { CliError, type Output } from '../output.js'
 
@@ -60,7 +61,7 @@ export function registerGenesis(program: Command, output: () => Output): void {
         }
         const doc = {
           chainId: o.chainId,
-          time: o.time === undefined ? Date.now() : Number(o.time),
+          time: o.time === undefined ? systemClock.now() : Number(o.time),
           validators,
           admins,
           approvalThreshold: Number(o.threshold),

@@ -7,6 +7,7 @@ import { CHUNK_BYTES_DEFAULT, CHUNK_BYTES_MAX, CHUNK_BYTES_MIN } from '../../con
 import { shortDid } from '../../crypto/did.js'
 import { manifestIdOf } from '../../ledger/manifest-id.js'
 import { parseSemVer } from '../../ledger/semver.js'
+import { systemClock } from '../../node/clock.js'
 import { chunkImageFile } from '../../node/store/image-chunker.js'
 import { chunkingFault } from '../../transfer/manifest.js'
 import { CliError, type Output } from '../output.js'
@@ -114,7 +115,11 @@ export function registerPublish(release: Command, output: () => Output): void {
         if (hardware.length === 0) throw new CliError('--hardware needs at least one model')
         const waves = o.wave.length > 0 ? o.wave.map(parseWave) : [{ percent: 100, afterMs: 0 }]
         const start =
-          o.start === undefined ? Date.now() : /^\d+$/.test(o.start) ? Number(o.start) : Date.parse(o.start)
+          o.start === undefined
+            ? systemClock.now()
+            : /^\d+$/.test(o.start)
+              ? Number(o.start)
+              : Date.parse(o.start)
         if (!Number.isSafeInteger(start) || start < 0)
           throw new CliError(`--start "${o.start}" is not a time`)
         const chunkSize = parseChunkSize(o.chunkSize)

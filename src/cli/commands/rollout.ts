@@ -3,6 +3,7 @@ import type { RolloutDevice, RolloutView } from '../../agent/rollout-view.js'
 import { ROLLOUT_STATES } from '../../agent/rollout-view.js'
 import { ROLLOUT_WATCH_POLL_MS } from '../../constants.js'
 import { shortDid } from '../../crypto/did.js'
+import { monotonicClock } from '../../node/clock.js'
 import type { NodeClient } from '../api-client.js'
 import { CliError, ExitCode, type Output } from '../output.js'
 import { clientOf, NODE_OPTION } from '../submit.js'
@@ -98,15 +99,16 @@ export async function watchRollout(
   timeoutMs: number,
   onView: (v: RolloutView) => void,
 ): Promise<{ view: RolloutView; timedOut: boolean }> {
-  const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : Number.POSITIVE_INFINITY
+  // The timeout is elapsed time: a step of the wall clock must neither end the watch nor stretch it.
+  const deadline = timeoutMs > 0 ? monotonicClock.now() + timeoutMs : Number.POSITIVE_INFINITY
   for (;;) {
     const view = await rolloutOf(client, id)
     onView(view)
     // Aborted and halted rollouts wait for a person: watching longer shows nothing new.
     if (view.done || view.aborted || view.halted) return { view, timedOut: false }
-    if (Date.now() >= deadline) return { view, timedOut: true }
+    if (monotonicClock.now() >= deadline) return { view, timedOut: true }
     await new Promise((r) =>
-      setTimeout(r, Math.min(ROLLOUT_WATCH_POLL_MS, Math.max(0, deadline - Date.now()))),
+      setTimeout(r, Math.min(ROLLOUT_WATCH_POLL_MS, Math.max(0, deadline - monotonicClock.now()))),
     )
   }
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { STATUS_WAIT_POLL_MS } from '../../constants.js'
+import { monotonicClock } from '../../node/clock.js'
 import type { NodeClient } from '../api-client.js'
 import { CliError, ExitCode, type Output } from '../output.js'
 import { clientOf, NODE_OPTION, waitMsOf } from '../submit.js'
@@ -10,14 +11,15 @@ import { clientOf, NODE_OPTION, waitMsOf } from '../submit.js'
  * answer stands: an unreachable node throws (exit 3), a stale chain is printed (exit 7).
  */
 async function statusOf(client: NodeClient, waitMs: number): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + waitMs
+  // The wait is elapsed time: a step of the wall clock must neither end it nor stretch it.
+  const deadline = monotonicClock.now() + waitMs
   for (;;) {
     try {
       const s = await client.status()
-      if (s.live === true || Date.now() >= deadline) return s
+      if (s.live === true || monotonicClock.now() >= deadline) return s
     } catch (error) {
       const unreachable = error instanceof CliError && error.exitCode === ExitCode.nodeUnreachable
-      if (!unreachable || Date.now() >= deadline) throw error
+      if (!unreachable || monotonicClock.now() >= deadline) throw error
     }
     await new Promise((r) => setTimeout(r, STATUS_WAIT_POLL_MS))
   }
