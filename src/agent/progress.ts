@@ -23,6 +23,7 @@ import {
 import { SigningDomain } from '../crypto/domains.js'
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES, sign, verify } from '../crypto/ed25519.js'
 
+/** What a device says of its work on a release, in the order of the lifecycle (docs/lifecycle.md). */
 export const PROGRESS_STATES = [
   'downloading',
   'verifying',

@@ -30,19 +30,11 @@ import { parseSemVer, type SemVer } from '../ledger/semver.js'
 import { type DeviceRecord, isInstallable, type ReleaseRecord } from '../ledger/state.js'
 import { FINAL_REPORT_STATUSES, type ReportStatus } from '../ledger/tx.js'
 import { type DeviceProfile, type IneligibleReason, releaseEligibility } from './eligibility.js'
-import type { ProgressEntry } from './progress.js'
+import { PROGRESS_STATES, type ProgressEntry } from './progress.js'
 import { ROLLOUT_BUCKETS, rolloutBucket } from './rollout.js'
 
-export const ROLLOUT_STATES = [
-  'pending',
-  'downloading',
-  'verifying',
-  'installing',
-  'pending-reboot',
-  'confirmed',
-  'rolled-back',
-  'failed',
-] as const
+/** A device's state in a rollout: nothing heard yet, then its progress in lifecycle order. */
+export const ROLLOUT_STATES = ['pending', ...PROGRESS_STATES] as const
 export type RolloutState = (typeof ROLLOUT_STATES)[number]
 
 /** A committed install report of the release, in ledger order. */
@@ -338,14 +330,5 @@ function fromReport(base: DeviceBase, report: RolloutReport): RolloutDevice {
 
 /** Where a state stands in the lifecycle, to tell which of two words about a device is newer. */
 function lifecycleOrder(state: string): number {
-  const order = [
-    'downloading',
-    'verifying',
-    'installing',
-    'pending-reboot',
-    'confirmed',
-    'rolled-back',
-    'failed',
-  ]
-  return order.indexOf(state)
+  return (PROGRESS_STATES as readonly string[]).indexOf(state)
 }
