@@ -42,6 +42,9 @@ export type { ReplicaOutput } from './replica-context.js'
  *
  * `sync-request` messages are not for the core: the driver answers them from its store with
  * `serveSync`, so the core never reads storage.
+ *
+ * `ReplicaDriver` (replica-driver.ts) does steps 2 to 4 for a host that says how to send,
+ * persist, commit and arm a timer; the node, both simulators, the tests and the bench use it.
  */
 
 export interface ReplicaOptions {
