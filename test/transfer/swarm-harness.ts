@@ -1,12 +1,13 @@
 /**
- * A small discrete-event driver for the swarm scheduler, used by the tests: virtual time, a
- * seeded PRNG, neighbours that serve their requests one at a time in order (dropping cancelled
- * ones not yet started), with a latency each way. Some neighbours misbehave: they send chunks
+ * A small discrete-event driver for the swarm scheduler, used by the tests: virtual time on the
+ * simulators' event queue, a seeded PRNG, neighbours that serve their requests one at a time in
+ * order (dropping cancelled ones not yet started), with a latency each way. Some neighbours misbehave: they send chunks
  * that fail their hash, truncated chunks, or stop answering. The driver checks the scheduler's
  * promises on every output and records any violation instead of throwing, so a property test
  * can report them.
  */
 
+import { EventQueue } from '../../simulations/event-queue.js'
 import { Prng } from '../../src/prng.js'
 import { emptyBitfield, setBit } from '../../src/transfer/bitfield.js'
 import {
@@ -71,54 +72,35 @@ type Event =
   | { kind: 'served'; peer: SimPeer; chunk: number }
   | { kind: 'deliver'; peer: SimPeer; chunk: number; misbehave: boolean }
 
-interface Queued {
-  at: number
-  seq: number
-  event: Event
-}
+/** Events pending at once: far above what a swarm of tests' size schedules; a runaway is an error. */
+const EVENTS_PENDING_MAX = 1 << 20
+const KIND_EVENT = 1
 
-class EventQueue {
-  private items: Queued[] = []
-  private seq = 0
+/**
+ * The simulators' event queue (simulations/event-queue.ts: by time, ties in push order)
+ * carrying this harness's events: each typed event holds the number of its event object.
+ */
+class Events {
+  private readonly queue = new EventQueue(64, EVENTS_PENDING_MAX)
+  private readonly held = new Map<number, Event>()
+  private nextId = 0
+
   push(at: number, event: Event): void {
-    const items = this.items
-    items.push({ at, seq: this.seq++, event })
-    let i = items.length - 1
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (!earlier(items[i]!, items[p]!)) break
-      ;[items[i], items[p]] = [items[p]!, items[i]!]
-      i = p
-    }
+    const id = this.nextId++
+    this.held.set(id, event)
+    this.queue.push(at, KIND_EVENT, id, 0, 0, 0, 0)
   }
-  peekAt(): number | undefined {
-    return this.items[0]?.at
-  }
-  pop(): Queued | undefined {
-    const items = this.items
-    const top = items[0]
-    if (!top) return undefined
-    const last = items.pop()!
-    if (items.length > 0) {
-      items[0] = last
-      let i = 0
-      for (;;) {
-        const l = 2 * i + 1
-        const r = l + 1
-        let m = i
-        if (l < items.length && earlier(items[l]!, items[m]!)) m = l
-        if (r < items.length && earlier(items[r]!, items[m]!)) m = r
-        if (m === i) break
-        ;[items[i], items[m]] = [items[m]!, items[i]!]
-        i = m
-      }
-    }
-    return top
-  }
-}
 
-function earlier(a: Queued, b: Queued): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq)
+  peekAt(): number | undefined {
+    return this.queue.size === 0 ? undefined : this.queue.peekAt()
+  }
+
+  pop(): { at: number; event: Event } | undefined {
+    if (!this.queue.pop()) return undefined
+    const event = this.held.get(this.queue.a)!
+    this.held.delete(this.queue.a)
+    return { at: this.queue.at, event }
+  }
 }
 
 interface ServerState {
@@ -139,7 +121,7 @@ export async function runSwarm(spec: SwarmSpec, hooks: Hooks = {}): Promise<Swar
   })
   const windowMax = spec.options?.windowMax ?? 16
   const copiesMax = spec.options?.endgameRequestsPerChunkMax ?? 3
-  const events = new EventQueue()
+  const events = new Events()
   const servers = new Map<string, ServerState>()
   const inflight = new Map<string, Set<number>>()
   const copies = new Map<number, number>()
