@@ -476,7 +476,12 @@ export class AgentDriver {
           this.pump()
           return
         }
-        await this.gossip.publishTx(tx)
+        // A report decided at start (a confirmation after a reboot) comes before the node has
+        // neighbours: gossiped once, it was lost until the agent's own resubmission a minute on.
+        await this.gossip.publishTxUntilSent(
+          tx,
+          () => this.stopped || this.ledger.ledger.txs.has(tx.idString),
+        )
         void this.ledger.waitForCommit(tx.idString, REPORT_COMMIT_WAIT_MS).then((outcome) => {
           if (outcome.status === 'committed') {
             this.agent.handleReportCommitted(out.id, this.clock.now())

@@ -8,8 +8,6 @@ import {
   API_TOKEN_LENGTH_MIN,
   MAX_CHAIN_AGE_HEARTBEATS,
   ROLLOUT_METRICS_RELEASES_MAX,
-  TX_GOSSIP_ATTEMPTS_MAX,
-  TX_GOSSIP_RETRY_MS,
 } from '../constants.js'
 import { didFromPublicKey } from '../crypto/did.js'
 import { generateKeyPair, type KeyPair } from '../crypto/ed25519.js'
@@ -796,27 +794,11 @@ function stageFailure(staged: Extract<StageResult, { ok: false }>): ApiResult<ne
 async function submitAndWait(n: Node, tx: SignedTx, waitMs: number): Promise<TxOutcome> {
   const outcome = n.ledger.submit(tx, 'local')
   if (outcome.status === 'rejected') return outcome
-  if (outcome.status === 'pending' && !n.ledger.isValidator) await gossipUntilSent(n, tx)
+  if (outcome.status === 'pending' && !n.ledger.isValidator)
+    await n.gossip.publishTxUntilSent(tx, () => n.isStopping || n.ledger.ledger.txs.has(tx.idString))
   return outcome.status === 'committed' || waitMs === 0
     ? outcome
     : n.ledger.waitForCommit(tx.idString, waitMs)
-}
-
-/**
- * A follower gossips a transaction it took until a neighbour has it: at once when it has
- * neighbours on the topic, else again every TX_GOSSIP_RETRY_MS, at most TX_GOSSIP_ATTEMPTS_MAX
- * times (a node just started has none yet). The first attempt is awaited; the rest run on.
- */
-async function gossipUntilSent(n: Node, tx: SignedTx): Promise<void> {
-  if (await n.gossip.publishTx(tx)) return
-  void (async () => {
-    for (let attempt = 1; attempt < TX_GOSSIP_ATTEMPTS_MAX; attempt++) {
-      await new Promise((resolve) => setTimeout(resolve, TX_GOSSIP_RETRY_MS).unref())
-      if (n.isStopping || n.ledger.ledger.txs.has(tx.idString)) return
-      if (await n.gossip.publishTx(tx)) return
-    }
-    n.log.warn({ tx: tx.idString }, 'no neighbour took the transaction; submit it again once connected')
-  })()
 }
 
 function apiHandlers(node: () => Node): NodeApiHandlers {

@@ -5,6 +5,8 @@ import {
   GOSSIP_BLOCK_MESSAGE_BYTES_MAX,
   GOSSIP_GRAYLIST_THRESHOLD,
   GOSSIP_TX_MESSAGE_BYTES_MAX,
+  TX_GOSSIP_ATTEMPTS_MAX,
+  TX_GOSSIP_RETRY_MS,
 } from '../constants.js'
 import type { Block } from '../ledger/block.js'
 import type { Certificate } from '../ledger/certificate.js'
@@ -156,6 +158,24 @@ export class Gossip {
       this.log.debug({ topic: this.topics.tx, err: message }, 'transaction not gossiped yet')
       return message.includes('Duplicate')
     }
+  }
+
+  /**
+   * Gossips a transaction until a neighbour has it: at once when the node has neighbours on
+   * the topic, else again every TX_GOSSIP_RETRY_MS, at most TX_GOSSIP_ATTEMPTS_MAX times (a
+   * node just started has none yet), until `done()` says it no longer matters (committed, the
+   * node stopping). The first attempt is awaited; the rest run on.
+   */
+  async publishTxUntilSent(tx: SignedTx, done: () => boolean): Promise<void> {
+    if (await this.publishTx(tx)) return
+    void (async () => {
+      for (let attempt = 1; attempt < TX_GOSSIP_ATTEMPTS_MAX; attempt++) {
+        await new Promise((resolve) => setTimeout(resolve, TX_GOSSIP_RETRY_MS).unref())
+        if (done()) return
+        if (await this.publishTx(tx)) return
+      }
+      this.log.warn({ tx: tx.idString }, 'no neighbour took the transaction; submit it again once connected')
+    })()
   }
 
   async announceBlock(block: Block, cert: Certificate): Promise<void> {
