@@ -31,7 +31,9 @@
  *   room for the rest of the image plus a margin (disk-space.ts) the download does not start,
  *   a `failed` report says `insufficient space (need X, have Y)`, and the attempt counts as a
  *   failed download (backoff, then given up), so a device that frees space picks it up again.
- * - Reports: `downloading` when a target's download starts, then `installed` or `failed`.
+ * - Reports (docs/lifecycle.md): `downloading` when a target's download starts, `installing`
+ *   when its hook first starts, `pending-reboot` when the confirm step finds the old version
+ *   still running in the same boot, then `confirmed`, `rolled-back` or `failed`.
  *   Each is resubmitted unchanged until seen committed, AGENT_REPORT_ATTEMPTS_MAX times at
  *   most; a rejection that cannot change (wrong product, hash mismatch...) ends it at once.
  * - Never installs a version older than or equal to the installed one: checked when choosing,
@@ -47,14 +49,17 @@
  *   requested again (the chunk store resumes a partial download) and every pending report is
  *   resubmitted once (the same signed body, so a report that did commit is a duplicate).
  * - waiting-for-window: the image is verified again first: it sat on disk unsupervised.
- * - installing: the hook's outcome is unknown. If the running version is the target, the
- *   install took (A/B systems reboot into the new slot; a hook may reboot on its own):
- *   `installed` is reported. If it is newer than the target, someone else updated the device:
- *   the target is dropped. Otherwise the install is begun again from a fresh verification,
- *   unless AGENT_INSTALL_ATTEMPTS_MAX installs were already begun: then `failed`. A crash in
- *   the middle of `rauc install` or `swupdate` leaves the inactive slot half written and the
+ * - installing: the hook's outcome is unknown. If the running version is newer than the
+ *   target, someone else updated the device: the target is dropped. Otherwise the confirm step
+ *   is asked (a hook may reboot the device into the new slot on its own): the target runs →
+ *   `confirmed`; it does not → the install is begun again from a fresh verification, unless
+ *   AGENT_INSTALL_ATTEMPTS_MAX installs were already begun: then `failed`. A crash in the
+ *   middle of `rauc install` or `swupdate` leaves the inactive slot half written and the
  *   running one intact, so another attempt is safe; a hook that takes the device down every
  *   time must not loop forever.
+ * - confirming: asked again (after its backoff, when one runs).
+ * - pending-reboot: with a new boot id, the confirm step is asked (`confirmed` or
+ *   `rolled-back`); with the same one (the node restarted, not the device), nothing happens.
  */
 import { assert } from '../codec/assert.js'
 import { bytesEqual } from '../codec/bytes.js'
@@ -372,8 +377,9 @@ export class DeviceAgent {
       }
     }
     this.s = { ...state, reports: [...state.reports], givenUp: [...state.givenUp] }
-    // What runs is the truth, unless a hook already wrote something newer that has not booted
-    // yet (A/B systems activate the new slot at the next reboot): never go below either.
+    // What runs is the truth, unless an install was confirmed that the OS does not report (a
+    // device without a version file reports its initial version at every boot): never go below
+    // either.
     const persisted = parseSemVer(this.s.installed)!
     this.installedSemVer = compareSemVer(persisted, running) > 0 ? persisted : running
     this.s.installed = this.installedSemVer.text

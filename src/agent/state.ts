@@ -103,7 +103,7 @@ export interface AgentState {
   /** Where the driver put the image, if it said. */
   readonly imagePath: string | null
   readonly lastError: string | null
-  /** The newest version known to be installed: running, or written by a successful hook. */
+  /** The newest version known to run: what the OS reported at boot, or a confirmed install. */
   readonly installed: string
   /** Releases given up on, oldest first. */
   readonly givenUp: readonly string[]
